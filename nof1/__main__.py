@@ -1,0 +1,3 @@
+from nof1.cli import cli
+
+cli(prog_name="nof1")

@@ -1,0 +1,1 @@
+"""Models of the personal effect: the exact conjugate engine, the PyMC engine, pooling."""

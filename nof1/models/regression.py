@@ -1,0 +1,68 @@
+"""The regression both personal engines fit: one design matrix, shared column names.
+
+Mean model for day t: ``intercept + effect * active_t (+ trend terms) (+ expectation * belief_t)``
+with AR(1) errors (see ``nof1.models.exact``). Column order is fixed: ``intercept``,
+``effect``, then trend columns, then ``expectation``. Both engines and the priors key on
+these names, so the exact and the PyMC engine fit literally the same model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nof1.errors import ModelError
+from nof1.series import Series
+
+TRENDS = ("none", "linear", "block")
+
+
+def design_matrix(
+    series: Series, trend: str = "none", expectation: bool = False
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Build the design matrix of a series (all rows, missing days included).
+
+    Parameters
+    ----------
+    series : the series to model.
+    trend : ``"none"``; ``"linear"`` adds ``trend`` = (day - mean day) / 7, so its
+        coefficient is the change per week; ``"block"`` adds ``block2`` .. ``blockK``
+        indicator columns (block 1 is the reference).
+    expectation : add ``expectation`` = belief - 0.5 (1 guessed active, 0 guessed control,
+        0.5 unsure; days without a guess carry the last guess of the same period, else 0.5).
+
+    Returns
+    -------
+    (X, names) : float array of shape (n_days, n_columns) and the column names.
+
+    Raises
+    ------
+    ModelError : unknown trend, or expectation asked for without any guesses.
+    """
+    if trend not in TRENDS:
+        raise ModelError(f"unknown trend {trend!r}; use one of {', '.join(TRENDS)}")
+    n = len(series.y)
+    cols = [np.ones(n), series.active.astype(float)]
+    names = ["intercept", "effect"]
+    if trend == "linear":
+        cols.append((series.day - series.day.mean()) / 7.0)
+        names.append("trend")
+    elif trend == "block":
+        for b in np.unique(series.block)[1:]:
+            cols.append((series.block == b).astype(float))
+            names.append(f"block{b}")
+    if expectation:
+        cols.append(_filled_belief(series) - 0.5)
+        names.append("expectation")
+    return np.column_stack(cols), tuple(names)
+
+
+def _filled_belief(series: Series) -> np.ndarray:
+    if series.belief is None or np.all(np.isnan(series.belief)):
+        raise ModelError("the expectation term needs the patient's guesses, and this series has none")
+    out = np.full(len(series.y), 0.5)
+    last: dict[int, float] = {}
+    for i, (p, b) in enumerate(zip(series.period, series.belief, strict=True)):
+        if not np.isnan(b):
+            last[p] = b
+        out[i] = last.get(p, 0.5)
+    return out
