@@ -38,7 +38,7 @@ def draw_allocation(blocks: int, scheme: str, rng: np.random.Generator) -> tuple
     Example
     -------
     >>> draw_allocation(2, "block", np.random.default_rng(1))
-    ('B', 'A', 'A', 'B')
+    ('B', 'A', 'B', 'A')
     """
     _check(blocks, scheme)
     if scheme == "block":
