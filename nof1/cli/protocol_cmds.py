@@ -1,0 +1,220 @@
+"""``nof1 protocol new``, ``nof1 protocol show`` and ``nof1 kits``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+
+from nof1.cli import cli
+from nof1.cli.common import passphrase_option, read_passphrase, trial_option
+from nof1.errors import ProtocolError
+from nof1.protocol import calendar, load_protocol
+from nof1.series import SCHEMES
+from nof1.trial import create_trial, packing_sheet
+
+
+def parse_date(value: str | None, what: str = "date") -> date | None:
+    """ISO date, or a ProtocolError naming the bad value."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ProtocolError(
+            f"{what} {value!r} is not a valid date (use YYYY-MM-DD, e.g. 2027-01-04)"
+        ) from None
+
+
+@cli.group()
+def protocol() -> None:
+    """Create and show the trial protocol."""
+
+
+@protocol.command("new")
+@click.option(
+    "--template",
+    required=True,
+    help="Template file or built-in name (magnesium-crps, generic-ab, magnesium-open).",
+)
+@trial_option()
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Random seed (sealed, never public): makes the allocation reproducible.",
+)
+@click.option(
+    "--blocks", type=int, default=None, help="Number of blocks (each: one A and one B period)."
+)
+@click.option("--period-days", type=int, default=None, help="Length of each period in days.")
+@click.option(
+    "--washout-days",
+    type=int,
+    default=None,
+    help="Days at the start of each period left out of the primary analysis.",
+)
+@click.option(
+    "--run-in-days", type=int, default=None, help="Baseline days before the first period."
+)
+@click.option(
+    "--scheme",
+    type=click.Choice(SCHEMES),
+    default=None,
+    help="Randomization scheme (default: the template's, usually block).",
+)
+@click.option("--start", default=None, help="First day of the trial, YYYY-MM-DD (default: today).")
+@passphrase_option()
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing protocol in the folder (never an existing diary).",
+)
+def protocol_new(
+    template,
+    trial,
+    seed,
+    blocks,
+    period_days,
+    washout_days,
+    run_in_days,
+    scheme,
+    start,
+    passphrase_file,
+    force,
+):
+    """Randomize a new blinded protocol from a template.
+
+    Writes protocol.toml (public) and allocation.sealed (the allocation, encrypted with the
+    helper's passphrase). Give the passphrase to nobody but the helper who packs the kits.
+    """
+    start_date = parse_date(start, "start date") or date.today()
+    from nof1.protocol import read_template
+
+    blinded = read_template(template).get("trial", {}).get("blinded", True)
+    passphrase = read_passphrase(passphrase_file, confirm=True) if blinded else None
+    p = create_trial(
+        trial,
+        template,
+        passphrase=passphrase,
+        start=start_date,
+        seed=seed,
+        blocks=blocks,
+        period_days=period_days,
+        washout_days=washout_days,
+        run_in_days=run_in_days,
+        scheme=scheme,
+        force=force,
+    )
+    click.echo(f"Created {p.title}")
+    click.echo(
+        f"  {p.blocks} blocks x 2 periods of {p.period_days} days, {p.washout_days} washout days each, "
+        f"run-in {p.run_in_days} days: {p.start} to {p.end} ({p.n_days} days)"
+    )
+    click.echo(f"  {trial / 'protocol.toml'} (public plan)")
+    if p.blinded:
+        click.echo(
+            f"  {trial / 'allocation.sealed'} (sealed allocation: only the helper's passphrase opens it)"
+        )
+        click.echo(f"Next: the helper runs `nof1 kits --trial {trial}` and packs the kits.")
+    click.echo(
+        f"Then record every day: `nof1 record --trial {trial} --pain N`. See `nof1 protocol show --trial {trial}`."
+    )
+
+
+@protocol.command("show")
+@trial_option()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def protocol_show(trial, as_json):
+    """The public protocol and its calendar (never the allocation of a blinded trial)."""
+    p = load_protocol(trial)
+    rows = calendar(p)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "title": p.title,
+                    "blinded": p.blinded,
+                    "scheme": p.scheme,
+                    "blocks": p.blocks,
+                    "period_days": p.period_days,
+                    "washout_days": p.washout_days,
+                    "run_in_days": p.run_in_days,
+                    "start": p.start.isoformat(),
+                    "end": p.end.isoformat(),
+                    "commitment": p.commitment,
+                    "calendar": [
+                        {
+                            "label": r.label,
+                            "start": r.start.isoformat(),
+                            "end": r.end.isoformat(),
+                            "kit": r.kit,
+                            "washout_until": r.washout_until.isoformat()
+                            if r.washout_until
+                            else None,
+                            **({"arm": r.arm} if r.arm else {}),
+                        }
+                        for r in rows
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(p.title)
+    click.echo("=" * len(p.title))
+    for arm, t in p.treatments.items():
+        click.echo(f"  {arm}: {t.name}: {t.description}")
+    blinding = (
+        "blinded: the kits look identical; which kit holds which is sealed"
+        if p.blinded
+        else "OPEN LABEL: no placebo, so expectation cannot be separated from the effect"
+    )
+    click.echo(f"  {blinding}")
+    click.echo(
+        f"  Design: {p.scheme} randomization, {p.blocks} blocks, periods of {p.period_days} days "
+        f"(first {p.washout_days} washout), run-in {p.run_in_days} days"
+    )
+    a = p.analysis
+    click.echo(
+        f"  Pre-registered analysis: primary outcome {p.primary.name}, prior {a.prior}, MCID {a.mcid:g}, "
+        f"benefit if P(benefit >= MCID) > {a.threshold:g}"
+    )
+    click.echo(f"  Commitment: {p.commitment}")
+    click.echo("")
+    click.echo("Calendar")
+    for r in rows:
+        kit = (
+            f"take {r.kit}"
+            if r.kit and not r.arm
+            else (f"{r.kit}: arm {r.arm}" if r.arm else "no kit")
+        )
+        wash = f" (washout until {r.washout_until})" if r.washout_until else ""
+        click.echo(f"  {r.start} to {r.end}  {r.label:<28} {kit}{wash}")
+    if p.safety:
+        click.echo("")
+        click.echo("Safety")
+        for note in p.safety:
+            click.echo(f"  - {note}")
+
+
+@cli.command()
+@trial_option()
+@passphrase_option()
+def kits(trial, passphrase_file):
+    """The helper's packing sheet: which kit gets which treatment. Keep it from the patient."""
+    p, lines = packing_sheet(trial, read_passphrase(passphrase_file))
+    click.echo(f"KIT PACKING SHEET (confidential: for the helper only) - {p.title}")
+    click.echo(
+        "Label each container with its kit name only. Do not tell the patient what is inside."
+    )
+    click.echo("")
+    click.echo(f"{'Kit':<8} {'Period':<7} {'From':<11} {'To':<11} {'Contents':<30} Doses")
+    for k in lines:
+        click.echo(
+            f"{k.kit:<8} {k.period:<7} {k.start!s:<11} {k.end!s:<11} {k.treatment:<30} {k.doses} {k.dose_unit}s"
+        )
+    click.echo("")
+    for arm, t in p.treatments.items():
+        click.echo(f"{t.name} ({arm}): {t.description}")

@@ -1,0 +1,180 @@
+"""Creating a trial folder, and the helper's kit-packing sheet.
+
+Everything is validated and built in memory first; files are written only when nothing can
+fail any more, so a refused command leaves no trace. Trial files hold personal data (dates
+of a person's treatment): the folder is created 0700 and every file 0600.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+from nof1.blinding import SEALED_FILE, Allocation, commitment, new_allocation, open_allocation, seal
+from nof1.errors import ProtocolError
+from nof1.protocol import (
+    PROTOCOL_FILE,
+    Protocol,
+    load_protocol,
+    protocol_from_template,
+    protocol_to_toml,
+    read_template,
+    with_allocation,
+)
+from nof1.randomization import draw_allocation
+
+DIARY_FILE = "diary.sqlite"
+
+
+def write_private(path: Path, content: bytes) -> None:
+    """Write a file readable by its owner only (0600), atomically (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def create_trial(
+    trial_dir: Path | str,
+    template: str | Path,
+    *,
+    passphrase: str | None,
+    start: date,
+    seed: int | None = None,
+    blocks: int | None = None,
+    period_days: int | None = None,
+    washout_days: int | None = None,
+    run_in_days: int | None = None,
+    scheme: str | None = None,
+    force: bool = False,
+) -> Protocol:
+    """Randomize a protocol from a template and write ``protocol.toml`` (+ ``allocation.sealed``).
+
+    Parameters
+    ----------
+    trial_dir : folder to create (an existing empty folder is fine).
+    template : template file or built-in name (``magnesium-crps``, ``generic-ab``, ...).
+    passphrase : the helper's passphrase that seals the allocation (blinded templates only).
+    start : first day of the trial (the run-in, if any, starts here).
+    seed : makes the allocation reproducible; it is sealed with the allocation, never public.
+    blocks, period_days, washout_days, run_in_days, scheme : override the template's design.
+    force : replace an existing protocol (never an existing diary).
+
+    Returns
+    -------
+    The new ``Protocol`` (whose ``open_allocation`` is None when blinded).
+
+    Raises
+    ------
+    ProtocolError : bad template or design, or a trial already in the folder.
+    BlindingError : a passphrase too short.
+    """
+    trial_dir = Path(trial_dir)
+    spec = read_template(template)
+    protocol = protocol_from_template(
+        spec,
+        start=start,
+        blocks=blocks,
+        period_days=period_days,
+        washout_days=washout_days,
+        run_in_days=run_in_days,
+        scheme=scheme,
+    )
+    if trial_dir.exists() and not trial_dir.is_dir():
+        raise ProtocolError(f"{trial_dir} exists and is not a folder")
+    if (trial_dir / DIARY_FILE).exists():
+        raise ProtocolError(
+            f"{trial_dir} already holds a diary; a new protocol would orphan its entries: choose a new folder"
+        )
+    existing = [name for name in (PROTOCOL_FILE, SEALED_FILE) if (trial_dir / name).exists()]
+    if existing and not force:
+        raise ProtocolError(
+            f"{trial_dir} already holds a trial ({existing[0]}); use --force to replace it"
+        )
+    if protocol.blinded and not passphrase:
+        raise ProtocolError(
+            "a blinded protocol needs the helper's passphrase to seal the allocation"
+        )
+
+    rng = np.random.default_rng(seed)
+    arms = draw_allocation(protocol.blocks, protocol.scheme, rng)
+    allocation = new_allocation(arms) if protocol.blinded else Allocation(arms, "")
+    created = datetime.now(UTC).replace(microsecond=0).isoformat()
+    protocol = with_allocation(protocol, commitment(allocation), arms, created)
+    sealed = (
+        seal(allocation, passphrase, seed) if protocol.blinded else None
+    )  # may raise: before writing
+    document = tomli_w.dumps(protocol_to_toml(protocol)).encode()
+
+    trial_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if sealed is not None:
+        write_private(trial_dir / SEALED_FILE, sealed)
+    write_private(trial_dir / PROTOCOL_FILE, _HEADER.encode() + document)
+    return protocol
+
+
+_HEADER = """\
+# nof1 protocol: the public, pre-registered plan of this n-of-1 trial.
+# It names the treatments and the kit of each period, but not which kit holds which
+# treatment: that is sealed in allocation.sealed, readable only with the helper's passphrase.
+# The commitment below lets anyone check at unblinding that the allocation was not changed.
+# Do not edit this file once the trial has started.
+
+"""
+
+
+@dataclass(frozen=True)
+class KitLine:
+    """One kit on the helper's packing sheet."""
+
+    kit: str
+    period: int
+    start: date
+    end: date
+    arm: str
+    treatment: str
+    description: str
+    doses: int
+    dose_unit: str
+
+
+def packing_sheet(trial_dir: Path | str, passphrase: str) -> tuple[Protocol, list[KitLine]]:
+    """What the helper packs into each kit: opens the sealed allocation.
+
+    Raises
+    ------
+    BlindingError : wrong passphrase or altered sealed file.
+    """
+    protocol = load_protocol(trial_dir)
+    allocation = open_allocation(trial_dir, passphrase)
+    lines = []
+    for period, arm in zip(protocol.periods, allocation.arms, strict=True):
+        t = protocol.treatments[arm]
+        days = (period.end - period.start).days + 1
+        lines.append(
+            KitLine(
+                period.kit,
+                period.index,
+                period.start,
+                period.end,
+                arm,
+                t.name,
+                t.description,
+                days * t.doses_per_day,
+                t.dose_unit,
+            )
+        )
+    return protocol, lines
