@@ -1,0 +1,830 @@
+"""The diary stage: one blinded entry per day, kept in ``diary.sqlite`` with an audit trail.
+
+The diary never learns which kit holds which arm until ``unblind``; nothing here prints or
+exits. Design choices, and why:
+
+- **Append-only.** A correction is a new row whose ``supersedes`` names the row it replaces;
+  SQLite triggers abort any UPDATE or DELETE, so an earlier value can never be lost, even by
+  a careless tool opening the file directly.
+- **Durable and shared.** WAL journal, ``synchronous=FULL`` (an entry acknowledged is on
+  disk), a busy timeout so two ``nof1 record`` at once wait for each other instead of failing,
+  and every write inside ``BEGIN IMMEDIATE`` so the duplicate-day check and the insert are
+  one atomic step.
+- **Private.** The file is created with mode 0600 before SQLite touches it (SQLite gives its
+  ``-wal`` and ``-shm`` files the same mode) and a diary readable by others is refused.
+- **Versioned.** ``PRAGMA user_version`` holds the schema version; ``MIGRATIONS[i]`` brings
+  version ``i`` to ``i + 1``, applied in order when an older diary is opened. A diary from a
+  newer nof1 is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from nof1.blinding import Allocation, open_allocation, verify_allocation
+from nof1.errors import BlindingError, DiaryError, ProtocolError
+from nof1.protocol import Outcome, Protocol, load_protocol
+
+DIARY_FILE = "diary.sqlite"
+GUESSES = ("A", "B", "unsure")
+#: Columns of a diary CSV besides the outcomes (import reads them, export writes them).
+ENTRY_COLUMNS = ("guess", "adherence", "note")
+#: Bookkeeping columns written by ``export_csv``; ``import_csv`` accepts and skips them.
+AUDIT_COLUMNS = ("id", "recorded_at", "supersedes", "current")
+#: Seconds a writer waits for another writer before giving up.
+BUSY_TIMEOUT_S = 30.0
+
+_YES = {"yes", "y", "1", "true"}
+_NO = {"no", "n", "0", "false"}
+
+
+# --------------------------------------------------------------------------- entries
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One day's blinded diary entry, as the patient gives it.
+
+    Parameters
+    ----------
+    date : the calendar day the entry is about (not when it was typed).
+    values : outcome name -> value; scale outcomes within their range, binary ones 0/1.
+        Outcomes not asked that day are simply absent.
+    guess : the patient's guess of the arm, ``"A"``, ``"B"``, ``"unsure"`` or None.
+    adherence : True if the day's doses were taken, False if not, None if not said.
+    note : free text.
+    """
+
+    date: date
+    values: Mapping[str, float] = field(default_factory=dict)
+    guess: str | None = None
+    adherence: bool | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored diary row: the entry plus its audit fields.
+
+    ``current`` is False once a later correction supersedes the row.
+    """
+
+    id: int
+    entry: Entry
+    recorded_at: datetime
+    supersedes: int | None
+    current: bool
+
+
+@dataclass(frozen=True)
+class Unblinding:
+    """When and why the allocation was revealed, and what it was."""
+
+    unblinded_at: datetime
+    early: bool
+    reason: str
+    arms: tuple[str, ...]
+    salt: str
+
+
+def parse_date(text: str | date, today: date | None = None) -> date:
+    """Parse ``YYYY-MM-DD`` (or ``today`` / ``yesterday``) into a date.
+
+    Raises
+    ------
+    DiaryError : the text is not a valid date.
+
+    Examples
+    --------
+    >>> parse_date("2026-01-07")
+    datetime.date(2026, 1, 7)
+    """
+    if isinstance(text, date):
+        return text
+    word = str(text).strip().lower()
+    today = today or date.today()
+    if word == "today":
+        return today
+    if word == "yesterday":
+        return today - timedelta(days=1)
+    try:
+        return date.fromisoformat(word)
+    except ValueError:
+        raise DiaryError(f"date {text!r} is not a valid date; use YYYY-MM-DD") from None
+
+
+def parse_value(outcome: Outcome, text: str | float | bool) -> float:
+    """Check one outcome value (a number or, for binary outcomes, yes/no) and return it.
+
+    Raises
+    ------
+    DiaryError : not a number, not yes/no, or outside the outcome's range.
+
+    Examples
+    --------
+    >>> from nof1.protocol import Outcome
+    >>> parse_value(Outcome("pain", "Pain", "Pain today?"), "6.5")
+    6.5
+    """
+    if outcome.kind == "binary":
+        if isinstance(text, bool):
+            return float(text)
+        word = str(text).strip().lower()
+        if word in _YES | _NO:
+            return float(word in _YES)
+        if word in ("0.0", "1.0"):  # as stored, and as pandas writes it back
+            return float(word)
+        raise DiaryError(f"{outcome.name} must be yes or no, not {text!r}")
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise DiaryError(f"{outcome.name} score {text!r} is not a number") from None
+    if not math.isfinite(value) or not outcome.low <= value <= outcome.high:
+        raise DiaryError(
+            f"{outcome.name} score {value:g} is outside {outcome.low:g}-{outcome.high:g}"
+        )
+    return value
+
+
+def parse_guess(text: str | None) -> str | None:
+    """Normalise a guess (``a``, ``B``, ``unsure``, ``?``) or raise ``DiaryError``."""
+    if text is None or str(text).strip() == "":
+        return None
+    word = str(text).strip()
+    if word.upper() in ("A", "B"):
+        return word.upper()
+    if word.lower() in ("unsure", "?", "don't know", "dont know"):
+        return "unsure"
+    raise DiaryError(f"guess {text!r} must be A, B or unsure")
+
+
+def parse_adherence(text: str | bool | None) -> bool | None:
+    """Normalise adherence (yes/no, 1/0, true/false) or raise ``DiaryError``."""
+    if text is None or isinstance(text, bool):
+        return text
+    word = str(text).strip().lower()
+    if word == "":
+        return None
+    if word in _YES | _NO:
+        return word in _YES
+    raise DiaryError(f"adherence {text!r} must be yes or no")
+
+
+def make_entry(
+    protocol: Protocol,
+    day: str | date,
+    values: Mapping[str, str | float] | None = None,
+    guess: str | None = None,
+    adherence: str | bool | None = None,
+    note: str | None = None,
+) -> Entry:
+    """Build an ``Entry`` from raw (typed or text) values and check it against the protocol.
+
+    Raises
+    ------
+    DiaryError : a malformed or out-of-trial date, an unknown outcome, a bad value, guess
+        or adherence, or an entry with nothing in it.
+    """
+    d = parse_date(day)
+    parsed = {}
+    for name, raw in (values or {}).items():
+        try:
+            outcome = protocol.outcome(name)
+        except ProtocolError as exc:
+            raise DiaryError(str(exc)) from None
+        parsed[name] = parse_value(outcome, raw)
+    entry = Entry(d, parsed, parse_guess(guess), parse_adherence(adherence), (note or "").strip())
+    validate_entry(protocol, entry)
+    return entry
+
+
+def validate_entry(protocol: Protocol, entry: Entry) -> None:
+    """Check an entry against the protocol (everything but the duplicate-day rule).
+
+    Raises
+    ------
+    DiaryError : date outside the trial (run-in counts as inside), unknown outcome, value
+        out of range, bad guess or adherence, or no outcome value at all.
+    """
+    if entry.date < protocol.start:
+        raise DiaryError(f"date {entry.date} is before the trial's first day {protocol.start}")
+    if entry.date > protocol.end:
+        raise DiaryError(f"date {entry.date} is after the trial's last day {protocol.end}")
+    if not entry.values:
+        names = ", ".join(o.name for o in protocol.outcomes)
+        raise DiaryError(f"the entry for {entry.date} has no outcome value; give one of: {names}")
+    for name, value in entry.values.items():
+        try:
+            outcome = protocol.outcome(name)
+        except ProtocolError as exc:
+            raise DiaryError(str(exc)) from None
+        parse_value(outcome, value)
+    if entry.guess is not None and entry.guess not in GUESSES:
+        raise DiaryError(f"guess {entry.guess!r} must be A, B or unsure")
+    if entry.adherence not in (None, True, False):
+        raise DiaryError(f"adherence {entry.adherence!r} must be yes or no")
+
+
+# --------------------------------------------------------------------------- schema
+
+
+_SCHEMA_V1 = (
+    """CREATE TABLE entries (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        date        TEXT NOT NULL,
+        outcomes    TEXT NOT NULL,              -- JSON object: outcome name -> value
+        guess       TEXT CHECK (guess IN ('A', 'B', 'unsure')),
+        adherence   INTEGER CHECK (adherence IN (0, 1)),
+        note        TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL,              -- UTC, ISO 8601
+        supersedes  INTEGER UNIQUE REFERENCES entries(id)
+    )""",
+    # One original entry per day; any later one must supersede (a linear chain per day).
+    """CREATE UNIQUE INDEX entries_one_original_per_day ON entries(date)
+        WHERE supersedes IS NULL""",
+    """CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+        BEGIN SELECT RAISE(ABORT, 'diary entries are append-only: record a correction'); END""",
+    """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+        BEGIN SELECT RAISE(ABORT, 'diary entries are append-only: record a correction'); END""",
+    """CREATE TABLE unblinding (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),   -- written once
+        unblinded_at TEXT NOT NULL,
+        early        INTEGER NOT NULL CHECK (early IN (0, 1)),
+        reason       TEXT NOT NULL,
+        arms         TEXT NOT NULL,             -- JSON list, one arm per period
+        salt         TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER unblinding_no_update BEFORE UPDATE ON unblinding
+        BEGIN SELECT RAISE(ABORT, 'the unblinding record cannot be changed'); END""",
+    """CREATE TRIGGER unblinding_no_delete BEFORE DELETE ON unblinding
+        BEGIN SELECT RAISE(ABORT, 'the unblinding record cannot be changed'); END""",
+)
+
+
+def _schema_v1(con: sqlite3.Connection) -> None:
+    # Statement by statement: executescript() would commit the surrounding transaction.
+    for statement in _SCHEMA_V1:
+        con.execute(statement)
+
+
+#: ``MIGRATIONS[i]`` takes a diary from schema version ``i`` to ``i + 1`` (0 = empty file).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists; refuse a diary others can read."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise DiaryError(
+                f"{path} has mode {mode:04o}, readable by others; run `chmod 600 {path}`"
+            ) from None
+    else:
+        os.close(fd)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = FULL")
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise DiaryError(
+                    f"{path} has schema version {version}, newer than this nof1 reads "
+                    f"({SCHEMA_VERSION}); upgrade nof1"
+                )
+            for migrate in MIGRATIONS[version:]:
+                migrate(con)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise DiaryError(f"{path} is not a readable nof1 diary: {exc}") from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+# --------------------------------------------------------------------------- the diary
+
+
+class Diary:
+    """An open diary of one trial. Use ``open_diary`` (a context manager) to get one."""
+
+    def __init__(self, path: Path, protocol: Protocol, con: sqlite3.Connection) -> None:
+        self.path = path
+        self.protocol = protocol
+        self._con = con
+
+    def close(self) -> None:
+        self._con.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it or nothing, serialised against other writers."""
+        self._con.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._con
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
+
+    # ---- reading
+
+    def _records(self, where: str = "", params: tuple = ()) -> list[Record]:
+        rows = self._con.execute(
+            "SELECT e.id, e.date, e.outcomes, e.guess, e.adherence, e.note, e.recorded_at,"
+            " e.supersedes, NOT EXISTS (SELECT 1 FROM entries s WHERE s.supersedes = e.id)"
+            f" FROM entries e {where} ORDER BY e.date, e.id",
+            params,
+        ).fetchall()
+        return [
+            Record(
+                id=r[0],
+                entry=Entry(
+                    date=date.fromisoformat(r[1]),
+                    values=json.loads(r[2]),
+                    guess=r[3],
+                    adherence=None if r[4] is None else bool(r[4]),
+                    note=r[5],
+                ),
+                recorded_at=datetime.fromisoformat(r[6]),
+                supersedes=r[7],
+                current=bool(r[8]),
+            )
+            for r in rows
+        ]
+
+    def current_entries(self) -> list[Record]:
+        """The latest record of every recorded day, by date."""
+        return self._records("WHERE NOT EXISTS (SELECT 1 FROM entries s WHERE s.supersedes = e.id)")
+
+    def history(self, day: str | date) -> list[Record]:
+        """Every record of one day, oldest first (the last one is current)."""
+        return self._records("WHERE e.date = ?", (parse_date(day).isoformat(),))
+
+    def all_records(self) -> list[Record]:
+        """Every record, corrections included, by date then recording order."""
+        return self._records()
+
+    # ---- writing
+
+    def _current_id(self, d: date) -> int | None:
+        row = self._con.execute(
+            "SELECT id FROM entries e WHERE date = ? AND NOT EXISTS"
+            " (SELECT 1 FROM entries s WHERE s.supersedes = e.id)",
+            (d.isoformat(),),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def _insert(self, entry: Entry, correct: bool) -> int:
+        """Insert one checked entry inside an open write transaction; return its id."""
+        previous = self._current_id(entry.date)
+        if previous is not None and not correct:
+            raise DiaryError(
+                f"{entry.date} already has an entry; use --correct to record a correction"
+            )
+        if previous is None and correct:
+            raise DiaryError(f"{entry.date} has no entry to correct; record it without --correct")
+        return _insert_row(self._con, entry, previous)
+
+    def record(self, entry: Entry, correct: bool = False) -> Record:
+        """Append one day's entry; with ``correct=True`` it supersedes that day's entry.
+
+        Raises
+        ------
+        DiaryError : the entry does not fit the protocol, the day already has an entry and
+            ``correct`` is False, or ``correct`` is True and there is nothing to correct.
+        """
+        validate_entry(self.protocol, entry)
+        with self._write():
+            new_id = self._insert(entry, correct)
+        return self._records("WHERE e.id = ?", (new_id,))[0]
+
+    def import_csv(self, path: str | Path, correct: bool = False) -> int:
+        """Import a diary CSV: every row is checked first, then all go in one transaction.
+
+        Columns: ``date``, any of the protocol's outcomes, ``guess``, ``adherence``, ``note``
+        (blank cells are missing values). A file written by ``export_csv`` is accepted:
+        its audit columns are skipped, and so are its superseded rows.
+
+        Returns
+        -------
+        int : the number of entries imported.
+
+        Raises
+        ------
+        DiaryError : unreadable file, bad header, any bad row (named by its line), a day
+            twice in the file, or a day already in the diary (unless ``correct``). Nothing
+            is imported then.
+        """
+        path = Path(path)
+        rows = _read_csv(path, self.protocol)
+        entries = []
+        seen: dict[date, int] = {}
+        for line, row in rows:
+            try:
+                entry = make_entry(
+                    self.protocol,
+                    row.get("date", ""),
+                    {o.name: row[o.name] for o in self.protocol.outcomes if row.get(o.name, "")},
+                    row.get("guess"),
+                    row.get("adherence"),
+                    row.get("note"),
+                )
+            except DiaryError as exc:
+                raise DiaryError(f"{path} line {line}: {exc}") from None
+            if entry.date in seen:
+                raise DiaryError(
+                    f"{path} line {line}: {entry.date} is also on line {seen[entry.date]}"
+                )
+            seen[entry.date] = line
+            entries.append((line, entry))
+        if not entries:
+            raise DiaryError(f"{path} has no diary rows")
+        with self._write():
+            for line, entry in entries:
+                try:
+                    self._insert(entry, correct)
+                except DiaryError as exc:
+                    raise DiaryError(f"{path} line {line}: {exc}") from None
+        return len(entries)
+
+    def export_frame(self) -> pd.DataFrame:
+        """Every record as a table; never an arm, whether unblinded or not.
+
+        Returns
+        -------
+        DataFrame with columns ``id``, ``date`` (ISO text), one column per protocol outcome
+        (float, NaN when missing), ``guess``, ``adherence`` ("yes"/"no"/""), ``note``,
+        ``recorded_at`` (UTC ISO), ``supersedes`` (id or <NA>), ``current`` (1 for the
+        latest record of its day, 0 for a superseded one).
+        """
+        outcomes = [o.name for o in self.protocol.outcomes]
+        rows = []
+        for r in self.all_records():
+            row: dict[str, object] = {"id": r.id, "date": r.entry.date.isoformat()}
+            row.update({name: r.entry.values.get(name, math.nan) for name in outcomes})
+            row["guess"] = r.entry.guess or ""
+            row["adherence"] = {True: "yes", False: "no", None: ""}[r.entry.adherence]
+            row["note"] = r.entry.note
+            row["recorded_at"] = r.recorded_at.isoformat()
+            row["supersedes"] = r.supersedes
+            row["current"] = int(r.current)
+            rows.append(row)
+        columns = ["id", "date", *outcomes, *ENTRY_COLUMNS, "recorded_at", "supersedes", "current"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["supersedes"] = frame["supersedes"].astype("Int64")
+        return frame
+
+    def export_csv(self, path: str | Path) -> int:
+        """Write ``export_frame()`` to ``path`` (atomically: a failure leaves no file).
+
+        Returns
+        -------
+        int : the number of rows written.
+        """
+        path = Path(path)
+        frame = self.export_frame()
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            frame.to_csv(tmp, index=False)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise DiaryError(f"cannot write {path}: {exc.strerror}") from None
+        return len(frame)
+
+    # ---- unblinding
+
+    def unblinding(self) -> Unblinding | None:
+        """The unblinding record, or None while the trial is blinded."""
+        row = self._con.execute(
+            "SELECT unblinded_at, early, reason, arms, salt FROM unblinding"
+        ).fetchone()
+        if row is None:
+            return None
+        return Unblinding(
+            datetime.fromisoformat(row[0]), bool(row[1]), row[2], tuple(json.loads(row[3])), row[4]
+        )
+
+    def allocation(self) -> Allocation | None:
+        """The revealed allocation, or None before unblinding."""
+        u = self.unblinding()
+        return None if u is None else Allocation(arms=u.arms, salt=u.salt)
+
+    def unblind(
+        self,
+        allocation: Allocation,
+        early: bool = False,
+        reason: str = "",
+        today: date | None = None,
+    ) -> Unblinding:
+        """Record the revealed allocation, once, after checking it against the commitment.
+
+        Raises
+        ------
+        BlindingError : already unblinded; the last period has not ended and ``early`` is
+            not set; ``early`` without a reason; the allocation does not match the protocol.
+        """
+        today = today or date.today()
+        _check_unblind_time(self.protocol, early, reason, today)
+        verify_allocation(self.protocol, allocation)
+        with self._write() as con:
+            done = self.unblinding()
+            if done is not None:
+                raise BlindingError(
+                    f"the trial was already unblinded on {done.unblinded_at:%Y-%m-%d}"
+                )
+            con.execute(
+                "INSERT INTO unblinding (id, unblinded_at, early, reason, arms, salt)"
+                " VALUES (1, ?, ?, ?, ?, ?)",
+                (
+                    datetime.now(UTC).isoformat(timespec="microseconds"),
+                    int(today <= self.protocol.end),
+                    reason.strip(),
+                    json.dumps(list(allocation.arms)),
+                    allocation.salt,
+                ),
+            )
+        return self.unblinding()
+
+
+def _insert_row(con: sqlite3.Connection, entry: Entry, supersedes: int | None) -> int:
+    cur = con.execute(
+        "INSERT INTO entries (date, outcomes, guess, adherence, note, recorded_at, supersedes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.date.isoformat(),
+            json.dumps(dict(entry.values), sort_keys=True),
+            entry.guess,
+            None if entry.adherence is None else int(entry.adherence),
+            entry.note,
+            datetime.now(UTC).isoformat(timespec="microseconds"),
+            supersedes,
+        ),
+    )
+    return cur.lastrowid
+
+
+def _read_csv(path: Path, protocol: Protocol) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a diary CSV with their line numbers, header checked; superseded rows dropped."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            known = {o.name for o in protocol.outcomes} | set(ENTRY_COLUMNS) | set(AUDIT_COLUMNS)
+            if "date" not in header:
+                raise DiaryError(f"{path} line 1: no 'date' column in the header")
+            for col in header:
+                if col not in known | {"date"}:
+                    expected = ", ".join(
+                        ["date", *(o.name for o in protocol.outcomes), *ENTRY_COLUMNS]
+                    )
+                    raise DiaryError(f"{path} line 1: unknown column {col!r}; expected {expected}")
+            rows = []
+            for row in reader:
+                if None in row:
+                    raise DiaryError(
+                        f"{path} line {reader.line_num}: more cells than header columns"
+                    )
+                if row.get("current", "1").strip() == "0":
+                    continue
+                rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+            return rows
+    except OSError as exc:
+        raise DiaryError(f"cannot read {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DiaryError(f"{path} is not a readable CSV file: {exc}") from None
+
+
+def _check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date) -> None:
+    if today <= protocol.end and not early:
+        raise BlindingError(
+            f"the last period ends on {protocol.end}; unblinding before then needs --early "
+            "and a --reason"
+        )
+    if early and today <= protocol.end and not reason.strip():
+        raise BlindingError("early unblinding needs a --reason (it is kept in the diary)")
+
+
+@contextmanager
+def open_diary(trial_dir: str | Path, protocol: Protocol | None = None) -> Iterator[Diary]:
+    """Open (creating if needed) the diary of a trial folder.
+
+    Parameters
+    ----------
+    trial_dir : the trial folder (holding ``protocol.toml``).
+    protocol : the trial's protocol; read from the folder when omitted.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    DiaryError : the diary is readable by others, not a diary, or from a newer nof1.
+
+    Examples
+    --------
+    >>> with open_diary("mytrial") as diary:  # doctest: +SKIP
+    ...     diary.current_entries()
+    """
+    trial_dir = Path(trial_dir)
+    protocol = protocol or load_protocol(trial_dir)
+    path = trial_dir / DIARY_FILE
+    _create_private(path)
+    diary = Diary(path, protocol, _connect(path))
+    try:
+        yield diary
+    finally:
+        diary.close()
+
+
+# --------------------------------------------------------------------------- one-call helpers
+
+
+def record_day(
+    trial_dir: str | Path,
+    day: str | date,
+    values: Mapping[str, str | float] | None = None,
+    guess: str | None = None,
+    adherence: str | bool | None = None,
+    note: str | None = None,
+    correct: bool = False,
+) -> Record:
+    """Check and record one day's entry in a trial's diary (what ``nof1 record`` does).
+
+    The entry is checked against the protocol before the diary is opened, so a bad value
+    never creates or touches the diary file.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    DiaryError : see ``make_entry`` and ``Diary.record``.
+    """
+    protocol = load_protocol(trial_dir)
+    entry = make_entry(protocol, day, values, guess, adherence, note)
+    with open_diary(trial_dir, protocol) as diary:
+        return diary.record(entry, correct=correct)
+
+
+def unblind_trial(
+    trial_dir: str | Path,
+    passphrase: str,
+    early: bool = False,
+    reason: str = "",
+    today: date | None = None,
+) -> tuple[Protocol, Unblinding]:
+    """Open the sealed allocation, verify it and record the unblinding in the diary.
+
+    The timing rule is checked before the sealed file is even decrypted.
+
+    Returns
+    -------
+    (Protocol, Unblinding) : the protocol (for its periods and kits) and the record.
+
+    Raises
+    ------
+    BlindingError : too early without ``early`` and a reason, a wrong passphrase, a
+        tampered file, a commitment mismatch, or already unblinded.
+    """
+    protocol = load_protocol(trial_dir)
+    today = today or date.today()
+    if not protocol.blinded:
+        raise BlindingError("this protocol is open-label: there is nothing to unblind")
+    _check_unblind_time(protocol, early, reason, today)
+    # Decrypt before opening the diary, so a wrong passphrase leaves no trace.
+    allocation = open_allocation(Path(trial_dir), passphrase)
+    with open_diary(trial_dir, protocol) as diary:
+        return protocol, diary.unblind(allocation, early, reason, today)
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a trial stands on a given day. Never holds an arm.
+
+    Parameters
+    ----------
+    today : the day the status is for.
+    phase : ``"before"``, ``"run-in"``, ``"period"`` or ``"after"``.
+    period, block : 1-based numbers of today's period, None outside the periods.
+    kit : the kit label to take today (``"Kit 3"``), None when no kit is due.
+    washout : True on a washout day (take the kit, the score is not analysed).
+    day_of_period : 1-based day within today's period, None outside the periods.
+    recorded_today : True if today already has an entry.
+    days_so_far : trial days from the first day up to today (or the last day).
+    days_recorded : how many of those have an entry.
+    missing : days before today (within the trial) without an entry.
+    next_switch : the first day of the next period, None if none follows.
+    next_kit : the kit label from ``next_switch`` on.
+    last_day : the trial's last day.
+    unblinded : True once the allocation was revealed.
+    """
+
+    today: date
+    phase: str
+    period: int | None
+    block: int | None
+    kit: str | None
+    washout: bool
+    day_of_period: int | None
+    recorded_today: bool
+    days_so_far: int
+    days_recorded: int
+    missing: tuple[date, ...]
+    next_switch: date | None
+    next_kit: str | None
+    last_day: date
+    unblinded: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: dates as ISO text."""
+        return {
+            "today": self.today.isoformat(),
+            "phase": self.phase,
+            "period": self.period,
+            "block": self.block,
+            "kit": self.kit,
+            "washout": self.washout,
+            "day_of_period": self.day_of_period,
+            "recorded_today": self.recorded_today,
+            "days_so_far": self.days_so_far,
+            "days_recorded": self.days_recorded,
+            "days_missing": len(self.missing),
+            "missing": [d.isoformat() for d in self.missing],
+            "next_switch": None if self.next_switch is None else self.next_switch.isoformat(),
+            "next_kit": self.next_kit,
+            "last_day": self.last_day.isoformat(),
+            "unblinded": self.unblinded,
+        }
+
+
+def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
+    """Today's period, kit and washout flag, days recorded and missing, the next switch.
+
+    Reading the status never creates the diary.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    DiaryError : the diary cannot be read.
+    """
+    trial_dir = Path(trial_dir)
+    protocol = load_protocol(trial_dir)
+    today = today or date.today()
+    recorded: set[date] = set()
+    unblinded = False
+    if (trial_dir / DIARY_FILE).exists():
+        with open_diary(trial_dir, protocol) as diary:
+            recorded = {r.entry.date for r in diary.current_entries()}
+            unblinded = diary.unblinding() is not None
+    info = protocol.day_info(today)
+    last = min(today, protocol.end)
+    so_far = [protocol.start + timedelta(days=i) for i in range((last - protocol.start).days + 1)]
+    missing = tuple(d for d in so_far if d < today and d not in recorded)
+    upcoming = [p for p in protocol.periods if p.start > today]
+    period = info.period
+    return Status(
+        today=today,
+        phase=info.phase,
+        period=None if period is None else period.index,
+        block=None if period is None else period.block,
+        kit=None if period is None else period.kit,
+        washout=info.washout,
+        day_of_period=None if period is None else (today - period.start).days + 1,
+        recorded_today=today in recorded,
+        days_so_far=len(so_far),
+        days_recorded=sum(d in recorded for d in so_far),
+        missing=missing,
+        next_switch=upcoming[0].start if upcoming else None,
+        next_kit=upcoming[0].kit if upcoming else None,
+        last_day=protocol.end,
+        unblinded=unblinded,
+    )
