@@ -10,10 +10,16 @@ not rows, which the AR(1) likelihood treats as a gap of the right length.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from nof1.errors import DataError
+
+if TYPE_CHECKING:
+    from nof1.blinding import Allocation
 
 #: Randomization schemes a protocol can use (see ``nof1.protocol``).
 SCHEMES = ("block", "alternating", "random-pairs")
@@ -123,3 +129,160 @@ class Series:
                 f"only {n_blocks} block(s) with scores; at least {min_blocks} are needed "
                 "to separate the effect from chance"
             )
+
+
+# --------------------------------------------------------------------------- from a trial folder
+
+#: Belief of being on the active arm, by the patient's guess.
+_BELIEF = {"A": 1.0, "B": 0.0, "unsure": 0.5}
+
+
+def trial_table(trial_dir: str | Path, *, allocation: Allocation | None = None) -> pd.DataFrame:
+    """One row per protocol day (run-in included) with its schedule and diary entry.
+
+    Parameters
+    ----------
+    trial_dir : str or Path; the trial folder.
+    allocation : ``nof1.blinding.Allocation`` or None. When None, the arms come from the
+        diary's unblinding record, or from the protocol itself for open-label protocols;
+        while the trial is blinded they stay missing. A given allocation is checked
+        against the protocol's commitment first.
+
+    Returns
+    -------
+    pandas.DataFrame with columns
+
+    - ``date`` (datetime64): the calendar day, ``day`` (int): days since the first day;
+    - ``block``, ``period`` (Int64, <NA> on run-in days), ``kit`` (string, <NA> on run-in
+      days);
+    - ``arm`` (string): "A" or "B" once known, <NA> while blinded, "run-in" on run-in days;
+    - ``washout``, ``run_in`` (bool);
+    - one float column per protocol outcome (NaN when not recorded; binary outcomes 0/1);
+    - ``guess`` (string: "A", "B", "unsure" or <NA>), ``adherence`` (boolean, <NA> if not
+      said).
+
+    Only the current record of each day is used (corrections replace what they supersede).
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    BlindingError : a given allocation does not match the protocol's commitment.
+
+    Examples
+    --------
+    >>> trial_table("mytrial").query("not washout")  # doctest: +SKIP
+    """
+    from datetime import timedelta
+
+    # Imported here: nof1.protocol imports this module (for SCHEMES).
+    from nof1.blinding import verify_allocation
+    from nof1.diary import DIARY_FILE, open_diary
+    from nof1.protocol import load_protocol
+
+    trial_dir = Path(trial_dir)
+    protocol = load_protocol(trial_dir)
+    entries = {}
+    if allocation is not None:
+        verify_allocation(protocol, allocation)
+    # Reading must not create a diary, hence the existence check.
+    if (trial_dir / DIARY_FILE).exists():
+        with open_diary(trial_dir, protocol) as diary:
+            entries = {r.entry.date: r.entry for r in diary.current_entries()}
+            allocation = allocation or diary.allocation()
+    if allocation is not None:
+        arms = tuple(allocation.arms)
+    elif not protocol.blinded and protocol.open_allocation is not None:
+        arms = tuple(protocol.open_allocation)
+    else:
+        arms = None
+
+    rows = []
+    for i in range(protocol.n_days):
+        d = protocol.start + timedelta(days=i)
+        info = protocol.day_info(d)
+        p = info.period
+        entry = entries.get(d)
+        row = {
+            "date": pd.Timestamp(d),
+            "day": info.day,
+            "block": None if p is None else p.block,
+            "period": None if p is None else p.index,
+            "kit": None if p is None else p.kit,
+            "arm": "run-in" if p is None else (None if arms is None else arms[p.index - 1]),
+            "washout": info.washout,
+            "run_in": p is None,
+        }
+        for o in protocol.outcomes:
+            row[o.name] = np.nan if entry is None else entry.values.get(o.name, np.nan)
+        row["guess"] = None if entry is None else entry.guess
+        row["adherence"] = None if entry is None else entry.adherence
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.astype(
+        {
+            "day": "int64",
+            "block": "Int64",
+            "period": "Int64",
+            "kit": "string",
+            "arm": "string",
+            "washout": "bool",
+            "run_in": "bool",
+            **{o.name: "float64" for o in protocol.outcomes},
+            "guess": "string",
+            "adherence": "boolean",
+        }
+    )
+
+
+def series_from_trial(
+    trial_dir: str | Path,
+    outcome: str | None = None,
+    include_washout: bool = False,
+    include_run_in: bool = False,
+) -> Series:
+    """The ``Series`` of one outcome of an unblinded (or open-label) trial.
+
+    Parameters
+    ----------
+    trial_dir : str or Path; the trial folder.
+    outcome : outcome name; the protocol's primary outcome when None.
+    include_washout : keep washout days (excluded by default: carryover and onset).
+    include_run_in : keep run-in days, as untreated days (``active`` 0, block and period
+        0). Only sensible when the control arm is no treatment.
+
+    Returns
+    -------
+    Series : one row per kept day (missing scores stay as NaN rows); ``belief`` from the
+        guesses (1.0 for A, 0.0 for B, 0.5 unsure, NaN none); direction, bounds and scheme
+        from the protocol.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder, or an unknown outcome.
+    BlindingError : the trial is blinded and not yet unblinded.
+    """
+    from nof1.errors import BlindingError
+    from nof1.protocol import load_protocol
+
+    protocol = load_protocol(Path(trial_dir))
+    chosen = protocol.primary if outcome is None else protocol.outcome(outcome)
+    table = trial_table(trial_dir)
+    if table.loc[~table["run_in"], "arm"].isna().any():
+        raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
+    keep = ~table["run_in"] | include_run_in
+    if not include_washout:
+        keep &= ~table["washout"]
+    t = table[keep]
+    return Series(
+        y=t[chosen.name].to_numpy(dtype=float),
+        active=(t["arm"] == "A").to_numpy(dtype=int),
+        day=t["day"].to_numpy(),
+        block=t["block"].fillna(0).to_numpy(dtype=int),
+        period=t["period"].fillna(0).to_numpy(dtype=int),
+        outcome=chosen.name,
+        lower_is_better=chosen.lower_is_better,
+        low=chosen.low,
+        high=chosen.high,
+        belief=t["guess"].map(_BELIEF).astype("float64").to_numpy(),
+        scheme=protocol.scheme,
+    )
