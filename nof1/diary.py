@@ -445,29 +445,7 @@ class Diary:
             is imported then.
         """
         path = Path(path)
-        rows = _read_csv(path, self.protocol)
-        entries = []
-        seen: dict[date, int] = {}
-        for line, row in rows:
-            try:
-                entry = make_entry(
-                    self.protocol,
-                    row.get("date", ""),
-                    {o.name: row[o.name] for o in self.protocol.outcomes if row.get(o.name, "")},
-                    row.get("guess"),
-                    row.get("adherence"),
-                    row.get("note"),
-                )
-            except DiaryError as exc:
-                raise DiaryError(f"{path} line {line}: {exc}") from None
-            if entry.date in seen:
-                raise DiaryError(
-                    f"{path} line {line}: {entry.date} is also on line {seen[entry.date]}"
-                )
-            seen[entry.date] = line
-            entries.append((line, entry))
-        if not entries:
-            raise DiaryError(f"{path} has no diary rows")
+        entries = read_entries_csv(path, self.protocol)
         with self._write():
             for line, entry in entries:
                 try:
@@ -624,6 +602,42 @@ def _read_csv(path: Path, protocol: Protocol) -> list[tuple[int, dict[str, str]]
         raise DiaryError(f"{path} is not a readable CSV file: {exc}") from None
 
 
+def read_entries_csv(path: str | Path, protocol: Protocol) -> list[tuple[int, Entry]]:
+    """Read and check every row of a diary CSV against the protocol, touching no diary.
+
+    Returns
+    -------
+    list of (line number, Entry), in file order.
+
+    Raises
+    ------
+    DiaryError : unreadable file, bad header, a bad row (named by its line), a day twice
+        in the file, or no rows at all.
+    """
+    path = Path(path)
+    entries = []
+    seen: dict[date, int] = {}
+    for line, row in _read_csv(path, protocol):
+        try:
+            entry = make_entry(
+                protocol,
+                row.get("date", ""),
+                {o.name: row[o.name] for o in protocol.outcomes if row.get(o.name, "")},
+                row.get("guess"),
+                row.get("adherence"),
+                row.get("note"),
+            )
+        except DiaryError as exc:
+            raise DiaryError(f"{path} line {line}: {exc}") from None
+        if entry.date in seen:
+            raise DiaryError(f"{path} line {line}: {entry.date} is also on line {seen[entry.date]}")
+        seen[entry.date] = line
+        entries.append((line, entry))
+    if not entries:
+        raise DiaryError(f"{path} has no diary rows")
+    return entries
+
+
 def _check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date) -> None:
     if today <= protocol.end and not early:
         raise BlindingError(
@@ -635,18 +649,23 @@ def _check_unblind_time(protocol: Protocol, early: bool, reason: str, today: dat
 
 
 @contextmanager
-def open_diary(trial_dir: str | Path, protocol: Protocol | None = None) -> Iterator[Diary]:
+def open_diary(
+    trial_dir: str | Path, protocol: Protocol | None = None, create: bool = True
+) -> Iterator[Diary]:
     """Open (creating if needed) the diary of a trial folder.
 
     Parameters
     ----------
     trial_dir : the trial folder (holding ``protocol.toml``).
     protocol : the trial's protocol; read from the folder when omitted.
+    create : create the diary if it does not exist yet; when False, a missing diary is
+        a ``DiaryError`` (for commands that only read).
 
     Raises
     ------
     ProtocolError : no trial in the folder.
-    DiaryError : the diary is readable by others, not a diary, or from a newer nof1.
+    DiaryError : no diary and ``create`` is False; the diary is readable by others, not a
+        diary, or from a newer nof1.
 
     Examples
     --------
@@ -656,6 +675,8 @@ def open_diary(trial_dir: str | Path, protocol: Protocol | None = None) -> Itera
     trial_dir = Path(trial_dir)
     protocol = protocol or load_protocol(trial_dir)
     path = trial_dir / DIARY_FILE
+    if not create and not path.exists():
+        raise DiaryError(f"no diary in {trial_dir} yet: record a day first")
     _create_private(path)
     diary = Diary(path, protocol, _connect(path))
     try:
@@ -690,6 +711,23 @@ def record_day(
     entry = make_entry(protocol, day, values, guess, adherence, note)
     with open_diary(trial_dir, protocol) as diary:
         return diary.record(entry, correct=correct)
+
+
+def import_diary(trial_dir: str | Path, path: str | Path, correct: bool = False) -> int:
+    """Import a diary CSV into a trial's diary (what ``nof1 import`` does): all or nothing.
+
+    The whole file is checked before the diary is opened, so a bad file never creates or
+    touches the diary. See ``Diary.import_csv`` for the columns.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    DiaryError : see ``read_entries_csv`` and ``Diary.import_csv``.
+    """
+    protocol = load_protocol(trial_dir)
+    read_entries_csv(path, protocol)
+    with open_diary(trial_dir, protocol) as diary:
+        return diary.import_csv(path, correct=correct)
 
 
 def unblind_trial(

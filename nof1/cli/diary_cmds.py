@@ -1,0 +1,234 @@
+"""``nof1 record``, ``status``, ``history``, ``import``, ``export`` and ``unblind``.
+
+Nothing here ever shows an arm before ``unblind``: status and export are built from the
+diary and the public protocol only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nof1.cli import cli
+from nof1.cli.common import passphrase_option, read_passphrase, trial_option
+from nof1.diary import (
+    Record,
+    import_diary,
+    open_diary,
+    parse_adherence,
+    parse_date,
+    parse_guess,
+    parse_value,
+    record_day,
+    trial_status,
+    unblind_trial,
+)
+from nof1.errors import DiaryError
+from nof1.protocol import Outcome, Protocol, load_protocol
+
+
+def _checked(check):
+    """A click ``value_proc`` that re-asks with the library's message on a bad answer."""
+
+    def proc(text: str):
+        try:
+            return check(text)
+        except DiaryError as exc:
+            raise click.UsageError(str(exc)) from None
+
+    return proc
+
+
+def _ask_outcome(o: Outcome) -> str | None:
+    if o.kind == "binary":
+        answer = click.prompt(
+            f"{o.question} (yes/no)",
+            default="no",
+            value_proc=_checked(lambda t: parse_value(o, t)),
+        )
+    else:
+        answer = click.prompt(
+            f"{o.question} ({o.low:g}-{o.high:g}{'' if o.primary else ', Enter to skip'})",
+            default=None if o.primary else "",
+            show_default=False,
+            value_proc=_checked(lambda t: "" if t == "" and not o.primary else parse_value(o, t)),
+        )
+    return None if answer == "" else answer
+
+
+def _ask(protocol: Protocol) -> tuple[dict[str, float], str | None, bool | None, str]:
+    """Ask for each outcome, the guess, adherence and a note: short, with defaults."""
+    values = {}
+    for o in protocol.outcomes:
+        answer = _ask_outcome(o)
+        if answer is not None:
+            values[o.name] = answer
+    guess = click.prompt(
+        "Which kit do you think you are on: A, B or unsure?",
+        default="unsure",
+        value_proc=_checked(parse_guess),
+    )
+    adherence = click.prompt(
+        "Did you take today's dose? (yes/no)", default="yes", value_proc=_checked(parse_adherence)
+    )
+    note = click.prompt("Note (Enter to skip)", default="", show_default=False)
+    return values, guess, adherence, note
+
+
+def _describe(record: Record) -> str:
+    e = record.entry
+    parts = [f"{name}={value:g}" for name, value in e.values.items()]
+    if e.guess is not None:
+        parts.append(f"guess={e.guess}")
+    if e.adherence is not None:
+        parts.append(f"adherence={'yes' if e.adherence else 'no'}")
+    if e.note:
+        parts.append(f"note={e.note!r}")
+    return " ".join(parts)
+
+
+@cli.command()
+@trial_option()
+@click.option("--date", "day", default="today", show_default=True, help="Day (YYYY-MM-DD).")
+@click.option("--pain", default=None, help="Score of the primary outcome (pain 0-10).")
+@click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    metavar="NAME=X",
+    help="Another outcome's value (repeatable); yes/no for yes/no outcomes.",
+)
+@click.option("--guess", default=None, help="Your guess of the kit's arm: A, B or unsure.")
+@click.option("--adherence", default=None, help="Dose taken as planned: yes or no.")
+@click.option("--note", default=None, help="Free text.")
+@click.option("--correct", is_flag=True, help="Replace this day's entry (the old one is kept).")
+def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
+    """Record one day's blinded diary entry (asks for each value when none is given)."""
+    values: dict[str, str | float] = {}
+    for item in outcomes:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise DiaryError(f"--outcome {item!r} must look like NAME=VALUE")
+        values[name.strip()] = value
+    if all(v is None for v in (pain, guess, adherence, note)) and not values:
+        protocol = load_protocol(trial)
+        parse_date(day)  # a bad --date is refused before the questions, not after
+        values, guess, adherence, note = _ask(protocol)
+    elif pain is not None:
+        values[load_protocol(trial).primary.name] = pain
+    rec = record_day(trial, day, values, guess, adherence, note, correct=correct)
+    what = "Correction recorded" if rec.supersedes is not None else "Recorded"
+    click.echo(f"{what} for {rec.entry.date}: {_describe(rec)}")
+
+
+@cli.command()
+@trial_option()
+@click.option("--date", "day", default="today", show_default=True, help="Day (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(trial, day, as_json) -> None:
+    """Today's period and kit, days recorded and missing (never the allocation)."""
+    s = trial_status(trial, parse_date(day))
+    if as_json:
+        click.echo(json.dumps(s.to_dict(), indent=2))
+        return
+    if s.phase == "before":
+        click.echo(f"{s.today}: the trial has not started (first day {s.next_switch}).")
+    elif s.phase == "after":
+        click.echo(f"{s.today}: the trial is over (last day {s.last_day}).")
+    elif s.phase == "run-in":
+        click.echo(f"{s.today}: run-in (baseline), no kit yet.")
+    else:
+        click.echo(
+            f"{s.today}: period {s.period} (block {s.block}), day {s.day_of_period}. Take: {s.kit}."
+        )
+        if s.washout:
+            click.echo("Washout day: take the kit as usual; the score is kept out of the analysis.")
+    if s.phase != "before":
+        click.echo(f"Recorded {s.days_recorded} of {s.days_so_far} days so far.")
+        if s.missing:
+            shown = ", ".join(str(d) for d in s.missing[-7:])
+            more = f" (and {len(s.missing) - 7} earlier)" if len(s.missing) > 7 else ""
+            click.echo(f"Missing {len(s.missing)}: {shown}{more}")
+        if s.phase != "after":
+            click.echo("Today: recorded." if s.recorded_today else "Today: not yet recorded.")
+    if s.next_switch is not None and s.phase != "before":
+        click.echo(f"Next switch: {s.next_switch}, to {s.next_kit}.")
+    if s.unblinded:
+        click.echo("The trial is unblinded.")
+
+
+@cli.command()
+@trial_option()
+@click.option("--date", "day", required=True, help="Day (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def history(trial, day, as_json) -> None:
+    """Every record of one day, corrections included (the last one counts)."""
+    with open_diary(trial, create=False) as diary:
+        records = diary.history(day)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "date": r.entry.date.isoformat(),
+                        "values": dict(r.entry.values),
+                        "guess": r.entry.guess,
+                        "adherence": r.entry.adherence,
+                        "note": r.entry.note,
+                        "recorded_at": r.recorded_at.isoformat(),
+                        "supersedes": r.supersedes,
+                        "current": r.current,
+                    }
+                    for r in records
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not records:
+        click.echo(f"No entry for {parse_date(day)}.")
+    for r in records:
+        mark = "current" if r.current else "superseded"
+        click.echo(f"#{r.id} {r.recorded_at:%Y-%m-%d %H:%M} UTC [{mark}] {_describe(r)}")
+
+
+@cli.command("import")
+@trial_option()
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--correct", is_flag=True, help="Rows for days already recorded correct them.")
+def import_(trial, csv_file, correct) -> None:
+    """Import diary rows from a CSV (date, outcomes, guess, adherence, note): all or none."""
+    n = import_diary(trial, csv_file, correct=correct)
+    click.echo(f"Imported {n} entries from {csv_file}.")
+
+
+@cli.command()
+@trial_option()
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+def export(trial, csv_file) -> None:
+    """Export every diary record, corrections marked, to a CSV (no allocation in it)."""
+    with open_diary(trial, create=False) as diary:
+        n = diary.export_csv(csv_file)
+    click.echo(f"Exported {n} records to {csv_file}.")
+
+
+@cli.command()
+@trial_option()
+@passphrase_option()
+@click.option("--early", is_flag=True, help="Unblind before the last period has ended.")
+@click.option("--reason", default="", help="Why unblinding early (kept in the diary).")
+def unblind(trial, passphrase_file, early, reason) -> None:
+    """Reveal and verify the allocation after the last period; it is recorded once."""
+    load_protocol(trial)  # "no trial at ..." before asking for a passphrase
+    passphrase = read_passphrase(passphrase_file)
+    protocol, u = unblind_trial(trial, passphrase, early=early, reason=reason)
+    when = "early, " if u.early else ""
+    click.echo(f"Unblinded ({when}{u.unblinded_at:%Y-%m-%d %H:%M} UTC); allocation verified.")
+    for p, arm in zip(protocol.periods, u.arms, strict=True):
+        treatment = protocol.treatments[arm].name
+        click.echo(
+            f"Period {p.index} (block {p.block}, {p.start} to {p.end}) {p.kit}: {arm} = {treatment}"
+        )
