@@ -18,11 +18,12 @@ Schemes:
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
-from nof1.errors import ProtocolError
-from nof1.series import SCHEMES
+from nof1.errors import DataError, ProtocolError
+from nof1.series import SCHEMES, Series
 
 
 def _check(blocks: int, scheme: str) -> None:
@@ -65,3 +66,113 @@ def all_allocations(blocks: int, scheme: str) -> list[tuple[str, ...]]:
         tuple("A" if i in chosen else "B" for i in range(n))
         for chosen in map(set, itertools.combinations(range(n), blocks))
     ]
+
+
+@dataclass(frozen=True)
+class RandomizationTest:
+    """Result of the exact randomization test of a series.
+
+    Parameters
+    ----------
+    statistic : name of the test statistic (``"mean difference"``: mean of the active days
+        minus mean of the control days, observed days only).
+    observed : the statistic under the allocation that was actually used.
+    p_value : one-sided, in the benefit direction: the share of the scheme's allocations
+        whose statistic is at least as favourable to the active arm as the observed one
+        (the observed allocation included, so p >= min_p).
+    n_allocations : how many allocations the scheme could have produced.
+    min_p : the smallest attainable p-value, 1 / n_allocations (3 blocks: 0.125).
+    scheme : the randomization scheme the test enumerates.
+    """
+
+    statistic: str
+    observed: float
+    p_value: float
+    n_allocations: int
+    min_p: float
+    scheme: str
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return {
+            "statistic": self.statistic,
+            "observed": self.observed,
+            "p_value": self.p_value,
+            "n_allocations": self.n_allocations,
+            "min_p": self.min_p,
+            "scheme": self.scheme,
+        }
+
+
+STATISTICS = ("mean difference",)
+
+
+def randomization_test(series: Series, statistic: str = "mean difference") -> RandomizationTest:
+    """Exact randomization test over every allocation the series' scheme could produce.
+
+    Each allocation of ``all_allocations(n_blocks, series.scheme)`` re-labels the periods
+    (in calendar order) as A or B; the statistic is recomputed on the observed days. Under
+    the null hypothesis of no effect on any day, every allocation was equally likely to
+    give the observed data, so the p-value is exact however the days are correlated.
+
+    Parameters
+    ----------
+    series : the series; it needs 2 periods per block, each with at least one score.
+    statistic : ``"mean difference"`` (active minus control).
+
+    Returns
+    -------
+    RandomizationTest
+
+    Raises
+    ------
+    DataError : periods do not match the blocks, a period has no scores, or the allocation
+        actually used could not have come from the scheme.
+    ProtocolError : unknown scheme.
+
+    Example
+    -------
+    >>> randomization_test(series).p_value        # doctest: +SKIP
+    0.25
+    """
+    if statistic not in STATISTICS:
+        raise DataError(f"unknown statistic {statistic!r}; use one of {', '.join(STATISTICS)}")
+    obs = series.observed
+    periods, _, arms = series.period_arms()
+    n_blocks = len(np.unique(series.block))
+    if len(periods) != 2 * n_blocks:
+        raise DataError(
+            f"the randomization test needs two periods per block; the series has "
+            f"{len(periods)} period(s) in {n_blocks} block(s)"
+        )
+    # Periods in calendar order (period_arms sorts by number; order by first day instead).
+    first_day = np.array([series.day[series.period == p].min() for p in periods])
+    order = np.argsort(first_day)
+    periods, arms = periods[order], arms[order]
+    sums = np.array([series.y[obs & (series.period == p)].sum() for p in periods])
+    counts = np.array([np.sum(obs & (series.period == p)) for p in periods])
+    if np.any(counts == 0):
+        empty = int(periods[np.argmax(counts == 0)])
+        raise DataError(f"period {empty} has no scores; the randomization test needs every period")
+    allocations = all_allocations(n_blocks, series.scheme)
+    labels = np.array([[arm == "A" for arm in alloc] for alloc in allocations], dtype=float)
+    used = tuple("A" if a == 1 else "B" for a in arms)
+    if used not in allocations:
+        raise DataError(
+            f"the allocation used ({''.join(used)}) could not have come from the "
+            f"{series.scheme!r} scheme, so the randomization test does not apply"
+        )
+    diff = labels @ sums / (labels @ counts) - (1 - labels) @ sums / ((1 - labels) @ counts)
+    observed = float(diff[allocations.index(used)])
+    # A relative tolerance keeps allocations that tie with the observed one (same sums in a
+    # different order) from being lost to rounding.
+    tol = 1e-9 * max(1.0, abs(observed))
+    extreme = diff <= observed + tol if series.lower_is_better else diff >= observed - tol
+    n = len(allocations)
+    return RandomizationTest(
+        statistic=statistic,
+        observed=observed,
+        p_value=float(np.sum(extreme) / n),
+        n_allocations=n,
+        min_p=1.0 / n,
+        scheme=series.scheme,
+    )
