@@ -1,0 +1,258 @@
+"""Operating characteristics of candidate designs, by simulation (``nof1 design``).
+
+For each candidate (blocks x period length) we simulate many trials under an assumed true
+effect and under no effect, analyse each with the exact engine exactly as the pre-registered
+analysis would (AR(1) errors, the named prior), and count how often benefit is concluded:
+P(benefit >= MCID) above the decision threshold. Every simulated trial draws its own
+allocation under the scheme, so the numbers average over the randomization. With ``tau > 0``
+the effect builds up and carries over (``nof1.models.exposure``) while the analysis assumes
+an instant effect: this shows what carryover does to each design.
+
+The decision threshold defaults to the protocol's pre-registered default
+(``nof1.protocol.Analysis.threshold``, 0.8), the MCID to 1 NRS point (Salaffi et al. 2004,
+CLINICAL.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from nof1.errors import ProtocolError
+from nof1.models.exact import fit_exact_batch
+from nof1.models.priors import resolve_prior
+from nof1.models.regression import design_matrix
+from nof1.protocol import Analysis, check_design
+from nof1.series import Series
+from nof1.simulate import Layout, simulate_batch
+
+#: Library defaults, the same as a protocol's pre-registered analysis.
+DEFAULT_MCID = Analysis.mcid
+DEFAULT_THRESHOLD = Analysis.threshold
+#: A design is recommended when it reaches this power with at most this false-positive rate.
+TARGET_POWER = 0.8
+MAX_FALSE_POSITIVE = 0.05
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """Operating characteristics of one design.
+
+    Parameters
+    ----------
+    blocks, period_days, washout_days : the design.
+    trial_days : calendar days of the whole trial (2 * blocks * period_days).
+    power : share of simulated trials under the assumed effect that conclude benefit.
+    false_positive : share of simulated trials under no effect that conclude benefit.
+    interval_width : mean width of the 95% credible interval of the effect (assumed effect).
+    min_p : smallest one-sided p-value the exact randomization test can reach (1 / number
+        of allocations the scheme allows, 1/2^blocks for the block scheme).
+    sims : simulated trials per scenario.
+    """
+
+    blocks: int
+    period_days: int
+    washout_days: int
+    trial_days: int
+    power: float
+    false_positive: float
+    interval_width: float
+    min_p: float
+    sims: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def _min_p(blocks: int, scheme: str) -> float:
+    from math import comb
+
+    n = {"block": 2**blocks, "alternating": 2, "random-pairs": comb(2 * blocks, blocks)}[scheme]
+    return 1.0 / n
+
+
+def _template_series(
+    layout: Layout, day: np.ndarray, block: np.ndarray, period: np.ndarray, active: np.ndarray
+) -> Series:
+    return Series(
+        y=np.full(len(day), np.nan),
+        active=active,
+        day=day,
+        block=block,
+        period=period,
+        scheme=layout.scheme,
+    )
+
+
+def _conclusions(
+    layout: Layout,
+    effect: float,
+    *,
+    sd: float,
+    rho: float,
+    tau: float,
+    mcid: float,
+    threshold: float,
+    sims: int,
+    prior: str,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per simulated trial: benefit concluded (bool) and 95% interval width."""
+    batch = simulate_batch(layout, None, sims, effect=effect, sd=sd, rho=rho, tau=tau, rng=rng)
+    concluded = np.empty(sims, dtype=bool)
+    width = np.empty(sims)
+    # The batch engine fits many series sharing one design matrix: group the trials by
+    # their allocation (at most 2^blocks groups under the block scheme).
+    groups: dict[bytes, list[int]] = {}
+    for i, row in enumerate(batch.allocations):
+        groups.setdefault(row.tobytes(), []).append(i)
+    resolved = None
+    for idx in groups.values():
+        idx_arr = np.asarray(idx)
+        template = _template_series(
+            layout, batch.day, batch.block, batch.period, batch.active[idx[0]]
+        )
+        X, names = design_matrix(template)
+        if resolved is None:
+            resolved = resolve_prior(prior, template, names)
+        res = fit_exact_batch(
+            batch.Y[idx_arr], X, batch.day, resolved, ar1=True, thresholds=(-mcid,)
+        )
+        # Pain: lower is better, so benefit >= MCID means effect <= -MCID.
+        concluded[idx_arr] = res.p_below[:, 0] > threshold
+        width[idx_arr] = res.upper - res.lower
+    return concluded, width
+
+
+def evaluate_designs(
+    blocks: Iterable[int] = (2, 3, 4, 6),
+    period_days: Iterable[int] = (7, 14),
+    washout_days: int = 0,
+    *,
+    effect: float = -1.5,
+    sd: float = 1.5,
+    rho: float = 0.5,
+    tau: float = 0.0,
+    mcid: float = DEFAULT_MCID,
+    threshold: float = DEFAULT_THRESHOLD,
+    sims: int = 2000,
+    prior: str = "neutral",
+    scheme: str = "block",
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> list[DesignResult]:
+    """Simulate every candidate design and report its operating characteristics.
+
+    Parameters
+    ----------
+    blocks, period_days : candidate numbers of blocks and period lengths (days); every
+        combination is evaluated.
+    washout_days : washout days at the start of each period (not analysed).
+    effect : assumed true effect of the active arm in NRS points (negative = less pain).
+    sd, rho : day-to-day SD and lag-1 autocorrelation of pain.
+    tau : onset/carryover time constant in days for the simulation; the analysis still
+        assumes an instant effect, as the default pre-registered analysis does.
+    mcid : minimal clinically important difference (NRS points).
+    threshold : benefit is concluded when P(benefit >= mcid) exceeds it.
+    sims : simulated trials per design and scenario (assumed effect, no effect).
+    prior : named prior of the analysis.
+    scheme : randomization scheme.
+    seed : seed of the simulation; results are reproducible from it.
+    progress : called with 1 after each design (e.g. a click progress bar's ``update``).
+
+    Returns
+    -------
+    list of DesignResult, ordered by trial length then blocks.
+
+    Raises
+    ------
+    ProtocolError : an impossible design or a bad option value.
+
+    Example
+    -------
+    >>> r = evaluate_designs(blocks=(4,), period_days=(14,), sims=200, seed=1)
+    >>> r[0].trial_days, r[0].min_p
+    (112, 0.0625)
+    """
+    blocks, period_days = tuple(blocks), tuple(period_days)
+    if not blocks or not period_days:
+        raise ProtocolError("give at least one number of blocks and one period length")
+    if sims < 10:
+        raise ProtocolError(f"sims must be at least 10, got {sims}")
+    if not 0.5 <= threshold < 1:
+        raise ProtocolError(f"threshold must be in 0.5-1, got {threshold:g}")
+    if mcid < 0:
+        raise ProtocolError(f"mcid must be 0 or more, got {mcid:g}")
+    if not sd > 0:
+        raise ProtocolError(f"sd must be positive, got {sd:g}")
+    if not -1 < rho < 1:
+        raise ProtocolError(f"rho must lie strictly between -1 and 1, got {rho:g}")
+    layouts = []
+    for b in blocks:
+        for p in period_days:
+            check_design(b, p, washout_days, 0, scheme)
+            layouts.append(Layout(b, p, washout_days, 0, scheme))
+    layouts.sort(key=lambda lay: (lay.n_days, lay.blocks))
+    rng = np.random.default_rng(seed)
+    out = []
+    for layout in layouts:
+        kw = {
+            "sd": sd,
+            "rho": rho,
+            "tau": tau,
+            "mcid": mcid,
+            "threshold": threshold,
+            "sims": sims,
+            "prior": prior,
+            "rng": rng,
+        }
+        hit, width = _conclusions(layout, effect, **kw)
+        false_hit, _ = _conclusions(layout, 0.0, **kw)
+        out.append(
+            DesignResult(
+                blocks=layout.blocks,
+                period_days=layout.period_days,
+                washout_days=layout.washout_days,
+                trial_days=layout.n_days,
+                power=float(hit.mean()),
+                false_positive=float(false_hit.mean()),
+                interval_width=float(width.mean()),
+                min_p=_min_p(layout.blocks, scheme),
+                sims=sims,
+            )
+        )
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def recommend(
+    results: Iterable[DesignResult],
+    power: float = TARGET_POWER,
+    max_false_positive: float = MAX_FALSE_POSITIVE,
+) -> DesignResult | None:
+    """The shortest design with enough power and few enough false positives, or None.
+
+    Ties in length go to the design with more blocks (a finer randomization test).
+    """
+    ok = [r for r in results if r.power >= power and r.false_positive <= max_false_positive]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: (r.trial_days, -r.blocks))
+
+
+def protocol_command(result: DesignResult, template: str = "generic-ab") -> str:
+    """The ``nof1 protocol new`` command that turns a design into a protocol.
+
+    Example
+    -------
+    >>> r = DesignResult(4, 14, 0, 112, 0.85, 0.03, 2.1, 0.0625, 2000)
+    >>> protocol_command(r, "magnesium-crps")
+    'nof1 protocol new --template magnesium-crps --blocks 4 --period-days 14 --washout-days 0'
+    """
+    return (
+        f"nof1 protocol new --template {template} --blocks {result.blocks} "
+        f"--period-days {result.period_days} --washout-days {result.washout_days}"
+    )

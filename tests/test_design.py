@@ -1,0 +1,189 @@
+"""Design study (issue 7): power and false positives by simulation, and ``nof1 design``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nof1.cli import cli
+from nof1.design import DesignResult, evaluate_designs, protocol_command, recommend
+from nof1.errors import ProtocolError
+from nof1.models.exact import fit_exact
+from nof1.series import Series
+from nof1.simulate import Layout, simulate_batch
+
+ACCEPT = {"effect": -1.5, "sd": 1.5, "rho": 0.5, "mcid": 1.0, "threshold": 0.8}
+
+
+def _brute_force_power(sims: int, seed: int) -> float:
+    """Power from individual ``fit_exact`` fits of the very trials evaluate_designs simulates.
+
+    ``evaluate_designs`` draws the assumed-effect batch first from ``default_rng(seed)``, so
+    the same call here reproduces the same simulated data: the comparison is exact up to the
+    engines' rho grids (400 points here, 200 in the batch path).
+    """
+    layout = Layout(blocks=4, period_days=14)
+    batch = simulate_batch(
+        layout, None, sims, effect=ACCEPT["effect"], sd=ACCEPT["sd"], rho=ACCEPT["rho"],
+        rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    hits = 0
+    for y, a in zip(batch.Y, batch.active, strict=True):
+        s = Series(y=y, active=a, day=batch.day, block=batch.block, period=batch.period)
+        fit = fit_exact(s, "neutral", ar1=True)
+        hits += fit.exact.cdf(-ACCEPT["mcid"]) > ACCEPT["threshold"]
+    return hits / sims
+
+
+def test_power_matches_brute_force_fits():
+    sims, seed = 300, 11
+    (res,) = evaluate_designs(blocks=(4,), period_days=(14,), sims=sims, seed=seed, **ACCEPT)
+    brute = _brute_force_power(sims, seed)
+    assert abs(res.power - brute) <= 0.03
+    assert 0.35 < res.power < 0.8  # an informative design, neither hopeless nor certain
+    assert res.false_positive <= 0.06
+    assert res.trial_days == 112 and res.min_p == 1 / 16
+
+
+@pytest.mark.slow
+def test_power_matches_brute_force_fits_large():
+    sims, seed = 1500, 5
+    (res,) = evaluate_designs(blocks=(4,), period_days=(14,), sims=sims, seed=seed, **ACCEPT)
+    assert abs(res.power - _brute_force_power(sims, seed)) <= 0.01
+
+
+def test_false_positive_rate_under_no_effect():
+    # With effect 0 the power column *is* a false-positive rate: check both scenarios.
+    (res,) = evaluate_designs(
+        blocks=(4,), period_days=(14,), sims=1000, seed=3, **{**ACCEPT, "effect": 0.0}
+    )
+    assert res.power <= 0.06
+    assert res.false_positive <= 0.06
+
+
+def test_more_blocks_more_power_and_narrower_intervals():
+    res = evaluate_designs(blocks=(2, 6), period_days=(14,), sims=600, seed=2)
+    short, long = res
+    assert (short.blocks, long.blocks) == (2, 6)
+    assert long.power > short.power + 0.15
+    assert long.interval_width < short.interval_width
+    assert (short.min_p, long.min_p) == (0.25, 1 / 64)
+
+
+def test_reproducible_and_progress_called():
+    calls = []
+    a = evaluate_designs(blocks=(2, 3), period_days=(7,), sims=100, seed=9, progress=calls.append)
+    b = evaluate_designs(blocks=(2, 3), period_days=(7,), sims=100, seed=9)
+    assert a == b
+    assert calls == [1, 1]
+
+
+def test_carryover_costs_power():
+    kw = {"blocks": (4,), "period_days": (7,), "sims": 800, "seed": 4}
+    (instant,) = evaluate_designs(**kw)
+    (slow,) = evaluate_designs(tau=7.0, **kw)
+    assert slow.power < instant.power - 0.1
+
+
+def test_washout_days_shorten_the_analysed_days_not_the_trial():
+    (res,) = evaluate_designs(blocks=(3,), period_days=(14,), washout_days=4, sims=100, seed=0)
+    assert res.trial_days == 84 and res.washout_days == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"blocks": (0,)}, "blocks must be 2 or more, got 0"),
+        ({"period_days": (7,), "washout_days": 7}, r"washout-days \(7\) must be shorter"),
+        ({"threshold": 1.2}, "threshold must be in 0.5-1, got 1.2"),
+        ({"sims": 5}, "sims must be at least 10, got 5"),
+    ],
+)
+def test_evaluate_designs_rejects_bad_input(kwargs, message):
+    with pytest.raises(ProtocolError, match=message):
+        evaluate_designs(**{"sims": 50, **kwargs})
+
+
+def _result(blocks, days, power, fp):
+    return DesignResult(blocks, days, 0, 2 * blocks * days, power, fp, 1.0, 2.0**-blocks, 100)
+
+
+def test_recommend_shortest_adequate_design():
+    results = [
+        _result(2, 14, 0.7, 0.01),
+        _result(3, 14, 0.82, 0.08),  # too many false positives
+        _result(4, 14, 0.85, 0.02),
+        _result(6, 14, 0.95, 0.01),
+    ]
+    assert recommend(results) == results[2]
+    assert recommend(results[:2]) is None
+    assert protocol_command(results[2], "magnesium-crps") == (
+        "nof1 protocol new --template magnesium-crps --blocks 4 --period-days 14 --washout-days 0"
+    )
+
+
+# --- CLI ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(args):
+        result = CliRunner().invoke(cli, ["design", *args])
+        return result, list(tmp_path.iterdir())
+
+    return invoke
+
+
+def test_cli_table_and_recommendation(run):
+    result, written = run(
+        ["--blocks", "4,6", "--period-days", "14", "--effect", "-2.5", "--sims", "200"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "power" in out and "min p" in out
+    assert "Recommended: 4 blocks of 14-day periods (112 days)" in out
+    assert (
+        "nof1 protocol new --template generic-ab --blocks 4 --period-days 14 --washout-days 0"
+        in out
+    )
+    assert written == []
+
+
+def test_cli_json(run):
+    result, _ = run(["--blocks", "2,3", "--period-days", "7", "--sims", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [d["blocks"] for d in data["designs"]] == [2, 3]
+    assert set(data["designs"][0]) >= {"power", "false_positive", "interval_width", "min_p"}
+    assert data["assumptions"]["sims"] == 100
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--blocks", "2,x"], "Error: --blocks '2,x': 'x' is not a whole number (give e.g. 2,3,4)"),
+        (
+            ["--blocks", "0"],
+            "Error: blocks must be 2 or more, got 0: one A/B pair cannot separate an effect "
+            "from chance",
+        ),
+        (
+            ["--period-days", "7", "--washout-days", "7"],
+            "Error: washout-days (7) must be shorter than period-days (7): no day of a period "
+            "would be analysed",
+        ),
+    ],
+)
+def test_cli_bad_input_one_error_line(run, args, line):
+    result, written = run([*args, "--sims", "50"])
+    assert result.exit_code != 0
+    err_lines = [x for x in result.stderr.splitlines() if x.startswith("Error")]
+    assert err_lines == [line]
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    assert written == []
