@@ -1,0 +1,206 @@
+"""One call from a series to everything ``nof1 analyze`` and the report show.
+
+``analyze`` checks the series, fits the personal model with the chosen engine, summarizes
+it, runs the exact randomization test and, when asked, refits under every named prior so
+the reader sees how much the conclusion depends on the prior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nof1.errors import DataError, ModelError
+from nof1.models.base import Fit
+from nof1.models.exact import fit_exact
+from nof1.models.priors import PRIOR_NAMES
+from nof1.randomization import RandomizationTest, randomization_test
+from nof1.series import Series
+from nof1.summary import DEFAULT_THRESHOLD, EffectSummary, summarize
+
+ENGINES = ("exact", "mcmc")
+LIKELIHOODS = ("normal", "student", "ordinal")
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything one analysis produced.
+
+    Parameters
+    ----------
+    summary : the effect summary under the chosen prior.
+    fit : the fit behind it.
+    series : the analysed series.
+    randomization_test : the exact randomization test, or None when it does not apply
+        (the reason is in ``options["randomization_note"]``).
+    sensitivity : prior name -> summary under that prior (all of ``PRIOR_NAMES``), or
+        None when prior sensitivity was not asked for.
+    options : the analysis options as used (engine, prior, ar1, trend, ...).
+    """
+
+    summary: EffectSummary
+    fit: Fit
+    series: Series
+    randomization_test: RandomizationTest | None
+    sensitivity: dict[str, EffectSummary] | None
+    options: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready nested dict: the summary's keys plus ``randomization_test``,
+        ``sensitivity`` and ``options``."""
+        out = self.summary.to_dict()
+        if self.randomization_test is not None:
+            out["randomization_test"] = self.randomization_test.to_dict()
+        else:
+            out["randomization_test"] = {
+                "p_value": None,
+                "note": self.options.get("randomization_note"),
+            }
+        out["sensitivity"] = (
+            None
+            if self.sensitivity is None
+            else {name: s.to_dict() for name, s in self.sensitivity.items()}
+        )
+        out["options"] = dict(self.options)
+        return out
+
+
+def analyze(
+    series: Series,
+    *,
+    engine: str = "exact",
+    prior: str = "neutral",
+    ar1: bool = True,
+    trend: str = "none",
+    likelihood: str = "normal",
+    carryover: bool = False,
+    expectation: bool = False,
+    mcid: float = 1.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    prior_sensitivity: bool = False,
+    seed: int | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    progressbar: bool = False,
+) -> AnalysisResult:
+    """Analyse the personal effect of one series.
+
+    Parameters
+    ----------
+    series : the series (from ``series_from_trial`` or ``series_from_csv``).
+    engine : ``"exact"`` (conjugate, milliseconds; normal likelihood, no carryover) or
+        ``"mcmc"`` (PyMC NUTS, any option).
+    prior : ``"vague"``, ``"neutral"`` or ``"sceptical"``.
+    ar1, trend, expectation : model terms (``nof1.models.regression``).
+    likelihood : ``"normal"``, ``"student"`` or ``"ordinal"`` (the latter two: mcmc only).
+    carryover : model onset and carryover (mcmc only).
+    mcid : minimal clinically important difference, outcome units.
+    threshold : P(benefit >= mcid) needed to call the benefit worthwhile.
+    prior_sensitivity : also fit under every named prior.
+    seed : seed of the posterior draws.
+    draws, tune, chains : NUTS settings; the exact engine returns ``draws * chains``
+        independent draws.
+    progressbar : show PyMC's progress bar.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    DataError : the series cannot support an effect estimate (empty arm, constant
+        outcome, fewer than 2 blocks), or mcid/threshold out of range.
+    ModelError : an unknown engine, likelihood, prior or trend, or an option the chosen
+        engine does not support.
+
+    Example
+    -------
+    >>> result = analyze(series, prior="neutral", seed=1)   # doctest: +SKIP
+    >>> result.summary.p_mcid, result.randomization_test.p_value   # doctest: +SKIP
+    """
+    if engine not in ENGINES:
+        raise ModelError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if likelihood not in LIKELIHOODS:
+        raise ModelError(f"unknown likelihood {likelihood!r}; use one of {', '.join(LIKELIHOODS)}")
+    if prior not in PRIOR_NAMES:
+        raise ModelError(f"unknown prior {prior!r}; use one of {', '.join(PRIOR_NAMES)}")
+    if engine == "exact":
+        if likelihood != "normal":
+            raise ModelError(
+                f"the exact engine fits only the normal likelihood, not {likelihood!r}; "
+                "use --engine mcmc"
+            )
+        if carryover:
+            raise ModelError("the exact engine cannot model carryover; use --engine mcmc")
+    if not mcid > 0:
+        raise DataError(f"mcid must be a positive number of outcome units, got {mcid}")
+    series.check_analysable()
+
+    def fit_with(prior_name: str) -> Fit:
+        if engine == "exact":
+            return fit_exact(
+                series,
+                prior_name,
+                ar1=ar1,
+                trend=trend,
+                expectation=expectation,
+                n_draws=draws * chains,
+                seed=seed,
+            )
+        # Imported here so that the exact path never loads PyMC.
+        from nof1.models.personal import fit_mcmc
+
+        return fit_mcmc(
+            series,
+            prior_name,
+            ar1=ar1,
+            trend=trend,
+            likelihood=likelihood,
+            carryover=carryover,
+            expectation=expectation,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progressbar=progressbar,
+        )
+
+    fit = fit_with(prior)
+    summary = summarize(fit, series, mcid=mcid, threshold=threshold)
+    sensitivity = None
+    if prior_sensitivity:
+        sensitivity = {
+            name: summary
+            if name == prior
+            else summarize(fit_with(name), series, mcid=mcid, threshold=threshold)
+            for name in PRIOR_NAMES
+        }
+    options: dict[str, Any] = {
+        "engine": engine,
+        "prior": prior,
+        "ar1": ar1,
+        "trend": trend,
+        "likelihood": likelihood,
+        "carryover": carryover,
+        "expectation": expectation,
+        "mcid": mcid,
+        "threshold": threshold,
+        "seed": seed,
+    }
+    if engine == "mcmc":
+        options.update(draws=draws, tune=tune, chains=chains)
+    try:
+        rtest = randomization_test(series)
+    except DataError as exc:
+        # The Bayesian analysis stands on its own; the report says why the test is absent.
+        rtest = None
+        options["randomization_note"] = str(exc)
+    return AnalysisResult(
+        summary=summary,
+        fit=fit,
+        series=series,
+        randomization_test=rtest,
+        sensitivity=sensitivity,
+        options=options,
+    )

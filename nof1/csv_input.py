@@ -1,0 +1,217 @@
+"""Any CSV as a ``Series``: the way in for data that did not come from a nof1 trial folder.
+
+One row per day. Required: an outcome column and a treatment column with exactly two
+values. Optional: a time column (integer day numbers or ISO dates; row order otherwise)
+and a block column. Periods are runs of the same treatment in time order (within a block
+when blocks are given); without a block column, consecutive pairs of periods form the
+blocks. Missing outcome values (empty, ``NA``, ``NaN``) stay as gap days.
+
+Read with the standard ``csv`` module rather than pandas: ``nof1 analyze --csv`` should
+start fast, and the checks below name rows and values in their own words anyway.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from nof1.errors import DataError
+from nof1.series import Series
+
+MISSING = {"", "na", "nan", "null", "none", "."}
+#: Treatment labels read as the control arm when --active is not given.
+CONTROL_WORDS = ("placebo", "control", "usual", "baseline", "none", "no treatment", "sham")
+
+
+def series_from_csv(
+    path: str | Path,
+    outcome: str,
+    treatment: str,
+    active: str | None = None,
+    time: str | None = None,
+    block: str | None = None,
+    lower_is_better: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+) -> Series:
+    """Read one outcome of one patient from a CSV file.
+
+    Parameters
+    ----------
+    path : the CSV file (header row, comma separated).
+    outcome : column with the daily scores.
+    treatment : column with the arm of each day (exactly two distinct values).
+    active : the value of ``treatment`` that is the active arm (A). When None: the value
+        that does not name a control (placebo, control, usual, baseline, none, sham) if
+        exactly one does; ``A`` of ``A``/``B``; the larger of two numbers (the nof1ins
+        convention: 1 baseline, 2 treatment); otherwise an error asks for it.
+    time : column of day numbers (integers) or ISO dates; row order when None. Gaps in
+        time become gaps in the series.
+    block : column of block labels; when None, pairs of consecutive periods form blocks.
+    lower_is_better : True for pain-like outcomes.
+    low, high : bounds of the scale (e.g. 0 and 10); None when unknown (the priors then
+        scale to the observed SD).
+
+    Returns
+    -------
+    Series : scheme ``"block"``; day from ``time`` (1 = first day) or the row number.
+
+    Raises
+    ------
+    DataError : missing file, missing column (the message lists the columns), a
+        non-numeric outcome (row and value named), a treatment without exactly two values,
+        an ``active`` value that does not occur, duplicated or unreadable time values.
+
+    Example
+    -------
+    >>> s = series_from_csv("nof1ins_readme_example.csv", "Y", "Treat", active="2",
+    ...                     time="Day", block="Block")          # doctest: +SKIP
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except FileNotFoundError:
+        raise DataError(f"CSV file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from None
+    if not rows:
+        raise DataError(f"CSV file {str(path)!r} is empty")
+    header = [h.strip() for h in rows[0]]
+    data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    if not data:
+        raise DataError(f"CSV file {str(path)!r} has a header but no rows")
+
+    def column(name: str, what: str) -> list[str]:
+        if name not in header:
+            raise DataError(
+                f"{what} column {name!r} is not in {path.name}; its columns are: "
+                + ", ".join(repr(h) for h in header)
+            )
+        j = header.index(name)
+        return [(r[j].strip() if j < len(r) else "") for r in data]
+
+    y_raw = column(outcome, "outcome")
+    t_raw = column(treatment, "treatment")
+    time_raw = column(time, "time") if time is not None else None
+    block_raw = column(block, "block") if block is not None else None
+
+    y = np.array([_number(v, i, outcome) for i, v in enumerate(y_raw)])
+    for i, v in enumerate(t_raw):
+        if v.lower() in MISSING:
+            raise DataError(f"row {i + 1}: treatment {treatment!r} is missing")
+    labels = sorted(set(t_raw))
+    if len(labels) != 2:
+        raise DataError(
+            f"treatment column {treatment!r} must have exactly 2 values, it has "
+            f"{len(labels)}: " + ", ".join(repr(v) for v in labels)
+        )
+    arm_a = _active_label(labels, active, treatment)
+    is_active = np.array([v == arm_a for v in t_raw], dtype=int)
+
+    day = _days(time_raw, time) if time_raw is not None else np.arange(1, len(data) + 1)
+    values, counts = np.unique(day, return_counts=True)
+    if np.any(counts > 1):
+        rows_dup = np.flatnonzero(day == values[np.argmax(counts > 1)])
+        raise DataError(
+            f"time column {time!r} has the value {time_raw[rows_dup[0]]!r} more than once "
+            f"(rows {rows_dup[0] + 1} and {rows_dup[1] + 1}); one row per day is needed"
+        )
+    order = np.argsort(day, kind="stable")
+    y, is_active, day = y[order], is_active[order], day[order]
+    blk_labels = [block_raw[i] for i in order] if block_raw is not None else None
+
+    period = np.empty(len(day), dtype=int)
+    blocks = np.empty(len(day), dtype=int)
+    p = 0
+    block_ids: dict[str, int] = {}
+    for i in range(len(day)):
+        new_block = blk_labels is not None and (i == 0 or blk_labels[i] != blk_labels[i - 1])
+        if i == 0 or is_active[i] != is_active[i - 1] or new_block:
+            p += 1
+        period[i] = p
+        if blk_labels is not None:
+            blocks[i] = block_ids.setdefault(blk_labels[i], len(block_ids) + 1)
+        else:
+            blocks[i] = (p + 1) // 2
+    return Series(
+        y=y,
+        active=is_active,
+        day=day,
+        block=blocks,
+        period=period,
+        outcome=outcome,
+        lower_is_better=lower_is_better,
+        low=low,
+        high=high,
+        scheme="block",
+    )
+
+
+def _number(value: str, i: int, column: str) -> float:
+    if value.lower() in MISSING:
+        return math.nan
+    try:
+        x = float(value)
+    except ValueError:
+        raise DataError(
+            f"row {i + 1}: outcome {column!r} value {value!r} is not a number"
+        ) from None
+    if not math.isfinite(x):
+        raise DataError(f"row {i + 1}: outcome {column!r} value {value!r} is not a finite number")
+    return x
+
+
+def _active_label(labels: list[str], active: str | None, column: str) -> str:
+    if active is not None:
+        if active not in labels:
+            raise DataError(
+                f"--active value {active!r} does not occur in treatment column {column!r}; "
+                "its values are " + " and ".join(repr(v) for v in labels)
+            )
+        return active
+    controls = [v for v in labels if any(w in v.lower() for w in CONTROL_WORDS)]
+    if len(controls) == 1:
+        return next(v for v in labels if v != controls[0])
+    if {v.upper() for v in labels} == {"A", "B"}:
+        return next(v for v in labels if v.upper() == "A")
+    try:
+        return max(labels, key=float)
+    except ValueError:
+        raise DataError(
+            f"cannot tell which value of treatment column {column!r} is the active arm: "
+            "give --active " + " or --active ".join(repr(v) for v in labels)
+        ) from None
+
+
+def _days(values: list[str], column: str | None) -> np.ndarray:
+    """Day numbers from integers or ISO dates, the first day being 1."""
+    try:
+        nums = [float(v) for v in values]
+    except ValueError:
+        nums = None
+    if nums is not None:
+        if not all(math.isfinite(x) and x == int(x) for x in nums):
+            bad = next(
+                v
+                for v, x in zip(values, nums, strict=True)
+                if not (math.isfinite(x) and x == int(x))
+            )
+            raise DataError(f"time column {column!r} value {bad!r} is not a whole day number")
+        days = np.array(nums, dtype=np.int64)
+    else:
+        ords = []
+        for i, v in enumerate(values):
+            try:
+                ords.append(date.fromisoformat(v).toordinal())
+            except ValueError:
+                raise DataError(
+                    f"row {i + 1}: time column {column!r} value {v!r} is neither a day number "
+                    "nor a date (YYYY-MM-DD)"
+                ) from None
+        days = np.array(ords, dtype=np.int64)
+    return days - days.min() + 1

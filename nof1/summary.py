@@ -1,0 +1,391 @@
+"""The summary stage: what a fitted personal model says, in numbers and in plain words.
+
+``summarize`` turns a ``Fit`` (either engine) into an ``EffectSummary``: the effect in
+outcome units (active minus control) and standardized, the probabilities a decision needs
+(benefit at all, benefit of at least the MCID, "much better", practical equivalence), the
+autocorrelation, and one paragraph a patient and a clinician can both read. A fit that
+failed its convergence checks gets no verdict, only the reason.
+
+``bang_index`` is the Bang blinding index per arm (Bang, Ni, Davis, Control Clin Trials
+2004): did the patient guess the arm better than chance?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nof1.errors import DataError
+from nof1.models.base import Diagnostics, Fit
+from nof1.models.priors import outcome_unit
+from nof1.series import Series
+
+#: "Much better" on a 0-10 pain NRS: 2 points (Salaffi et al. 2004; Farrar et al. 2001).
+LARGE_POINTS = 2.0
+#: Default decision threshold on P(benefit >= MCID) (``nof1.protocol.Analysis.threshold``).
+DEFAULT_THRESHOLD = 0.8
+#: Probability above which a direction (benefit or harm) is called "very probable".
+DIRECTION_SURE = 0.95
+#: |BI| at or below this reads as blinding held (Bang et al. 2004).
+BLINDING_OK = 0.2
+
+
+@dataclass(frozen=True)
+class EffectSummary:
+    """The personal effect of one outcome: numbers and a plain-language verdict.
+
+    The effect is active (A) minus control (B) in outcome units. A *benefit* is a negative
+    effect when ``lower_is_better`` (pain) and a positive one otherwise.
+
+    Parameters
+    ----------
+    outcome, engine, prior, likelihood, lower_is_better : what was analysed and how.
+    mcid : minimal clinically important difference, outcome units.
+    mean, median, sd, hdi_low, hdi_high : posterior of the effect (95% HDI).
+    p_benefit : P(benefit > 0).
+    p_mcid : P(benefit >= mcid).
+    p_large : P(benefit >= 2 points of a 0-10 scale), the "much better" threshold.
+    p_rope : P(|effect| < mcid / 2), the region of practical equivalence.
+    standardized : posterior mean of effect / (sigma / sqrt(1 - rho^2)): the effect in
+        units of the outcome's day-to-day standard deviation.
+    rho_mean, rho_sd : posterior of the lag-1 autocorrelation (None without AR(1)).
+    sigma_mean : posterior mean of the innovation sd (None when the model has none).
+    n_days, n_observed : analysed days, and those with a score.
+    diagnostics : convergence diagnostics of the fit.
+    verdict : one paragraph; when diagnostics fail, says so and gives no conclusion.
+    """
+
+    outcome: str
+    engine: str
+    prior: str
+    likelihood: str
+    lower_is_better: bool
+    mcid: float
+    mean: float
+    median: float
+    sd: float
+    hdi_low: float
+    hdi_high: float
+    p_benefit: float
+    p_mcid: float
+    p_large: float
+    p_rope: float
+    standardized: float | None
+    rho_mean: float | None
+    rho_sd: float | None
+    sigma_mean: float | None
+    n_days: int
+    n_observed: int
+    diagnostics: Diagnostics
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (JSON-ready): ``{"effect": {"mean": ...}, "p_benefit": ...}``."""
+        return {
+            "outcome": self.outcome,
+            "engine": self.engine,
+            "prior": self.prior,
+            "likelihood": self.likelihood,
+            "lower_is_better": self.lower_is_better,
+            "effect": {
+                "mean": self.mean,
+                "median": self.median,
+                "sd": self.sd,
+                "hdi_low": self.hdi_low,
+                "hdi_high": self.hdi_high,
+                "standardized": self.standardized,
+            },
+            "p_benefit": self.p_benefit,
+            "p_mcid": self.p_mcid,
+            "p_large": self.p_large,
+            "p_rope": self.p_rope,
+            "mcid": self.mcid,
+            "rho": {"mean": self.rho_mean, "sd": self.rho_sd},
+            "sigma": {"mean": self.sigma_mean},
+            "n_days": self.n_days,
+            "n_observed": self.n_observed,
+            "diagnostics": self.diagnostics.to_dict(),
+            "verdict": self.verdict,
+        }
+
+
+def summarize(
+    fit: Fit, series: Series, mcid: float = 1.0, threshold: float = DEFAULT_THRESHOLD
+) -> EffectSummary:
+    """Summarize a fit of ``series`` for a patient and a clinician.
+
+    Means, sds and probabilities are analytic when the fit carries the exact engine's
+    posterior (``fit.exact``), otherwise they come from ``fit.draws``.
+
+    Parameters
+    ----------
+    fit : a ``Fit`` from ``fit_exact`` or ``fit_mcmc``.
+    series : the series that was fitted (direction, scale and day counts).
+    mcid : minimal clinically important difference in outcome units (1 NRS point:
+        Salaffi et al. 2004).
+    threshold : P(benefit >= mcid) needed to call a benefit worthwhile (pre-registered in
+        the protocol's analysis section; 0.8 by default).
+
+    Returns
+    -------
+    EffectSummary
+
+    Raises
+    ------
+    DataError : mcid not positive, or threshold not between 0 and 1.
+
+    Example
+    -------
+    >>> s = summarize(fit_exact(series), series, mcid=1.0)    # doctest: +SKIP
+    >>> s.p_mcid, s.verdict                                   # doctest: +SKIP
+    """
+    if not mcid > 0:
+        raise DataError(f"mcid must be a positive number of outcome units, got {mcid}")
+    if not 0 < threshold < 1:
+        raise DataError(f"decision threshold must lie between 0 and 1, got {threshold}")
+    sign = -1.0 if series.lower_is_better else 1.0
+    large = LARGE_POINTS * outcome_unit(series)
+    draws = fit.draws
+    if fit.exact is not None:
+        ex = fit.exact
+        mean, sd, median = ex.mean, ex.sd, ex.quantile(0.5)
+        hdi_low, hdi_high = ex.hdi(0.95)
+
+        def prob_benefit_at_least(x: float) -> float:
+            # P(sign * effect >= x): lower tail for pain-like outcomes, upper otherwise.
+            return float(ex.cdf(-x)) if sign < 0 else float(1.0 - ex.cdf(x))
+
+        p_rope = float(ex.cdf(mcid / 2) - ex.cdf(-mcid / 2))
+        standardized = ex.standardized_mean
+        has_rho = "rho" in draws
+        rho_mean = ex.rho_mean if has_rho else None
+        rho_sd = ex.rho_sd if has_rho else None
+        sigma_mean = ex.sigma_mean
+    else:
+        eff = np.asarray(draws["effect"], dtype=float)
+        mean, sd, median = float(eff.mean()), float(eff.std(ddof=1)), float(np.median(eff))
+        hdi_low, hdi_high = _hdi_from_draws(eff, 0.95)
+
+        def prob_benefit_at_least(x: float) -> float:
+            return float(np.mean(sign * eff >= x)) if x > 0 else float(np.mean(sign * eff > 0))
+
+        p_rope = float(np.mean(np.abs(eff) < mcid / 2))
+        rho = draws.get("rho")
+        sigma = draws.get("sigma")
+        rho_mean = float(np.mean(rho)) if rho is not None else None
+        rho_sd = float(np.std(rho, ddof=1)) if rho is not None else None
+        sigma_mean = float(np.mean(sigma)) if sigma is not None else None
+        standardized = None
+        if sigma is not None:
+            marginal = sigma / np.sqrt(1 - (rho**2 if rho is not None else 0.0))
+            standardized = float(np.mean(eff / marginal))
+    p_benefit = prob_benefit_at_least(0.0)
+    p_mcid = prob_benefit_at_least(mcid)
+    p_large = prob_benefit_at_least(large)
+    summary = dict(
+        outcome=series.outcome,
+        engine=fit.engine,
+        prior=fit.prior,
+        likelihood=fit.likelihood,
+        lower_is_better=series.lower_is_better,
+        mcid=float(mcid),
+        mean=float(mean),
+        median=float(median),
+        sd=float(sd),
+        hdi_low=float(hdi_low),
+        hdi_high=float(hdi_high),
+        p_benefit=p_benefit,
+        p_mcid=p_mcid,
+        p_large=p_large,
+        p_rope=p_rope,
+        standardized=standardized,
+        rho_mean=rho_mean,
+        rho_sd=rho_sd,
+        sigma_mean=sigma_mean,
+        n_days=len(series.y),
+        n_observed=int(series.observed.sum()),
+        diagnostics=fit.diagnostics,
+    )
+    return EffectSummary(**summary, verdict=_verdict(summary, threshold, large))
+
+
+def _hdi_from_draws(x: np.ndarray, prob: float) -> tuple[float, float]:
+    """Shortest interval holding ``prob`` of the draws."""
+    s = np.sort(x)
+    k = int(np.ceil(prob * len(s)))
+    widths = s[k - 1 :] - s[: len(s) - k + 1]
+    i = int(np.argmin(widths))
+    return float(s[i]), float(s[i + k - 1])
+
+
+def _pct(p: float) -> str:
+    if p > 0.995:
+        return "over 99%"
+    if p < 0.005:
+        return "under 1%"
+    return f"{100 * p:.0f}%"
+
+
+def _points(x: float) -> str:
+    return "1 point" if f"{x:.3g}" == "1" else f"{x:.3g} points"
+
+
+def _amount(x: float, better: str, worse: str, benefit_sign: float) -> str:
+    """'1.2 points lower' style wording of an effect value."""
+    if abs(x) < 0.05:
+        return "no different"
+    word = better if benefit_sign * x > 0 else worse
+    return f"{abs(x):.1f} points {word}"
+
+
+def _verdict(s: dict[str, Any], threshold: float, large: float) -> str:
+    diag: Diagnostics = s["diagnostics"]
+    if not diag.ok:
+        why = "; ".join(diag.messages) if diag.messages else "convergence checks failed"
+        return (
+            "No conclusion: the model fit did not pass its convergence checks "
+            f"({why}). The numbers must not be used for a decision; run the analysis "
+            "again with more draws or a simpler model (for example the exact engine)."
+        )
+    lower = s["lower_is_better"]
+    better, worse = ("lower", "higher") if lower else ("higher", "lower")
+    sign = -1.0 if lower else 1.0
+    out = s["outcome"]
+    mcid = s["mcid"]
+    lo, hi = sorted((s["hdi_low"], s["hdi_high"]), key=lambda v: sign * v)
+    text = (
+        f"On the active treatment (A) your {out} was on average "
+        f"{_amount(s['mean'], better, worse, sign)} than on the control (B) "
+        f"(95% credible interval: from {_amount(lo, better, worse, sign)} to "
+        f"{_amount(hi, better, worse, sign)}). "
+        f"The chance that A helps at all is {_pct(s['p_benefit'])}; that it helps by at "
+        f"least the minimal important difference of {_points(mcid)}, {_pct(s['p_mcid'])}; "
+        f"by {_points(large)} or more ('much better'), {_pct(s['p_large'])}; that it makes "
+        f"no practical difference (less than {_points(mcid / 2)} either way), "
+        f"{_pct(s['p_rope'])}. "
+    )
+    p_harm = 1.0 - s["p_benefit"]
+    if s["p_mcid"] >= threshold:
+        text += (
+            f"Conclusion: A very probably helps, by an amount that matters (the "
+            f"pre-set bar was a {_pct(threshold)} chance of at least {_points(mcid)})."
+        )
+    elif s["p_benefit"] >= DIRECTION_SURE:
+        text += (
+            "Conclusion: A probably helps, but possibly by less than the minimal important "
+            "difference: weigh the small gain against cost and side effects."
+        )
+    elif p_harm >= DIRECTION_SURE:
+        text += f"Conclusion: A probably makes your {out} worse, not better."
+    elif s["p_rope"] >= threshold:
+        text += "Conclusion: A probably makes no practical difference."
+    else:
+        text += (
+            "Conclusion: the trial cannot tell yet whether A helps; more blocks would "
+            "narrow the uncertainty."
+        )
+    return text
+
+
+# --------------------------------------------------------------------------------------
+# Blinding
+# --------------------------------------------------------------------------------------
+
+GUESSES = ("A", "B", "unsure")
+
+
+@dataclass(frozen=True)
+class BlindingIndex:
+    """Bang's blinding index per arm.
+
+    Parameters
+    ----------
+    index : arm -> BI = (correct - incorrect) / n_arm, "unsure" counted in n_arm; None for
+        an arm without guesses. 1: everyone guessed right (unblinded), 0: like chance,
+        -1: everyone guessed the other arm.
+    counts : arm -> guess -> count (the arm x guess table, arms and guesses "A", "B",
+        guesses also "unsure").
+    n : arm -> number of guesses on that arm.
+    interpretation : plain-language reading (|BI| <= 0.2 reads as blinding held).
+    """
+
+    index: dict[str, float | None]
+    counts: dict[str, dict[str, int]]
+    n: dict[str, int]
+    interpretation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": dict(self.index),
+            "counts": {arm: dict(c) for arm, c in self.counts.items()},
+            "n": dict(self.n),
+            "interpretation": self.interpretation,
+        }
+
+
+def bang_index(arms: Sequence[str], guesses: Sequence[str | None]) -> BlindingIndex:
+    """Bang blinding index (Bang, Ni, Davis 2004) per arm.
+
+    Parameters
+    ----------
+    arms : the true arm of each period, ``"A"`` or ``"B"``.
+    guesses : the patient's guess for the same periods, ``"A"``, ``"B"`` or ``"unsure"``
+        (the caller takes the last guess of each period); None where there was no guess
+        (left out, unlike "unsure", which counts toward n_arm).
+
+    Returns
+    -------
+    BlindingIndex
+
+    Raises
+    ------
+    DataError : lengths differ, or an arm or guess is not one of the allowed values.
+
+    Example
+    -------
+    >>> bang_index(["A", "B", "A", "B"], ["A", "A", "unsure", "B"]).index
+    {'A': 0.5, 'B': 0.0}
+    """
+    if len(arms) != len(guesses):
+        raise DataError(f"{len(arms)} arms but {len(guesses)} guesses; give one guess per period")
+    counts = {arm: dict.fromkeys(GUESSES, 0) for arm in ("A", "B")}
+    for i, (arm, guess) in enumerate(zip(arms, guesses, strict=True)):
+        if arm not in counts:
+            raise DataError(f"arm {arm!r} of period {i + 1} is not 'A' or 'B'")
+        if guess is None:
+            continue
+        if guess not in GUESSES:
+            raise DataError(f"guess {guess!r} of period {i + 1} is not 'A', 'B' or 'unsure'")
+        counts[arm][guess] += 1
+    index: dict[str, float | None] = {}
+    n: dict[str, int] = {}
+    for arm, other in (("A", "B"), ("B", "A")):
+        n[arm] = sum(counts[arm].values())
+        index[arm] = (counts[arm][arm] - counts[arm][other]) / n[arm] if n[arm] else None
+    return BlindingIndex(index=index, counts=counts, n=n, interpretation=_blinding_text(index))
+
+
+def _blinding_text(index: dict[str, float | None]) -> str:
+    parts = []
+    for arm, name in (("A", "active (A)"), ("B", "control (B)")):
+        bi = index[arm]
+        if bi is None:
+            parts.append(f"no guesses on the {name} arm")
+        elif abs(bi) <= BLINDING_OK:
+            parts.append(f"on the {name} arm guesses were like chance (BI {bi:+.2f})")
+        elif bi > 0:
+            parts.append(
+                f"on the {name} arm the patient mostly guessed right (BI {bi:+.2f}): "
+                "blinding may have been broken"
+            )
+        else:
+            parts.append(
+                f"on the {name} arm the patient mostly guessed wrong (BI {bi:+.2f}): "
+                "opposite guessing, often a sign of expectations rather than unblinding"
+            )
+    held = all(bi is None or abs(bi) <= BLINDING_OK for bi in index.values())
+    verdict = "Blinding appears to have held" if held else "Blinding may not have held"
+    return f"{verdict}: " + "; ".join(parts) + "."
