@@ -210,6 +210,14 @@ def make_entry(
     return entry
 
 
+def check_date(protocol: Protocol, day: date) -> None:
+    """Raise ``DiaryError`` unless ``day`` is a trial day (run-in included)."""
+    if day < protocol.start:
+        raise DiaryError(f"date {day} is before the trial's first day {protocol.start}")
+    if day > protocol.end:
+        raise DiaryError(f"date {day} is after the trial's last day {protocol.end}")
+
+
 def validate_entry(protocol: Protocol, entry: Entry) -> None:
     """Check an entry against the protocol (everything but the duplicate-day rule).
 
@@ -218,10 +226,7 @@ def validate_entry(protocol: Protocol, entry: Entry) -> None:
     DiaryError : date outside the trial (run-in counts as inside), unknown outcome, value
         out of range, bad guess or adherence, or no outcome value at all.
     """
-    if entry.date < protocol.start:
-        raise DiaryError(f"date {entry.date} is before the trial's first day {protocol.start}")
-    if entry.date > protocol.end:
-        raise DiaryError(f"date {entry.date} is after the trial's last day {protocol.end}")
+    check_date(protocol, entry.date)
     if not entry.values:
         names = ", ".join(o.name for o in protocol.outcomes)
         raise DiaryError(f"the entry for {entry.date} has no outcome value; give one of: {names}")
@@ -782,7 +787,7 @@ class Status:
     missing : days before today (within the trial) without an entry.
     next_switch : the first day of the next period, None if none follows.
     next_kit : the kit label from ``next_switch`` on.
-    last_day : the trial's last day.
+    first_day, last_day : the trial's first (run-in included) and last day.
     unblinded : True once the allocation was revealed.
     """
 
@@ -799,6 +804,7 @@ class Status:
     missing: tuple[date, ...]
     next_switch: date | None
     next_kit: str | None
+    first_day: date
     last_day: date
     unblinded: bool
 
@@ -819,6 +825,7 @@ class Status:
             "missing": [d.isoformat() for d in self.missing],
             "next_switch": None if self.next_switch is None else self.next_switch.isoformat(),
             "next_kit": self.next_kit,
+            "first_day": self.first_day.isoformat(),
             "last_day": self.last_day.isoformat(),
             "unblinded": self.unblinded,
         }
@@ -863,6 +870,7 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
         missing=missing,
         next_switch=upcoming[0].start if upcoming else None,
         next_kit=upcoming[0].kit if upcoming else None,
+        first_day=protocol.start,
         last_day=protocol.end,
         unblinded=unblinded,
     )

@@ -271,6 +271,18 @@ def test_status_and_export_before_unblinding_show_no_arm(trial, tmp_path):
     assert not cells & {"A", "B"}
 
 
+def test_record_refuses_a_bad_date_before_asking(trial):
+    result = run("record", "--trial", trial, "--date", "2027-01-01", input="5\n")
+    assert_refused(result, "date 2027-01-01 is after the trial's last day 2026-04-26")
+    assert result.stdout == ""
+    assert not (trial / DIARY_FILE).exists()
+
+
+def test_status_before_the_start(trial):
+    result = run("status", "--trial", trial, "--date", "2026-01-01")
+    assert result.output == "2026-01-01: the trial has not started (first day 2026-01-05).\n"
+
+
 def test_record_asks_when_no_value_is_given(trial):
     answers = "eleven\n6\nmaybe\nyes\nb\n\nfelt ok\n"  # two bad answers, asked again
     result = run("record", "--trial", trial, "--date", "2026-01-06", input=answers)

@@ -75,6 +75,10 @@ def test_new_diary_is_private_wal_and_current_version(trial):
     for side in (path.with_name(DIARY_FILE + "-wal"), path.with_name(DIARY_FILE + "-shm")):
         if side.exists():
             assert stat.S_IMODE(side.stat().st_mode) == 0o600
+    with open_diary(trial) as diary:
+        con = diary._con
+        assert con.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert con.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -15,6 +15,7 @@ from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, trial_option
 from nof1.diary import (
     Record,
+    check_date,
     import_diary,
     open_diary,
     parse_adherence,
@@ -114,7 +115,7 @@ def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
         values[name.strip()] = value
     if all(v is None for v in (pain, guess, adherence, note)) and not values:
         protocol = load_protocol(trial)
-        parse_date(day)  # a bad --date is refused before the questions, not after
+        check_date(protocol, parse_date(day))  # a bad --date is refused before the questions
         values, guess, adherence, note = _ask(protocol)
     elif pain is not None:
         values[load_protocol(trial).primary.name] = pain
@@ -134,7 +135,7 @@ def status(trial, day, as_json) -> None:
         click.echo(json.dumps(s.to_dict(), indent=2))
         return
     if s.phase == "before":
-        click.echo(f"{s.today}: the trial has not started (first day {s.next_switch}).")
+        click.echo(f"{s.today}: the trial has not started (first day {s.first_day}).")
     elif s.phase == "after":
         click.echo(f"{s.today}: the trial is over (last day {s.last_day}).")
     elif s.phase == "run-in":
