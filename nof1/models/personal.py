@@ -1,0 +1,447 @@
+"""The PyMC engine of the personal model: NUTS for the richer likelihoods.
+
+For ``likelihood="normal"`` this is literally the model of the exact engine
+(``nof1.models.exact``): the design matrix of ``nof1.models.regression``, the named priors of
+``nof1.models.priors`` and AR(1) errors that run through gaps,
+
+    sigma^2            ~ InverseGamma(a0, b0)
+    beta_j | sigma     ~ Normal(m0_j, sigma * sqrt(v0_j))
+    rho                ~ Uniform(-1, 1)
+    y_1                ~ Normal(mu_1, sigma / sqrt(1 - rho^2))
+    y_j | y_i          ~ Normal(mu_j + rho^d (y_i - mu_i), sigma * sqrt((1 - rho^2d) / (1 - rho^2)))
+
+for consecutive observed days i, j that are ``d`` days apart. Missing and excluded days are
+thus marginalised exactly, which equals the nof1ins JAGS model that treats them as latent.
+The tests check that both engines give the same posterior.
+
+The richer options:
+
+- ``likelihood="student"``: the same conditional structure with Student-t innovations,
+  nu ~ Gamma(2, 0.1) (Juarez & Steel 2010), so a few flare days do not drag the effect.
+- ``likelihood="ordinal"``: for bounded integer scales (0-10 NRS), a cumulative-logit model
+  on ``eta_t = X_t beta + u_t`` with a latent AR(1) process ``u`` over every calendar day.
+  The intercept is absorbed by the cutpoints. The effect is reported on the outcome scale
+  (expected score on active minus control, averaged over the series' days) as ``effect``,
+  and on the latent logit scale as ``effect_latent``.
+- ``carryover=True``: the effect acts through the exposure ``E_t(tau)`` of
+  ``nof1.models.exposure`` (first-order onset and carryover), tau ~ LogNormal(log 3 days, 1).
+
+PyMC is imported here only, so the exact path never pays for it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from nof1.errors import ModelError
+from nof1.models.base import ESS_MIN, RHAT_MAX, Diagnostics, Fit
+from nof1.models.priors import SIGMA_REF, resolve_prior
+from nof1.models.regression import design_matrix
+from nof1.series import Series
+
+LIKELIHOODS = ("normal", "student", "ordinal")
+
+#: Student-t degrees of freedom: Gamma(2, rate 0.1), mean 20, mode 10 (Juarez & Steel 2010).
+NU_ALPHA, NU_BETA = 2.0, 0.1
+#: Onset/carryover time constant: LogNormal(log 3 days, 1); 95% of the mass within about
+#: 0.4-21 days, since no source gives oral magnesium's time course (CLINICAL.md).
+TAU_MEDIAN_DAYS, TAU_LOG_SD = 3.0, 1.0
+#: Ordinal model: prior sd of the cutpoints around evenly spaced cumulative probabilities,
+#: wide enough to move all of them, narrow enough to keep empty categories' cutpoints finite.
+CUTPOINT_SD = 2.0
+#: Ordinal model: half-normal scale of the latent AR(1) innovation sd (logit units).
+LATENT_SIGMA_SCALE = 1.0
+#: Ordinal model under the vague prior: coefficient sd on the logit scale. Prior sds of
+#: 1000 logits (the Gaussian vague prior) would make every fitted probability 0 or 1.
+VAGUE_LOGIT_SD = 10.0
+#: SD of the standard logistic distribution, the ordinal model's residual scale.
+_LOGISTIC_SD = math.pi / math.sqrt(3.0)
+
+
+def build_model(
+    series: Series,
+    prior: str = "neutral",
+    *,
+    ar1: bool = True,
+    trend: str = "none",
+    likelihood: str = "normal",
+    carryover: bool = False,
+    expectation: bool = False,
+) -> pm.Model:
+    """Build the PyMC model of a series' personal effect, sampling nothing.
+
+    Parameters
+    ----------
+    series : the outcome series (``nof1.series.Series``). With ``carryover`` it must include
+        the washout days, so the exposure sees every switch.
+    prior : ``"vague"`` (nof1ins), ``"neutral"`` (default) or ``"sceptical"``.
+    ar1 : AR(1) errors (normal, student) or a latent AR(1) process (ordinal); else independent.
+    trend : ``"none"``, ``"linear"`` or ``"block"`` (see ``design_matrix``).
+    likelihood : ``"normal"``, ``"student"`` or ``"ordinal"``.
+    carryover : the effect acts through the onset/carryover exposure ``E_t(tau)``.
+    expectation : add the ``expectation`` term (the effect of believing one is on active).
+
+    Returns
+    -------
+    pm.Model with the observed variable ``y`` (one entry per observed day), the coefficient
+    vector ``beta`` (dims ``coef``), ``sigma``, and ``rho``, ``tau``, ``nu``, ``cutpoints``,
+    ``effect_score`` when the options call for them.
+
+    Raises
+    ------
+    ModelError : unknown likelihood, trend or prior; ordinal scores that are not integers
+        within the scale.
+    DataError : the series cannot support an effect estimate.
+
+    Example
+    -------
+    >>> model = build_model(series, "neutral", ar1=True)  # doctest: +SKIP
+    >>> model["y"].eval().shape  # doctest: +SKIP
+    (110,)
+    """
+    return _build(series, prior, ar1, trend, likelihood, carryover, expectation)[0]
+
+
+def fit_mcmc(
+    series: Series,
+    prior: str = "neutral",
+    *,
+    ar1: bool = True,
+    trend: str = "none",
+    likelihood: str = "normal",
+    carryover: bool = False,
+    expectation: bool = False,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int | None = None,
+    progressbar: bool = False,
+) -> Fit:
+    """Fit the personal model by NUTS and check convergence.
+
+    Parameters
+    ----------
+    series, prior, ar1, trend, likelihood, carryover, expectation : as in ``build_model``.
+    draws, tune : posterior draws and tuning steps per chain.
+    chains : number of chains (at least 2, so that R-hat can be computed); run on up to two
+        cores.
+    seed : random seed for sampling and the posterior predictive draws.
+    progressbar : show PyMC's progress bar.
+
+    Returns
+    -------
+    Fit with ``engine="mcmc"``. ``draws`` (chains pooled) holds ``effect`` and every
+    coefficient name, ``sigma``, ``rho`` with AR(1), ``tau`` with carryover, ``nu`` for the
+    Student-t likelihood; for the ordinal likelihood ``effect`` is on the outcome scale and
+    ``effect_latent`` on the logit scale (``sigma`` is then the latent innovation sd).
+    ``diagnostics.ok`` is False, with messages naming what failed, when R-hat > 1.01,
+    bulk or tail ESS < 400, or any transition diverged. ``idata`` holds the posterior and
+    the posterior predictive of ``y`` (one step ahead given the previous observed day when
+    the model has AR(1) errors).
+
+    Raises
+    ------
+    ModelError : bad sampler settings, or as in ``build_model``.
+    DataError : the series cannot support an effect estimate.
+
+    Example
+    -------
+    >>> fit = fit_mcmc(series, "neutral", seed=1)  # doctest: +SKIP
+    >>> fit.diagnostics.ok, float(fit.draws["effect"].mean())  # doctest: +SKIP
+    (True, -1.02)
+    """
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 2)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ModelError(f"{name}={value!r} is not valid; use an integer >= {least}")
+    model, coef_names = _build(series, prior, ar1, trend, likelihood, carryover, expectation)
+    with model:
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, 2),
+            random_seed=seed,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+        )
+        pm.sample_posterior_predictive(
+            idata, extend_inferencedata=True, random_seed=seed, progressbar=progressbar
+        )
+    main = _main_vars(model)
+    return Fit(
+        engine="mcmc",
+        prior=prior,
+        likelihood=likelihood,
+        coef_names=coef_names,
+        draws=_draws(idata, coef_names, main, likelihood),
+        diagnostics=diagnose(idata, main),
+        idata=idata,
+        options={
+            "ar1": ar1,
+            "trend": trend,
+            "carryover": carryover,
+            "expectation": expectation,
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "seed": seed,
+        },
+    )
+
+
+def diagnose(idata: Any, var_names: list[str]) -> Diagnostics:
+    """Convergence diagnostics of a NUTS fit over the named variables.
+
+    Parameters
+    ----------
+    idata : ArviZ InferenceData with ``posterior`` and ``sample_stats``.
+    var_names : the main parameters to check.
+
+    Returns
+    -------
+    Diagnostics with the largest R-hat (rank-normalised), the smallest bulk and tail ESS and
+    the number of divergent transitions; ``ok`` False, with one message per failed check
+    naming the worst parameter, when R-hat > ``RHAT_MAX``, ESS < ``ESS_MIN`` or any divergence.
+    """
+    rhat = _worst(az.rhat(idata, var_names=var_names), max)
+    bulk = _worst(az.ess(idata, var_names=var_names, method="bulk"), min)
+    tail = _worst(az.ess(idata, var_names=var_names, method="tail"), min)
+    divergences = int(idata.sample_stats["diverging"].sum())
+    messages = []
+    if not rhat[1] <= RHAT_MAX:  # NaN (e.g. a stuck chain) fails too
+        messages.append(f"R-hat of {rhat[0]} is {rhat[1]:.3f}; it must be <= {RHAT_MAX}")
+    for kind, (name, value) in (("bulk", bulk), ("tail", tail)):
+        if not value >= ESS_MIN:
+            messages.append(f"{kind} ESS of {name} is {value:.0f}; it must be >= {ESS_MIN}")
+    if divergences:
+        messages.append(f"{divergences} divergent transition(s); there must be none")
+    return Diagnostics(
+        ok=not messages,
+        rhat_max=rhat[1],
+        ess_bulk_min=bulk[1],
+        ess_tail_min=tail[1],
+        divergences=divergences,
+        messages=tuple(messages),
+    )
+
+
+def _build(
+    series: Series,
+    prior: str,
+    ar1: bool,
+    trend: str,
+    likelihood: str,
+    carryover: bool,
+    expectation: bool,
+) -> tuple[pm.Model, tuple[str, ...]]:
+    if likelihood not in LIKELIHOODS:
+        raise ModelError(f"unknown likelihood {likelihood!r}; use one of {', '.join(LIKELIHOODS)}")
+    series.check_analysable()
+    if likelihood == "ordinal":
+        _check_ordinal(series)
+    X, names = design_matrix(series, trend, expectation)
+    resolved = resolve_prior(prior, series, names)
+    if likelihood == "ordinal":
+        return _build_ordinal(series, X, names, resolved, ar1, carryover)
+    return _build_gaussian(series, X, names, resolved, ar1, likelihood, carryover)
+
+
+def _build_gaussian(series, X, names, resolved, ar1, likelihood, carryover):
+    obs = series.observed
+    y = series.y[obs]
+    gaps = np.diff(series.day[obs])
+    coords = {"coef": list(names), "obs_day": series.day[obs].tolist()}
+    with pm.Model(coords=coords) as model:
+        sigma2 = pm.InverseGamma("sigma2", alpha=resolved.a0, beta=resolved.b0)
+        sigma = pm.Deterministic("sigma", pt.sqrt(sigma2))
+        # Centred on purpose: the data pin beta down, and under the vague prior a
+        # non-centred beta = sigma * 1000 * z would tie z to sigma in a narrow ridge.
+        beta = pm.Normal("beta", mu=resolved.m0, sigma=sigma * np.sqrt(resolved.v0), dims="coef")
+        mu = _mean(series, X, beta, carryover, obs)
+        if ar1:
+            rho = pm.Uniform("rho", -1.0, 1.0)
+            rho_d = rho**gaps
+            resid = y - mu
+            cond_mu = pt.concatenate([mu[:1], mu[1:] + rho_d * resid[:-1]])
+            stationary = 1.0 - rho**2
+            cond_sd = sigma * pt.concatenate(
+                [
+                    pt.reshape(1.0 / pt.sqrt(stationary), (1,)),
+                    pt.sqrt((1.0 - rho_d**2) / stationary),
+                ]
+            )
+        else:
+            cond_mu, cond_sd = mu, sigma
+        if likelihood == "student":
+            nu = pm.Gamma("nu", alpha=NU_ALPHA, beta=NU_BETA)
+            pm.StudentT("y", nu=nu, mu=cond_mu, sigma=cond_sd, observed=y, dims="obs_day")
+        else:
+            pm.Normal("y", mu=cond_mu, sigma=cond_sd, observed=y, dims="obs_day")
+    return model, tuple(names)
+
+
+def _build_ordinal(series, X, names, resolved, ar1, carryover):
+    obs = series.observed
+    low, high = int(series.low), int(series.high)
+    n_cat = high - low + 1
+    # The cutpoints carry the intercept: the latent scale has no origin of its own.
+    keep = [i for i, name in enumerate(names) if name != "intercept"]
+    Xl, lnames = X[:, keep], tuple(names[i] for i in keep)
+    scales = np.array([_logit_scale(resolved, name) for name in lnames])
+    centres = _logit(np.arange(1, n_cat) / n_cat)
+    row_pos = series.day - series.day[0]
+    n_grid = int(row_pos[-1]) + 1
+    coords = {
+        "coef": list(lnames),
+        "obs_day": series.day[obs].tolist(),
+        "cut": list(range(n_cat - 1)),
+        "grid_day": list(range(n_grid)),
+    }
+    with pm.Model(coords=coords) as model:
+        beta = pm.Normal("beta", mu=0.0, sigma=scales, dims="coef")
+        everyday = np.ones(len(series.y), dtype=bool)
+        eta = _mean(series, Xl, beta, carryover, everyday, effect_col=lnames.index("effect"))
+        if ar1:
+            sigma = pm.HalfNormal("sigma", sigma=LATENT_SIGMA_SCALE)
+            rho = pm.Uniform("rho", -1.0, 1.0)
+            z = pm.Normal("z", 0.0, 1.0, dims="grid_day")
+            eta = eta + sigma * _latent_ar1(rho, z, row_pos, n_grid)
+        cut = pm.Normal(
+            "cutpoints",
+            mu=centres,
+            sigma=CUTPOINT_SD,
+            transform=pm.distributions.transforms.ordered,
+            initval=centres,
+            dims="cut",
+        )
+        y = (series.y[obs] - low).astype(np.int64)
+        pm.OrderedLogistic("y", eta=eta[obs], cutpoints=cut, observed=y, dims="obs_day")
+        effect = beta[lnames.index("effect")]
+        exposure = _exposure(series, model["tau"], everyday) if carryover else series.active
+        eta_control = eta - effect * exposure
+        pm.Deterministic(
+            "effect_score",
+            pt.mean(_expected_score(eta_control + effect, cut) - _expected_score(eta_control, cut)),
+        )
+    return model, lnames
+
+
+def _mean(series, X, beta, carryover, rows, effect_col=1):
+    """X beta on the selected rows, the effect column replaced by E(tau) under carryover.
+
+    Rows are selected in numpy and the product is written elementwise: with a handful of
+    columns that is several times faster per gradient than a (BLAS-less) dot and a
+    boolean index inside the graph.
+    """
+    X = X[rows].copy()
+    if carryover:
+        tau = pm.LogNormal("tau", mu=math.log(TAU_MEDIAN_DAYS), sigma=TAU_LOG_SD)
+        X[:, effect_col] = 0.0
+        return pt.sum(X * beta[None, :], axis=1) + beta[effect_col] * _exposure(series, tau, rows)
+    return pt.sum(X * beta[None, :], axis=1)
+
+
+def _exposure(series: Series, tau, rows):
+    """Exposure E_t(tau) on the selected rows, the pytensor twin of ``nof1.models.exposure.exposure``.
+
+    Closed form of E_t = a_t + (E_{t-1} - a_t) exp(-1/tau): E_t = sum over switch days
+    s <= t of Delta_s (1 - exp(-(t - s + 1)/tau)), on a calendar from the first row, where
+    absent days take the arm of the next present row.
+    """
+    row_pos = series.day - series.day[0]
+    grid = np.arange(row_pos[-1] + 1)
+    arm = series.active[np.searchsorted(row_pos, grid)].astype(float)
+    delta = np.diff(arm, prepend=0.0)
+    switch = np.flatnonzero(delta)
+    # Lag 0 (switch after the row) contributes 1 - exp(0) = 0, which masks it.
+    lag = np.maximum(row_pos[rows][:, None] - switch[None, :] + 1, 0).astype(float)
+    return pt.sum((1.0 - pt.exp(-lag / tau)) * delta[switch][None, :], axis=1)
+
+
+def _latent_ar1(rho, z, row_pos, n_grid):
+    """Stationary unit-innovation AR(1) on a daily grid from standard normals z, at row_pos.
+
+    u_t = sum_{k <= t} rho^(t-k) z_k, with z_0 scaled by 1/sqrt(1 - rho^2) for stationarity;
+    a lower-triangular product instead of a scan, cheap for a few hundred days.
+    """
+    lag = row_pos[:, None] - np.arange(n_grid)[None, :]
+    weights = pt.switch(lag >= 0, rho ** np.maximum(lag, 0), 0.0)
+    first = np.zeros(n_grid)
+    first[0] = 1.0
+    scale = 1.0 + first * (1.0 / pt.sqrt(1.0 - rho**2) - 1.0)
+    return pt.dot(weights, z * scale)
+
+
+def _expected_score(eta, cut):
+    """E[Y - low] under the cumulative logit: sum over cutpoints of P(Y > c)."""
+    return pt.sum(pm.math.sigmoid(eta[:, None] - cut[None, :]), axis=1)
+
+
+def _logit_scale(resolved, name: str) -> float:
+    """A coefficient's prior sd on the logit scale.
+
+    The named prior's scale in outcome units, expressed in residual sds (sigma_ref) and
+    carried to the logistic residual's sd, so "2 NRS points" reads as about 2.4 logits.
+    """
+    if resolved.name == "vague":
+        return VAGUE_LOGIT_SD
+    return resolved.coef_sd(name) / (SIGMA_REF * resolved.unit) * _LOGISTIC_SD
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1.0 - p))
+
+
+def _check_ordinal(series: Series) -> None:
+    if series.low is None or series.high is None:
+        raise ModelError(
+            f"the ordinal likelihood needs a bounded scale; outcome {series.outcome!r} has none"
+        )
+    values = series.y[series.observed]
+    for v in values:
+        if v != round(v):
+            raise ModelError(
+                f"{series.outcome} score {v:g} is not an integer; the ordinal likelihood "
+                f"needs whole scores {series.low:g}-{series.high:g}"
+            )
+        if not series.low <= v <= series.high:
+            raise ModelError(
+                f"{series.outcome} score {v:g} is outside {series.low:g}-{series.high:g}"
+            )
+
+
+def _main_vars(model: pm.Model) -> list[str]:
+    names = ["beta", "sigma", "rho", "tau", "nu", "cutpoints", "effect_score"]
+    return [name for name in names if name in model.named_vars]
+
+
+def _draws(idata, coef_names, main, likelihood) -> dict[str, np.ndarray]:
+    post = idata.posterior.stack(sample=("chain", "draw"))
+    out = {name: post["beta"].sel(coef=name).values for name in coef_names}
+    for name in ("sigma", "rho", "tau", "nu"):
+        if name in main:
+            out[name] = post[name].values
+    if likelihood == "ordinal":
+        out["effect_latent"] = out.pop("effect")
+        out["effect"] = post["effect_score"].values
+    return out
+
+
+def _worst(dataset, pick) -> tuple[str, float]:
+    """(label, value) of the largest or smallest entry of a per-parameter diagnostic."""
+    entries = []
+    for var, arr in dataset.data_vars.items():
+        values = np.atleast_1d(arr.values)
+        labels = [str(v) for v in arr.coords[arr.dims[0]].values] if arr.dims else [var]
+        if arr.dims and var != "beta":
+            labels = [f"{var}[{label}]" for label in labels]
+        entries.extend(zip(labels, values.astype(float), strict=True))
+    # NaN marks a failed computation: report it as the worst entry.
+    nan = [e for e in entries if np.isnan(e[1])]
+    return nan[0] if nan else pick(entries, key=lambda e: e[1])
