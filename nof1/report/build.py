@@ -1,0 +1,460 @@
+"""Assemble the clinician's report: numbers, figures and text into one HTML file.
+
+``build_report`` takes an analysis result (``nof1.analysis.AnalysisResult``) and, for a
+trial folder, the protocol and the day table (``nof1.series.trial_table``), and renders the
+jinja2 template ``templates/report.html``. Everything the page needs is inside it: CSS
+inline, figures as PNG data URIs, no script and no link to the network, so the file can be
+mailed to a clinician and printed on A4.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nof1.errors import DataError
+from nof1.report import plots
+
+#: Replicated series drawn for the posterior predictive check.
+PPC_DRAWS = 200
+
+
+@dataclass(frozen=True)
+class CommitmentCheck:
+    """Whether the revealed allocation matches the protocol's public commitment.
+
+    ``status`` is ``"verified"``, ``"failed"``, ``"open-label"`` (no sealed allocation to
+    check) or ``"not-applicable"`` (a report from a CSV file, no protocol); ``message``
+    says it in a sentence.
+    """
+
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Secondary:
+    """A secondary outcome for the report: its analysis (scale outcomes) or why there is none."""
+
+    name: str
+    label: str
+    kind: str
+    role: str = "efficacy"
+    result: Any = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the data came from, for the header of a report without a protocol."""
+
+    description: str
+    arm_names: dict[str, str] = field(default_factory=lambda: {"A": "active", "B": "control"})
+    outcome_label: str = ""
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_prob(p: float) -> str:
+    """A probability as a whole percentage, never rounding to a false certainty."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    if p > 0.995:
+        return ">99%"
+    if p < 0.005:
+        return "<1%"
+    return f"{100 * p:.0f}%"
+
+
+def fmt_num(x: float | None, digits: int = 1, signed: bool = False) -> str:
+    """A number rounded for a clinician; "n/a" for None or NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    text = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    # "-0.0" reads as a result; it is rounding.
+    return text.replace("-0.0", "0.0").replace("+0.0", "0.0") if float(text) == 0 else text
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _posterior_curve(result: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The effect's posterior density on a grid: exact where the engine has it, else a KDE."""
+    fit, s = result.fit, result.summary
+    width = max(4.5 * s.sd, 1.2 * result.summary.mcid)
+    x = np.linspace(min(s.mean - width, -s.mcid * 1.3), max(s.mean + width, s.mcid * 1.3), 400)
+    if fit.exact is not None:
+        return x, np.asarray(fit.exact.pdf(x), dtype=float)
+    from scipy.stats import gaussian_kde
+
+    return x, gaussian_kde(np.asarray(fit.draws["effect"], dtype=float))(x)
+
+
+def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -> np.ndarray:
+    """Series replicated from the posterior, for the posterior predictive check.
+
+    For the Gaussian model (both engines) each replicate takes one posterior draw of the
+    coefficients, sigma and rho and runs the AR(1) noise through every calendar day, so
+    gaps and washout days have their true length. For other likelihoods the sampler's own
+    posterior predictive draws of ``y`` are used (observed days only, NaN elsewhere).
+
+    Parameters
+    ----------
+    series : ``nof1.series.Series`` that was fitted.
+    fit : its ``nof1.models.base.Fit``.
+    n : number of replicates.
+    seed : seed of the choice of draws and of the noise.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, len(series.y)).
+    """
+    from nof1.models.regression import design_matrix
+
+    rng = np.random.default_rng(seed)
+    opts = fit.options or {}
+    gaussian = fit.likelihood == "normal" and not opts.get("carryover", False)
+    if not gaussian:
+        if fit.idata is None or "posterior_predictive" not in fit.idata.groups():
+            raise DataError(f"the {fit.engine} fit has no posterior predictive draws")
+        y = fit.idata.posterior_predictive["y"].values
+        y = y.reshape(-1, y.shape[-1])
+        pick = rng.choice(len(y), size=min(n, len(y)), replace=False)
+        out = np.full((len(pick), len(series.y)), np.nan)
+        out[:, series.observed] = y[pick]
+        return out
+    X, names = design_matrix(
+        series, trend=opts.get("trend", "none"), expectation=opts.get("expectation", False)
+    )
+    total = len(fit.draws["effect"])
+    pick = rng.choice(total, size=min(n, total), replace=False)
+    beta = np.column_stack([np.asarray(fit.draws[c])[pick] for c in names])
+    sigma = np.asarray(fit.draws["sigma"])[pick]
+    rho = np.asarray(fit.draws["rho"])[pick] if "rho" in fit.draws else np.zeros(len(pick))
+    days = series.day - series.day[0]
+    noise = np.empty((len(pick), days[-1] + 1))
+    noise[:, 0] = sigma / np.sqrt(1 - rho**2) * rng.standard_normal(len(pick))
+    for t in range(1, noise.shape[1]):
+        noise[:, t] = rho * noise[:, t - 1] + sigma * rng.standard_normal(len(pick))
+    return beta @ X.T + noise[:, days]
+
+
+def _ppc(result: Any) -> str | None:
+    try:
+        rep = replicate_series(result.series, result.fit)
+    except DataError:
+        return None
+    return plots.ppc_png(result.series.day, result.series.y, rep)
+
+
+def _days_frame(table: pd.DataFrame | None, series: Any, outcome: str) -> pd.DataFrame:
+    """Columns the time-series figure wants, from a trial table or from a bare series."""
+    if table is not None:
+        return pd.DataFrame(
+            {
+                "x": table["date"].to_numpy(),
+                "value": table[outcome].to_numpy(dtype=float),
+                "arm": table["arm"].astype("string").fillna(""),
+                "period": table["period"].fillna(0).astype(int),
+                "washout": table["washout"].to_numpy(dtype=bool),
+            }
+        )
+    # A CSV series may skip days (no row at all); give the figure one row per calendar day.
+    full = np.arange(series.day[0], series.day[-1] + 1)
+    pos = np.searchsorted(series.day, full)
+    present = np.isin(full, series.day)
+    idx = np.minimum(pos, len(series.day) - 1)
+    return pd.DataFrame(
+        {
+            "x": full,
+            "value": np.where(present, series.y[idx], np.nan),
+            "arm": np.where(series.active[idx] == 1, "A", "B"),
+            "period": series.period[idx],
+            "washout": np.zeros(len(full), dtype=bool),
+        }
+    )
+
+
+def _completeness(table: pd.DataFrame, outcome: str, arm_names: Mapping[str, str]) -> list[dict]:
+    """Per arm: planned analysis days, days with a score, missing days, days without the dose."""
+    rows = []
+    for arm in ("A", "B"):
+        t = table[(table["arm"] == arm) & ~table["washout"]]
+        recorded = int(t[outcome].notna().sum())
+        adherence = t["adherence"]
+        rows.append(
+            {
+                "arm": arm,
+                "name": arm_names[arm],
+                "planned": len(t),
+                "recorded": recorded,
+                "missing": len(t) - recorded,
+                "missed_dose": int((adherence == False).sum()),  # noqa: E712 (pandas boolean)
+                "dose_unknown": int(adherence.isna().sum()),
+            }
+        )
+    return rows
+
+
+def _last_guesses(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The arm and the patient's last guess of each period that has one."""
+    arms, guesses = [], []
+    for _, t in table[table["period"].notna()].groupby("period", sort=True):
+        g = t["guess"].dropna()
+        if len(g):
+            arms.append(str(t["arm"].iloc[0]))
+            guesses.append(str(g.iloc[-1]))
+    return arms, guesses
+
+
+def _blinding(table: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Guesses table and Bang index from the last guess of each period; None without guesses."""
+    if table is None or table["guess"].notna().sum() == 0:
+        return None
+    from nof1.summary import BLINDING_OK, bang_index
+
+    arms, guesses = _last_guesses(table)
+    bi = bang_index(arms, guesses)
+    return {
+        "counts": bi.counts,
+        "bang": bi.index,
+        "reading": bi.interpretation,
+        "held": all(v is None or abs(v) <= BLINDING_OK for v in bi.index.values()),
+        "ok_band": BLINDING_OK,
+        "n_periods": len(arms),
+        "n_daily": int(table["guess"].notna().sum()),
+    }
+
+
+def _binary_rates(table: pd.DataFrame, outcome: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for arm in ("A", "B"):
+        values = table.loc[(table["arm"] == arm), outcome].dropna()
+        yes, n = int((values == 1).sum()), len(values)
+        out[arm] = {"yes": yes, "n": n, "rate": yes / n if n else float("nan")}
+    return out
+
+
+def _cent_items(has_protocol: bool) -> list[dict[str, str]]:
+    """The CENT 2015 items this report answers, each pointing at its section."""
+    items = [
+        ("1a", "Identification as an n-of-1 trial in the title", "header"),
+        ("2a.2", "Rationale for using an n-of-1 approach", "protocol"),
+        (
+            "3a",
+            "Design, planned number of periods, period length incl. run-in and washout",
+            "protocol",
+        ),
+        ("5", "The interventions in each period, in enough detail to replicate them", "protocol"),
+        ("6a", "Pre-specified primary and secondary outcomes, how and when measured", "protocol"),
+        ("8a", "Method used to generate the random allocation sequence", "protocol"),
+        ("8b", "Type of randomisation (blocked pairs) and its restriction", "sensitivity"),
+        ("9", "Allocation concealment: sealed allocation and public commitment", "protocol"),
+        ("11a", "Blinding: who was blinded, and how well it held", "blinding"),
+        (
+            "12a",
+            "Statistical methods incl. carryover, period effects and within-person correlation",
+            "diagnostics",
+        ),
+        ("16", "Numbers analysed: days analysed per treatment", "timeseries"),
+        ("17a", "Outcomes and estimation: effect with 95% interval, per outcome", "posterior"),
+        ("17b", "Secondary outcomes, binary ones as rates", "secondary"),
+        ("19", "Harms: side effects per treatment", "blinding"),
+        ("—", "Adherence to the allocated treatment", "timeseries"),
+        ("—", "Missing data: days without a score, and how they were handled", "timeseries"),
+        ("20", "Limitations: carryover, few blocks, applicability", "limitations"),
+    ]
+    out = []
+    for item, text, section in items:
+        if not has_protocol and section in ("protocol", "blinding"):
+            continue
+        out.append({"item": item, "text": text, "section": section})
+    return out
+
+
+def _title(protocol: Any, source: Source | None) -> str:
+    if protocol is not None:
+        name = protocol.title
+        for prefix in ("N-of-1 trial:", "N-of-1 trial", "n-of-1 trial:"):
+            if name.startswith(prefix):
+                name = name[len(prefix) :].strip()
+                break
+        return f"N-of-1 trial report: {name}"
+    return f"N-of-1 trial report: {source.description if source else 'personal effect'}"
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def build_report(
+    result: Any,
+    *,
+    protocol: Any = None,
+    table: pd.DataFrame | None = None,
+    commitment: CommitmentCheck | None = None,
+    secondary: Sequence[Secondary] = (),
+    source: Source | None = None,
+    unblinding: Any = None,
+    generated: date | None = None,
+) -> str:
+    """Render the clinician's report as one self-contained HTML page.
+
+    Parameters
+    ----------
+    result : ``nof1.analysis.AnalysisResult`` of the primary outcome; its ``sensitivity``
+        (prior -> EffectSummary) fills the prior-sensitivity section when present.
+    protocol : ``nof1.protocol.Protocol`` of a trial folder, or None for a CSV analysis.
+    table : ``nof1.series.trial_table`` of the unblinded trial (arms known), or None.
+    commitment : the result of checking the allocation against the commitment.
+    secondary : further outcomes (``Secondary``), summarised in a compact table.
+    source : for a report without a protocol: what was analysed, the arm names.
+    unblinding : the diary's ``Unblinding`` record (to flag an early unblinding).
+    generated : the date printed in the footer (default: today).
+
+    Returns
+    -------
+    str : the HTML document.
+
+    Raises
+    ------
+    DataError : the table has no arms (the trial is still blinded).
+
+    Example
+    -------
+    >>> html = build_report(analyze(series, prior_sensitivity=True))  # doctest: +SKIP
+    """
+    import jinja2
+
+    s = result.summary
+    if table is not None and not table.loc[~table["run_in"], "arm"].notna().all():
+        raise DataError("the trial table has no arms yet: run `nof1 unblind` first")
+    if protocol is not None:
+        arm_names = {a: t.name for a, t in protocol.treatments.items()}
+        outcome = protocol.outcome(s.outcome)
+        outcome_label = outcome.label
+    else:
+        source = source or Source("personal effect")
+        arm_names = dict(source.arm_names)
+        outcome_label = source.outcome_label or s.outcome
+    series = result.series
+    benefit_word = "less" if s.lower_is_better else "more"
+    direction = (
+        f"left of 0 = {benefit_word} {s.outcome} on {arm_names['A']}"
+        if s.lower_is_better
+        else f"right of 0 = {benefit_word} {s.outcome} on {arm_names['A']}"
+    )
+    days = _days_frame(table, series, s.outcome)
+    figures = {
+        "timeseries": plots.timeseries_png(
+            days,
+            outcome_label=outcome_label,
+            arm_names=arm_names,
+            low=series.low,
+            high=series.high,
+        ),
+    }
+    x, dens = _posterior_curve(result)
+    figures["posterior"] = plots.posterior_png(
+        x,
+        dens,
+        mcid=s.mcid,
+        lower_is_better=s.lower_is_better,
+        interval=(s.hdi_low, s.hdi_high),
+    )
+    sensitivity = []
+    if result.sensitivity:
+        for name in ("vague", "neutral", "sceptical"):
+            e = result.sensitivity.get(name)
+            if e is not None:
+                sensitivity.append(e)
+        figures["forest"] = plots.forest_png(
+            [(e.prior, e.mean, e.hdi_low, e.hdi_high) for e in sensitivity],
+            mcid=s.mcid,
+            lower_is_better=s.lower_is_better,
+        )
+    ppc = _ppc(result)
+    if ppc is not None:
+        figures["ppc"] = ppc
+
+    blinding = _blinding(table)
+    side_effects, binary = [], []
+    if protocol is not None and table is not None:
+        for o in protocol.outcomes:
+            if o.kind == "binary":
+                row = {"label": o.label, "role": o.role, "rates": _binary_rates(table, o.name)}
+                binary.append(row)
+                if o.role == "side-effect":
+                    side_effects.append(row)
+    scale_secondary = [x for x in secondary if x.kind == "scale"]
+    completeness = _completeness(table, s.outcome, arm_names) if table is not None else None
+    period_arms = {}
+    if table is not None:
+        on = table[table["period"].notna()]
+        period_arms = dict(zip(on["period"].astype(int), on["arm"].astype(str), strict=True))
+    diag = s.diagnostics
+    rt = result.randomization_test
+    blocks = int(len(np.unique(series.block[series.block > 0])))
+    context = {
+        "title": _title(protocol, source),
+        "protocol": protocol,
+        "source": source,
+        "s": s,
+        "result": result,
+        "arm_names": arm_names,
+        "outcome_label": outcome_label,
+        "direction": direction,
+        "figures": figures,
+        "sensitivity": sensitivity,
+        "rt": rt,
+        "blocks": blocks,
+        "blinding": blinding,
+        "side_effects": side_effects,
+        "binary": binary,
+        "secondary": scale_secondary,
+        "completeness": completeness,
+        "period_arms": period_arms,
+        "commitment": commitment,
+        "unblinding": unblinding,
+        "diag": diag,
+        "ok": bool(diag.ok),
+        "cent": _cent_items(protocol is not None),
+        "generated": (generated or date.today()).isoformat(),
+        "n_missing": int((~series.observed).sum()),
+        "p": fmt_prob,
+        "num": fmt_num,
+    }
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("nof1.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html").render(**context)
+
+
+def write_report(path: str | Path, html: str) -> Path:
+    """Write the report readable by its owner only (0600): it holds health data.
+
+    Raises
+    ------
+    DataError : the folder does not exist or is not writable.
+    """
+    from nof1.trial import write_private
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise DataError(f"cannot write the report to {path}: folder {path.parent} does not exist")
+    try:
+        write_private(path, html.encode("utf-8"))
+    except OSError as exc:
+        raise DataError(f"cannot write the report to {path}: {exc.strerror}") from None
+    return path

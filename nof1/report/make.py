@@ -1,0 +1,150 @@
+"""From a trial folder or a CSV file to the report: analyse every outcome, then render.
+
+These are the functions ``nof1 report`` calls. The analysis follows the protocol's
+pre-registered settings (prior, MCID, engine, AR(1), trend, washout) unless the caller
+overrides them, and always adds the prior-sensitivity fits the report shows side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nof1.errors import BlindingError, DataError, ModelError
+from nof1.report.build import CommitmentCheck, Secondary, Source, build_report
+
+
+def _commitment(protocol: Any, allocation: Any) -> CommitmentCheck:
+    from nof1.blinding import verify_allocation
+
+    if not protocol.blinded:
+        return CommitmentCheck(
+            "open-label",
+            "Open label: the allocation is written in the public protocol, there is no "
+            "sealed allocation to verify.",
+        )
+    try:
+        verify_allocation(protocol, allocation)
+    except BlindingError as exc:
+        return CommitmentCheck("failed", str(exc))
+    return CommitmentCheck("verified", "the revealed allocation matches the commitment")
+
+
+def trial_report(trial_dir: str | Path, **options: Any) -> str:
+    """The clinician's report of an unblinded (or open-label) trial folder, as HTML.
+
+    Parameters
+    ----------
+    trial_dir : the trial folder.
+    **options : keyword arguments of ``nof1.analysis.analyze`` (engine, prior, mcid, seed,
+        draws, ...); None or absent means as pre-registered in the protocol. The report
+        flags any deviation from the pre-registered analysis.
+
+    Returns
+    -------
+    str : the HTML document (``write_report`` writes it).
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    BlindingError : the trial is still blinded.
+    DataError, ModelError : the primary outcome cannot be analysed as asked.
+
+    Example
+    -------
+    >>> write_report("report.html", trial_report("mytrial"))  # doctest: +SKIP
+    """
+    from nof1.analysis import analyze_trial
+    from nof1.diary import DIARY_FILE, open_diary
+    from nof1.protocol import load_protocol
+    from nof1.series import trial_table
+
+    trial_dir = Path(trial_dir)
+    protocol = load_protocol(trial_dir)
+    allocation = unblinding = None
+    if protocol.blinded:
+        # Checked before any analysis, and without creating a diary that does not exist.
+        if (trial_dir / DIARY_FILE).exists():
+            with open_diary(trial_dir, protocol, create=False) as diary:
+                unblinding = diary.unblinding()
+                allocation = diary.allocation()
+        if allocation is None:
+            raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
+    options = {k: v for k, v in options.items() if k not in ("outcome", "prior_sensitivity")}
+    result = analyze_trial(trial_dir, prior_sensitivity=True, **options)
+    secondary = []
+    for o in protocol.outcomes:
+        if o.primary or o.kind != "scale" or o.role != "efficacy":
+            continue
+        try:
+            r2 = analyze_trial(trial_dir, outcome=o.name, **options)
+        except (DataError, ModelError) as exc:
+            note = f"not analysed: {exc}"
+            secondary.append(Secondary(o.name, o.label, o.kind, o.role, note=note))
+            continue
+        secondary.append(Secondary(o.name, o.label, o.kind, o.role, result=r2))
+    return build_report(
+        result,
+        protocol=protocol,
+        table=trial_table(trial_dir),
+        commitment=_commitment(protocol, allocation),
+        secondary=secondary,
+        unblinding=unblinding,
+    )
+
+
+def csv_report(
+    path: str | Path,
+    outcome: str,
+    treatment: str,
+    *,
+    active: str | None = None,
+    time: str | None = None,
+    block: str | None = None,
+    lower_is_better: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+    **options: Any,
+) -> str:
+    """The report of one outcome read from any CSV file (no protocol: fewer sections).
+
+    Parameters
+    ----------
+    path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
+        ``nof1.csv_input.series_from_csv``.
+    **options : keyword arguments of ``nof1.analysis.analyze``; None means the default.
+
+    Returns
+    -------
+    str : the HTML document.
+
+    Raises
+    ------
+    DataError : unreadable file, missing columns, bad values, or data that cannot support
+        an effect estimate. ModelError : bad model options.
+    """
+    from nof1.analysis import analyze_csv
+
+    options = {k: v for k, v in options.items() if k != "prior_sensitivity"}
+    result = analyze_csv(
+        path,
+        outcome,
+        treatment,
+        active=active,
+        time=time,
+        block=block,
+        lower_is_better=lower_is_better,
+        low=low,
+        high=high,
+        prior_sensitivity=True,
+        **options,
+    )
+    source = Source(
+        description=f"{outcome} by {treatment}, from a CSV file",
+        arm_names={
+            "A": f"{treatment} = {active}" if active is not None else "active",
+            "B": "control",
+        },
+        outcome_label=outcome,
+    )
+    return build_report(result, source=source)
