@@ -8,6 +8,7 @@ the reader sees how much the conclusion depends on the prior.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nof1.errors import DataError, ModelError
@@ -204,3 +205,96 @@ def analyze(
         sensitivity=sensitivity,
         options=options,
     )
+
+
+def analyze_trial(
+    trial_dir: str | Path, *, outcome: str | None = None, **options: Any
+) -> AnalysisResult:
+    """Analyse an unblinded trial folder under its pre-registered analysis.
+
+    The protocol's ``[analysis]`` section (prior, MCID, decision threshold, engine, AR(1),
+    trend, washout exclusion) gives every option that is not passed or passed as None;
+    ``options["preregistered"]`` keeps the protocol's values so a report can show any
+    deviation from them.
+
+    Parameters
+    ----------
+    trial_dir : the trial folder.
+    outcome : outcome name; the protocol's primary outcome when None.
+    **options : keyword arguments of ``analyze``; None means "as pre-registered".
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder, or an unknown outcome.
+    BlindingError : the trial has not been unblinded yet.
+    DataError, ModelError : as in ``analyze``.
+    """
+    from nof1.protocol import load_protocol
+    from nof1.series import series_from_trial
+
+    pre = load_protocol(trial_dir).analysis
+    preregistered = {
+        "engine": pre.engine,
+        "prior": pre.prior,
+        "ar1": pre.ar1,
+        "trend": pre.trend,
+        "mcid": pre.mcid,
+        "threshold": pre.threshold,
+    }
+    chosen = {**preregistered, **{k: v for k, v in options.items() if v is not None}}
+    series = series_from_trial(trial_dir, outcome, include_washout=not pre.exclude_washout)
+    result = analyze(series, **chosen)
+    result.options["preregistered"] = {**preregistered, "exclude_washout": pre.exclude_washout}
+    return result
+
+
+def analyze_csv(
+    path: str | Path,
+    outcome: str,
+    treatment: str,
+    *,
+    active: str | None = None,
+    time: str | None = None,
+    block: str | None = None,
+    lower_is_better: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+    **options: Any,
+) -> AnalysisResult:
+    """Analyse one outcome of a CSV file (``series_from_csv`` then ``analyze``).
+
+    Parameters
+    ----------
+    path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
+        ``nof1.csv_input.series_from_csv``.
+    **options : keyword arguments of ``analyze``; None means the library default.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    DataError : the CSV cannot be read as a series, or cannot support an effect estimate.
+    ModelError : as in ``analyze``.
+    """
+    from nof1.csv_input import series_from_csv
+
+    series = series_from_csv(
+        path,
+        outcome,
+        treatment,
+        active=active,
+        time=time,
+        block=block,
+        lower_is_better=lower_is_better,
+        low=low,
+        high=high,
+    )
+    result = analyze(series, **{k: v for k, v in options.items() if v is not None})
+    result.options["source"] = str(path)
+    return result

@@ -1,0 +1,221 @@
+"""``nof1 analyze``: the personal effect, from a trial folder or from any CSV."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import click
+
+from nof1.cli import cli
+from nof1.cli.common import trial_option
+
+
+def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
+    return "n/a" if x is None else fmt.format(x)
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%" if 0.005 <= p <= 0.995 else ("<1%" if p < 0.005 else ">99%")
+
+
+@cli.command()
+@trial_option()
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Analyse a CSV file instead of a trial folder (one row per day).",
+)
+@click.option(
+    "--outcome",
+    default=None,
+    help="Outcome: a CSV column, or an outcome of the trial (default: its primary outcome).",
+)
+@click.option("--treatment", default=None, help="CSV column with the arm of each day (two values).")
+@click.option("--active", default=None, help="The value of --treatment that is the active arm (A).")
+@click.option(
+    "--time",
+    "time_col",
+    default=None,
+    help="CSV column of day numbers or dates (default: row order).",
+)
+@click.option(
+    "--block",
+    "block_col",
+    default=None,
+    help="CSV column of blocks (default: pairs of consecutive periods).",
+)
+@click.option(
+    "--higher-is-better",
+    is_flag=True,
+    help="CSV outcome where higher is better (default: lower is better, as for pain).",
+)
+@click.option(
+    "--low", type=float, default=None, help="Lower bound of the CSV outcome's scale (e.g. 0)."
+)
+@click.option(
+    "--high", type=float, default=None, help="Upper bound of the CSV outcome's scale (e.g. 10)."
+)
+@click.option(
+    "--ar1/--no-ar1",
+    default=None,
+    help="Lag-1 autocorrelated errors (default: on, or as pre-registered).",
+)
+@click.option(
+    "--trend",
+    type=click.Choice(["none", "linear", "block"]),
+    default=None,
+    help="Slow trend term (default: none, or as pre-registered).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["exact", "mcmc"]),
+    default=None,
+    help="exact (conjugate, instant) or mcmc (PyMC NUTS, every option).",
+)
+@click.option(
+    "--likelihood",
+    type=click.Choice(["normal", "student", "ordinal"]),
+    default="normal",
+    show_default=True,
+    help="student and ordinal need --engine mcmc.",
+)
+@click.option("--carryover", is_flag=True, help="Model onset and carryover (needs --engine mcmc).")
+@click.option(
+    "--expectation", is_flag=True, help="Add the patient's guesses of the arm as a covariate."
+)
+@click.option(
+    "--prior",
+    type=click.Choice(["vague", "neutral", "sceptical"]),
+    default=None,
+    help="Prior of the effect (default: neutral, or as pre-registered).",
+)
+@click.option("--prior-sensitivity", is_flag=True, help="Also show the result under every prior.")
+@click.option(
+    "--mcid",
+    type=float,
+    default=None,
+    help="Minimal clinically important difference in outcome units (default: 1, or as pre-registered).",
+)
+@click.option("--seed", type=int, default=None, help="Random seed of the posterior draws.")
+@click.option(
+    "--draws",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Posterior draws per chain (mcmc).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, ar1, trend, engine, likelihood, carryover, expectation, prior, prior_sensitivity, mcid, seed, draws, as_json) -> None:  # fmt: skip
+    """Estimate the personal effect of A versus B, with its uncertainty.
+
+    \b
+    On an unblinded trial folder:   nof1 analyze --trial mytrial
+    On any CSV (one row per day):   nof1 analyze --csv diary.csv --outcome pain --treatment arm --active magnesium
+    """
+    from nof1.analysis import analyze_csv, analyze_trial
+
+    options = dict(
+        engine=engine,
+        prior=prior,
+        ar1=ar1,
+        trend=trend,
+        likelihood=likelihood,
+        carryover=carryover,
+        expectation=expectation,
+        mcid=mcid,
+        prior_sensitivity=prior_sensitivity,
+        seed=seed,
+        draws=draws,
+    )
+    if csv_path is None:
+        csv_only = {"--treatment": treatment, "--active": active, "--time": time_col, "--block": block_col, "--low": low, "--high": high}  # fmt: skip
+        given = [name for name, v in csv_only.items() if v is not None] + (
+            ["--higher-is-better"] if higher_is_better else []
+        )
+        if given:
+            raise click.ClickException(f"{given[0]} applies only with --csv FILE")
+        result = analyze_trial(trial, outcome=outcome, **options)
+    else:
+        for name, value in (("--outcome", outcome), ("--treatment", treatment)):
+            if value is None:
+                raise click.ClickException(f"--csv needs {name} COLUMN")
+        result = analyze_csv(
+            csv_path,
+            outcome,
+            treatment,
+            active=active,
+            time=time_col,
+            block=block_col,
+            lower_is_better=not higher_is_better,
+            low=low,
+            high=high,
+            **options,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(_human(result))
+
+
+def _human(result) -> str:
+    s = result.summary
+    better = "lower" if s.lower_is_better else "higher"
+    model = "AR(1) errors" if result.options["ar1"] else "independent days"
+    rows = [
+        (
+            "Effect, A minus B",
+            f"{s.mean:+.2f}  (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f})",
+        ),
+        ("Standardized effect", _opt_float(s.standardized, "{:+.2f}")),
+        ("P(A helps at all)", _pct(s.p_benefit)),
+        (f"P(A helps by >= {s.mcid:g})", _pct(s.p_mcid)),
+        ("P(A helps 'much')", _pct(s.p_large)),
+        ("P(no practical difference)", _pct(s.p_rope)),
+    ]
+    if s.rho_mean is not None:
+        rows.append(("Day-to-day autocorrelation", f"{s.rho_mean:.2f} (sd {s.rho_sd:.2f})"))
+    rt = result.randomization_test
+    if rt is not None:
+        rows.append(
+            (
+                "Randomization test",
+                f"p = {rt.p_value:.3g} (one-sided; smallest possible {rt.min_p:.3g} "
+                f"with {rt.n_allocations} allocations)",
+            )
+        )
+    else:
+        rows.append(("Randomization test", f"not done: {result.options['randomization_note']}"))
+    d = s.diagnostics
+    if d.rhat_max is not None:
+        rows.append(
+            (
+                "Convergence",
+                f"{'ok' if d.ok else 'FAILED'} (R-hat {d.rhat_max:.3f}, "
+                f"ESS {d.ess_bulk_min:.0f}, divergences {d.divergences})",
+            )
+        )
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [
+        f"Outcome {s.outcome!r}: {s.n_observed} of {s.n_days} days with a score "
+        f"({s.engine} engine, {s.prior} prior, {s.likelihood} likelihood, {model}, "
+        f"trend {result.options['trend']}; {better} is better)",
+        "",
+        *(f"  {label.ljust(width)}{value}" for label, value in rows),
+    ]
+    lines += ["", textwrap.fill(s.verdict, width=88)]
+    if result.sensitivity is not None:
+        lines += [
+            "",
+            "Prior sensitivity:",
+            "  prior       mean    95% interval      P(helps)  P(>= MCID)",
+        ]
+        for name, t in result.sensitivity.items():
+            lines.append(
+                f"  {name:<10} {t.mean:+6.2f}   {t.hdi_low:+6.2f} to {t.hdi_high:+6.2f}   "
+                f"{_pct(t.p_benefit):>7}   {_pct(t.p_mcid):>8}"
+            )
+    return "\n".join(lines)
