@@ -339,14 +339,21 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Diary:
-    """An open diary of one trial. Use ``open_diary`` (a context manager) to get one."""
+    """An open diary of one trial. Get one from ``open_diary``; use it in a ``with`` block."""
 
     def __init__(self, path: Path, protocol: Protocol, con: sqlite3.Connection) -> None:
         self.path = path
         self.protocol = protocol
         self._con = con
 
+    def __enter__(self) -> Diary:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Close the connection (``with`` does it)."""
         self._con.close()
 
     @contextmanager
@@ -653,10 +660,9 @@ def _check_unblind_time(protocol: Protocol, early: bool, reason: str, today: dat
         raise BlindingError("early unblinding needs a --reason (it is kept in the diary)")
 
 
-@contextmanager
 def open_diary(
     trial_dir: str | Path, protocol: Protocol | None = None, create: bool = True
-) -> Iterator[Diary]:
+) -> Diary:
     """Open (creating if needed) the diary of a trial folder.
 
     Parameters
@@ -665,6 +671,10 @@ def open_diary(
     protocol : the trial's protocol; read from the folder when omitted.
     create : create the diary if it does not exist yet; when False, a missing diary is
         a ``DiaryError`` (for commands that only read).
+
+    Returns
+    -------
+    Diary : open; a context manager that closes it on exit.
 
     Raises
     ------
@@ -683,11 +693,7 @@ def open_diary(
     if not create and not path.exists():
         raise DiaryError(f"no diary in {trial_dir} yet: record a day first")
     _create_private(path)
-    diary = Diary(path, protocol, _connect(path))
-    try:
-        yield diary
-    finally:
-        diary.close()
+    return Diary(path, protocol, _connect(path))
 
 
 # --------------------------------------------------------------------------- one-call helpers
