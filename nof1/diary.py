@@ -293,6 +293,8 @@ def _create_private(path: Path) -> None:
     """Create ``path`` empty with mode 0600 unless it exists; refuse a diary others can read."""
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileNotFoundError:
+        raise DiaryError(f"no trial folder at {path.parent}") from None
     except FileExistsError:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
@@ -303,6 +305,25 @@ def _create_private(path: Path) -> None:
         os.close(fd)
 
 
+def _migrate(con: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` under a write lock (another process may race)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DiaryError(
+                f"{path} has schema version {version}, newer than this nof1 reads "
+                f"({SCHEMA_VERSION}); upgrade nof1"
+            )
+        for migrate in MIGRATIONS[version:]:
+            migrate(con)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -311,21 +332,12 @@ def _connect(path: Path) -> sqlite3.Connection:
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = FULL")
         con.execute("PRAGMA foreign_keys = ON")
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise DiaryError(
-                    f"{path} has schema version {version}, newer than this nof1 reads "
-                    f"({SCHEMA_VERSION}); upgrade nof1"
-                )
-            for migrate in MIGRATIONS[version:]:
-                migrate(con)
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            _migrate(con, path)
+    except sqlite3.OperationalError as exc:  # busy past the timeout, unreadable file
+        con.close()
+        raise DiaryError(f"cannot open {path}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         con.close()
         raise DiaryError(f"{path} is not a readable nof1 diary: {exc}") from None
@@ -358,14 +370,22 @@ class Diary:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: all of it or nothing, serialised against other writers."""
-        self._con.execute("BEGIN IMMEDIATE")
+        """One write transaction: all of it or nothing, serialised against other writers.
+
+        SQLite failures (busy past the timeout, read-only file, full disk) become a
+        ``DiaryError``; the transaction is rolled back, so nothing is half-written.
+        """
         try:
-            yield self._con
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        self._con.execute("COMMIT")
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+                self._con.execute("COMMIT")
+            except BaseException:
+                if self._con.in_transaction:
+                    self._con.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise DiaryError(f"cannot write {self.path}: {exc}") from None
 
     # ---- reading
 

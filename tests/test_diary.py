@@ -119,6 +119,21 @@ def test_entries_and_unblinding_cannot_be_updated_or_deleted(trial):
     assert [r.entry.values for r in _current(trial)] == [{"pain": 5.0}]
 
 
+def test_a_writer_busy_past_the_timeout_gives_a_clear_error(trial, monkeypatch):
+    record_day(trial, "2026-01-06", {"pain": "5"})
+    before = dump(trial)
+    monkeypatch.setattr("nof1.diary.BUSY_TIMEOUT_S", 0.2)
+    other = sqlite3.connect(trial / DIARY_FILE, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        with pytest.raises(DiaryError, match=r"^cannot write .*diary.sqlite: database is locked$"):
+            record_day(trial, "2026-01-07", {"pain": "5"})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert dump(trial) == before
+
+
 def test_missing_trial_folder(tmp_path):
     with pytest.raises(ProtocolError, match="no trial folder at"):
         record_day(tmp_path / "nope", "2026-01-06", {"pain": "5"})
