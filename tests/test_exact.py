@@ -1,0 +1,256 @@
+"""The exact engine: peer numbers, closed forms, exact gaps, batch = single, calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nof1.csv_input import series_from_csv
+from nof1.errors import DataError, ModelError
+from nof1.models.exact import effect_moments, fit_exact, fit_exact_batch, rho_grid
+from nof1.models.priors import resolve_prior
+from nof1.models.regression import design_matrix
+from nof1.series import Series
+
+PEER = Path("/work/shared/data/peer")
+
+
+@pytest.fixture(scope="module")
+def readme() -> Series:
+    return series_from_csv(
+        PEER / "nof1ins_readme_example.csv", "Y", "Treat", active="2", time="Day", block="Block"
+    )
+
+
+def _series(y, active, day=None, n_blocks=None, **kw) -> Series:
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    day = np.arange(1, n + 1) if day is None else np.asarray(day)
+    active = np.asarray(active)
+    period = np.cumsum(np.r_[1, np.diff(active) != 0])
+    block = (period + 1) // 2
+    return Series(y=y, active=active, day=day, block=block, period=period, **kw)
+
+
+def _simulate(rng, S, n_per_period, arms, effect, rho, sigma=1.0, trend_per_day=0.0):
+    """Own small AR(1) simulator: S rows sharing one allocation (arms per period)."""
+    active = np.repeat(np.array(arms), n_per_period)
+    n = len(active)
+    e = np.empty((S, n))
+    e[:, 0] = rng.normal(0, sigma / np.sqrt(1 - rho**2), S)
+    for t in range(1, n):
+        e[:, t] = rho * e[:, t - 1] + rng.normal(0, sigma, S)
+    y = 5.0 + effect * active + trend_per_day * np.arange(n) + e
+    return y, active
+
+
+# --- peers ------------------------------------------------------------------------------
+
+
+def test_readme_example_matches_nof1ins_without_ar1(readme):
+    ex = fit_exact(readme, "vague", ar1=False, seed=1).exact
+    assert ex.mean == pytest.approx(-2.00, abs=0.1)
+    assert ex.sd == pytest.approx(0.555, rel=0.15)
+
+
+def test_readme_example_matches_nof1ins_with_ar1(readme):
+    ex = fit_exact(readme, "vague", ar1=True, seed=1).exact
+    assert ex.mean == pytest.approx(-1.17, abs=0.1)
+    assert ex.sd == pytest.approx(0.64, rel=0.15)
+    assert ex.rho_mean == pytest.approx(0.75, abs=0.05)
+
+
+# --- closed forms -----------------------------------------------------------------------
+
+
+def test_rho_zero_equals_the_conjugate_closed_form_and_ols():
+    rng = np.random.default_rng(3)
+    active = np.repeat([0, 1, 1, 0, 0, 1], 7)
+    y = 6 - 1.3 * active + rng.normal(0, 1.2, len(active))
+    s = _series(y, active)
+    fit = fit_exact(s, "vague", ar1=False, seed=0)
+    X, _ = design_matrix(s)
+    rp = resolve_prior("vague", s, ("intercept", "effect"))
+    # Normal-Inverse-Gamma posterior, written out with dense linear algebra.
+    pn = X.T @ X + np.diag(1 / rp.v0)
+    vn = np.linalg.inv(pn)
+    mn = vn @ (X.T @ y)
+    an = rp.a0 + len(y) / 2
+    bn = rp.b0 + 0.5 * (y @ y - mn @ pn @ mn)
+    t = stats.t(df=2 * an, loc=mn[1], scale=np.sqrt(bn / an * vn[1, 1]))
+    ex = fit.exact
+    assert ex.mean == pytest.approx(t.mean(), rel=1e-9)
+    assert ex.sd == pytest.approx(t.std(), rel=1e-9)
+    for x in (-2.0, -1.3, 0.0):
+        assert ex.cdf(x) == pytest.approx(t.cdf(x), abs=1e-12)
+    assert ex.quantile(0.975) == pytest.approx(t.ppf(0.975), abs=1e-8)
+    low, high = ex.hdi(0.95)  # symmetric t: the HDI is the equal-tailed interval
+    assert low == pytest.approx(t.ppf(0.025), abs=1e-6)
+    assert high == pytest.approx(t.ppf(0.975), abs=1e-6)
+    ols = np.linalg.lstsq(X, y, rcond=None)[0]
+    assert ex.mean == pytest.approx(ols[1], abs=1e-4)
+    assert "rho" not in fit.draws
+
+
+def test_log_evidence_with_gaps_equals_the_dense_latent_day_model():
+    """Missing days and washout gaps: the whitened likelihood equals the full AR(1)
+    covariance restricted to the observed days (latent days integrated out)."""
+    rng = np.random.default_rng(5)
+    active = np.repeat([1, 0, 0, 1], 6)
+    day = np.r_[1:7, 10:16, 17:23, 26:32]  # washout gaps of 3 days between some periods
+    y = 4 + 0.8 * active + rng.normal(0, 1, len(day))
+    y[[2, 3, 11, 20]] = np.nan  # missing days, one run of two
+    s = _series(y, active, day=day, low=0.0, high=10.0)
+    grid = 16
+    fit = fit_exact(s, "neutral", trend="linear", seed=0, grid_size=grid)
+    X, names = design_matrix(s, trend="linear")
+    rp = resolve_prior("neutral", s, names)
+    obs = s.observed
+    Xo, yo, do = X[obs], y[obs], day[obs]
+    dense = []
+    for rho in rho_grid(grid):
+        R = rho ** np.abs(do[:, None] - do[None, :]) / (1 - rho**2)
+        # y | rho ~ multivariate t_{2 a0}(X m0, (b0 / a0) (R + X V0 X')).
+        cov = rp.b0 / rp.a0 * (R + Xo @ np.diag(rp.v0) @ Xo.T)
+        dense.append(stats.multivariate_t(Xo @ rp.m0, cov, df=2 * rp.a0).logpdf(yo))
+    dense = np.array(dense)
+    expected = dense.max() + np.log(np.mean(np.exp(dense - dense.max())))
+    assert fit.exact.log_evidence == pytest.approx(expected, abs=1e-8)
+
+
+def test_draws_agree_with_the_analytic_posterior(readme):
+    fit = fit_exact(readme, "neutral", n_draws=20000, seed=11)
+    ex, d = fit.exact, fit.draws
+    assert set(d) == {"sigma", "rho", "intercept", "effect"}
+    assert all(len(v) == 20000 for v in d.values())
+    assert np.mean(d["effect"]) == pytest.approx(ex.mean, abs=4 * ex.sd / np.sqrt(20000))
+    assert np.std(d["effect"]) == pytest.approx(ex.sd, rel=0.03)
+    assert np.mean(d["rho"]) == pytest.approx(ex.rho_mean, abs=0.01)
+    assert np.mean(d["sigma"]) == pytest.approx(ex.sigma_mean, rel=0.02)
+    assert np.mean(d["effect"] < 0) == pytest.approx(ex.cdf(0.0), abs=0.01)
+
+
+def test_hdi_is_the_shortest_interval_with_equal_density_ends(readme):
+    ex = fit_exact(readme, "vague", seed=0).exact
+    low, high = ex.hdi(0.9)
+    assert ex.cdf(high) - ex.cdf(low) == pytest.approx(0.9, abs=1e-9)
+    assert ex.pdf(low) == pytest.approx(ex.pdf(high), rel=1e-6)
+    q = ex.quantile(np.array([0.05, 0.95]))
+    assert high - low <= q[1] - q[0] + 1e-12
+
+
+def test_seed_makes_draws_reproducible(readme):
+    a = fit_exact(readme, seed=4, n_draws=50).draws["effect"]
+    b = fit_exact(readme, seed=4, n_draws=50).draws["effect"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unanalysable_series_and_bad_options_raise():
+    s = _series([3, 3, 3, 3, 3, 3, 3, 3], [0, 0, 1, 1, 0, 0, 1, 1])
+    with pytest.raises(DataError, match="constant"):
+        fit_exact(s)
+    s = _series([3, 4, 3, 5, 4, 3, 2, 6], [0, 0, 1, 1, 0, 0, 1, 1])
+    with pytest.raises(ModelError, match="unknown prior 'flat'"):
+        fit_exact(s, "flat")
+    with pytest.raises(ModelError, match="unknown trend 'cubic'"):
+        fit_exact(s, trend="cubic")
+
+
+# --- batch ------------------------------------------------------------------------------
+
+
+def test_batch_equals_single_series_path():
+    rng = np.random.default_rng(8)
+    y, active = _simulate(rng, 6, 10, [1, 0, 0, 1, 1, 0], effect=-1.0, rho=0.5)
+    y[rng.random(y.shape) < 0.1] = np.nan  # each row its own missing days
+    day = np.arange(1, y.shape[1] + 1)
+    tmpl = _series(y[0], active, day=day)
+    X, names = design_matrix(tmpl, trend="linear")
+    rp = resolve_prior("neutral", tmpl, names)
+    out = fit_exact_batch(y, X, day, rp, thresholds=(0.0, -1.0), grid_size=100)
+    for i in range(len(y)):
+        ex = fit_exact(
+            _series(y[i], active, day=day), "neutral", trend="linear", grid_size=100
+        ).exact
+        assert out.mean[i] == pytest.approx(ex.mean, abs=1e-9)
+        assert out.sd[i] == pytest.approx(ex.sd, abs=1e-9)
+        assert out.p_below[i, 0] == pytest.approx(ex.cdf(0.0), abs=1e-8)
+        assert out.p_below[i, 1] == pytest.approx(ex.cdf(-1.0), abs=1e-8)
+        assert out.lower[i] == pytest.approx(ex.quantile(0.025), abs=1e-6)
+        assert out.upper[i] == pytest.approx(ex.quantile(0.975), abs=1e-6)
+        assert out.rho_mean[i] == pytest.approx(ex.rho_mean, abs=1e-9)
+        assert out.n_obs[i] == np.sum(~np.isnan(y[i]))
+    series = [_series(y[i], active, day=day) for i in range(3)]
+    moments = effect_moments(series, trend="linear", grid_size=100)
+    np.testing.assert_allclose(moments[:, 0], out.mean[:3], atol=1e-6)
+    np.testing.assert_allclose(moments[:, 1], out.sd[:3], atol=1e-6)
+
+
+def test_batch_chunks_do_not_change_results():
+    rng = np.random.default_rng(9)
+    y, active = _simulate(rng, 7, 7, [0, 1, 1, 0], effect=0.5, rho=0.3)
+    day = np.arange(1, y.shape[1] + 1)
+    tmpl = _series(y[0], active, day=day)
+    X, names = design_matrix(tmpl)
+    rp = resolve_prior("neutral", tmpl, names)
+    whole = fit_exact_batch(y, X, day, rp)
+    chunked = fit_exact_batch(y, X, day, rp, chunk=3)
+    np.testing.assert_allclose(whole.mean, chunked.mean, rtol=1e-12)
+    np.testing.assert_allclose(whole.upper, chunked.upper, rtol=1e-9)
+
+
+def test_batch_rejects_mismatched_shapes():
+    X = np.ones((10, 2))
+    X[5:, 1] = 0
+    tmpl = _series(np.arange(10.0), X[:, 1].astype(int))
+    rp = resolve_prior("neutral", tmpl, ("intercept", "effect"))
+    with pytest.raises(ModelError, match="batch shapes do not fit"):
+        fit_exact_batch(np.zeros((3, 9)), X, np.arange(10), rp)
+
+
+def test_batch_of_2000_long_trials_is_fast():
+    import time
+
+    rng = np.random.default_rng(1)
+    y, active = _simulate(rng, 2000, 28, [1, 0, 0, 1], effect=-1.0, rho=0.5)
+    day = np.arange(1, y.shape[1] + 1)
+    tmpl = _series(y[0], active, day=day)
+    X, names = design_matrix(tmpl, trend="linear")
+    rp = resolve_prior("neutral", tmpl, names)
+    start = time.process_time()
+    out = fit_exact_batch(y, X, day, rp, thresholds=(0.0, -1.0))
+    assert time.process_time() - start < 3.0  # about 0.5 s on one core; slack for CI
+    assert np.all(out.lower < out.mean) and np.all(out.mean < out.upper)
+
+
+# --- calibration ------------------------------------------------------------------------
+
+
+def test_interval_coverage_with_autocorrelation_and_a_slow_trend():
+    """300 simulated series, rho in {0, 0.5, 0.8}, a slow linear trend, effect -1."""
+    rng = np.random.default_rng(2024)
+    arms = [1, 0, 0, 1, 0, 1]  # three blocks of two 14-day periods
+    covered = []
+    for rho in (0.0, 0.5, 0.8):
+        y, active = _simulate(rng, 100, 14, arms, effect=-1.0, rho=rho, trend_per_day=0.02)
+        day = np.arange(1, y.shape[1] + 1)
+        tmpl = _series(y[0], active, day=day)
+        X, names = design_matrix(tmpl, trend="linear")
+        out = fit_exact_batch(y, X, day, resolve_prior("neutral", tmpl, names))
+        covered.append((out.lower < -1.0) & (-1.0 < out.upper))
+    coverage = np.mean(np.concatenate(covered))
+    # Binomial(300, 0.95): sd 0.0126; accept within about 3 sd.
+    assert 0.91 <= coverage <= 0.99
+
+
+def test_false_benefit_rate_under_no_effect_with_strong_autocorrelation():
+    rng = np.random.default_rng(77)
+    y, active = _simulate(rng, 2000, 14, [1, 0, 0, 1, 0, 1], effect=0.0, rho=0.8)
+    day = np.arange(1, y.shape[1] + 1)
+    tmpl = _series(y[0], active, day=day)
+    X, names = design_matrix(tmpl, trend="linear")
+    out = fit_exact_batch(y, X, day, resolve_prior("neutral", tmpl, names), thresholds=(0.0,))
+    assert np.mean(out.p_below[:, 0] > 0.95) <= 0.06
