@@ -240,7 +240,7 @@ def test_interval_coverage_with_autocorrelation_and_a_slow_trend():
         tmpl = _series(y[0], active, day=day)
         X, names = design_matrix(tmpl, trend="linear")
         out = fit_exact_batch(y, X, day, resolve_prior("neutral", tmpl, names))
-        covered.append((out.lower < -1.0) & (-1.0 < out.upper))
+        covered.append((out.lower < -1.0) & (out.upper > -1.0))
     coverage = np.mean(np.concatenate(covered))
     # Binomial(300, 0.95): sd 0.0126; accept within about 3 sd.
     assert 0.91 <= coverage <= 0.99
