@@ -94,7 +94,7 @@ def timeseries_png(
         if arm[s] in ARM_COLOURS:
             ax.text(
                 x[s] + (x[e - 1] - x[s]) / 2,
-                1.0,
+                1.01,
                 arm[s],
                 transform=ax.get_xaxis_transform(),
                 ha="center",
@@ -102,12 +102,21 @@ def timeseries_png(
                 fontsize=8,
                 fontweight="bold",
                 color=ARM_COLOURS[arm[s]],
+                clip_on=False,
             )
-    for i in np.flatnonzero(washout):
+    # Washout runs hatched as one block each (a hatch needs an edge colour to show).
+    w_start = np.flatnonzero(washout & ~np.r_[False, washout[:-1]])
+    w_end = np.flatnonzero(washout & ~np.r_[washout[1:], False])
+    for a, b in zip(w_start, w_end, strict=True):
         ax.axvspan(
-            x[i] - half, x[i] + half, facecolor="none", edgecolor="#777777", hatch="////", lw=0
+            x[a] - half,
+            x[b] + half,
+            facecolor="white",
+            alpha=0.55,
+            edgecolor="#666666",
+            hatch="////",
+            lw=0.4,
         )
-
     ax.plot(x, y, color=_INK, lw=1.0, zorder=3)
     for code, colour in ARM_COLOURS.items():
         on = (arm == code) & ~washout
@@ -131,6 +140,8 @@ def timeseries_png(
     ax.set_xlim(x[0] - half, x[-1] + half)
     ax.set_ylabel(outcome_label)
     ax.set_xlabel("date" if is_date else "day")
+    # Room above the axes for the A/B labels of the periods.
+    ax.set_title(" ", pad=6, fontsize=8)
     if is_date:
         import matplotlib.dates as mdates
 
@@ -183,7 +194,7 @@ def posterior_png(
     -------
     str : a PNG data URI.
     """
-    fig = _figure(6.4, 2.6)
+    fig = _figure(6.4, 3.0)
     ax = fig.add_subplot()
     benefit = -1.0 if lower_is_better else 1.0
     ax.axvspan(
@@ -215,18 +226,12 @@ def posterior_png(
     ax.set_ylim(bottom=0)
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
-    ax.set_xlabel(f"effect of A minus B ({unit})")
-    _style(ax)
-    ax.legend(fontsize=7, frameon=False, loc="upper left" if lower_is_better else "upper right")
-    side = "left" if lower_is_better else "right"
-    ax.annotate(
-        f"← benefit ({side} of 0)" if lower_is_better else f"benefit ({side} of 0) →",
-        xy=(0.0 if lower_is_better else 1.0, -0.32),
-        xycoords="axes fraction",
-        ha="left" if lower_is_better else "right",
-        fontsize=7.5,
-        color="#009E73",
+    ax.set_xlabel(
+        f"effect of A minus B ({unit});  "
+        + ("← benefit: left of 0" if lower_is_better else "benefit: right of 0 →")
     )
+    _style(ax)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=7, frameon=False)
     return to_data_uri(fig)
 
 
@@ -291,7 +296,11 @@ def ppc_png(day: np.ndarray, observed: np.ndarray, replicated: np.ndarray) -> st
     obs = observed[~np.isnan(observed)]
     lo = float(np.nanmin([obs.min(), np.nanpercentile(replicated, 0.5)]))
     hi = float(np.nanmax([obs.max(), np.nanpercentile(replicated, 99.5)]))
-    bins = np.linspace(lo, hi, 18)
+    if np.all(obs == np.round(obs)):
+        # Whole-number scores (an NRS): one bin per score, else the histogram shows comb gaps.
+        bins = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0)
+    else:
+        bins = np.linspace(lo, hi, 18)
     for rep in replicated[: min(20, len(replicated))]:
         right.hist(
             rep[~np.isnan(rep)],

@@ -1,0 +1,40 @@
+"""``nof1 demo``: the whole flow on a simulated patient, ending in a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nof1.cli import cli
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("nof1-demo"),
+    show_default=True,
+    help="Folder for the demo trial, its diary and the report (must be empty or new).",
+)
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Seed of the allocation and the patient."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["exact", "mcmc"]),
+    default="exact",
+    show_default=True,
+    help="exact (seconds) or mcmc (PyMC NUTS, about a minute).",
+)
+@click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
+def demo(out: Path, seed: int, engine: str, force: bool) -> None:
+    """Run a simulated magnesium-for-CRPS trial from protocol to report.
+
+    A shorter design than the template's (3 blocks of 14-day periods, 3 washout days, a
+    7-day run-in) and a patient whose pain is about 1.5 points lower on magnesium.
+    """
+    from nof1.demo import run_demo
+
+    result = run_demo(out, seed=seed, engine=engine, force=force, step=click.echo)
+    click.echo(f"\nOpen the report: {result.report}")
