@@ -15,18 +15,18 @@ CLINICAL.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from nof1.errors import ProtocolError
-from nof1.models.exact import fit_exact_batch
+from nof1.models.exact import BatchFit, fit_exact_batch
 from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.protocol import Analysis, check_design
 from nof1.series import Series
-from nof1.simulate import Layout, simulate_batch
+from nof1.simulate import Layout, SimulatedBatch, simulate_batch
 
 #: Library defaults, the same as a protocol's pre-registered analysis.
 DEFAULT_MCID = Analysis.mcid
@@ -73,17 +73,56 @@ def _min_p(blocks: int, scheme: str) -> float:
     return 1.0 / n
 
 
-def _template_series(
-    layout: Layout, day: np.ndarray, block: np.ndarray, period: np.ndarray, active: np.ndarray
-) -> Series:
-    return Series(
-        y=np.full(len(day), np.nan),
-        active=active,
-        day=day,
-        block=block,
-        period=period,
-        scheme=layout.scheme,
-    )
+def analyse_batch(
+    batch: SimulatedBatch,
+    *,
+    prior: str = "neutral",
+    trend: str = "none",
+    ar1: bool = True,
+    thresholds: Sequence[float] = (0.0,),
+) -> BatchFit:
+    """Fit the exact engine to every trial of a simulated batch, whatever its allocation.
+
+    ``fit_exact_batch`` fits many series that share one design matrix, so the trials are
+    grouped by allocation (at most 2^blocks groups under the block scheme) and the results
+    put back in the batch's order.
+
+    Parameters
+    ----------
+    batch : from ``nof1.simulate.simulate_batch``.
+    prior, trend, ar1 : the analysis, as in ``nof1.models.exact.fit_exact``.
+    thresholds : the t's of ``BatchFit.p_below`` (P(effect < t)).
+
+    Returns
+    -------
+    BatchFit with one entry per simulated trial, in the batch's order.
+    """
+    n = len(batch.Y)
+    active = np.broadcast_to(batch.active, batch.Y.shape)
+    groups: dict[bytes, list[int]] = {}
+    for i, row in enumerate(np.broadcast_to(batch.allocations, (n, batch.allocations.shape[1]))):
+        groups.setdefault(row.tobytes(), []).append(i)
+    fields = ("mean", "sd", "p_below", "lower", "upper", "rho_mean", "n_obs")
+    out: dict[str, np.ndarray] = {}
+    for idx in groups.values():
+        template = Series(
+            y=np.full(len(batch.day), np.nan),
+            active=active[idx[0]],
+            day=batch.day,
+            block=batch.block,
+            period=batch.period,
+        )
+        X, names = design_matrix(template, trend)
+        res = fit_exact_batch(
+            batch.Y[idx], X, batch.day, resolve_prior(prior, template, names),
+            ar1=ar1, thresholds=thresholds,
+        )  # fmt: skip
+        for f in fields:
+            value = getattr(res, f)
+            if f not in out:
+                out[f] = np.empty((n, *value.shape[1:]), dtype=value.dtype)
+            out[f][idx] = value
+    return BatchFit(thresholds=np.asarray(thresholds, dtype=float), **out)
 
 
 def _conclusions(
@@ -101,29 +140,9 @@ def _conclusions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per simulated trial: benefit concluded (bool) and 95% interval width."""
     batch = simulate_batch(layout, None, sims, effect=effect, sd=sd, rho=rho, tau=tau, rng=rng)
-    concluded = np.empty(sims, dtype=bool)
-    width = np.empty(sims)
-    # The batch engine fits many series sharing one design matrix: group the trials by
-    # their allocation (at most 2^blocks groups under the block scheme).
-    groups: dict[bytes, list[int]] = {}
-    for i, row in enumerate(batch.allocations):
-        groups.setdefault(row.tobytes(), []).append(i)
-    resolved = None
-    for idx in groups.values():
-        idx_arr = np.asarray(idx)
-        template = _template_series(
-            layout, batch.day, batch.block, batch.period, batch.active[idx[0]]
-        )
-        X, names = design_matrix(template)
-        if resolved is None:
-            resolved = resolve_prior(prior, template, names)
-        res = fit_exact_batch(
-            batch.Y[idx_arr], X, batch.day, resolved, ar1=True, thresholds=(-mcid,)
-        )
-        # Pain: lower is better, so benefit >= MCID means effect <= -MCID.
-        concluded[idx_arr] = res.p_below[:, 0] > threshold
-        width[idx_arr] = res.upper - res.lower
-    return concluded, width
+    res = analyse_batch(batch, prior=prior, thresholds=(-mcid,))
+    # Pain: lower is better, so benefit >= MCID means effect <= -MCID.
+    return res.p_below[:, 0] > threshold, res.upper - res.lower
 
 
 def evaluate_designs(

@@ -9,7 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from nof1.cli import cli
-from nof1.design import DesignResult, evaluate_designs, protocol_command, recommend
+from nof1.design import (
+    DesignResult,
+    analyse_batch,
+    evaluate_designs,
+    protocol_command,
+    recommend,
+)
 from nof1.errors import ProtocolError
 from nof1.models.exact import fit_exact
 from nof1.series import Series
@@ -187,3 +193,18 @@ def test_cli_bad_input_one_error_line(run, args, line):
     assert "Traceback" not in result.output
     assert result.stdout == ""
     assert written == []
+
+
+def test_analyse_batch_keeps_each_trials_own_allocation():
+    layout = Layout(blocks=3, period_days=7, washout_days=1)
+    batch = simulate_batch(layout, None, 40, effect=-1.0, sd=1.0, rho=0.3, rng=8)
+    res = analyse_batch(batch, trend="linear", thresholds=(0.0, -1.0))
+    assert res.p_below.shape == (40, 2) and res.mean.shape == (40,)
+    for i in (0, 17, 39):
+        s = Series(
+            y=batch.Y[i], active=batch.active[i], day=batch.day, block=batch.block,
+            period=batch.period,
+        )  # fmt: skip
+        fit = fit_exact(s, "neutral", trend="linear", grid_size=200)
+        assert res.mean[i] == pytest.approx(fit.exact.mean, abs=1e-3)
+        assert res.p_below[i, 1] == pytest.approx(fit.exact.cdf(-1.0), abs=1e-3)
