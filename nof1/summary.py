@@ -273,6 +273,10 @@ def _verdict(s: dict[str, Any], threshold: float, large: float) -> str:
             f"Conclusion: A very probably helps, by an amount that matters (the "
             f"pre-set bar was a {_pct(threshold)} chance of at least {_points(mcid)})."
         )
+    elif s["p_rope"] >= threshold:
+        text += "Conclusion: A probably makes no practical difference."
+        if s["p_benefit"] >= DIRECTION_SURE:
+            text += " A small benefit is likely, but it is below what matters."
     elif s["p_benefit"] >= DIRECTION_SURE:
         text += (
             "Conclusion: A probably helps, but possibly by less than the minimal important "
@@ -280,8 +284,6 @@ def _verdict(s: dict[str, Any], threshold: float, large: float) -> str:
         )
     elif p_harm >= DIRECTION_SURE:
         text += f"Conclusion: A probably makes your {out} worse, not better."
-    elif s["p_rope"] >= threshold:
-        text += "Conclusion: A probably makes no practical difference."
     else:
         text += (
             "Conclusion: the trial cannot tell yet whether A helps; more blocks would "

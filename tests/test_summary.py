@@ -1,0 +1,162 @@
+"""The effect summary (numbers, direction, verdict) and the Bang blinding index."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nof1.csv_input import series_from_csv
+from nof1.errors import DataError
+from nof1.models.base import Diagnostics
+from nof1.models.exact import fit_exact
+from nof1.series import Series
+from nof1.summary import bang_index, summarize
+
+PEER = Path("/work/shared/data/peer")
+
+
+@pytest.fixture(scope="module")
+def readme() -> Series:
+    return series_from_csv(
+        PEER / "nof1ins_readme_example.csv", "Y", "Treat", active="2", time="Day", block="Block"
+    )
+
+
+@pytest.fixture(scope="module")
+def fit(readme):
+    return fit_exact(readme, "vague", n_draws=40000, seed=3)
+
+
+def test_analytic_summary_of_the_readme_example(readme, fit):
+    s = summarize(fit, readme, mcid=1.0)
+    ex = fit.exact
+    assert s.mean == pytest.approx(ex.mean)
+    assert s.p_benefit == pytest.approx(ex.cdf(0.0))
+    assert s.p_mcid == pytest.approx(ex.cdf(-1.0))
+    assert s.p_rope == pytest.approx(ex.cdf(0.5) - ex.cdf(-0.5))
+    assert s.hdi_low < s.median < s.hdi_high
+    assert 0.9 < s.p_benefit < 1.0
+    assert s.p_large <= s.p_mcid <= s.p_benefit
+    assert s.rho_mean == pytest.approx(0.75, abs=0.05)
+    assert s.n_days == 28 and s.n_observed == 26
+    assert s.standardized < 0
+    assert (s.engine, s.prior, s.likelihood) == ("exact", "vague", "normal")
+
+
+def test_draws_only_summary_agrees_with_the_analytic_one(readme, fit):
+    analytic = summarize(fit, readme)
+    from_draws = summarize(dataclasses.replace(fit, exact=None), readme)
+    for name in ("mean", "median", "p_benefit", "p_mcid", "p_rope"):
+        assert getattr(from_draws, name) == pytest.approx(getattr(analytic, name), abs=0.02), name
+    # Interval ends from draws carry more Monte-Carlo error than central summaries.
+    for name in ("hdi_low", "hdi_high"):
+        assert getattr(from_draws, name) == pytest.approx(getattr(analytic, name), abs=0.06), name
+    assert from_draws.sd == pytest.approx(analytic.sd, rel=0.02)
+    assert from_draws.standardized == pytest.approx(analytic.standardized, abs=0.02)
+    assert from_draws.rho_mean == pytest.approx(analytic.rho_mean, abs=0.01)
+
+
+def test_benefit_direction_flips_for_higher_is_better(readme, fit):
+    lower = summarize(fit, readme)
+    higher = summarize(fit, dataclasses.replace(readme, lower_is_better=False))
+    assert higher.p_benefit == pytest.approx(1 - lower.p_benefit)
+    assert higher.p_mcid == pytest.approx(1 - fit.exact.cdf(1.0))
+    assert "higher than on the control" not in higher.verdict
+    assert "1.2 points lower" in higher.verdict
+
+
+def test_verdicts_follow_the_probabilities(readme, fit):
+    s = summarize(fit, readme, mcid=1.0)  # P(benefit) 0.97, P(>= 1 point) 0.61
+    assert "1.2 points lower than on the control (B)" in s.verdict
+    assert (
+        "Conclusion: A probably helps, but possibly by less than the minimal important" in s.verdict
+    )
+    s = summarize(fit, readme, mcid=0.2, threshold=0.8)
+    assert "Conclusion: A very probably helps, by an amount that matters" in s.verdict
+    s = summarize(fit, readme, mcid=8.0)
+    assert "Conclusion: A probably makes no practical difference." in s.verdict
+    worse = summarize(fit, dataclasses.replace(readme, lower_is_better=False))
+    assert "Conclusion: A probably makes your Y worse, not better." in worse.verdict
+
+
+def test_failed_diagnostics_give_no_verdict(readme, fit):
+    bad = dataclasses.replace(
+        fit,
+        exact=None,
+        diagnostics=Diagnostics(ok=False, rhat_max=1.2, messages=("R-hat 1.2 > 1.01",)),
+    )
+    s = summarize(bad, readme)
+    assert s.verdict.startswith("No conclusion: the model fit did not pass its convergence checks")
+    assert "R-hat 1.2 > 1.01" in s.verdict
+    assert "Conclusion" not in s.verdict
+
+
+def test_to_dict_has_the_documented_nested_keys(readme, fit):
+    d = summarize(fit, readme).to_dict()
+    assert set(d["effect"]) == {"mean", "median", "sd", "hdi_low", "hdi_high", "standardized"}
+    for key in (
+        "p_benefit",
+        "p_mcid",
+        "p_large",
+        "p_rope",
+        "mcid",
+        "engine",
+        "prior",
+        "likelihood",
+        "outcome",
+        "verdict",
+        "n_days",
+        "n_observed",
+    ):
+        assert key in d, key
+    assert set(d["rho"]) == {"mean", "sd"} and "mean" in d["sigma"]
+    assert d["diagnostics"]["ok"] is True
+
+
+def test_bad_mcid_is_refused(readme, fit):
+    with pytest.raises(DataError, match="mcid must be a positive number of outcome units, got -1"):
+        summarize(fit, readme, mcid=-1)
+
+
+def test_no_ar1_means_no_rho(readme):
+    s = summarize(fit_exact(readme, "vague", ar1=False, seed=0), readme)
+    assert s.rho_mean is None and s.rho_sd is None
+
+
+# --- Bang blinding index ----------------------------------------------------------------
+
+
+def test_bang_index_hand_example():
+    bi = bang_index(["A", "B", "A", "B", "A", "B"], ["A", "A", "unsure", "B", "A", None])
+    # A: 2 correct, 0 incorrect, 1 unsure -> 2/3. B: 1 correct, 1 incorrect -> 0.
+    assert bi.index["A"] == pytest.approx(2 / 3)
+    assert bi.index["B"] == pytest.approx(0.0)
+    assert bi.n == {"A": 3, "B": 2}
+    assert bi.counts["A"] == {"A": 2, "B": 0, "unsure": 1}
+    assert bi.interpretation.startswith("Blinding may not have held")
+    assert "blinding may have been broken" in bi.interpretation
+
+
+def test_bang_index_random_guessing_reads_as_held():
+    bi = bang_index(["A", "B", "A", "B"], ["A", "A", "B", "B"])
+    assert bi.index == {"A": 0.0, "B": 0.0}
+    assert bi.interpretation.startswith("Blinding appears to have held")
+
+
+def test_bang_index_opposite_guessing_and_no_guesses():
+    bi = bang_index(["A", "A", "B"], ["B", "B", None])
+    assert bi.index["A"] == pytest.approx(-1.0)
+    assert bi.index["B"] is None
+    assert "opposite guessing" in bi.interpretation
+    assert "no guesses on the control (B) arm" in bi.interpretation
+
+
+def test_bang_index_rejects_bad_input():
+    with pytest.raises(DataError, match="guess 'maybe' of period 2"):
+        bang_index(["A", "B"], ["A", "maybe"])
+    with pytest.raises(DataError, match="2 arms but 1 guesses"):
+        bang_index(["A", "B"], ["A"])
+    assert np.isclose(bang_index(["A"], ["unsure"]).index["A"], 0.0)
