@@ -19,7 +19,6 @@ exits. Design choices, and why:
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -27,51 +26,27 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from nof1.blinding import Allocation, open_allocation, verify_allocation
-from nof1.errors import BlindingError, DiaryError, ProtocolError
-from nof1.protocol import Outcome, Protocol, load_protocol
+from nof1.entries import (
+    ENTRY_COLUMNS,
+    Entry,
+    make_entry,
+    parse_date,
+    read_entries_csv,
+    validate_entry,
+)
+from nof1.errors import BlindingError, DiaryError
+from nof1.protocol import Protocol, load_protocol
 
 DIARY_FILE = "diary.sqlite"
-GUESSES = ("A", "B", "unsure")
-#: Columns of a diary CSV besides the outcomes (import reads them, export writes them).
-ENTRY_COLUMNS = ("guess", "adherence", "note")
-#: Bookkeeping columns written by ``export_csv``; ``import_csv`` accepts and skips them.
-AUDIT_COLUMNS = ("id", "recorded_at", "supersedes", "current")
 #: Seconds a writer waits for another writer before giving up.
 BUSY_TIMEOUT_S = 30.0
-
-_YES = {"yes", "y", "1", "true"}
-_NO = {"no", "n", "0", "false"}
-
-
-# --------------------------------------------------------------------------- entries
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One day's blinded diary entry, as the patient gives it.
-
-    Parameters
-    ----------
-    date : the calendar day the entry is about (not when it was typed).
-    values : outcome name -> value; scale outcomes within their range, binary ones 0/1.
-        Outcomes not asked that day are simply absent.
-    guess : the patient's guess of the arm, ``"A"``, ``"B"``, ``"unsure"`` or None.
-    adherence : True if the day's doses were taken, False if not, None if not said.
-    note : free text.
-    """
-
-    date: date
-    values: Mapping[str, float] = field(default_factory=dict)
-    guess: str | None = None
-    adherence: bool | None = None
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,149 +72,6 @@ class Unblinding:
     reason: str
     arms: tuple[str, ...]
     salt: str
-
-
-def parse_date(text: str | date, today: date | None = None) -> date:
-    """Parse ``YYYY-MM-DD`` (or ``today`` / ``yesterday``) into a date.
-
-    Raises
-    ------
-    DiaryError : the text is not a valid date.
-
-    Examples
-    --------
-    >>> parse_date("2026-01-07")
-    datetime.date(2026, 1, 7)
-    """
-    if isinstance(text, date):
-        return text
-    word = str(text).strip().lower()
-    today = today or date.today()
-    if word == "today":
-        return today
-    if word == "yesterday":
-        return today - timedelta(days=1)
-    try:
-        return date.fromisoformat(word)
-    except ValueError:
-        raise DiaryError(f"date {text!r} is not a valid date; use YYYY-MM-DD") from None
-
-
-def parse_value(outcome: Outcome, text: str | float | bool) -> float:
-    """Check one outcome value (a number or, for binary outcomes, yes/no) and return it.
-
-    Raises
-    ------
-    DiaryError : not a number, not yes/no, or outside the outcome's range.
-
-    Examples
-    --------
-    >>> from nof1.protocol import Outcome
-    >>> parse_value(Outcome("pain", "Pain", "Pain today?"), "6.5")
-    6.5
-    """
-    if outcome.kind == "binary":
-        if isinstance(text, bool):
-            return float(text)
-        word = str(text).strip().lower()
-        if word in _YES | _NO:
-            return float(word in _YES)
-        if word in ("0.0", "1.0"):  # as stored, and as pandas writes it back
-            return float(word)
-        raise DiaryError(f"{outcome.name} must be yes or no, not {text!r}")
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise DiaryError(f"{outcome.name} score {text!r} is not a number") from None
-    if not math.isfinite(value) or not outcome.low <= value <= outcome.high:
-        raise DiaryError(
-            f"{outcome.name} score {value:g} is outside {outcome.low:g}-{outcome.high:g}"
-        )
-    return value
-
-
-def parse_guess(text: str | None) -> str | None:
-    """Normalise a guess (``a``, ``B``, ``unsure``, ``?``) or raise ``DiaryError``."""
-    if text is None or str(text).strip() == "":
-        return None
-    word = str(text).strip()
-    if word.upper() in ("A", "B"):
-        return word.upper()
-    if word.lower() in ("unsure", "?", "don't know", "dont know"):
-        return "unsure"
-    raise DiaryError(f"guess {text!r} must be A, B or unsure")
-
-
-def parse_adherence(text: str | bool | None) -> bool | None:
-    """Normalise adherence (yes/no, 1/0, true/false) or raise ``DiaryError``."""
-    if text is None or isinstance(text, bool):
-        return text
-    word = str(text).strip().lower()
-    if word == "":
-        return None
-    if word in _YES | _NO:
-        return word in _YES
-    raise DiaryError(f"adherence {text!r} must be yes or no")
-
-
-def make_entry(
-    protocol: Protocol,
-    day: str | date,
-    values: Mapping[str, str | float] | None = None,
-    guess: str | None = None,
-    adherence: str | bool | None = None,
-    note: str | None = None,
-) -> Entry:
-    """Build an ``Entry`` from raw (typed or text) values and check it against the protocol.
-
-    Raises
-    ------
-    DiaryError : a malformed or out-of-trial date, an unknown outcome, a bad value, guess
-        or adherence, or an entry with nothing in it.
-    """
-    d = parse_date(day)
-    parsed = {}
-    for name, raw in (values or {}).items():
-        try:
-            outcome = protocol.outcome(name)
-        except ProtocolError as exc:
-            raise DiaryError(str(exc)) from None
-        parsed[name] = parse_value(outcome, raw)
-    entry = Entry(d, parsed, parse_guess(guess), parse_adherence(adherence), (note or "").strip())
-    validate_entry(protocol, entry)
-    return entry
-
-
-def check_date(protocol: Protocol, day: date) -> None:
-    """Raise ``DiaryError`` unless ``day`` is a trial day (run-in included)."""
-    if day < protocol.start:
-        raise DiaryError(f"date {day} is before the trial's first day {protocol.start}")
-    if day > protocol.end:
-        raise DiaryError(f"date {day} is after the trial's last day {protocol.end}")
-
-
-def validate_entry(protocol: Protocol, entry: Entry) -> None:
-    """Check an entry against the protocol (everything but the duplicate-day rule).
-
-    Raises
-    ------
-    DiaryError : date outside the trial (run-in counts as inside), unknown outcome, value
-        out of range, bad guess or adherence, or no outcome value at all.
-    """
-    check_date(protocol, entry.date)
-    if not entry.values:
-        names = ", ".join(o.name for o in protocol.outcomes)
-        raise DiaryError(f"the entry for {entry.date} has no outcome value; give one of: {names}")
-    for name, value in entry.values.items():
-        try:
-            outcome = protocol.outcome(name)
-        except ProtocolError as exc:
-            raise DiaryError(str(exc)) from None
-        parse_value(outcome, value)
-    if entry.guess is not None and entry.guess not in GUESSES:
-        raise DiaryError(f"guess {entry.guess!r} must be A, B or unsure")
-    if entry.adherence not in (None, True, False):
-        raise DiaryError(f"adherence {entry.adherence!r} must be yes or no")
 
 
 # --------------------------------------------------------------------------- schema
@@ -603,73 +435,6 @@ def _insert_row(con: sqlite3.Connection, entry: Entry, supersedes: int | None) -
     return cur.lastrowid
 
 
-def _read_csv(path: Path, protocol: Protocol) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a diary CSV with their line numbers, header checked; superseded rows dropped."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            known = {o.name for o in protocol.outcomes} | set(ENTRY_COLUMNS) | set(AUDIT_COLUMNS)
-            if "date" not in header:
-                raise DiaryError(f"{path} line 1: no 'date' column in the header")
-            for col in header:
-                if col not in known | {"date"}:
-                    expected = ", ".join(
-                        ["date", *(o.name for o in protocol.outcomes), *ENTRY_COLUMNS]
-                    )
-                    raise DiaryError(f"{path} line 1: unknown column {col!r}; expected {expected}")
-            rows = []
-            for row in reader:
-                if None in row:
-                    raise DiaryError(
-                        f"{path} line {reader.line_num}: more cells than header columns"
-                    )
-                if row.get("current", "1").strip() == "0":
-                    continue
-                rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
-            return rows
-    except OSError as exc:
-        raise DiaryError(f"cannot read {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DiaryError(f"{path} is not a readable CSV file: {exc}") from None
-
-
-def read_entries_csv(path: str | Path, protocol: Protocol) -> list[tuple[int, Entry]]:
-    """Read and check every row of a diary CSV against the protocol, touching no diary.
-
-    Returns
-    -------
-    list of (line number, Entry), in file order.
-
-    Raises
-    ------
-    DiaryError : unreadable file, bad header, a bad row (named by its line), a day twice
-        in the file, or no rows at all.
-    """
-    path = Path(path)
-    entries = []
-    seen: dict[date, int] = {}
-    for line, row in _read_csv(path, protocol):
-        try:
-            entry = make_entry(
-                protocol,
-                row.get("date", ""),
-                {o.name: row[o.name] for o in protocol.outcomes if row.get(o.name, "")},
-                row.get("guess"),
-                row.get("adherence"),
-                row.get("note"),
-            )
-        except DiaryError as exc:
-            raise DiaryError(f"{path} line {line}: {exc}") from None
-        if entry.date in seen:
-            raise DiaryError(f"{path} line {line}: {entry.date} is also on line {seen[entry.date]}")
-        seen[entry.date] = line
-        entries.append((line, entry))
-    if not entries:
-        raise DiaryError(f"{path} has no diary rows")
-    return entries
-
-
 def _check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date) -> None:
     if today <= protocol.end and not early:
         raise BlindingError(
@@ -790,113 +555,3 @@ def unblind_trial(
     allocation = open_allocation(Path(trial_dir), passphrase)
     with open_diary(trial_dir, protocol) as diary:
         return protocol, diary.unblind(allocation, early, reason, today)
-
-
-# --------------------------------------------------------------------------- status
-
-
-@dataclass(frozen=True)
-class Status:
-    """Where a trial stands on a given day. Never holds an arm.
-
-    Parameters
-    ----------
-    today : the day the status is for.
-    phase : ``"before"``, ``"run-in"``, ``"period"`` or ``"after"``.
-    period, block : 1-based numbers of today's period, None outside the periods.
-    kit : the kit label to take today (``"Kit 3"``), None when no kit is due.
-    washout : True on a washout day (take the kit, the score is not analysed).
-    day_of_period : 1-based day within today's period, None outside the periods.
-    recorded_today : True if today already has an entry.
-    days_so_far : trial days from the first day up to today (or the last day).
-    days_recorded : how many of those have an entry.
-    missing : days before today (within the trial) without an entry.
-    next_switch : the first day of the next period, None if none follows.
-    next_kit : the kit label from ``next_switch`` on.
-    first_day, last_day : the trial's first (run-in included) and last day.
-    unblinded : True once the allocation was revealed.
-    """
-
-    today: date
-    phase: str
-    period: int | None
-    block: int | None
-    kit: str | None
-    washout: bool
-    day_of_period: int | None
-    recorded_today: bool
-    days_so_far: int
-    days_recorded: int
-    missing: tuple[date, ...]
-    next_switch: date | None
-    next_kit: str | None
-    first_day: date
-    last_day: date
-    unblinded: bool
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form: dates as ISO text."""
-        return {
-            "today": self.today.isoformat(),
-            "phase": self.phase,
-            "period": self.period,
-            "block": self.block,
-            "kit": self.kit,
-            "washout": self.washout,
-            "day_of_period": self.day_of_period,
-            "recorded_today": self.recorded_today,
-            "days_so_far": self.days_so_far,
-            "days_recorded": self.days_recorded,
-            "days_missing": len(self.missing),
-            "missing": [d.isoformat() for d in self.missing],
-            "next_switch": None if self.next_switch is None else self.next_switch.isoformat(),
-            "next_kit": self.next_kit,
-            "first_day": self.first_day.isoformat(),
-            "last_day": self.last_day.isoformat(),
-            "unblinded": self.unblinded,
-        }
-
-
-def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
-    """Today's period, kit and washout flag, days recorded and missing, the next switch.
-
-    Reading the status never creates the diary.
-
-    Raises
-    ------
-    ProtocolError : no trial in the folder.
-    DiaryError : the diary cannot be read.
-    """
-    trial_dir = Path(trial_dir)
-    protocol = load_protocol(trial_dir)
-    today = today or date.today()
-    recorded: set[date] = set()
-    unblinded = False
-    if (trial_dir / DIARY_FILE).exists():
-        with open_diary(trial_dir, protocol) as diary:
-            recorded = {r.entry.date for r in diary.current_entries()}
-            unblinded = diary.unblinding() is not None
-    info = protocol.day_info(today)
-    last = min(today, protocol.end)
-    so_far = [protocol.start + timedelta(days=i) for i in range((last - protocol.start).days + 1)]
-    missing = tuple(d for d in so_far if d < today and d not in recorded)
-    upcoming = [p for p in protocol.periods if p.start > today]
-    period = info.period
-    return Status(
-        today=today,
-        phase=info.phase,
-        period=None if period is None else period.index,
-        block=None if period is None else period.block,
-        kit=None if period is None else period.kit,
-        washout=info.washout,
-        day_of_period=None if period is None else (today - period.start).days + 1,
-        recorded_today=today in recorded,
-        days_so_far=len(so_far),
-        days_recorded=sum(d in recorded for d in so_far),
-        missing=missing,
-        next_switch=upcoming[0].start if upcoming else None,
-        next_kit=upcoming[0].kit if upcoming else None,
-        first_day=protocol.start,
-        last_day=protocol.end,
-        unblinded=unblinded,
-    )

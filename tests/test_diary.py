@@ -21,15 +21,14 @@ from nof1.blinding import Allocation, open_allocation
 from nof1.diary import (
     DIARY_FILE,
     SCHEMA_VERSION,
-    Entry,
     import_diary,
-    make_entry,
     open_diary,
     record_day,
-    trial_status,
     unblind_trial,
 )
+from nof1.entries import Entry, make_entry
 from nof1.errors import BlindingError, DiaryError, ProtocolError
+from nof1.status import trial_status
 from nof1.trial import create_trial
 
 PASS = "correct horse battery"

@@ -13,21 +13,11 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, trial_option
-from nof1.diary import (
-    Record,
-    check_date,
-    import_diary,
-    open_diary,
-    parse_adherence,
-    parse_date,
-    parse_guess,
-    parse_value,
-    record_day,
-    trial_status,
-    unblind_trial,
-)
+from nof1.diary import Record, import_diary, open_diary, record_day, unblind_trial
+from nof1.entries import check_date, parse_adherence, parse_date, parse_guess, parse_value
 from nof1.errors import DiaryError
 from nof1.protocol import Outcome, Protocol, load_protocol
+from nof1.status import trial_status
 
 
 def _checked(check):

@@ -1,0 +1,117 @@
+"""Where a trial stands today: period, kit, washout, days recorded and missing. Never the arm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from nof1.diary import DIARY_FILE, open_diary
+from nof1.protocol import load_protocol
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a trial stands on a given day. Never holds an arm.
+
+    Parameters
+    ----------
+    today : the day the status is for.
+    phase : ``"before"``, ``"run-in"``, ``"period"`` or ``"after"``.
+    period, block : 1-based numbers of today's period, None outside the periods.
+    kit : the kit label to take today (``"Kit 3"``), None when no kit is due.
+    washout : True on a washout day (take the kit, the score is not analysed).
+    day_of_period : 1-based day within today's period, None outside the periods.
+    recorded_today : True if today already has an entry.
+    days_so_far : trial days from the first day up to today (or the last day).
+    days_recorded : how many of those have an entry.
+    missing : days before today (within the trial) without an entry.
+    next_switch : the first day of the next period, None if none follows.
+    next_kit : the kit label from ``next_switch`` on.
+    first_day, last_day : the trial's first (run-in included) and last day.
+    unblinded : True once the allocation was revealed.
+    """
+
+    today: date
+    phase: str
+    period: int | None
+    block: int | None
+    kit: str | None
+    washout: bool
+    day_of_period: int | None
+    recorded_today: bool
+    days_so_far: int
+    days_recorded: int
+    missing: tuple[date, ...]
+    next_switch: date | None
+    next_kit: str | None
+    first_day: date
+    last_day: date
+    unblinded: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: dates as ISO text."""
+        return {
+            "today": self.today.isoformat(),
+            "phase": self.phase,
+            "period": self.period,
+            "block": self.block,
+            "kit": self.kit,
+            "washout": self.washout,
+            "day_of_period": self.day_of_period,
+            "recorded_today": self.recorded_today,
+            "days_so_far": self.days_so_far,
+            "days_recorded": self.days_recorded,
+            "days_missing": len(self.missing),
+            "missing": [d.isoformat() for d in self.missing],
+            "next_switch": None if self.next_switch is None else self.next_switch.isoformat(),
+            "next_kit": self.next_kit,
+            "first_day": self.first_day.isoformat(),
+            "last_day": self.last_day.isoformat(),
+            "unblinded": self.unblinded,
+        }
+
+
+def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
+    """Today's period, kit and washout flag, days recorded and missing, the next switch.
+
+    Reading the status never creates the diary.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    DiaryError : the diary cannot be read.
+    """
+    trial_dir = Path(trial_dir)
+    protocol = load_protocol(trial_dir)
+    today = today or date.today()
+    recorded: set[date] = set()
+    unblinded = False
+    if (trial_dir / DIARY_FILE).exists():
+        with open_diary(trial_dir, protocol) as diary:
+            recorded = {r.entry.date for r in diary.current_entries()}
+            unblinded = diary.unblinding() is not None
+    info = protocol.day_info(today)
+    last = min(today, protocol.end)
+    so_far = [protocol.start + timedelta(days=i) for i in range((last - protocol.start).days + 1)]
+    missing = tuple(d for d in so_far if d < today and d not in recorded)
+    upcoming = [p for p in protocol.periods if p.start > today]
+    period = info.period
+    return Status(
+        today=today,
+        phase=info.phase,
+        period=None if period is None else period.index,
+        block=None if period is None else period.block,
+        kit=None if period is None else period.kit,
+        washout=info.washout,
+        day_of_period=None if period is None else (today - period.start).days + 1,
+        recorded_today=today in recorded,
+        days_so_far=len(so_far),
+        days_recorded=sum(d in recorded for d in so_far),
+        missing=missing,
+        next_switch=upcoming[0].start if upcoming else None,
+        next_kit=upcoming[0].kit if upcoming else None,
+        first_day=protocol.start,
+        last_day=protocol.end,
+        unblinded=unblinded,
+    )
