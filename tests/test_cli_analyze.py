@@ -1,0 +1,158 @@
+"""``nof1 analyze`` on CSV files: output, JSON keys, and one Error line for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nof1.cli import cli
+
+PEER = Path("/work/shared/data/peer")
+README_ARGS = [
+    "--csv", str(PEER / "nof1ins_readme_example.csv"), "--outcome", "Y", "--treatment", "Treat",
+    "--active", "2", "--time", "Day", "--block", "Block",
+]  # fmt: skip
+
+
+def _run(tmp_path, args):
+    """Run in an empty working folder; return the result, tmp_path's files before, and
+    whatever appeared in the working folder."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        result = CliRunner().invoke(cli, ["analyze", *args], catch_exceptions=False)
+    written = sorted(p.name for p in cwd.iterdir())
+    cwd.rmdir()
+    return result, before, written
+
+
+def test_human_output_has_table_and_verdict(tmp_path):
+    result, _, _ = _run(tmp_path, [*README_ARGS, "--prior", "vague", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Effect, A minus B" in out and "-1.16" in out
+    assert "P(A helps at all)           97%" in out
+    assert "Randomization test          p = 0.25" in out
+    assert "Conclusion: A probably helps" in out
+
+
+def test_json_output_keys(tmp_path):
+    result, _, _ = _run(tmp_path, [*README_ARGS, "--prior", "vague", "--no-ar1", "--json"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert d["effect"]["mean"] == pytest.approx(-2.0, abs=0.1)
+    for key in ("mean", "sd", "hdi_low", "hdi_high"):
+        assert key in d["effect"]
+    for key in ("p_benefit", "p_mcid", "p_rope", "diagnostics", "engine", "prior"):
+        assert key in d
+    assert d["rho"]["mean"] is None  # --no-ar1
+    assert d["randomization_test"]["p_value"] == pytest.approx(0.25)
+    assert (d["engine"], d["prior"]) == ("exact", "vague")
+
+
+def test_prior_sensitivity_and_mcid(tmp_path):
+    args = [*README_ARGS, "--prior-sensitivity", "--mcid", "2", "--json"]
+    result, _, _ = _run(tmp_path, args)
+    d = json.loads(result.output)
+    assert d["mcid"] == 2.0
+    assert set(d["sensitivity"]) == {"vague", "neutral", "sceptical"}
+
+
+def _csv(tmp_path, text, name="d.csv"):
+    f = tmp_path / name
+    f.write_text(text)
+    return str(f)
+
+
+BLOCKS = "".join(f"{v},{a}\n" for v, a in zip([5, 6, 4, 3, 6, 7, 3, 2], "BBAABBAA", strict=True))
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "error"),
+    [
+        (
+            "pain,arm\n"
+            + BLOCKS.replace("3,A", "NA,A").replace("4,A", "NA,A").replace("2,A", "NA,A"),
+            [],
+            "Error: outcome 'pain' has no scores on the active (A) arm",
+        ),
+        (
+            "pain,arm\n" + "".join(f"4,{a}\n" for a in "BBAABBAA"),
+            [],
+            "Error: outcome 'pain' is constant (4 on every day): no effect can be estimated",
+        ),
+        (
+            "pain,arm\n" + BLOCKS.replace("6,B", "six,B", 1),
+            [],
+            "Error: row 2: outcome 'pain' value 'six' is not a number",
+        ),
+        (
+            "pain,arm\n5,B\n6,B\n3,A\n2,A\n",
+            [],
+            "Error: only 1 block(s) with scores; at least 2 are needed to separate the effect from chance",
+        ),
+        (
+            "score,arm\n" + BLOCKS,
+            [],
+            "Error: outcome column 'pain' is not in d.csv; its columns are: 'score', 'arm'",
+        ),
+        (
+            "pain,arm\n" + BLOCKS,
+            ["--active", "C"],
+            "Error: --active value 'C' does not occur in treatment column 'arm'; its values are 'A' and 'B'",
+        ),
+        (
+            "pain,arm\n" + BLOCKS,
+            ["--engine", "exact", "--likelihood", "student"],
+            "Error: the exact engine fits only the normal likelihood, not 'student'; use --engine mcmc",
+        ),
+    ],
+)
+def test_bad_csv_gives_one_error_line_and_writes_nothing(tmp_path, text, extra, error):
+    path = _csv(tmp_path, text)
+    result, before, written = _run(
+        tmp_path, ["--csv", path, "--outcome", "pain", "--treatment", "arm", *extra]
+    )
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [error]
+    assert result.stdout == ""
+    assert written == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["d.csv"]
+    assert before == sorted(p.name for p in tmp_path.iterdir() if p.name in before)
+
+
+def test_missing_csv_file(tmp_path):
+    result, _, written = _run(
+        tmp_path, ["--csv", str(tmp_path / "no.csv"), "--outcome", "pain", "--treatment", "arm"]
+    )
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        f"Error: CSV file '{tmp_path / 'no.csv'}' does not exist"
+    ]
+    assert written == []
+
+
+def test_csv_without_treatment_column_option(tmp_path):
+    path = _csv(tmp_path, "pain,arm\n" + BLOCKS)
+    result, _, _ = _run(tmp_path, ["--csv", path, "--outcome", "pain"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == ["Error: --csv needs --treatment COLUMN"]
+
+
+def test_csv_options_without_csv(tmp_path):
+    result, _, _ = _run(tmp_path, ["--treatment", "arm"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == ["Error: --treatment applies only with --csv FILE"]
+
+
+def test_trial_folder_without_a_trial(tmp_path):
+    result, _, written = _run(tmp_path, ["--trial", str(tmp_path / "absent")])
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: no trial folder at")
+    assert written == []
