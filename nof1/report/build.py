@@ -399,6 +399,10 @@ def build_report(
     if table is not None:
         on = table[table["period"].notna()]
         period_arms = dict(zip(on["period"].astype(int), on["arm"].astype(str), strict=True))
+    from nof1.models.priors import outcome_unit
+
+    # The summary's "much better" threshold: 2 points of a 0-10 scale, in outcome units.
+    large = 2.0 * outcome_unit(series)
     diag = s.diagnostics
     rt = result.randomization_test
     blocks = int(len(np.unique(series.block[series.block > 0])))
@@ -427,6 +431,7 @@ def build_report(
         "ok": bool(diag.ok),
         "cent": _cent_items(protocol is not None),
         "generated": (generated or date.today()).isoformat(),
+        "large": large,
         "n_missing": int((~series.observed).sum()),
         "p": fmt_prob,
         "num": fmt_num,
