@@ -25,6 +25,7 @@ from nof1.models.exact import BatchFit, fit_exact_batch
 from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.protocol import Analysis, check_design
+from nof1.randomization import all_allocations
 from nof1.series import Series
 from nof1.simulate import Layout, SimulatedBatch, simulate_batch
 
@@ -50,6 +51,7 @@ class DesignResult:
     min_p : smallest one-sided p-value the exact randomization test can reach (1 / number
         of allocations the scheme allows, 1/2^blocks for the block scheme).
     sims : simulated trials per scenario.
+    scheme : randomization scheme.
     """
 
     blocks: int
@@ -61,16 +63,15 @@ class DesignResult:
     interval_width: float
     min_p: float
     sims: int
+    scheme: str = "block"
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
 
 
 def _min_p(blocks: int, scheme: str) -> float:
-    from math import comb
-
-    n = {"block": 2**blocks, "alternating": 2, "random-pairs": comb(2 * blocks, blocks)}[scheme]
-    return 1.0 / n
+    # The observed allocation is one of the scheme's equally likely allocations.
+    return 1.0 / len(all_allocations(blocks, scheme))
 
 
 def analyse_batch(
@@ -240,6 +241,7 @@ def evaluate_designs(
                 interval_width=float(width.mean()),
                 min_p=_min_p(layout.blocks, scheme),
                 sims=sims,
+                scheme=scheme,
             )
         )
         if progress is not None:
@@ -271,7 +273,8 @@ def protocol_command(result: DesignResult, template: str = "generic-ab") -> str:
     >>> protocol_command(r, "magnesium-crps")
     'nof1 protocol new --template magnesium-crps --blocks 4 --period-days 14 --washout-days 0'
     """
-    return (
+    command = (
         f"nof1 protocol new --template {template} --blocks {result.blocks} "
         f"--period-days {result.period_days} --washout-days {result.washout_days}"
     )
+    return command if result.scheme == "block" else f"{command} --scheme {result.scheme}"

@@ -87,6 +87,12 @@ def test_reproducible_and_progress_called():
     assert calls == [1, 1]
 
 
+def test_scheme_sets_min_p_and_command():
+    (res,) = evaluate_designs(blocks=(3,), period_days=(7,), sims=50, scheme="random-pairs")
+    assert res.min_p == 1 / 20  # comb(6, 3) allocations
+    assert protocol_command(res).endswith("--washout-days 0 --scheme random-pairs")
+
+
 def test_carryover_costs_power():
     kw = {"blocks": (4,), "period_days": (7,), "sims": 800, "seed": 4}
     (instant,) = evaluate_designs(**kw)

@@ -17,6 +17,7 @@ from nof1.design import (
     protocol_command,
     recommend,
 )
+from nof1.series import SCHEMES
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -92,6 +93,13 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     type=int,
     help="Simulated trials per design and scenario.",
 )
+@click.option(
+    "--scheme",
+    type=click.Choice(SCHEMES),
+    default="block",
+    show_default=True,
+    help="Randomization scheme.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Simulation seed.")
 @click.option(
     "--template",
@@ -111,6 +119,7 @@ def design(
     mcid,
     threshold,
     sims,
+    scheme,
     seed,
     template,
     as_json,
@@ -120,7 +129,7 @@ def design(
     For every combination of blocks and period length: power (share of simulated trials
     that conclude P(benefit >= MCID) > threshold under the assumed effect), false-positive
     rate (the same under no effect), mean 95% interval width, and the smallest p-value the
-    randomization test can reach (1/2^blocks). Recommends the shortest design with power
+    randomization test can reach (1/2^blocks under the block scheme). Recommends the shortest design with power
     >= 0.8 and false positives <= 0.05.
     """
     n = len(blocks) * len(period_days)
@@ -136,6 +145,7 @@ def design(
             mcid=mcid,
             threshold=threshold,
             sims=sims,
+            scheme=scheme,
             seed=seed,
             progress=bar.update,
         )
@@ -153,6 +163,7 @@ def design(
                         "mcid": mcid,
                         "threshold": threshold,
                         "sims": sims,
+                        "scheme": scheme,
                         "seed": seed,
                     },
                     "designs": [r.to_dict() for r in results],
