@@ -236,3 +236,20 @@ def test_simulate_pool_effects_vary_around_mu():
     assert effects.std() == pytest.approx(0.5, abs=0.08)
     assert len({len(t.series.y) for t in pool}) > 1
     assert any(np.isnan(t.series.y).any() for t in pool)
+
+
+def test_layout_from_real_protocol():
+    from datetime import date
+
+    from nof1.protocol import protocol_from_template, read_template
+
+    p = protocol_from_template(read_template("magnesium-crps"), start=date(2026, 1, 5))
+    lay = Layout.from_protocol(p)
+    assert (lay.blocks, lay.period_days, lay.washout_days) == (
+        p.blocks,
+        p.period_days,
+        p.washout_days,
+    )
+    assert lay.n_days == p.n_days
+    t = simulate_series(p, effect=-1.0, sd=1.5, rho=0.5, rng=0)
+    assert len(t.frame) == p.n_days
