@@ -56,7 +56,7 @@ def test_power_matches_brute_force_fits():
 
 @pytest.mark.slow
 def test_power_matches_brute_force_fits_large():
-    sims, seed = 1500, 5
+    sims, seed = 1000, 5
     (res,) = evaluate_designs(blocks=(4,), period_days=(14,), sims=sims, seed=seed, **ACCEPT)
     assert abs(res.power - _brute_force_power(sims, seed)) <= 0.01
 
