@@ -174,7 +174,7 @@ def test_exact_path_never_imports_pymc():
 def test_mcmc_engine_agrees_with_the_exact_engine(readme):
     pytest.importorskip("nof1.models.personal")
     exact = analyze(readme, prior="neutral", seed=2).summary
-    mcmc = analyze(readme, engine="mcmc", prior="neutral", seed=2, draws=1000, tune=1000, chains=2)
+    mcmc = analyze(readme, engine="mcmc", prior="neutral", seed=2, draws=500, tune=500, chains=2)
     s = mcmc.summary
     assert s.engine == "mcmc"
     assert s.mean == pytest.approx(exact.mean, abs=0.1)

@@ -156,3 +156,38 @@ def test_trial_folder_without_a_trial(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: no trial folder at")
     assert written == []
+
+
+def test_trial_folder_uses_the_preregistered_analysis(tmp_path):
+    """An open-label trial (nothing to unblind): pain 2 points lower on A."""
+    from datetime import date
+
+    import numpy as np
+
+    from nof1.diary import import_diary
+    from nof1.series import trial_table
+    from nof1.trial import create_trial
+
+    trial = tmp_path / "open"
+    create_trial(trial, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=5)
+    table = trial_table(trial)
+    rng = np.random.default_rng(0)
+    lines = ["date,pain"]
+    for d, arm in zip(table["date"], table["arm"], strict=True):
+        pain = np.clip(round(6 - 2 * (arm == "A") + rng.normal(0, 1)), 0, 10)
+        lines.append(f"{str(d)[:10]},{int(pain)}")
+    (tmp_path / "diary.csv").write_text("\n".join(lines) + "\n")
+    import_diary(trial, tmp_path / "diary.csv")
+    result, _, written = _run(tmp_path, ["--trial", str(trial), "--json", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert d["outcome"] == "pain"
+    assert (d["prior"], d["mcid"], d["engine"]) == ("neutral", 1.0, "exact")
+    assert d["options"]["preregistered"]["exclude_washout"] is True
+    assert d["effect"]["mean"] == pytest.approx(-2.0, abs=0.4)
+    assert d["p_benefit"] > 0.99
+    assert d["randomization_test"]["min_p"] == pytest.approx(1 / 8)  # 3 blocks
+    assert written == []
+    # An explicit option overrides the pre-registered one.
+    result, _, _ = _run(tmp_path, ["--trial", str(trial), "--json", "--prior", "sceptical"])
+    assert json.loads(result.output)["prior"] == "sceptical"
