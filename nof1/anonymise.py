@@ -17,8 +17,10 @@ import json
 import secrets
 import sqlite3
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,9 @@ from nof1.errors import BlindingError, DataError
 from nof1.protocol import PROTOCOL_FILE, load_protocol
 from nof1.series import SCHEMES, trial_table
 from nof1.trial import write_private
+
+if TYPE_CHECKING:
+    from nof1.simulate import SimulatedTrial
 
 FORMAT = "nof1-anonymised"
 FORMAT_VERSION = 1
@@ -338,3 +343,55 @@ def export_anonymised(trial_dir: str | Path, path: str | Path) -> int:
     As ``anonymise_trial`` and ``write_anonymised``; nothing is written on error.
     """
     return write_anonymised(anonymise_trial(trial_dir), path)
+
+
+#: The primary outcome of simulated trials (``nof1.simulate``): pain on a 0-10 NRS.
+SIMULATED_PAIN = OutcomeMeta("pain", "scale", 0.0, 10.0, True, True, "efficacy")
+
+
+def anonymise_simulated(trials: Sequence[SimulatedTrial]) -> pd.DataFrame:
+    """Simulated trials as one anonymised table (for tests, benchmarks and examples).
+
+    Parameters
+    ----------
+    trials : ``nof1.simulate.SimulatedTrial`` objects (their ``frame`` is used).
+
+    Returns
+    -------
+    pandas.DataFrame in the layout of ``anonymise_trial``, the trials one after the other,
+    each under its own random ``series_id``; ``attrs`` describe pain on 0-10.
+
+    Example
+    -------
+    >>> from nof1.simulate import simulate_pool
+    >>> table = anonymise_simulated(simulate_pool(3, mu=-1.0, tau_between=0.5, rng=0))
+    >>> table["series_id"].nunique()
+    3
+    """
+    parts = []
+    for t in trials:
+        f = t.frame
+        run_in = f["run_in"].to_numpy(dtype=bool)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "series_id": secrets.token_hex(8),
+                    "format_version": FORMAT_VERSION,
+                    "day": f["day"].to_numpy(dtype=np.int64) - int(f["day"].iloc[0]),
+                    "block": f["block"].to_numpy(dtype=np.int64),
+                    "period": f["period"].to_numpy(dtype=np.int64),
+                    "arm": np.where(run_in, "", f["arm"].fillna("").to_numpy(dtype=object)),
+                    "washout": f["washout"].to_numpy(dtype=np.int64),
+                    "run_in": run_in.astype(np.int64),
+                    "pain": f["pain"].to_numpy(dtype=float),
+                    "guess": f["guess"].fillna("").to_numpy(dtype=object),
+                    "adherence": f["adherence"].to_numpy(dtype=np.int64),
+                }
+            )
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    scheme = trials[0].series.scheme if trials else "block"
+    frame.attrs.update(
+        format=FORMAT, format_version=FORMAT_VERSION, scheme=scheme, outcomes=(SIMULATED_PAIN,)
+    )
+    return frame

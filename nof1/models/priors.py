@@ -121,3 +121,14 @@ def resolve_prior(name: str, series: Series, coef_names: tuple[str, ...]) -> Res
         b0 = a0 * sigma_ref**2
         v0 = (sds / sigma_ref) ** 2
     return ResolvedPrior(name=name, coef_names=tuple(coef_names), m0=m0, v0=v0, a0=a0, b0=b0, unit=unit)
+
+# ---- the pooled (hierarchical) model, ``nof1.models.pooled`` and the fast path of ``nof1.pool``
+# Here rather than in ``nof1.models.pooled`` so the fast path never imports PyMC.
+
+#: Prior sd of the average effect mu, NRS points: the neutral prior's effect scale, as a
+#: normal (not t6) so the fast path can integrate mu analytically.
+POOLED_MU_SD = _SCALES["neutral"]["effect"]
+#: Half-normal scale of the between-patient sd tau, NRS points (tau > 2 has 5% prior mass).
+POOLED_TAU_SCALE = 1.0
+#: Prior sd of each patient's intercept around the scale's midpoint, NRS points.
+POOLED_INTERCEPT_SD = _SCALES["neutral"]["intercept"]
