@@ -48,6 +48,8 @@ class DesignResult:
     power : share of simulated trials under the assumed effect that conclude benefit.
     false_positive : share of simulated trials under no effect that conclude benefit.
     interval_width : mean width of the 95% credible interval of the effect (assumed effect).
+    mean_estimate : mean posterior mean of the effect under the assumed effect; with
+        carryover (``tau > 0``) it shows how far the unmodelled kinetics shrink the estimate.
     min_p : smallest one-sided p-value the exact randomization test can reach (1 / number
         of allocations the scheme allows, 1/2^blocks for the block scheme).
     sims : simulated trials per scenario.
@@ -61,6 +63,7 @@ class DesignResult:
     power: float
     false_positive: float
     interval_width: float
+    mean_estimate: float
     min_p: float
     sims: int
     scheme: str = "block"
@@ -138,12 +141,12 @@ def _conclusions(
     sims: int,
     prior: str,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per simulated trial: benefit concluded (bool) and 95% interval width."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per simulated trial: benefit concluded (bool), 95% interval width, posterior mean."""
     batch = simulate_batch(layout, None, sims, effect=effect, sd=sd, rho=rho, tau=tau, rng=rng)
     res = analyse_batch(batch, prior=prior, thresholds=(-mcid,))
     # Pain: lower is better, so benefit >= MCID means effect <= -MCID.
-    return res.p_below[:, 0] > threshold, res.upper - res.lower
+    return res.p_below[:, 0] > threshold, res.upper - res.lower, res.mean
 
 
 def evaluate_designs(
@@ -228,8 +231,8 @@ def evaluate_designs(
             "prior": prior,
             "rng": rng,
         }
-        hit, width = _conclusions(layout, effect, **kw)
-        false_hit, _ = _conclusions(layout, 0.0, **kw)
+        hit, width, estimate = _conclusions(layout, effect, **kw)
+        false_hit, _, _ = _conclusions(layout, 0.0, **kw)
         out.append(
             DesignResult(
                 blocks=layout.blocks,
@@ -239,6 +242,7 @@ def evaluate_designs(
                 power=float(hit.mean()),
                 false_positive=float(false_hit.mean()),
                 interval_width=float(width.mean()),
+                mean_estimate=float(estimate.mean()),
                 min_p=_min_p(layout.blocks, scheme),
                 sims=sims,
                 scheme=scheme,
@@ -269,7 +273,7 @@ def protocol_command(result: DesignResult, template: str = "generic-ab") -> str:
 
     Example
     -------
-    >>> r = DesignResult(4, 14, 0, 112, 0.85, 0.03, 2.1, 0.0625, 2000)
+    >>> r = DesignResult(4, 14, 0, 112, 0.85, 0.03, 2.1, -1.5, 0.0625, 2000)
     >>> protocol_command(r, "magnesium-crps")
     'nof1 protocol new --template magnesium-crps --blocks 4 --period-days 14 --washout-days 0'
     """

@@ -98,6 +98,8 @@ def test_carryover_costs_power():
     (instant,) = evaluate_designs(**kw)
     (slow,) = evaluate_designs(tau=7.0, **kw)
     assert slow.power < instant.power - 0.1
+    assert instant.mean_estimate == pytest.approx(-1.5, abs=0.2)  # the prior shrinks a little
+    assert slow.mean_estimate > instant.mean_estimate + 0.3  # shrunk towards 0
 
 
 def test_washout_days_shorten_the_analysed_days_not_the_trial():
@@ -120,7 +122,7 @@ def test_evaluate_designs_rejects_bad_input(kwargs, message):
 
 
 def _result(blocks, days, power, fp):
-    return DesignResult(blocks, days, 0, 2 * blocks * days, power, fp, 1.0, 2.0**-blocks, 100)
+    return DesignResult(blocks, days, 0, 2 * blocks * days, power, fp, 1.0, -1.5, 2.0**-blocks, 100)
 
 
 def test_recommend_shortest_adequate_design():

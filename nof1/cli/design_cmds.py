@@ -128,7 +128,8 @@ def design(
 
     For every combination of blocks and period length: power (share of simulated trials
     that conclude P(benefit >= MCID) > threshold under the assumed effect), false-positive
-    rate (the same under no effect), mean 95% interval width, and the smallest p-value the
+    rate (the same under no effect), mean estimate and 95% interval width under the assumed
+    effect (with --tau, how much carryover shrinks it), and the smallest p-value the
     randomization test can reach (1/2^blocks under the block scheme). Recommends the shortest design with power
     >= 0.8 and false positives <= 0.05.
     """
@@ -180,13 +181,14 @@ def design(
     )
     header = (
         f"{'blocks':>6} {'period':>6} {'washout':>7} {'days':>5} {'power':>6} "
-        f"{'false+':>6} {'95% width':>9} {'min p':>7}"
+        f"{'false+':>6} {'estimate':>8} {'95% width':>9} {'min p':>7}"
     )
     click.echo(header)
     for r in results:
         click.echo(
             f"{r.blocks:>6} {r.period_days:>6} {r.washout_days:>7} {r.trial_days:>5} "
-            f"{r.power:>6.3f} {r.false_positive:>6.3f} {r.interval_width:>9.2f} "
+            f"{r.power:>6.3f} {r.false_positive:>6.3f} {r.mean_estimate:>8.2f} "
+            f"{r.interval_width:>9.2f} "
             f"{r.min_p:>7.4f}"
         )
     if best is None:
