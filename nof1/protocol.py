@@ -419,6 +419,18 @@ def protocol_from_template(
     scheme = scheme or design.get("scheme", "block")
     check_design(scheme=scheme, **chosen)
     trial = template.get("trial", {})
+    changed = [
+        f"{key.replace('_', ' ')} {design[key]} -> {value}"
+        for key, value in {**chosen, "scheme": scheme}.items()
+        if key in design and design[key] != value
+    ]
+    design_rationale = design.get("rationale", "")
+    if changed:
+        # The template's reasoning was written for its own numbers: say plainly they changed.
+        design_rationale = (
+            f"The template's design was changed when this protocol was made ({'; '.join(changed)}). "
+            f"The template's reasoning for its own design: {design_rationale}"
+        )
     return Protocol(
         title=trial.get("title", "N-of-1 trial"),
         condition=trial.get("condition", ""),
@@ -431,7 +443,7 @@ def protocol_from_template(
         analysis=_parse_analysis(template.get("analysis", {})),
         safety=tuple(template.get("safety", {}).get("notes", ())),
         rationale=trial.get("rationale", ""),
-        design_rationale=design.get("rationale", ""),
+        design_rationale=design_rationale,
         template=template.get("_source", ""),
         **chosen,
     )

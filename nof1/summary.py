@@ -33,6 +33,14 @@ DIRECTION_SURE = 0.95
 BLINDING_OK = 0.2
 
 
+def large_benefit(series: Series, mcid: float) -> float:
+    """The "much better" threshold: 2 points of a 0-10 scale (Salaffi 2004), scaled to the
+    outcome's range; on an unbounded outcome, where points have no common meaning, 2 x MCID."""
+    if series.low is not None and series.high is not None:
+        return LARGE_POINTS * outcome_unit(series)
+    return 2.0 * mcid
+
+
 @dataclass(frozen=True)
 class EffectSummary:
     """The personal effect of one outcome: numbers and a plain-language verdict.
@@ -147,7 +155,7 @@ def summarize(
     if not 0 < threshold < 1:
         raise DataError(f"decision threshold must lie between 0 and 1, got {threshold}")
     sign = -1.0 if series.lower_is_better else 1.0
-    large = LARGE_POINTS * outcome_unit(series)
+    large = large_benefit(series, mcid)
     draws = fit.draws
     if fit.exact is not None:
         ex = fit.exact

@@ -31,8 +31,21 @@ def passfile(tmp_path: Path) -> Path:
 
 def new(tmp_path: Path, passfile: Path, *extra: str, trial: str = "trial") -> tuple[int, str, Path]:
     out = tmp_path / trial
-    args = ["protocol", "new", "--template", "magnesium-crps", "--trial", str(out), "--seed", "7",
-            "--start", "2027-01-04", "--passphrase-file", str(passfile), *extra]
+    args = [
+        "protocol",
+        "new",
+        "--template",
+        "magnesium-crps",
+        "--trial",
+        str(out),
+        "--seed",
+        "7",
+        "--start",
+        "2027-01-04",
+        "--passphrase-file",
+        str(passfile),
+        *extra,
+    ]
     res = CliRunner().invoke(cli, args)
     return res.exit_code, res.output, out
 
@@ -60,7 +73,9 @@ def test_allocation_reproducible_from_seed(tmp_path, passfile):
     # a different seed gives a different allocation for at least one of a handful of seeds
     others = {open_allocation(tmp_path / "c", PASS).arms}
     for seed in range(13, 17):
-        create_trial(tmp_path / f"s{seed}", "generic-ab", passphrase=PASS, start=date(2027, 1, 4), seed=seed)
+        create_trial(
+            tmp_path / f"s{seed}", "generic-ab", passphrase=PASS, start=date(2027, 1, 4), seed=seed
+        )
         others.add(open_allocation(tmp_path / f"s{seed}", PASS).arms)
     assert len(others | {arms[0]}) > 1
     assert c.commitment != a.commitment  # fresh salt: commitments never repeat
@@ -70,8 +85,12 @@ def test_block_orders_are_fifty_fifty_over_many_seeds():
     """Each block's order is AB or BA with probability 1/2, independently of the others."""
     n, blocks = 4000, 4
     first_is_a = np.array(
-        [[arms[2 * b] == "A" for b in range(blocks)] for arms in
-         (draw_allocation(blocks, "block", np.random.default_rng(seed)) for seed in range(n))]
+        [
+            [arms[2 * b] == "A" for b in range(blocks)]
+            for arms in (
+                draw_allocation(blocks, "block", np.random.default_rng(seed)) for seed in range(n)
+            )
+        ]
     )
     counts = first_is_a.sum(axis=0)
     for c in counts:  # two-sided binomial test per block at a fixed seed range
@@ -147,7 +166,9 @@ def test_swapped_allocation_fails_the_commitment(tmp_path, passfile):
 
 def test_kits_sheet_shows_contents_to_the_helper(tmp_path, passfile):
     _, _, trial = new(tmp_path, passfile)
-    res = CliRunner().invoke(cli, ["kits", "--trial", str(trial), "--passphrase-file", str(passfile)])
+    res = CliRunner().invoke(
+        cli, ["kits", "--trial", str(trial), "--passphrase-file", str(passfile)]
+    )
     assert res.exit_code == 0, res.output
     protocol, lines = packing_sheet(trial, PASS)
     assert [k.arm for k in lines] == list(open_allocation(trial, PASS).arms)
@@ -169,7 +190,9 @@ def test_show_never_reveals_the_allocation(tmp_path, passfile):
 
 
 def test_open_label_protocol_is_public(tmp_path):
-    p = create_trial(tmp_path / "open", "magnesium-open", passphrase=None, start=date(2027, 1, 4), seed=1)
+    p = create_trial(
+        tmp_path / "open", "magnesium-open", passphrase=None, start=date(2027, 1, 4), seed=1
+    )
     assert not (tmp_path / "open" / SEALED_FILE).exists()
     loaded = load_protocol(tmp_path / "open")
     assert loaded.open_allocation == p.open_allocation and len(p.open_allocation) == 6
@@ -187,11 +210,15 @@ def test_builtin_templates_all_load(tmp_path):
 
 def test_protocols_folder_holds_the_templates():
     root = Path(__file__).resolve().parent.parent
-    assert (root / "protocols" / "magnesium-crps.toml").read_text() == builtin_templates()["magnesium-crps"].read_text()
+    assert (root / "protocols" / "magnesium-crps.toml").read_text() == builtin_templates()[
+        "magnesium-crps"
+    ].read_text()
 
 
 def test_day_info_marks_run_in_periods_and_washout(tmp_path):
-    p = create_trial(tmp_path / "t", "magnesium-crps", passphrase=PASS, start=date(2027, 1, 4), seed=1)
+    p = create_trial(
+        tmp_path / "t", "magnesium-crps", passphrase=PASS, start=date(2027, 1, 4), seed=1
+    )
     assert p.day_info(date(2027, 1, 3)).phase == "before"
     assert p.day_info(date(2027, 1, 4)).phase == "run-in"
     info = p.day_info(date(2027, 1, 11))
@@ -212,12 +239,24 @@ def _error_line(output: str) -> str:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--blocks", "0"], "Error: blocks must be 2 or more, got 0: one A/B pair cannot separate an effect from chance"),
-        (["--blocks", "-2"], "Error: blocks must be 2 or more, got -2: one A/B pair cannot separate an effect from chance"),
-        (["--washout-days", "28"], "Error: washout-days (28) must be shorter than period-days (28): no day of a period would be analysed"),
+        (
+            ["--blocks", "0"],
+            "Error: blocks must be 2 or more, got 0: one A/B pair cannot separate an effect from chance",
+        ),
+        (
+            ["--blocks", "-2"],
+            "Error: blocks must be 2 or more, got -2: one A/B pair cannot separate an effect from chance",
+        ),
+        (
+            ["--washout-days", "28"],
+            "Error: washout-days (28) must be shorter than period-days (28): no day of a period would be analysed",
+        ),
         (["--period-days", "1"], "Error: period-days must be 2 or more, got 1"),
         (["--run-in-days", "-1"], "Error: run-in-days must be 0 or more, got -1"),
-        (["--start", "2027-13-01"], "Error: start date '2027-13-01' is not a valid date (use YYYY-MM-DD, e.g. 2027-01-04)"),
+        (
+            ["--start", "2027-13-01"],
+            "Error: start date '2027-13-01' is not a valid date (use YYYY-MM-DD, e.g. 2027-01-04)",
+        ),
     ],
 )
 def test_bad_design_gives_one_error_and_writes_nothing(tmp_path, passfile, extra, message):
@@ -229,13 +268,28 @@ def test_bad_design_gives_one_error_and_writes_nothing(tmp_path, passfile, extra
 
 def test_unknown_template_key(tmp_path, passfile):
     bad = tmp_path / "bad.toml"
-    text = builtin_templates()["generic-ab"].read_text().replace("washout_days = 3", "washout_day = 3")
+    text = (
+        builtin_templates()["generic-ab"].read_text().replace("washout_days = 3", "washout_day = 3")
+    )
     bad.write_text(text)
-    res = CliRunner().invoke(cli, ["protocol", "new", "--template", str(bad), "--trial", str(tmp_path / "t"),
-                                   "--passphrase-file", str(passfile)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "protocol",
+            "new",
+            "--template",
+            str(bad),
+            "--trial",
+            str(tmp_path / "t"),
+            "--passphrase-file",
+            str(passfile),
+        ],
+    )
     assert res.exit_code != 0
     line = _error_line(res.output)
-    assert line.startswith(f"Error: unknown key 'washout_day' in template {bad} [design]; known keys:")
+    assert line.startswith(
+        f"Error: unknown key 'washout_day' in template {bad} [design]; known keys:"
+    )
     assert not (tmp_path / "t").exists()
 
 
@@ -244,11 +298,24 @@ def test_unreadable_template(tmp_path, passfile, content):
     path = tmp_path / "t.toml"
     if content is not None:
         path.write_text(content)
-    res = CliRunner().invoke(cli, ["protocol", "new", "--template", str(path), "--trial", str(tmp_path / "t"),
-                                   "--passphrase-file", str(passfile)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "protocol",
+            "new",
+            "--template",
+            str(path),
+            "--trial",
+            str(tmp_path / "t"),
+            "--passphrase-file",
+            str(passfile),
+        ],
+    )
     assert res.exit_code != 0
     line = _error_line(res.output)
-    assert line.startswith(f"Error: template {path}" if content else f"Error: template '{path}' not found")
+    assert line.startswith(
+        f"Error: template {path}" if content else f"Error: template '{path}' not found"
+    )
     assert not (tmp_path / "t").exists()
 
 
@@ -257,7 +324,10 @@ def test_existing_trial_is_not_overwritten(tmp_path, passfile):
     before = {p.name: p.read_bytes() for p in trial.iterdir()}
     code, out, _ = new(tmp_path, passfile)
     assert code != 0
-    assert _error_line(out) == f"Error: {trial} already holds a trial (protocol.toml); use --force to replace it"
+    assert (
+        _error_line(out)
+        == f"Error: {trial} already holds a trial (protocol.toml); use --force to replace it"
+    )
     assert {p.name: p.read_bytes() for p in trial.iterdir()} == before
     code, out, _ = new(tmp_path, passfile, "--force", "--seed", "8")
     assert code == 0, out
@@ -279,14 +349,28 @@ def test_wrong_passphrase_for_kits(tmp_path, passfile):
     wrong.write_text("definitely wrong\n")
     res = CliRunner().invoke(cli, ["kits", "--trial", str(trial), "--passphrase-file", str(wrong)])
     assert res.exit_code != 0
-    assert _error_line(res.output) == "Error: cannot open allocation.sealed: wrong passphrase, or the file was altered"
+    assert (
+        _error_line(res.output)
+        == "Error: cannot open allocation.sealed: wrong passphrase, or the file was altered"
+    )
 
 
 def test_short_passphrase_refused_and_nothing_written(tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("abc\n")
-    res = CliRunner().invoke(cli, ["protocol", "new", "--template", "generic-ab", "--trial", str(tmp_path / "t"),
-                                   "--passphrase-file", str(short)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "protocol",
+            "new",
+            "--template",
+            "generic-ab",
+            "--trial",
+            str(tmp_path / "t"),
+            "--passphrase-file",
+            str(short),
+        ],
+    )
     assert res.exit_code != 0
     assert _error_line(res.output) == "Error: the passphrase must have at least 8 characters, got 3"
     assert not (tmp_path / "t").exists()
@@ -295,7 +379,10 @@ def test_short_passphrase_refused_and_nothing_written(tmp_path):
 def test_missing_trial_folder(tmp_path):
     res = CliRunner().invoke(cli, ["protocol", "show", "--trial", str(tmp_path / "nowhere")])
     assert res.exit_code != 0
-    assert _error_line(res.output) == f"Error: no trial folder at {tmp_path / 'nowhere'}: create one with `nof1 protocol new`"
+    assert (
+        _error_line(res.output)
+        == f"Error: no trial folder at {tmp_path / 'nowhere'}: create one with `nof1 protocol new`"
+    )
     with pytest.raises(ProtocolError):
         load_protocol(tmp_path)
 
@@ -304,5 +391,26 @@ def test_python_dash_m_runs_the_cli():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "nof1", "--help"], capture_output=True, text=True, env={**os.environ})
+    out = subprocess.run(
+        [sys.executable, "-m", "nof1", "--help"], capture_output=True, text=True, env={**os.environ}
+    )
     assert out.returncode == 0 and "protocol" in out.stdout
+
+
+def test_overridden_design_says_the_template_reasoning_was_for_other_numbers(tmp_path):
+    p = create_trial(
+        tmp_path / "t",
+        "magnesium-crps",
+        passphrase=PASS,
+        start=date(2027, 1, 4),
+        seed=1,
+        period_days=14,
+        washout_days=3,
+    )
+    assert p.design_rationale.startswith(
+        "The template's design was changed when this protocol was made (period days 28 -> 14; washout days 7 -> 3)."
+    )
+    same = create_trial(
+        tmp_path / "u", "magnesium-crps", passphrase=PASS, start=date(2027, 1, 4), seed=1
+    )
+    assert same.design_rationale.startswith("Long periods with washout days")

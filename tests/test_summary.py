@@ -160,3 +160,15 @@ def test_bang_index_rejects_bad_input():
     with pytest.raises(DataError, match="2 arms but 1 guesses"):
         bang_index(["A", "B"], ["A"])
     assert np.isclose(bang_index(["A"], ["unsure"]).index["A"], 0.0)
+
+
+def test_much_better_threshold_is_two_points_or_twice_the_mcid_when_unbounded():
+    from nof1.summary import large_benefit
+
+    base = dict(active=[0, 1, 0, 1], day=[0, 1, 2, 3], block=[1, 1, 2, 2], period=[1, 2, 3, 4])
+    nrs = Series(y=[5.0, 4.0, 6.0, 3.0], **base)
+    assert large_benefit(nrs, mcid=1.0) == 2.0
+    percent = Series(y=[50.0, 40.0, 60.0, 30.0], low=0.0, high=100.0, **base)
+    assert large_benefit(percent, mcid=10.0) == 20.0
+    unbounded = Series(y=[5.0, 4.0, 9.0, 3.0], low=None, high=None, **base)
+    assert large_benefit(unbounded, mcid=1.5) == 3.0
