@@ -170,7 +170,8 @@ def run_demo(
     ----------
     out : the demo folder; it must be empty or new unless ``force``.
     seed : seed of the allocation and of the simulated patient.
-    engine : ``"exact"`` (seconds) or ``"mcmc"`` (PyMC NUTS, about a minute).
+    engine : ``"exact"`` (seconds) or ``"mcmc"`` (PyMC NUTS: five fits, a few minutes on
+        two cores).
     force : replace an earlier demo in ``out`` (only the demo's own files are removed).
     step : called with a one-line description of each step as it is done (the CLI prints
         them); None for silence.
@@ -238,13 +239,13 @@ def run_demo(
     say(f"4. unblind: allocation {' '.join(arms)} verified against the commitment")
 
     mcmc = {"chains": 2} if engine == "mcmc" else {}
-    result = analyze_trial(trial_dir, engine=engine, seed=seed, **mcmc)
+    result = analyze_trial(trial_dir, engine=engine, seed=seed, prior_sensitivity=True, **mcmc)
     s = result.summary
     say(
         f"5. analyze ({engine}): effect {s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} "
         f"to {s.hdi_high:+.2f}), P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
     )
-    html = trial_report(trial_dir, engine=engine, seed=seed, **mcmc)
+    html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
     report = write_report(out / REPORT_FILE, html)
     say(f"6. report -> {report}")
     return DemoResult(out, trial_dir, report, result, truth, tuple(arms))

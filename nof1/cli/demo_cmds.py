@@ -25,7 +25,7 @@ from nof1.cli import cli
     type=click.Choice(["exact", "mcmc"]),
     default="exact",
     show_default=True,
-    help="exact (seconds) or mcmc (PyMC NUTS, about a minute).",
+    help="exact (seconds) or mcmc (PyMC NUTS, a few minutes).",
 )
 @click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
 def demo(out: Path, seed: int, engine: str, force: bool) -> None:

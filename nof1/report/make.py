@@ -30,12 +30,15 @@ def _commitment(protocol: Any, allocation: Any) -> CommitmentCheck:
     return CommitmentCheck("verified", "the revealed allocation matches the commitment")
 
 
-def trial_report(trial_dir: str | Path, **options: Any) -> str:
+def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -> str:
     """The clinician's report of an unblinded (or open-label) trial folder, as HTML.
 
     Parameters
     ----------
     trial_dir : the trial folder.
+    result : an ``AnalysisResult`` of the primary outcome already at hand (from
+        ``nof1.analysis.analyze_trial``, ideally with ``prior_sensitivity=True``), so a slow
+        MCMC fit is not repeated; None to analyse here.
     **options : keyword arguments of ``nof1.analysis.analyze`` (engine, prior, mcid, seed,
         draws, ...); None or absent means as pre-registered in the protocol. The report
         flags any deviation from the pre-registered analysis.
@@ -71,7 +74,8 @@ def trial_report(trial_dir: str | Path, **options: Any) -> str:
         if allocation is None:
             raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     options = {k: v for k, v in options.items() if k not in ("outcome", "prior_sensitivity")}
-    result = analyze_trial(trial_dir, prior_sensitivity=True, **options)
+    if result is None:
+        result = analyze_trial(trial_dir, prior_sensitivity=True, **options)
     secondary = []
     for o in protocol.outcomes:
         if o.primary or o.kind != "scale" or o.role != "efficacy":

@@ -1,0 +1,87 @@
+"""``nof1 demo``: the whole flow on a simulated patient, in seconds, ending in a report."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from nof1.cli import cli
+from nof1.demo import DEMO_DESIGN, DEMO_PATIENT, run_demo
+
+
+def test_cli_demo_runs_and_prints_the_report_path(tmp_path):
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(cli, ["demo", "--out", str(out), "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    report = out / "report.html"
+    assert f"Open the report: {report}" in res.output
+    steps = re.findall(r"^(\d)\. (\w+)", res.output, flags=re.M)
+    assert [s[0] for s in steps] == ["1", "2", "3", "4", "5", "6"]
+    assert report.exists() and report.stat().st_size > 50_000
+    assert sorted(p.name for p in out.iterdir()) == [
+        "diary.csv",
+        "helper-passphrase.txt",
+        "report.html",
+        "trial",
+    ]
+
+
+def test_demo_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    res = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
+    assert res.exit_code == 1
+    assert res.stderr.strip() == (
+        f"Error: {tmp_path} is not empty: choose a new folder or use --force to replace the demo in it"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_demo_force_replaces_only_its_own_files(tmp_path):
+    first = run_demo(tmp_path, seed=2)
+    (tmp_path / "keep.txt").write_text("mine")
+    second = run_demo(tmp_path, seed=3, force=True)
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    assert second.report.exists()
+    assert first.report == second.report
+
+
+def test_demo_patient_and_design(tmp_path):
+    res = run_demo(tmp_path / "d", seed=1)
+    s = res.result.summary
+    protocol_days = (
+        DEMO_DESIGN["run_in_days"] + 2 * DEMO_DESIGN["blocks"] * DEMO_DESIGN["period_days"]
+    )
+    assert res.truth["effect"] == DEMO_PATIENT["effect"] == -1.5
+    # The truth lies in the 95% interval and the benefit is detected.
+    assert s.hdi_low < DEMO_PATIENT["effect"] < s.hdi_high
+    assert s.p_benefit > 0.9
+    assert s.engine == "exact" and s.diagnostics.ok
+    # One missed week (and a few scattered days): fewer scores than analysis days.
+    assert s.n_days - s.n_observed >= 7
+    diary_rows = (res.out / "diary.csv").read_text().strip().splitlines()[1:]
+    assert protocol_days - 14 <= len(diary_rows) <= protocol_days - 7
+    assert sorted(set(res.allocation)) == ["A", "B"]
+
+
+@pytest.mark.slow
+def test_report_of_an_mcmc_fit(tmp_path):
+    from nof1.analysis import analyze_trial
+    from nof1.report import build_report, trial_report
+
+    res = run_demo(tmp_path / "m", seed=1)
+    result = analyze_trial(res.trial_dir, engine="mcmc", seed=1, chains=2, tune=500)
+    s = result.summary
+    assert s.engine == "mcmc"
+    assert s.diagnostics.ok, s.diagnostics.messages
+    assert s.hdi_low < DEMO_PATIENT["effect"] < s.hdi_high
+    page = build_report(result)
+    assert "R-hat (max)" in page and "Divergent transitions" in page
+    assert 'id="diagnostics-banner"' not in page
+    # The posterior predictive check comes from the MCMC draws too.
+    assert page.count('src="data:image/png;base64,') == 3
+    # A given result is not refitted: only the secondary outcomes are (exact here).
+    page = trial_report(res.trial_dir, result=result, seed=1)
+    assert f'data-value="{s.p_benefit:.4f}"' in page
+    assert "(differs from the pre-registered analysis)" in page
