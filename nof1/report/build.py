@@ -399,10 +399,9 @@ def build_report(
     if table is not None:
         on = table[table["period"].notna()]
         period_arms = dict(zip(on["period"].astype(int), on["arm"].astype(str), strict=True))
-    from nof1.models.priors import outcome_unit
+    from nof1.summary import large_benefit
 
-    # The summary's "much better" threshold: 2 points of a 0-10 scale, in outcome units.
-    large = 2.0 * outcome_unit(series)
+    large = large_benefit(series, s.mcid)
     diag = s.diagnostics
     rt = result.randomization_test
     blocks = int(len(np.unique(series.block[series.block > 0])))
