@@ -94,8 +94,10 @@ def build_pooled_model(
     Returns
     -------
     pm.Model with free variables ``mu``, ``tau``, ``z``, ``intercept``, ``sigma2`` (and
-    ``rho``, ``nu`` as the options call for), the deterministic ``effect`` (dims
-    ``series``) and the observed ``y`` (every observed day of every series, in order).
+    ``rho``, ``nu`` as the options call for) and the deterministic ``effect`` (dims
+    ``series``). The likelihood is the potential ``loglik`` (normal: computed from
+    sufficient statistics) or the observed ``y`` (Student-t: every observed day of every
+    series, in order).
 
     Raises
     ------
@@ -132,9 +134,8 @@ def build_pooled_model(
         centre = (first.low + first.high) / 2.0
     else:
         centre = float(np.nanmean(np.concatenate([s.y for s in series_list])))
-    y, sidx, active, gap, is_first = _stack(series_list)
     ids = list(series_ids) if series_ids is not None else list(range(len(series_list)))
-    coords = {"series": ids, "obs": np.arange(len(y))}
+    coords = {"series": ids}
     with pm.Model(coords=coords) as model:
         mu = pm.Normal("mu", 0.0, POOLED_MU_SD * unit)
         tau = pm.HalfNormal("tau", POOLED_TAU_SCALE * unit)
@@ -143,30 +144,21 @@ def build_pooled_model(
         intercept = pm.Normal("intercept", centre, POOLED_INTERCEPT_SD * unit, dims="series")
         b0 = A0_INFORMATIVE * (SIGMA_REF * unit) ** 2
         sigma2 = pm.InverseGamma("sigma2", alpha=A0_INFORMATIVE, beta=b0, dims="series")
-        sigma = pt.sqrt(sigma2)[sidx]
-        mean = intercept[sidx] + effect[sidx] * active
-        if ar1 == "none":
-            cond_mu, cond_sd = mean, sigma
+        if ar1 == "shared":
+            rho = pm.Uniform("rho", -1.0, 1.0)
+        elif ar1 == "per-series":
+            rho = pm.Uniform("rho", -1.0, 1.0, dims="series")
         else:
-            if ar1 == "shared":
-                rho = pm.Uniform("rho", -1.0, 1.0)
-            else:
-                rho = pm.Uniform("rho", -1.0, 1.0, dims="series")[sidx]
-            resid = y - mean
-            resid_prev = pt.concatenate([pt.zeros(1), resid[:-1]])
-            # First days get a dummy gap of 1: their branch of the switch is never used, and
-            # a gap of 0 would put sqrt(0) (an infinite gradient) into the graph.
-            rho_d = rho ** np.where(is_first, 1, gap)
-            stationary = 1.0 - rho**2
-            cond_mu = mean + pt.switch(is_first, 0.0, rho_d * resid_prev)
-            cond_sd = sigma * pt.switch(
-                is_first, 1.0 / pt.sqrt(stationary), pt.sqrt((1.0 - rho_d**2) / stationary)
-            )
-        if likelihood == "student":
+            rho = None
+        if likelihood == "normal":
+            pm.Potential("loglik", _gaussian_loglik(series_list, intercept, effect, sigma2, rho))
+        else:
             nu = pm.Gamma("nu", alpha=NU_ALPHA, beta=NU_BETA)
-            pm.StudentT("y", nu=nu, mu=cond_mu, sigma=cond_sd, observed=y, dims="obs")
-        else:
-            pm.Normal("y", mu=cond_mu, sigma=cond_sd, observed=y, dims="obs")
+            y, sidx, active, gap, is_first = _stack(series_list)
+            cond_mu, cond_sd = _conditionals(
+                y, sidx, active, gap, is_first, intercept, effect, sigma2, rho
+            )
+            pm.StudentT("y", nu=nu, mu=cond_mu, sigma=cond_sd, observed=y)
     return model
 
 
@@ -184,6 +176,71 @@ def _stack(series_list: Sequence[Series]):
         first[0] = True
         is_first.append(first)
     return tuple(np.concatenate(a) for a in (ys, sidx, active, gap, is_first))
+
+
+def _conditionals(y, sidx, active, gap, is_first, intercept, effect, sigma2, rho):
+    """Mean and sd of each observed day given the previous one (AR(1) through gaps)."""
+    sigma = pt.sqrt(sigma2)[sidx]
+    mean = intercept[sidx] + effect[sidx] * active
+    if rho is None:
+        return mean, sigma
+    rho = rho if rho.ndim == 0 else rho[sidx]
+    resid_prev = pt.concatenate([pt.zeros(1), (y - mean)[:-1]])
+    # First days get a dummy gap of 1: their branch of the switch is never used, and a gap
+    # of 0 would put sqrt(0) (an infinite gradient) into the graph.
+    rho_d = rho ** np.where(is_first, 1, gap)
+    stationary = 1.0 - rho**2
+    cond_mu = mean + pt.switch(is_first, 0.0, rho_d * resid_prev)
+    cond_sd = sigma * pt.switch(
+        is_first, 1.0 / pt.sqrt(stationary), pt.sqrt((1.0 - rho_d**2) / stationary)
+    )
+    return cond_mu, cond_sd
+
+
+def _gaussian_loglik(series_list, intercept, effect, sigma2, rho):
+    """Sum over series of the exact Gaussian AR(1)-with-gaps log-likelihood.
+
+    The same likelihood as ``_conditionals`` with normal innovations, computed from the
+    exact engine's sufficient statistics (``nof1.models.exact``): for each series and each
+    distinct gap d between consecutive observed days, cross-products of Z = [1, active, y].
+    With v = (-intercept, -effect, 1), the whitened residual sum of squares is v' M(rho) v,
+    so one evaluation costs O(series x gaps), not O(days): this is what makes 200 series
+    of 112 days fit in minutes.
+    """
+    from nof1.models.exact import _lag_stats
+
+    stats = [
+        _lag_stats(s.y[None, :], np.column_stack([np.ones(len(s.y)), s.active]), s.day)
+        for s in series_list
+    ]
+    gaps = np.unique(np.concatenate([st.gaps for st in stats]))
+    S, K = len(stats), len(gaps)
+    a, b, c = (np.zeros((S, K, 3, 3)) for _ in range(3))
+    count = np.zeros((S, K))
+    first = np.stack([st.first[0] for st in stats])
+    n_obs = np.array([st.n_obs[0] for st in stats], dtype=float)
+    for i, st in enumerate(stats):
+        k = np.searchsorted(gaps, st.gaps)
+        a[i, k], c[i, k], count[i, k] = st.a[0], st.c[0], st.count[0]
+        b[i, k] = st.b[0] + np.swapaxes(st.b[0], -1, -2)
+    v = pt.stack([-intercept, -effect, pt.ones_like(effect)], axis=1)  # (S, 3)
+    vv = v[:, :, None] * v[:, None, :]  # (S, 3, 3)
+    # Quadratic forms v' A v of every statistic: (S, K) tensors.
+    qa, qb, qc = (pt.sum(x * vv[:, None], axis=(-2, -1)) for x in (a, b, c))
+    qf = pt.sum(first * vv, axis=(-2, -1))
+    if rho is None:
+        quad = qf + pt.sum(qa, axis=1)
+        log_det_l = 0.0
+    else:
+        rho_s = pt.reshape(rho, (-1, 1))  # (S, 1) per series, (1, 1) shared
+        r = rho_s ** gaps[None, :]  # (S or 1, K)
+        one_m = 1.0 - rho_s**2
+        c2 = one_m / (1.0 - r**2)
+        quad = pt.sum(c2 * (qa - r * qb + r**2 * qc), axis=1) + one_m[:, 0] * qf
+        log_det_l = 0.5 * (
+            (n_obs - count.sum(axis=1)) * pt.log(one_m[:, 0]) + pt.sum(count * pt.log(c2), axis=1)
+        )
+    return pt.sum(log_det_l - 0.5 * n_obs * pt.log(2 * np.pi * sigma2) - 0.5 * quad / sigma2)
 
 
 def fit_pooled(
@@ -233,7 +290,6 @@ def fit_pooled(
             cores=min(chains, 2),
             random_seed=seed,
             target_accept=target_accept,
-            nuts_sampler="nutpie",
             progressbar=progressbar,
             compute_convergence_checks=False,
         )
