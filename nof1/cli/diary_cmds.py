@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from nof1.anonymise import export_anonymised
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, trial_option
 from nof1.diary import Record, import_diary, open_diary, record_day, unblind_trial
@@ -199,8 +200,17 @@ def import_(trial, csv_file, correct) -> None:
 @cli.command()
 @trial_option()
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
-def export(trial, csv_file) -> None:
+@click.option(
+    "--anonymise",
+    is_flag=True,
+    help="After unblinding: write the anonymised series for pooling (no notes, dates, kits).",
+)
+def export(trial, csv_file, anonymise) -> None:
     """Export every diary record, corrections marked, to a CSV (no allocation in it)."""
+    if anonymise:
+        n = export_anonymised(trial, csv_file)
+        click.echo(f"Exported {n} anonymised days to {csv_file} (readable by you only).")
+        return
     with open_diary(trial, create=False) as diary:
         n = diary.export_csv(csv_file)
     click.echo(f"Exported {n} records to {csv_file}.")
