@@ -32,12 +32,14 @@ PyMC is imported here only, so the exact path never pays for it.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pytensor.tensor.signal import convolve1d
 
 from nof1.errors import ModelError
 from nof1.models.base import ESS_MIN, RHAT_MAX, Diagnostics, Fit
@@ -46,6 +48,10 @@ from nof1.models.regression import design_matrix
 from nof1.series import Series
 
 LIKELIHOODS = ("normal", "student", "ordinal")
+#: Worker start method. PyMC's default (forkserver) re-imports PyMC and reloads the compiled
+#: C cache in every worker, which costs more than sampling a 112-day series; fork reuses the
+#: parent's. Elsewhere (macOS, Windows) fork is unsafe or absent: keep PyMC's default.
+_MP_CTX = "fork" if sys.platform == "linux" else None
 
 #: Student-t degrees of freedom: Gamma(2, rate 0.1), mean 20, mode 10 (Juarez & Steel 2010).
 NU_ALPHA, NU_BETA = 2.0, 0.1
@@ -166,6 +172,7 @@ def fit_mcmc(
             tune=tune,
             chains=chains,
             cores=min(chains, 2),
+            mp_ctx=_MP_CTX,
             random_seed=seed,
             progressbar=progressbar,
             compute_convergence_checks=False,
@@ -367,15 +374,14 @@ def _exposure(series: Series, tau, rows):
 def _latent_ar1(rho, z, row_pos, n_grid):
     """Stationary unit-innovation AR(1) on a daily grid from standard normals z, at row_pos.
 
-    u_t = sum_{k <= t} rho^(t-k) z_k, with z_0 scaled by 1/sqrt(1 - rho^2) for stationarity;
-    a lower-triangular product instead of a scan, cheap for a few hundred days.
+    u_t = sum_{k <= t} rho^(t-k) z_k with z_0 scaled by 1/sqrt(1 - rho^2) for
+    stationarity: a convolution with the powers of rho, a few times cheaper per gradient
+    than a scan or a lower-triangular matrix of powers.
     """
-    lag = row_pos[:, None] - np.arange(n_grid)[None, :]
-    weights = pt.switch(lag >= 0, rho ** np.maximum(lag, 0), 0.0)
-    first = np.zeros(n_grid)
-    first[0] = 1.0
-    scale = 1.0 + first * (1.0 / pt.sqrt(1.0 - rho**2) - 1.0)
-    return pt.dot(weights, z * scale)
+    powers = rho ** np.arange(n_grid, dtype=float)
+    scaled = pt.concatenate([z[:1] / pt.sqrt(1.0 - rho**2), z[1:]])
+    u = convolve1d(scaled, powers, mode="full")[:n_grid]
+    return u if len(row_pos) == n_grid else u[row_pos]
 
 
 def _expected_score(eta, cut):

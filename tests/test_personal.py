@@ -1,0 +1,279 @@
+"""The PyMC engine of the personal model (nof1.models.personal)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from scipy import stats
+
+from nof1.errors import ModelError
+from nof1.models.exposure import exposure
+from nof1.models.personal import (
+    _exposure,
+    _latent_ar1,
+    build_model,
+    diagnose,
+    fit_mcmc,
+)
+from nof1.models.regression import design_matrix
+from nof1.series import Series
+from nof1.simulate import Layout, simulate_series
+
+PEER = "/work/shared/data/peer/nof1ins_readme_example.csv"
+
+
+def small_series(y=None, low=0.0, high=10.0) -> Series:
+    """Two blocks of 4-day periods, day 6 absent (washout), days 3 and 12 missing."""
+    day = np.array([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17])
+    active = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    period = np.array([1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4])
+    block = np.where(period <= 2, 1, 2)
+    if y is None:
+        y = np.array([4, 3, np.nan, 4, 6, 7, 6, 7, 6, 7, np.nan, 6, 3, 4, 3, 4], dtype=float)
+    return Series(y=y, active=active, day=day, block=block, period=period, low=low, high=high)
+
+
+def peer_series() -> Series:
+    df = pd.read_csv(PEER, na_values="NA")
+    return Series(
+        y=df["Y"].to_numpy(float),
+        active=(df["Treat"] == 2).astype(int).to_numpy(),
+        day=df["Day"].to_numpy(),
+        block=df["Block"].to_numpy(),
+        period=((df["Day"] - 1) // 7 + 1).to_numpy(),
+        lower_is_better=True,
+        # values reach 11 in this peer file, so the scale is treated as unbounded
+        low=None,
+        high=None,
+    )
+
+
+def simulated(seed: int, **kwargs) -> Series:
+    params = {"effect": -2.0, "sd": 1.0, "rho": 0.4, "missing_rate": 0.05}
+    params.update(kwargs)
+    return simulate_series(Layout(blocks=3, period_days=10), rng=seed, **params).series
+
+
+def observed_length(model) -> int:
+    return len(model.rvs_to_values[model["y"]].eval())
+
+
+# --- build_model ----------------------------------------------------------------------------
+
+
+def test_normal_model_has_named_variables_and_one_row_per_observed_day():
+    s = small_series()
+    model = build_model(s, "neutral", trend="linear")
+    assert {"sigma2", "sigma", "beta", "rho", "y"} <= set(model.named_vars)
+    assert model.coords["coef"] == ("intercept", "effect", "trend")
+    assert observed_length(model) == int(s.observed.sum()) == 14
+
+
+def test_model_variables_follow_the_options():
+    s = small_series()
+    assert "rho" not in build_model(s, ar1=False).named_vars
+    student = build_model(s, likelihood="student")
+    assert {"nu", "rho", "beta"} <= set(student.named_vars)
+    assert observed_length(student) == 14
+    carry = build_model(s, carryover=True)
+    assert "tau" in carry.named_vars
+
+
+def test_ordinal_model_has_cutpoints_latent_process_and_no_intercept():
+    s = small_series()
+    model = build_model(s, likelihood="ordinal")
+    assert {"beta", "cutpoints", "z", "sigma", "rho", "effect_score", "y"} <= set(
+        model.named_vars
+    )
+    assert model.coords["coef"] == ("effect",)
+    assert len(model.coords["cut"]) == 10  # 11 categories 0..10
+    assert len(model.coords["grid_day"]) == 17  # every calendar day 1..17, day 6 included
+    assert observed_length(model) == 14
+    # scores are stored as categories 0..10 above the scale's low end
+    assert model.rvs_to_values[model["y"]].eval().max() == 7
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (3.5, "pain score 3.5 is not an integer; the ordinal likelihood needs whole scores 0-10"),
+        (11.0, "pain score 11 is outside 0-10"),
+    ],
+)
+def test_ordinal_rejects_scores_that_are_not_categories(bad, message):
+    y = small_series().y.copy()
+    y[4] = bad
+    with pytest.raises(ModelError, match=f"^{re.escape(message)}$"):
+        build_model(small_series(y), likelihood="ordinal")
+
+
+def test_ordinal_needs_a_bounded_scale():
+    with pytest.raises(ModelError, match="ordinal likelihood needs a bounded scale"):
+        build_model(small_series(low=None, high=None), likelihood="ordinal")
+
+
+def test_unknown_likelihood_and_bad_sampler_settings_are_refused():
+    with pytest.raises(ModelError, match="^unknown likelihood 'poisson'; use one of normal"):
+        build_model(small_series(), likelihood="poisson")
+    with pytest.raises(ModelError, match=r"^chains=1 is not valid; use an integer >= 2$"):
+        fit_mcmc(small_series(), chains=1)
+    with pytest.raises(ModelError, match=r"^draws=0 is not valid"):
+        fit_mcmc(small_series(), draws=0)
+
+
+@pytest.mark.parametrize("rho", [0.7, -0.6])
+def test_ar1_likelihood_through_gaps_equals_the_joint_gaussian(rho):
+    """The conditional chain over observed days is the exact marginal of a daily AR(1)."""
+    s = small_series()
+    model = build_model(s, "neutral", trend="linear")
+    logp = model.compile_logp(vars=[model["y"]], jacobian=False)
+    beta, sigma = np.array([5.0, -1.5, 0.3]), 1.3
+    point = {
+        "sigma2_log__": np.log(sigma**2),
+        "beta": beta,
+        "rho_interval__": np.log((rho + 1) / (1 - rho)),
+    }
+    obs = s.observed
+    X, _ = design_matrix(s, "linear")
+    days = s.day[obs]
+    cov = sigma**2 * rho ** np.abs(days[:, None] - days[None, :]) / (1 - rho**2)
+    expected = stats.multivariate_normal(X[obs] @ beta, cov).logpdf(s.y[obs])
+    assert logp(point) == pytest.approx(expected, rel=1e-9)
+
+
+def test_exposure_in_the_model_matches_the_numpy_kinetics():
+    s = small_series()  # day 6 is absent: it takes the arm of day 7 (control)
+    rows = np.ones(len(s.y), dtype=bool)
+    for tau in (0.5, 3.0, 20.0):
+        got = _exposure(s, pt.constant(tau), rows).eval()
+        np.testing.assert_allclose(got, exposure(s.active, s.day, tau), rtol=1e-12, atol=1e-12)
+
+
+def test_latent_ar1_has_the_stationary_ar1_covariance():
+    rho, n_grid = -0.55, 9
+    row_pos = np.array([0, 1, 2, 4, 5, 8])  # days 3, 6, 7 absent from the rows
+    z = pt.vector("z")
+    f = pytensor.function([z], _latent_ar1(pt.constant(rho), z, row_pos, n_grid))
+    weights = np.column_stack([f(np.eye(n_grid)[k]) for k in range(n_grid)])
+    expected = rho ** np.abs(row_pos[:, None] - row_pos[None, :]) / (1 - rho**2)
+    np.testing.assert_allclose(weights @ weights.T, expected, rtol=1e-10, atol=1e-12)
+
+
+# --- diagnostics ----------------------------------------------------------------------------
+
+
+def _idata(shift: float, divergences: int):
+    rng = np.random.default_rng(0)
+    beta = rng.normal(size=(2, 1000, 2))
+    beta[1] += shift  # second chain somewhere else: R-hat must see it
+    diverging = np.zeros((2, 1000), dtype=bool)
+    diverging[0, :divergences] = True
+    return az.from_dict(
+        posterior={"beta": beta, "sigma": np.abs(rng.normal(size=(2, 1000)))},
+        sample_stats={"diverging": diverging},
+        coords={"coef": ["intercept", "effect"]},
+        dims={"beta": ["coef"]},
+    )
+
+
+def test_diagnose_passes_independent_well_mixed_chains():
+    diag = diagnose(_idata(0.0, 0), ["beta", "sigma"])
+    assert diag.ok and diag.messages == ()
+    assert diag.rhat_max < 1.01 and diag.ess_bulk_min > 1000 and diag.divergences == 0
+
+
+def test_diagnose_names_what_failed():
+    diag = diagnose(_idata(3.0, 4), ["beta", "sigma"])
+    assert not diag.ok
+    assert diag.divergences == 4
+    assert diag.rhat_max > 1.5
+    assert diag.messages[0].startswith("R-hat of ")
+    assert any(m.startswith("bulk ESS of ") for m in diag.messages)
+    assert diag.messages[-1] == "4 divergent transition(s); there must be none"
+
+
+# --- real NUTS ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_deliberately_short_fit_fails_its_diagnostics():
+    fit = fit_mcmc(simulated(1), "neutral", draws=20, tune=5, chains=2, seed=1)
+    assert fit.engine == "mcmc"
+    assert not fit.diagnostics.ok
+    assert any("ESS" in m for m in fit.diagnostics.messages)
+    assert fit.draws["effect"].shape == (40,)
+
+
+@pytest.mark.slow
+def test_peer_readme_example_matches_nof1ins_without_ar1():
+    fit = fit_mcmc(peer_series(), "vague", ar1=False, draws=1000, chains=2, seed=11)
+    effect = fit.draws["effect"]
+    assert effect.mean() == pytest.approx(-2.00, abs=0.1)
+    assert effect.std() == pytest.approx(0.555, rel=0.15)
+    assert "rho" not in fit.draws
+    assert fit.diagnostics.ok, fit.diagnostics.messages
+
+
+@pytest.mark.slow
+def test_peer_readme_example_matches_nof1ins_with_ar1():
+    fit = fit_mcmc(peer_series(), "vague", ar1=True, draws=1500, chains=2, seed=12)
+    effect = fit.draws["effect"]
+    assert effect.mean() == pytest.approx(-1.17, abs=0.1)
+    assert effect.std() == pytest.approx(0.64, rel=0.15)
+    assert fit.draws["rho"].mean() == pytest.approx(0.75, abs=0.08)
+    # posterior predictive samples for the PPC plot, one per observed day
+    assert fit.idata.posterior_predictive["y"].shape[-1] == 26
+
+
+@pytest.mark.slow
+def test_mcmc_agrees_with_the_exact_engine_on_the_same_model():
+    exact = pytest.importorskip("nof1.models.exact", reason="the exact engine is not there yet")
+    s = simulated(7, rho=0.5)
+    ex = exact.fit_exact(s, "neutral", ar1=True, n_draws=40000, seed=3)
+    mc = fit_mcmc(s, "neutral", ar1=True, draws=2000, chains=2, seed=3)
+    assert mc.diagnostics.ok, mc.diagnostics.messages
+    for name in ("effect", "intercept", "rho", "sigma"):
+        assert mc.draws[name].mean() == pytest.approx(ex.draws[name].mean(), abs=0.05), name
+        assert mc.draws[name].std() == pytest.approx(ex.draws[name].std(), rel=0.10), name
+
+
+def _assert_clear_benefit(fit):
+    assert fit.diagnostics.ok, fit.diagnostics.messages
+    assert np.mean(fit.draws["effect"] < 0) > 0.99
+
+
+@pytest.mark.slow
+def test_student_likelihood_recovers_the_effect_despite_flare_days():
+    s = simulated(21)
+    y = s.y.copy()
+    y[[5, 17, 40]] += 6.0  # flare days
+    fit = fit_mcmc(dataclasses.replace(s, y=y), "neutral", likelihood="student", chains=2, seed=4)
+    _assert_clear_benefit(fit)
+    assert fit.draws["effect"].mean() == pytest.approx(-2.0, abs=0.6)
+    assert np.median(fit.draws["nu"]) < 15  # the flares call for heavy tails
+
+
+@pytest.mark.slow
+def test_ordinal_likelihood_recovers_the_effect_on_both_scales():
+    s = simulated(22, ordinal=True)
+    fit = fit_mcmc(s, "neutral", likelihood="ordinal", chains=2, seed=5)
+    _assert_clear_benefit(fit)
+    assert np.mean(fit.draws["effect_latent"] < 0) > 0.99
+    assert fit.draws["effect"].mean() == pytest.approx(-2.0, abs=0.7)
+    assert "intercept" not in fit.draws and fit.coef_names == ("effect",)
+
+
+@pytest.mark.slow
+def test_carryover_model_recovers_the_effect_and_its_time_constant():
+    s = simulated(23, tau=3.0, include_washout=True)
+    fit = fit_mcmc(s, "neutral", carryover=True, chains=2, seed=6)
+    _assert_clear_benefit(fit)
+    assert fit.draws["effect"].mean() == pytest.approx(-2.0, abs=0.6)
+    assert 1.0 < np.median(fit.draws["tau"]) < 9.0
