@@ -556,7 +556,7 @@ def fast_pool(
 def _normal_mixture(w: np.ndarray, m: np.ndarray, v: np.ndarray) -> Estimate:
     mean = float(np.sum(w * m))
     sd = float(np.sqrt(max(np.sum(w * (v + m**2)) - mean**2, 0.0)))
-    x = np.linspace(mean - 8 * sd, mean + 8 * sd, 8001)
+    x = np.linspace(mean - 8 * sd, mean + 8 * sd, 2001)
     keep = w > 1e-12 * w.max()
     dens = (w[keep] / np.sqrt(2 * np.pi * v[keep])) @ np.exp(
         -0.5 * (x[None, :] - m[keep, None]) ** 2 / v[keep, None]
