@@ -373,7 +373,9 @@ class PoolResult:
     p_new_benefit, p_new_mcid : P(a new patient benefits), P(... by at least the MCID).
     series : one row per series: ``series_id``, ``file``, ``n_days`` (observed analysis
         days), ``unpooled_mean``, ``unpooled_sd`` (exact engine, vague prior),
-        ``pooled_mean``, ``pooled_lower``, ``pooled_upper`` (the shrunken effect, 95% HDI).
+        ``pooled_mean``, ``pooled_lower``, ``pooled_upper`` (the shrunken effect and its 95%
+        interval: HDI of the draws for mcmc, equal-tailed for the fast path; for these
+        near-normal posteriors the two differ by far less than their width).
     diagnostics : convergence diagnostics (the fast path has none to fail).
     priors : the priors, in words.
     """
@@ -785,7 +787,7 @@ def forest_png(result: PoolResult) -> bytes:
         color="C0",
         ms=3,
         lw=1,
-        label="pooled (95% HDI)",
+        label="pooled (95% interval)",
     )
     for yv, est, label, colour in (
         (1.5, result.mu, "average (mu)", "C3"),
@@ -883,7 +885,7 @@ unpooled estimates: {e(result.priors["unpooled"])}.</p>
 <img alt="forest plot" src="data:image/png;base64,{png}">
 <h2>Series</h2>
 <table><tr><th>series id</th><th>file</th><th>days</th><th>unpooled mean (sd)</th>
-<th>pooled mean</th><th>pooled 95% HDI</th></tr>
+<th>pooled mean</th><th>pooled 95% interval</th></tr>
 {rows}
 </table>
 </body></html>
