@@ -17,15 +17,18 @@ import sys
 import time
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MB) of one child process."""
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak resident memory (MB) of a child.
+
+    CPU time is reported too because wall time on a shared machine depends on its load.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024.0  # Linux reports kB
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0  # Linux: kB
 
 
 def main() -> None:
@@ -57,12 +60,26 @@ def main() -> None:
     rows = []
     for name, cmd in cases:
         runs = [run(cmd) for _ in range(args.repeats)]
-        rows.append((name, statistics.median(r[0] for r in runs), max(r[1] for r in runs)))
-    base_t, base_m = rows[0][1], rows[0][2]
-    print(f"cpus: {os.cpu_count()}, repeats: {args.repeats} (median wall, max peak RSS)")
-    print(f"{'case':<42} {'wall s':>8} {'x base':>7} {'peak MB':>8} {'x base':>7}")
-    for name, t, m in rows:
-        print(f"{name:<42} {t:>8.2f} {t / base_t:>7.1f} {m:>8.0f} {m / base_m:>7.1f}")
+        rows.append(
+            (
+                name,
+                statistics.median(r[0] for r in runs),
+                statistics.median(r[1] for r in runs),
+                max(r[2] for r in runs),
+            )
+        )
+    base_t, base_c, base_m = rows[0][1:]
+    print(f"cpus: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}, repeats: {args.repeats}")
+    print("(median wall and CPU seconds, max peak RSS)")
+    print(
+        f"{'case':<42} {'wall s':>7} {'x base':>7} {'cpu s':>7} {'x base':>7} "
+        f"{'peak MB':>8} {'x base':>7}"
+    )
+    for name, t, c, m in rows:
+        print(
+            f"{name:<42} {t:>7.2f} {t / base_t:>7.1f} {c:>7.2f} {c / base_c:>7.1f} "
+            f"{m:>8.0f} {m / base_m:>7.1f}"
+        )
 
 
 if __name__ == "__main__":
