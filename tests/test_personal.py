@@ -89,9 +89,7 @@ def test_model_variables_follow_the_options():
 def test_ordinal_model_has_cutpoints_latent_process_and_no_intercept():
     s = small_series()
     model = build_model(s, likelihood="ordinal")
-    assert {"beta", "cutpoints", "z", "sigma", "rho", "effect_score", "y"} <= set(
-        model.named_vars
-    )
+    assert {"beta", "cutpoints", "z", "sigma", "rho", "effect_score", "y"} <= set(model.named_vars)
     assert model.coords["coef"] == ("effect",)
     assert len(model.coords["cut"]) == 10  # 11 categories 0..10
     assert len(model.coords["grid_day"]) == 17  # every calendar day 1..17, day 6 included
@@ -156,13 +154,13 @@ def test_exposure_in_the_model_matches_the_numpy_kinetics():
         np.testing.assert_allclose(got, exposure(s.active, s.day, tau), rtol=1e-12, atol=1e-12)
 
 
-def test_latent_ar1_has_the_stationary_ar1_covariance():
+def test_latent_ar1_has_unit_variance_and_ar1_correlation():
     rho, n_grid = -0.55, 9
     row_pos = np.array([0, 1, 2, 4, 5, 8])  # days 3, 6, 7 absent from the rows
     z = pt.vector("z")
     f = pytensor.function([z], _latent_ar1(pt.constant(rho), z, row_pos, n_grid))
     weights = np.column_stack([f(np.eye(n_grid)[k]) for k in range(n_grid)])
-    expected = rho ** np.abs(row_pos[:, None] - row_pos[None, :]) / (1 - rho**2)
+    expected = rho ** np.abs(row_pos[:, None] - row_pos[None, :])
     np.testing.assert_allclose(weights @ weights.T, expected, rtol=1e-10, atol=1e-12)
 
 

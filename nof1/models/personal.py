@@ -61,11 +61,14 @@ TAU_MEDIAN_DAYS, TAU_LOG_SD = 3.0, 1.0
 #: Ordinal model: prior sd of the cutpoints around evenly spaced cumulative probabilities,
 #: wide enough to move all of them, narrow enough to keep empty categories' cutpoints finite.
 CUTPOINT_SD = 2.0
-#: Ordinal model: half-normal scale of the latent AR(1) innovation sd (logit units).
+#: Ordinal model: half-normal scale of the latent AR(1) process's marginal sd (logit units).
 LATENT_SIGMA_SCALE = 1.0
 #: Ordinal model under the vague prior: coefficient sd on the logit scale. Prior sds of
 #: 1000 logits (the Gaussian vague prior) would make every fitted probability 0 or 1.
 VAGUE_LOGIT_SD = 10.0
+#: Ordinal model: NUTS target acceptance, above PyMC's 0.8: the latent process and the
+#: cutpoints trade off (a slow process shifts the level the cutpoints also set).
+ORDINAL_TARGET_ACCEPT = 0.9
 #: SD of the standard logistic distribution, the ordinal model's residual scale.
 _LOGISTIC_SD = math.pi / math.sqrt(3.0)
 
@@ -145,7 +148,7 @@ def fit_mcmc(
     Fit with ``engine="mcmc"``. ``draws`` (chains pooled) holds ``effect`` and every
     coefficient name, ``sigma``, ``rho`` with AR(1), ``tau`` with carryover, ``nu`` for the
     Student-t likelihood; for the ordinal likelihood ``effect`` is on the outcome scale and
-    ``effect_latent`` on the logit scale (``sigma`` is then the latent innovation sd).
+    ``effect_latent`` on the logit scale (``sigma`` is then the latent process's marginal sd).
     ``diagnostics.ok`` is False, with messages naming what failed, when R-hat > 1.01,
     bulk or tail ESS < 400, or any transition diverged. ``idata`` holds the posterior and
     the posterior predictive of ``y`` (one step ahead given the previous observed day when
@@ -173,6 +176,7 @@ def fit_mcmc(
             chains=chains,
             cores=min(chains, 2),
             mp_ctx=_MP_CTX,
+            target_accept=ORDINAL_TARGET_ACCEPT if likelihood == "ordinal" else 0.8,
             random_seed=seed,
             progressbar=progressbar,
             compute_convergence_checks=False,
@@ -372,14 +376,16 @@ def _exposure(series: Series, tau, rows):
 
 
 def _latent_ar1(rho, z, row_pos, n_grid):
-    """Stationary unit-innovation AR(1) on a daily grid from standard normals z, at row_pos.
+    """Stationary AR(1) with unit marginal variance on a daily grid, from standard normals z.
 
-    u_t = sum_{k <= t} rho^(t-k) z_k with z_0 scaled by 1/sqrt(1 - rho^2) for
-    stationarity: a convolution with the powers of rho, a few times cheaper per gradient
+    u_0 = z_0 and u_t = rho u_{t-1} + sqrt(1 - rho^2) z_t, i.e. corr(u_s, u_t) = rho^|t-s|.
+    Scaling by the marginal rather than the innovation sd keeps the process's size fixed as
+    rho nears 1 (where the innovation form needs z_0 / sqrt(1 - rho^2) and the sampler
+    diverges). Written as a convolution with the powers of rho: far cheaper per gradient
     than a scan or a lower-triangular matrix of powers.
     """
     powers = rho ** np.arange(n_grid, dtype=float)
-    scaled = pt.concatenate([z[:1] / pt.sqrt(1.0 - rho**2), z[1:]])
+    scaled = pt.concatenate([z[:1], z[1:] * pt.sqrt(1.0 - rho**2)])
     u = convolve1d(scaled, powers, mode="full")[:n_grid]
     return u if len(row_pos) == n_grid else u[row_pos]
 
