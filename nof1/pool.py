@@ -21,8 +21,6 @@ unpooled estimate, and the diagnostics (a fit that fails them gets no conclusion
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 from collections.abc import Sequence
@@ -32,12 +30,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from nof1.anonymise import FORMAT, FORMAT_VERSION, LEAD_COLUMNS, TAIL_COLUMNS, OutcomeMeta
-from nof1.errors import DataError, ModelError
+from nof1.errors import DataError
 from nof1.models.base import Diagnostics
-from nof1.models.priors import POOLED_MU_SD, POOLED_TAU_SCALE, outcome_unit
+from nof1.models.fastpool import Estimate, fast_pool
+from nof1.models.priors import outcome_unit
 from nof1.series import SCHEMES, Series
 from nof1.trial import write_private
 
@@ -51,11 +49,6 @@ PRIOR_TEXT = {
 }
 #: Default minimal clinically important difference: 1 point per 10 points of scale.
 MCID_PER_10 = 1.0
-#: Points of the fast path's tau grid, on (0, ``TAU_GRID_SDS`` prior scales].
-TAU_GRID = 2000
-TAU_GRID_SDS = 8.0
-#: Series shown in the report's forest plot (the table lists all of them).
-FOREST_MAX = 60
 
 _HEADER_PREFIX = "# "
 _INT_COLUMNS = ("format_version", "day", "block", "period", "washout", "run_in")
@@ -345,19 +338,6 @@ def _series(path, line, sid, rows: dict[str, np.ndarray], o: OutcomeMeta, meta) 
 
 
 @dataclass(frozen=True)
-class Estimate:
-    """Posterior mean, sd and 95% highest-density interval of one quantity."""
-
-    mean: float
-    sd: float
-    lower: float
-    upper: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"mean": self.mean, "sd": self.sd, "hdi_lower": self.lower, "hdi_upper": self.upper}
-
-
-@dataclass(frozen=True)
 class PoolResult:
     """What a pooled analysis reports, whichever engine made it.
 
@@ -434,160 +414,6 @@ class PoolResult:
 
 
 # --------------------------------------------------------------------------------------
-# The fast path: normal-normal random effects, exact over a tau grid
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FastPosterior:
-    """The fast path's posterior given per-series effect estimates (mean, sd).
-
-    For each tau on the grid: mu | tau, y ~ Normal(``m``, ``v``); ``weights`` is the
-    posterior of tau over the grid (sums to 1). Everything else is a mixture over the grid.
-    """
-
-    tau: np.ndarray  # (G,)
-    weights: np.ndarray  # (G,)
-    m: np.ndarray  # (G,)
-    v: np.ndarray  # (G,)
-    y: np.ndarray  # (S,)
-    s: np.ndarray  # (S,)
-
-    def mu(self) -> Estimate:
-        return _normal_mixture(self.weights, self.m, self.v)
-
-    def new_patient(self) -> Estimate:
-        return _normal_mixture(self.weights, self.m, self.v + self.tau**2)
-
-    def p_new_below(self, t: float) -> float:
-        """P(new patient's effect < t)."""
-        return float(np.sum(self.weights * ndtr((t - self.m) / np.sqrt(self.v + self.tau**2))))
-
-    def p_mu_below(self, t: float) -> float:
-        """P(mu < t)."""
-        return float(np.sum(self.weights * ndtr((t - self.m) / np.sqrt(self.v))))
-
-    def tau_estimate(self) -> Estimate:
-        w, t = self.weights, self.tau
-        mean = float(np.sum(w * t))
-        sd = float(np.sqrt(max(np.sum(w * t**2) - mean**2, 0.0)))
-        lo, hi = _grid_hdi(t, w)
-        return Estimate(mean, sd, lo, hi)
-
-    def shrunken(self, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each series' pooled effect: mean and equal-tailed ``prob`` interval, (S,) each.
-
-        Given tau: effect_i | y ~ Normal(B_i m + (1 - B_i) y_i, (1 - B_i) s_i^2 + B_i^2 v)
-        with B_i = s_i^2 / (s_i^2 + tau^2); a mixture over the tau grid.
-        """
-        keep = self.weights > 1e-12 * self.weights.max()
-        w, tau, m, v = self.weights[keep], self.tau[keep], self.m[keep], self.v[keep]
-        w = w / w.sum()
-        s2 = self.s[:, None] ** 2
-        b = s2 / (s2 + tau[None, :] ** 2)
-        loc = b * m[None, :] + (1 - b) * self.y[:, None]
-        sd = np.sqrt((1 - b) * s2 + b**2 * v[None, :])
-        mean = loc @ w
-        tail = (1 - prob) / 2
-        lo = _mixture_quantile(w, loc, sd, tail)
-        hi = _mixture_quantile(w, loc, sd, 1 - tail)
-        return mean, lo, hi
-
-
-def fast_pool(
-    means: np.ndarray,
-    sds: np.ndarray,
-    *,
-    unit: float = 1.0,
-    grid_size: int = TAU_GRID,
-) -> FastPosterior:
-    """Normal-normal random-effects posterior, exact on a tau grid.
-
-    Parameters
-    ----------
-    means, sds : each series' effect estimate and its sd (outcome units), shape (S,).
-    unit : outcome units per point of a 0-10 scale (priors scale with it).
-    grid_size : points of the tau grid over (0, 8 prior scales].
-
-    Returns
-    -------
-    FastPosterior
-
-    Raises
-    ------
-    ModelError : shapes differ, no series, or a non-positive or non-finite sd.
-
-    Example
-    -------
-    >>> post = fast_pool(np.array([-1.2, -0.4, -0.9]), np.array([0.5, 0.6, 0.4]))
-    >>> round(post.mu().mean, 2)
-    -0.82
-    """
-    y = np.asarray(means, dtype=float)
-    s = np.asarray(sds, dtype=float)
-    if y.shape != s.shape or y.ndim != 1 or len(y) == 0:
-        raise ModelError(f"need equal-length 1-D means and sds, got {y.shape} and {s.shape}")
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(s)) and np.all(s > 0)):
-        raise ModelError("every series needs a finite effect estimate with a positive sd")
-    mu_var = (POOLED_MU_SD * unit) ** 2
-    scale = POOLED_TAU_SCALE * unit
-    tau = TAU_GRID_SDS * scale * (np.arange(grid_size) + 0.5) / grid_size
-    # With mu ~ N(0, mu_var): y | tau ~ N(0, diag(s^2 + tau^2) + mu_var 11'), evaluated by
-    # integrating mu out of the product of normals (chunks bound memory at 2,000 x 500).
-    log_ml = np.empty(grid_size)
-    m = np.empty(grid_size)
-    v = np.empty(grid_size)
-    for start in range(0, grid_size, 500):
-        t = tau[start : start + 500]
-        var = s[:, None] ** 2 + t[None, :] ** 2  # (S, g)
-        prec = 1.0 / mu_var + np.sum(1.0 / var, axis=0)
-        mean = np.sum(y[:, None] / var, axis=0) / prec
-        log_ml[start : start + 500] = (
-            -0.5 * np.sum(np.log(2 * np.pi * var), axis=0)
-            - 0.5 * np.sum(y[:, None] ** 2 / var, axis=0)
-            + 0.5 * mean**2 * prec
-            - 0.5 * np.log(mu_var * prec)
-        )
-        m[start : start + 500] = mean
-        v[start : start + 500] = 1.0 / prec
-    log_post = log_ml - 0.5 * (tau / scale) ** 2  # half-normal prior, constant dropped
-    w = np.exp(log_post - log_post.max())
-    return FastPosterior(tau=tau, weights=w / w.sum(), m=m, v=v, y=y, s=s)
-
-
-def _normal_mixture(w: np.ndarray, m: np.ndarray, v: np.ndarray) -> Estimate:
-    mean = float(np.sum(w * m))
-    sd = float(np.sqrt(max(np.sum(w * (v + m**2)) - mean**2, 0.0)))
-    x = np.linspace(mean - 8 * sd, mean + 8 * sd, 2001)
-    keep = w > 1e-12 * w.max()
-    dens = (w[keep] / np.sqrt(2 * np.pi * v[keep])) @ np.exp(
-        -0.5 * (x[None, :] - m[keep, None]) ** 2 / v[keep, None]
-    )
-    lo, hi = _grid_hdi(x, dens / dens.sum())
-    return Estimate(mean, sd, lo, hi)
-
-
-def _grid_hdi(x: np.ndarray, mass: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
-    """HDI of a distribution given as probability mass on an even grid: highest cells first."""
-    order = np.argsort(mass)[::-1]
-    n = int(np.searchsorted(np.cumsum(mass[order]), prob)) + 1
-    chosen = x[order[:n]]
-    return float(chosen.min()), float(chosen.max())
-
-
-def _mixture_quantile(w, loc, sd, q: float, iters: int = 60) -> np.ndarray:
-    """Quantile q of each row's normal mixture (rows: series), by bisection."""
-    lo = np.min(loc - 10 * sd, axis=1)
-    hi = np.max(loc + 10 * sd, axis=1)
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        below = ndtr((mid[:, None] - loc) / sd) @ w < q
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    return 0.5 * (lo + hi)
-
-
-# --------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------
 
@@ -654,6 +480,8 @@ def pool_files(
     else:
         result = _summarise_mcmc(data, unpooled, likelihood, mcid, seed, draws)
     if out is not None:
+        from nof1.report.pooled import render_html
+
         write_private(Path(out), render_html(result).encode("utf-8"))
     return result
 
@@ -746,147 +574,3 @@ def _draws_hdi(x: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
 def _draws_estimate(x: np.ndarray) -> Estimate:
     lo, hi = _draws_hdi(x)
     return Estimate(float(np.mean(x)), float(np.std(x, ddof=1)), lo, hi)
-
-
-# --------------------------------------------------------------------------------------
-# The HTML report
-# --------------------------------------------------------------------------------------
-
-
-def forest_png(result: PoolResult) -> bytes:
-    """A forest plot: each series' unpooled and shrunken effect, mu and the new patient.
-
-    At most ``FOREST_MAX`` series are drawn (the first ones, in file order); the report's
-    table lists all of them.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = result.series.head(FOREST_MAX)
-    n = len(t)
-    fig, ax = plt.subplots(figsize=(7, 1.6 + 0.28 * (n + 3)), dpi=100)
-    ypos = np.arange(n)[::-1] + 3
-    z = 1.959963984540054
-    ax.errorbar(
-        t["unpooled_mean"],
-        ypos + 0.15,
-        xerr=z * t["unpooled_sd"],
-        fmt="o",
-        color="0.6",
-        ms=3,
-        lw=1,
-        label="unpooled (95% interval)",
-    )
-    ax.errorbar(
-        t["pooled_mean"],
-        ypos - 0.15,
-        xerr=[t["pooled_mean"] - t["pooled_lower"], t["pooled_upper"] - t["pooled_mean"]],
-        fmt="s",
-        color="C0",
-        ms=3,
-        lw=1,
-        label="pooled (95% interval)",
-    )
-    for yv, est, label, colour in (
-        (1.5, result.mu, "average (mu)", "C3"),
-        (0.5, result.new_patient, "new patient", "C2"),
-    ):
-        ax.errorbar(
-            [est.mean],
-            [yv],
-            xerr=[[est.mean - est.lower], [est.upper - est.mean]],
-            fmt="D",
-            color=colour,
-            ms=5,
-            lw=2,
-            label=label,
-        )
-    ax.axvline(0.0, color="k", lw=0.8)
-    sign = -1.0 if result.outcome.lower_is_better else 1.0
-    ax.axvline(
-        sign * result.mcid, color="k", lw=0.8, ls=":", label=f"MCID ({sign * result.mcid:+g})"
-    )
-    ax.set_yticks([*ypos, 1.5, 0.5], [*[s[:8] for s in t["series_id"]], "mu", "new"], fontsize=7)
-    ax.set_xlabel(f"effect of A over B on {result.outcome.name}")
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def render_html(result: PoolResult) -> str:
-    """The pooled report as one self-contained HTML page (figure embedded, no links out)."""
-    e = html.escape
-    d = result.diagnostics
-    png = base64.b64encode(forest_png(result)).decode("ascii")
-    better = "lower" if result.outcome.lower_is_better else "higher"
-
-    def row(label: str, est: Estimate) -> str:
-        return (
-            f"<tr><td>{e(label)}</td><td>{est.mean:+.2f}</td><td>{est.sd:.2f}</td>"
-            f"<td>{est.lower:+.2f} to {est.upper:+.2f}</td></tr>"
-        )
-
-    if result.conclusion is None:
-        verdict = (
-            "<p class='warn'><strong>No conclusion:</strong> the fit failed its convergence "
-            "checks (" + e("; ".join(d.messages)) + "). Rerun with more draws before reading "
-            "any number below.</p>"
-        )
-    else:
-        verdict = f"<p><strong>{e(result.conclusion)}</strong></p>"
-    diag = (
-        "none to check (analytic)"
-        if d.rhat_max is None
-        else f"max R-hat {d.rhat_max:.3f}, min bulk ESS {d.ess_bulk_min:.0f}, "
-        f"min tail ESS {d.ess_tail_min:.0f}, {d.divergences} divergences"
-    )
-    rows = "".join(
-        f"<tr><td>{e(r.series_id)}</td><td>{e(r.file)}</td><td>{r.n_days}</td>"
-        f"<td>{r.unpooled_mean:+.2f} ({r.unpooled_sd:.2f})</td><td>{r.pooled_mean:+.2f}</td>"
-        f"<td>{r.pooled_lower:+.2f} to {r.pooled_upper:+.2f}</td></tr>"
-        for r in result.series.itertuples()
-    )
-    shown = min(len(result.series), FOREST_MAX)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>nof1 pooled analysis: {e(result.outcome.name)}</title>
-<style>
-body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}.warn{{background:#fee;padding:.6em;border:1px solid #c66}}
-img{{max-width:100%}}
-</style></head><body>
-<h1>Pooled analysis of {len(result.series)} n-of-1 series: {e(result.outcome.name)}</h1>
-<p>Effect = active (A) minus control (B) on a {result.outcome.low:g}-{result.outcome.high:g} scale;
-{better} is better. Engine: {e(result.engine)} ({e(result.likelihood)} likelihood).
-MCID: {result.mcid:g}.</p>
-{verdict}
-<table><tr><th>quantity</th><th>mean</th><th>sd</th><th>95% HDI</th></tr>
-{row("average effect (mu)", result.mu)}
-{row("between-patient sd (tau)", result.tau)}
-{row("effect for a new patient", result.new_patient)}
-</table>
-<table><tr><th>probability</th><th>value</th></tr>
-<tr><td>P(average effect is a benefit)</td><td>{result.p_mu_benefit:.3f}</td></tr>
-<tr><td>P(a new patient benefits)</td><td>{result.p_new_benefit:.3f}</td></tr>
-<tr><td>P(a new patient benefits by at least the MCID)</td><td>{result.p_new_mcid:.3f}</td></tr>
-</table>
-<p>Diagnostics: {e(diag)}.</p>
-<p>Priors: mu ~ {e(result.priors["mu"])}, tau ~ {e(result.priors["tau"])};
-unpooled estimates: {e(result.priors["unpooled"])}.</p>
-<h2>Forest plot</h2>
-<p>Grey: each series alone; blue: shrunken towards the average by the pooled model
-({shown} of {len(result.series)} series shown).</p>
-<img alt="forest plot" src="data:image/png;base64,{png}">
-<h2>Series</h2>
-<table><tr><th>series id</th><th>file</th><th>days</th><th>unpooled mean (sd)</th>
-<th>pooled mean</th><th>pooled 95% interval</th></tr>
-{rows}
-</table>
-</body></html>
-"""

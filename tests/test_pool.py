@@ -13,8 +13,9 @@ from scipy.stats import norm
 from nof1.anonymise import anonymise_simulated, to_csv_text, write_anonymised
 from nof1.cli import cli
 from nof1.models.exact import effect_moments
+from nof1.models.fastpool import fast_pool
 from nof1.models.priors import POOLED_MU_SD, POOLED_TAU_SCALE
-from nof1.pool import fast_pool, load_pool, pool_files
+from nof1.pool import load_pool, pool_files
 from nof1.simulate import simulate_pool
 
 

@@ -1,0 +1,156 @@
+"""The pooled analysis as one self-contained HTML page, with a forest plot."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from nof1.models.fastpool import Estimate
+    from nof1.pool import PoolResult
+
+#: Series shown in the forest plot (the table lists all of them).
+FOREST_MAX = 60
+
+
+def forest_png(result: PoolResult) -> bytes:
+    """A forest plot: each series' unpooled and shrunken effect, mu and the new patient.
+
+    At most ``FOREST_MAX`` series are drawn (the first ones, in file order); the report's
+    table lists all of them.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = result.series.head(FOREST_MAX)
+    n = len(t)
+    fig, ax = plt.subplots(figsize=(7, 1.6 + 0.28 * (n + 3)), dpi=100)
+    ypos = np.arange(n)[::-1] + 3
+    z = 1.959963984540054
+    ax.errorbar(
+        t["unpooled_mean"],
+        ypos + 0.15,
+        xerr=z * t["unpooled_sd"],
+        fmt="o",
+        color="0.6",
+        ms=3,
+        lw=1,
+        label="unpooled (95% interval)",
+    )
+    ax.errorbar(
+        t["pooled_mean"],
+        ypos - 0.15,
+        xerr=[t["pooled_mean"] - t["pooled_lower"], t["pooled_upper"] - t["pooled_mean"]],
+        fmt="s",
+        color="C0",
+        ms=3,
+        lw=1,
+        label="pooled (95% interval)",
+    )
+    for yv, est, label, colour in (
+        (1.5, result.mu, "average (mu)", "C3"),
+        (0.5, result.new_patient, "new patient", "C2"),
+    ):
+        ax.errorbar(
+            [est.mean],
+            [yv],
+            xerr=[[est.mean - est.lower], [est.upper - est.mean]],
+            fmt="D",
+            color=colour,
+            ms=5,
+            lw=2,
+            label=label,
+        )
+    ax.axvline(0.0, color="k", lw=0.8)
+    sign = -1.0 if result.outcome.lower_is_better else 1.0
+    ax.axvline(
+        sign * result.mcid, color="k", lw=0.8, ls=":", label=f"MCID ({sign * result.mcid:+g})"
+    )
+    ax.set_yticks([*ypos, 1.5, 0.5], [*[s[:8] for s in t["series_id"]], "mu", "new"], fontsize=7)
+    ax.set_xlabel(f"effect of A over B on {result.outcome.name}")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def render_html(result: PoolResult) -> str:
+    """The pooled report as one self-contained HTML page (figure embedded, no links out)."""
+    e = html.escape
+    d = result.diagnostics
+    png = base64.b64encode(forest_png(result)).decode("ascii")
+    better = "lower" if result.outcome.lower_is_better else "higher"
+
+    def row(label: str, est: Estimate) -> str:
+        return (
+            f"<tr><td>{e(label)}</td><td>{est.mean:+.2f}</td><td>{est.sd:.2f}</td>"
+            f"<td>{est.lower:+.2f} to {est.upper:+.2f}</td></tr>"
+        )
+
+    if result.conclusion is None:
+        verdict = (
+            "<p class='warn'><strong>No conclusion:</strong> the fit failed its convergence "
+            "checks (" + e("; ".join(d.messages)) + "). Rerun with more draws before reading "
+            "any number below.</p>"
+        )
+    else:
+        verdict = f"<p><strong>{e(result.conclusion)}</strong></p>"
+    diag = (
+        "none to check (analytic)"
+        if d.rhat_max is None
+        else f"max R-hat {d.rhat_max:.3f}, min bulk ESS {d.ess_bulk_min:.0f}, "
+        f"min tail ESS {d.ess_tail_min:.0f}, {d.divergences} divergences"
+    )
+    rows = "".join(
+        f"<tr><td>{e(r.series_id)}</td><td>{e(r.file)}</td><td>{r.n_days}</td>"
+        f"<td>{r.unpooled_mean:+.2f} ({r.unpooled_sd:.2f})</td><td>{r.pooled_mean:+.2f}</td>"
+        f"<td>{r.pooled_lower:+.2f} to {r.pooled_upper:+.2f}</td></tr>"
+        for r in result.series.itertuples()
+    )
+    shown = min(len(result.series), FOREST_MAX)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>nof1 pooled analysis: {e(result.outcome.name)}</title>
+<style>
+body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}.warn{{background:#fee;padding:.6em;border:1px solid #c66}}
+img{{max-width:100%}}
+</style></head><body>
+<h1>Pooled analysis of {len(result.series)} n-of-1 series: {e(result.outcome.name)}</h1>
+<p>Effect = active (A) minus control (B) on a {result.outcome.low:g}-{result.outcome.high:g} scale;
+{better} is better. Engine: {e(result.engine)} ({e(result.likelihood)} likelihood).
+MCID: {result.mcid:g}.</p>
+{verdict}
+<table><tr><th>quantity</th><th>mean</th><th>sd</th><th>95% HDI</th></tr>
+{row("average effect (mu)", result.mu)}
+{row("between-patient sd (tau)", result.tau)}
+{row("effect for a new patient", result.new_patient)}
+</table>
+<table><tr><th>probability</th><th>value</th></tr>
+<tr><td>P(average effect is a benefit)</td><td>{result.p_mu_benefit:.3f}</td></tr>
+<tr><td>P(a new patient benefits)</td><td>{result.p_new_benefit:.3f}</td></tr>
+<tr><td>P(a new patient benefits by at least the MCID)</td><td>{result.p_new_mcid:.3f}</td></tr>
+</table>
+<p>Diagnostics: {e(diag)}.</p>
+<p>Priors: mu ~ {e(result.priors["mu"])}, tau ~ {e(result.priors["tau"])};
+unpooled estimates: {e(result.priors["unpooled"])}.</p>
+<h2>Forest plot</h2>
+<p>Grey: each series alone; blue: shrunken towards the average by the pooled model
+({shown} of {len(result.series)} series shown).</p>
+<img alt="forest plot" src="data:image/png;base64,{png}">
+<h2>Series</h2>
+<table><tr><th>series id</th><th>file</th><th>days</th><th>unpooled mean (sd)</th>
+<th>pooled mean</th><th>pooled 95% interval</th></tr>
+{rows}
+</table>
+</body></html>
+"""
