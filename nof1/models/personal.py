@@ -68,7 +68,7 @@ LATENT_SIGMA_SCALE = 1.0
 VAGUE_LOGIT_SD = 10.0
 #: Ordinal model: NUTS target acceptance, above PyMC's 0.8: the latent process and the
 #: cutpoints trade off (a slow process shifts the level the cutpoints also set).
-ORDINAL_TARGET_ACCEPT = 0.9
+ORDINAL_TARGET_ACCEPT = 0.95
 #: SD of the standard logistic distribution, the ordinal model's residual scale.
 _LOGISTIC_SD = math.pi / math.sqrt(3.0)
 
