@@ -47,7 +47,7 @@ class Entry:
     note: str = ""
 
 
-def parse_date(text: str | date, today: date | None = None) -> date:
+def parse_date(text: str | date, today: date | None = None, what: str = "date") -> date:
     """Parse ``YYYY-MM-DD`` (or ``today`` / ``yesterday``) into a date.
 
     Raises
@@ -70,7 +70,7 @@ def parse_date(text: str | date, today: date | None = None) -> date:
     try:
         return date.fromisoformat(word)
     except ValueError:
-        raise DiaryError(f"date {text!r} is not a valid date; use YYYY-MM-DD") from None
+        raise DiaryError(f"{what} {text!r} is not a valid date; use YYYY-MM-DD") from None
 
 
 def parse_value(outcome: Outcome, text: str | float | bool) -> float:

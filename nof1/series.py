@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from nof1.errors import DataError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nof1.blinding import Allocation
 
 #: Randomization schemes a protocol can use (see ``nof1.protocol``).
@@ -173,6 +174,8 @@ def trial_table(trial_dir: str | Path, *, allocation: Allocation | None = None) 
     >>> trial_table("mytrial").query("not washout")  # doctest: +SKIP
     """
     from datetime import timedelta
+
+    import pandas as pd  # only the trial table needs it; `analyze --csv` starts faster
 
     # Imported here: nof1.protocol imports this module (for SCHEMES).
     from nof1.blinding import verify_allocation

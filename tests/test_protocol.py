@@ -255,7 +255,7 @@ def _error_line(output: str) -> str:
         (["--run-in-days", "-1"], "Error: run-in-days must be 0 or more, got -1"),
         (
             ["--start", "2027-13-01"],
-            "Error: start date '2027-13-01' is not a valid date (use YYYY-MM-DD, e.g. 2027-01-04)",
+            "Error: start date '2027-13-01' is not a valid date; use YYYY-MM-DD",
         ),
     ],
 )

@@ -30,26 +30,22 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    # Imported here so that each module can import ``cli`` lazily and register itself.
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"nof1.cli.{name}")
-        except ModuleNotFoundError as exc:  # a stage not yet built must not break the others
-            if exc.name != f"nof1.cli.{name}":
-                raise
-
-
-_COMMAND_MODULES = (
-    "protocol_cmds",
-    "diary_cmds",
-    "analyze_cmds",
-    "report_cmds",
-    "pool_cmds",
-    "design_cmds",
-    "demo_cmds",
-)
-
-_register()
+#: Where each command lives. Modules are imported only when their command runs (or for
+#: ``--help``), so ``nof1 record`` never pays for SciPy, and ``nof1 analyze`` never for PyMC
+#: unless asked to.
+COMMANDS = {
+    "protocol": "protocol_cmds",
+    "kits": "protocol_cmds",
+    "record": "diary_cmds",
+    "status": "diary_cmds",
+    "history": "diary_cmds",
+    "import": "diary_cmds",
+    "export": "diary_cmds",
+    "unblind": "diary_cmds",
+    "analyze": "analyze_cmds",
+    "report": "report_cmds",
+    "design": "design_cmds",
+    "pool": "pool_cmds",
+    "demo": "demo_cmds",
+}
+cli.lazy_commands = COMMANDS

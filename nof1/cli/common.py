@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -15,7 +16,20 @@ class Nof1Group(click.Group):
 
     Library code raises ``Nof1Error`` subclasses and never prints; this is the one place
     where they meet the user. Unexpected exceptions keep their traceback (they are bugs).
+
+    Commands load lazily: ``lazy_commands`` maps a command name to the module of
+    ``nof1.cli`` that defines it (and registers it on this group when imported).
     """
+
+    lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            importlib.import_module(f"nof1.cli.{self.lazy_commands[cmd_name]}")
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:

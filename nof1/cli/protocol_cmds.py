@@ -9,22 +9,10 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, trial_option
-from nof1.errors import ProtocolError
+from nof1.entries import parse_date
 from nof1.protocol import calendar, load_protocol
 from nof1.series import SCHEMES
 from nof1.trial import create_trial, packing_sheet
-
-
-def parse_date(value: str | None, what: str = "date") -> date | None:
-    """ISO date, or a ProtocolError naming the bad value."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ProtocolError(
-            f"{what} {value!r} is not a valid date (use YYYY-MM-DD, e.g. 2027-01-04)"
-        ) from None
 
 
 @cli.group()
@@ -89,7 +77,7 @@ def protocol_new(
     Writes protocol.toml (public) and allocation.sealed (the allocation, encrypted with the
     helper's passphrase). Give the passphrase to nobody but the helper who packs the kits.
     """
-    start_date = parse_date(start, "start date") or date.today()
+    start_date = parse_date(start, what="start date") if start else date.today()
     from nof1.protocol import read_template
 
     blinded = read_template(template).get("trial", {}).get("blinded", True)
