@@ -14,7 +14,7 @@ from nof1.csv_input import series_from_csv
 from nof1.errors import DataError, ModelError, ProtocolError
 from nof1.models.priors import PRIOR_NAMES
 
-PEER = Path("/work/shared/data/peer")
+PEER = Path(__file__).parent / "data" / "peer"
 README = PEER / "nof1ins_readme_example.csv"
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from nof1.cli import cli
 
-PEER = Path("/work/shared/data/peer")
+PEER = Path(__file__).parent / "data" / "peer"
 README_ARGS = [
     "--csv", str(PEER / "nof1ins_readme_example.csv"), "--outcome", "Y", "--treatment", "Treat",
     "--active", "2", "--time", "Day", "--block", "Block",

@@ -15,7 +15,7 @@ from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.series import Series
 
-PEER = Path("/work/shared/data/peer")
+PEER = Path(__file__).parent / "data" / "peer"
 
 
 @pytest.fixture(scope="module")

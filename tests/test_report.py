@@ -42,7 +42,7 @@ SECTIONS = (
     "cent",
     "limitations",
 )
-PEER = Path("/work/shared/data/peer/nof1ins_readme_example.csv")
+PEER = Path(__file__).parent / "data" / "peer" / "nof1ins_readme_example.csv"
 
 
 @pytest.fixture(scope="session")

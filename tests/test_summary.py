@@ -15,7 +15,7 @@ from nof1.models.exact import fit_exact
 from nof1.series import Series
 from nof1.summary import bang_index, summarize
 
-PEER = Path("/work/shared/data/peer")
+PEER = Path(__file__).parent / "data" / "peer"
 
 
 @pytest.fixture(scope="module")
