@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -26,7 +27,7 @@ from nof1.models.regression import design_matrix
 from nof1.series import Series
 from nof1.simulate import Layout, simulate_series
 
-PEER = "/work/shared/data/peer/nof1ins_readme_example.csv"
+PEER = str(Path(__file__).parent / "data" / "peer" / "nof1ins_readme_example.csv")
 
 
 def small_series(y=None, low=0.0, high=10.0) -> Series:
