@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import trial_option
+from nof1.cli.common import csv_options, csv_source, trial_option
 
 
 def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
@@ -22,43 +21,7 @@ def _pct(p: float) -> str:
 
 @cli.command()
 @trial_option()
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Analyse a CSV file instead of a trial folder (one row per day).",
-)
-@click.option(
-    "--outcome",
-    default=None,
-    help="Outcome: a CSV column, or an outcome of the trial (default: its primary outcome).",
-)
-@click.option("--treatment", default=None, help="CSV column with the arm of each day (two values).")
-@click.option("--active", default=None, help="The value of --treatment that is the active arm (A).")
-@click.option(
-    "--time",
-    "time_col",
-    default=None,
-    help="CSV column of day numbers or dates (default: row order).",
-)
-@click.option(
-    "--block",
-    "block_col",
-    default=None,
-    help="CSV column of blocks (default: pairs of consecutive periods).",
-)
-@click.option(
-    "--higher-is-better",
-    is_flag=True,
-    help="CSV outcome where higher is better (default: lower is better, as for pain).",
-)
-@click.option(
-    "--low", type=float, default=None, help="Lower bound of the CSV outcome's scale (e.g. 0)."
-)
-@click.option(
-    "--high", type=float, default=None, help="Upper bound of the CSV outcome's scale (e.g. 10)."
-)
+@csv_options
 @click.option(
     "--ar1/--no-ar1",
     default=None,
@@ -131,30 +94,11 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
         seed=seed,
         draws=draws,
     )
-    if csv_path is None:
-        csv_only = {"--treatment": treatment, "--active": active, "--time": time_col, "--block": block_col, "--low": low, "--high": high}  # fmt: skip
-        given = [name for name, v in csv_only.items() if v is not None] + (
-            ["--higher-is-better"] if higher_is_better else []
-        )
-        if given:
-            raise click.ClickException(f"{given[0]} applies only with --csv FILE")
+    source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=True)  # fmt: skip
+    if source is None:
         result = analyze_trial(trial, outcome=outcome, **options)
     else:
-        for name, value in (("--outcome", outcome), ("--treatment", treatment)):
-            if value is None:
-                raise click.ClickException(f"--csv needs {name} COLUMN")
-        result = analyze_csv(
-            csv_path,
-            outcome,
-            treatment,
-            active=active,
-            time=time_col,
-            block=block_col,
-            lower_is_better=not higher_is_better,
-            low=low,
-            high=high,
-            **options,
-        )
+        result = analyze_csv(**source, **options)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -77,3 +77,103 @@ def passphrase_option():
         default=None,
         help="File whose first line is the helper's passphrase (asked for, hidden, if omitted).",
     )
+
+
+_CSV_OPTIONS = (
+    click.option(
+        "--csv",
+        "csv_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Read one patient's series from a CSV file (one row per day) instead of a trial folder.",
+    ),
+    click.option(
+        "--outcome",
+        default=None,
+        help="CSV column with the daily scores (with a trial: one of its outcomes; default its primary).",
+    ),
+    click.option(
+        "--treatment", default=None, help="CSV column with the arm of each day (two values)."
+    ),
+    click.option(
+        "--active", default=None, help="The value of --treatment that is the active arm (A)."
+    ),
+    click.option(
+        "--time",
+        "time_col",
+        default=None,
+        help="CSV column of day numbers or dates (default: row order).",
+    ),
+    click.option(
+        "--block",
+        "block_col",
+        default=None,
+        help="CSV column of blocks (default: pairs of consecutive periods).",
+    ),
+    click.option(
+        "--higher-is-better",
+        is_flag=True,
+        help="CSV outcome where higher is better (default: lower, as for pain).",
+    ),
+    click.option(
+        "--low", type=float, default=None, help="Lower bound of the CSV outcome's scale (e.g. 0)."
+    ),
+    click.option(
+        "--high", type=float, default=None, help="Upper bound of the CSV outcome's scale (e.g. 10)."
+    ),
+)
+
+
+def csv_options(command):
+    """Add the options that read a series from any CSV (``--csv FILE --outcome COL ...``)."""
+    for option in reversed(_CSV_OPTIONS):
+        command = option(command)
+    return command
+
+
+def csv_source(
+    csv_path: Path | None,
+    outcome: str | None,
+    treatment: str | None,
+    active: str | None,
+    time_col: str | None,
+    block_col: str | None,
+    higher_is_better: bool,
+    low: float | None,
+    high: float | None,
+    *,
+    outcome_with_trial: bool,
+) -> dict | None:
+    """Check the CSV options: None for a trial folder, else the ``series_from_csv`` arguments.
+
+    ``outcome_with_trial``: whether ``--outcome`` may also pick an outcome of a trial.
+    """
+    if csv_path is None:
+        csv_only = {
+            "--treatment": treatment,
+            "--active": active,
+            "--time": time_col,
+            "--block": block_col,
+            "--low": low,
+            "--high": high,
+            **({} if outcome_with_trial else {"--outcome": outcome}),
+        }
+        given = [name for name, v in csv_only.items() if v is not None]
+        given += ["--higher-is-better"] if higher_is_better else []
+        if given:
+            raise click.ClickException(f"{given[0]} applies only with --csv FILE")
+        return None
+    for name, value in (("--outcome", outcome), ("--treatment", treatment)):
+        if value is None:
+            raise click.ClickException(f"--csv needs {name} COLUMN")
+    return {
+        "path": csv_path,
+        "outcome": outcome,
+        "treatment": treatment,
+        "active": active,
+        "time": time_col,
+        "block": block_col,
+        "lower_is_better": not higher_is_better,
+        "low": low,
+        "high": high,
+    }
