@@ -10,25 +10,10 @@ table with ratios to the baseline. Target: under 20 s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import time
 
-
-def run(cmd: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user + system) and peak resident memory (MB) of a child.
-
-    CPU time is reported too because wall time on a shared machine depends on its load.
-    """
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0  # Linux: kB
+from measure import BASELINE, measure, print_table
 
 
 def main() -> None:
@@ -38,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     py = sys.executable
     cases = [
-        ("baseline: python -c 'import nof1'", [py, "-c", "import nof1"]),
+        BASELINE,
         ("CLI start-up: nof1 --help", [py, "-m", "nof1", "--help"]),
         (
             f"nof1 design: 4 designs x {args.sims} sims",
@@ -59,7 +44,7 @@ def main() -> None:
     ]
     rows = []
     for name, cmd in cases:
-        runs = [run(cmd) for _ in range(args.repeats)]
+        runs = [measure(cmd) for _ in range(args.repeats)]
         rows.append(
             (
                 name,
@@ -68,18 +53,8 @@ def main() -> None:
                 max(r[2] for r in runs),
             )
         )
-    base_t, base_c, base_m = rows[0][1:]
-    print(f"cpus: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}, repeats: {args.repeats}")
-    print("(median wall and CPU seconds, max peak RSS)")
-    print(
-        f"{'case':<42} {'wall s':>7} {'x base':>7} {'cpu s':>7} {'x base':>7} "
-        f"{'peak MB':>8} {'x base':>7}"
-    )
-    for name, t, c, m in rows:
-        print(
-            f"{name:<42} {t:>7.2f} {t / base_t:>7.1f} {c:>7.2f} {c / base_c:>7.1f} "
-            f"{m:>8.0f} {m / base_m:>7.1f}"
-        )
+    print(f"repeats: {args.repeats} (median wall and CPU seconds, max peak RSS)")
+    print_table(rows)
 
 
 if __name__ == "__main__":

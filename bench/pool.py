@@ -13,39 +13,21 @@ inflates far less than wall time) and peak RSS (``resource.getrusage(RUSAGE_CHIL
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from measure import BASELINE, measure, print_table
+
 from nof1.anonymise import anonymise_simulated, write_anonymised
 from nof1.simulate import simulate_pool
 
-WRAPPER = (
-    "import resource, subprocess, sys, time\n"
-    "t = time.perf_counter()\n"
-    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-    "wall = time.perf_counter() - t\n"
-    "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "print(rc, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)\n"
-)
 SIZES = (20, 200, 2000)
 
 
 def pool_file(path: Path, n: int, seed: int = 1) -> None:
     trials = simulate_pool(n, -1.0, 0.5, blocks=(4,), period_days=(14,), ordinal=True, rng=seed)
     write_anonymised(anonymise_simulated(trials), path)
-
-
-def measure(cmd: list[str]) -> tuple[float, float, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, check=True
-    )
-    rc, wall, cpu, rss = out.stdout.split()
-    if rc != "0":
-        raise SystemExit(f"command failed ({rc}): {' '.join(cmd)}")
-    return float(wall), float(cpu), float(rss)
 
 
 def main() -> None:
@@ -55,7 +37,7 @@ def main() -> None:
         files = {n: Path(tmp) / f"pool{n}.csv" for n in SIZES}
         for n, path in files.items():
             pool_file(path, n)
-        rows = [("baseline: import nof1", [sys.executable, "-c", "import nof1"])]
+        rows = [BASELINE]
         for n in SIZES:
             rows.append(
                 (f"pool --engine fast, {n} series", [*nof1, str(files[n]), "--engine", "fast"])
@@ -68,14 +50,7 @@ def main() -> None:
         for name, cmd in rows:
             results.append((name, *measure(cmd)))
             print(f"done: {name}", file=sys.stderr)
-    base_wall, _, base_rss = results[0][1:]
-    print(f"{'command':<34}{'wall s':>9}{'x base':>9}{'cpu s':>9}{'peak MB':>10}{'x base':>9}")
-    for name, wall, cpu, rss in results:
-        print(
-            f"{name:<34}{wall:>9.2f}{wall / base_wall:>9.1f}{cpu:>9.2f}"
-            f"{rss:>10.0f}{rss / base_rss:>9.1f}"
-        )
-    print(json.dumps({n: {"wall_s": w, "cpu_s": c, "peak_mb": r} for n, w, c, r in results}))
+    print_table(results)
 
 
 if __name__ == "__main__":
