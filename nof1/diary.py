@@ -267,8 +267,12 @@ class Diary:
         ).fetchone()
         return None if row is None else row[0]
 
-    def _insert(self, entry: Entry, correct: bool) -> int:
-        """Insert one checked entry inside an open write transaction; return its id."""
+    def _insert(self, entry: Entry, correct: bool, merge: bool = False) -> int:
+        """Insert one checked entry inside an open write transaction; return its id.
+
+        ``merge``: a correction keeps the superseded entry's values it does not restate, so
+        ``nof1 record --correct --pain 7`` fixes the pain score and nothing else.
+        """
         previous = self._current_id(entry.date)
         if previous is not None and not correct:
             raise DiaryError(
@@ -276,10 +280,20 @@ class Diary:
             )
         if previous is None and correct:
             raise DiaryError(f"{entry.date} has no entry to correct; record it without --correct")
+        if merge and previous is not None:
+            old = self._records("WHERE e.id = ?", (previous,))[0].entry
+            entry = Entry(
+                date=entry.date,
+                values={**old.values, **entry.values},
+                guess=entry.guess if entry.guess is not None else old.guess,
+                adherence=entry.adherence if entry.adherence is not None else old.adherence,
+                note=entry.note or old.note,
+            )
         return _insert_row(self._con, entry, previous)
 
     def record(self, entry: Entry, correct: bool = False) -> Record:
-        """Append one day's entry; with ``correct=True`` it supersedes that day's entry.
+        """Append one day's entry; with ``correct=True`` it supersedes that day's entry,
+        keeping the values of the superseded entry that the correction does not restate.
 
         Raises
         ------
@@ -288,7 +302,7 @@ class Diary:
         """
         validate_entry(self.protocol, entry)
         with self._write():
-            new_id = self._insert(entry, correct)
+            new_id = self._insert(entry, correct, merge=True)
         return self._records("WHERE e.id = ?", (new_id,))[0]
 
     def import_csv(self, path: str | Path, correct: bool = False) -> int:

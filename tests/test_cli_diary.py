@@ -290,7 +290,7 @@ def test_record_asks_when_no_value_is_given(trial):
     assert "pain score 'eleven' is not a number" in result.output
     assert "side_effects must be yes or no, not 'maybe'" in result.output
     assert result.output.endswith(
-        "Recorded for 2026-01-06: pain=6 side_effects=1 guess=B adherence=yes note='felt ok'\n"
+        "Recorded for 2026-01-06: pain=6 side_effects=yes guess=B adherence=yes note='felt ok'\n"
     )
 
 
@@ -311,3 +311,50 @@ def test_history_shows_the_correction_and_the_file_is_private(diary):
         (6.0, rows[0]["id"], True),
     ]
     assert stat.S_IMODE((diary / DIARY_FILE).stat().st_mode) == 0o600
+
+
+def test_correction_changes_only_what_it_restates(tmp_path):
+    from datetime import date as _date
+
+    from nof1.diary import open_diary
+    from nof1.trial import create_trial
+
+    trial = tmp_path / "t"
+    create_trial(
+        trial, "magnesium-crps", passphrase="correct horse battery", start=_date(2026, 1, 5), seed=1
+    )
+    runner = CliRunner()
+    first = runner.invoke(
+        cli,
+        [
+            "record",
+            "--trial",
+            str(trial),
+            "--date",
+            "2026-01-06",
+            "--pain",
+            "6",
+            "--outcome",
+            "sleep=5",
+            "--outcome",
+            "diarrhoea=no",
+            "--guess",
+            "unsure",
+        ],
+    )
+    assert first.exit_code == 0, first.output
+    assert "diarrhoea=no" in first.output
+    res = runner.invoke(
+        cli, ["record", "--trial", str(trial), "--date", "2026-01-06", "--pain", "7", "--correct"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (
+        res.output.strip()
+        == "Correction recorded for 2026-01-06: diarrhoea=no pain=7 sleep=5 guess=unsure"
+    )
+    with open_diary(trial, create=False) as diary:
+        old, new = diary.history(_date(2026, 1, 6))
+    assert (
+        dict(old.entry.values) == {"pain": 6.0, "sleep": 5.0, "diarrhoea": 0.0} and not old.current
+    )
+    assert dict(new.entry.values) == {"pain": 7.0, "sleep": 5.0, "diarrhoea": 0.0} and new.current

@@ -224,7 +224,8 @@ def test_duplicate_day_needs_correct_and_correction_keeps_history(trial):
     assert [r.current for r in history] == [False, False, True]
     assert [r.supersedes for r in history] == [None, history[0].id, fix.id]
     assert [r.id for r in current] == [again.id]
-    assert history[0].entry.guess == "A" and current[0].entry.guess is None
+    # a correction keeps what it does not restate (here the guess)
+    assert history[0].entry.guess == "A" and current[0].entry.guess == "A"
 
 
 # ------------------------------------------------------------------ import and export
@@ -294,7 +295,7 @@ def test_export_marks_corrections_and_reimports_to_the_same_diary(trial, tmp_pat
     ]  # fmt: skip
     assert table["current"].tolist() == [0, 1, 1]
     assert table["supersedes"].astype(str).tolist() == ["", "1", ""]
-    assert table["note"].tolist() == ["a, b", "", ""]
+    assert table["note"].tolist() == ["a, b", "a, b", ""]  # the correction kept the note
 
     other = tmp_path / "other"
     shutil.copytree(_template_trial, other)

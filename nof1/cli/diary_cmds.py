@@ -69,9 +69,14 @@ def _ask(protocol: Protocol) -> tuple[dict[str, float], str | None, bool | None,
     return values, guess, adherence, note
 
 
-def _describe(record: Record) -> str:
+def _describe(record: Record, protocol: Protocol) -> str:
     e = record.entry
-    parts = [f"{name}={value:g}" for name, value in e.values.items()]
+    parts = [
+        f"{name}={'yes' if value else 'no'}"
+        if protocol.outcome(name).kind == "binary"
+        else f"{name}={value:g}"
+        for name, value in e.values.items()
+    ]
     if e.guess is not None:
         parts.append(f"guess={e.guess}")
     if e.adherence is not None:
@@ -95,7 +100,11 @@ def _describe(record: Record) -> str:
 @click.option("--guess", default=None, help="Your guess of the kit's arm: A, B or unsure.")
 @click.option("--adherence", default=None, help="Dose taken as planned: yes or no.")
 @click.option("--note", default=None, help="Free text.")
-@click.option("--correct", is_flag=True, help="Replace this day's entry (the old one is kept).")
+@click.option(
+    "--correct",
+    is_flag=True,
+    help="Correct this day's entry: values you give replace the old ones, the rest stay (the old entry is kept in the history).",
+)
 def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
     """Record one day's blinded diary entry (asks for each value when none is given)."""
     values: dict[str, str | float] = {}
@@ -112,7 +121,7 @@ def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
         values[load_protocol(trial).primary.name] = pain
     rec = record_day(trial, day, values, guess, adherence, note, correct=correct)
     what = "Correction recorded" if rec.supersedes is not None else "Recorded"
-    click.echo(f"{what} for {rec.entry.date}: {_describe(rec)}")
+    click.echo(f"{what} for {rec.entry.date}: {_describe(rec, load_protocol(trial))}")
 
 
 @cli.command()
@@ -182,9 +191,10 @@ def history(trial, day, as_json) -> None:
         return
     if not records:
         click.echo(f"No entry for {parse_date(day)}.")
+    protocol = load_protocol(trial)
     for r in records:
         mark = "current" if r.current else "superseded"
-        click.echo(f"#{r.id} {r.recorded_at:%Y-%m-%d %H:%M} UTC [{mark}] {_describe(r)}")
+        click.echo(f"#{r.id} {r.recorded_at:%Y-%m-%d %H:%M} UTC [{mark}] {_describe(r, protocol)}")
 
 
 @cli.command("import")
