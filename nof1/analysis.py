@@ -7,6 +7,7 @@ the reader sees how much the conclusion depends on the prior.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ def analyze(
     tune: int = 1000,
     chains: int = 4,
     progressbar: bool = False,
+    announce: Callable[[str], None] | None = None,
 ) -> AnalysisResult:
     """Analyse the personal effect of one series.
 
@@ -103,6 +105,8 @@ def analyze(
     draws, tune, chains : NUTS settings; the exact engine returns ``draws * chains``
         independent draws.
     progressbar : show PyMC's progress bar.
+    announce : called with a short message before each MCMC fit (the CLI prints it), so a
+        user knows why the command takes a while; never called for the exact engine.
 
     Returns
     -------
@@ -152,6 +156,11 @@ def analyze(
         # Imported here so that the exact path never loads PyMC.
         from nof1.models.personal import fit_mcmc
 
+        if announce is not None:
+            announce(
+                f"Sampling with PyMC ({chains} chains x {draws} draws): "
+                f"{series.outcome}, {prior_name} prior..."
+            )
         return fit_mcmc(
             series,
             prior_name,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -428,6 +428,7 @@ def pool_files(
     seed: int | None = None,
     draws: int = 1000,
     out: str | Path | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> PoolResult:
     """Validate anonymised files, fit the pooled model, optionally write the HTML report.
 
@@ -443,6 +444,8 @@ def pool_files(
     draws : MCMC draws per chain (4 chains, as many tuning steps).
     out : write a self-contained HTML report here (mode 0600); nothing is written when
         any input is bad.
+    announce : called with a short message before the MCMC fit (the CLI prints it), after
+        every file has been validated.
 
     Returns
     -------
@@ -478,6 +481,11 @@ def pool_files(
     if engine == "fast":
         result = _summarise_fast(data, unpooled, unit, mcid)
     else:
+        if announce is not None:
+            announce(
+                f"Fitting the hierarchical model with PyMC ({len(series)} series; about a minute "
+                "for tens of series, minutes for hundreds; --engine fast takes seconds)..."
+            )
         result = _summarise_mcmc(data, unpooled, likelihood, mcid, seed, draws)
     if out is not None:
         from nof1.report.pooled import render_html

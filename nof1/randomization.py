@@ -43,7 +43,9 @@ def draw_allocation(blocks: int, scheme: str, rng: np.random.Generator) -> tuple
     """
     _check(blocks, scheme)
     if scheme == "block":
-        return tuple(arm for _ in range(blocks) for arm in (("A", "B") if rng.random() < 0.5 else ("B", "A")))
+        return tuple(
+            arm for _ in range(blocks) for arm in (("A", "B") if rng.random() < 0.5 else ("B", "A"))
+        )
     if scheme == "alternating":
         first, second = ("A", "B") if rng.random() < 0.5 else ("B", "A")
         return (first, second) * blocks

@@ -60,7 +60,12 @@ class Series:
 
     def __post_init__(self) -> None:
         n = len(self.y)
-        arrays = {"active": self.active, "day": self.day, "block": self.block, "period": self.period}
+        arrays = {
+            "active": self.active,
+            "day": self.day,
+            "block": self.block,
+            "period": self.period,
+        }
         if self.belief is not None:
             arrays["belief"] = self.belief
         for name, arr in arrays.items():
@@ -77,7 +82,9 @@ class Series:
         if not set(np.unique(self.active)) <= {0, 1}:
             raise DataError("series 'active' must be 0 (control) or 1 (active)")
         if self.scheme not in SCHEMES:
-            raise DataError(f"unknown randomization scheme {self.scheme!r}; use one of {', '.join(SCHEMES)}")
+            raise DataError(
+                f"unknown randomization scheme {self.scheme!r}; use one of {', '.join(SCHEMES)}"
+            )
 
     @property
     def observed(self) -> np.ndarray:

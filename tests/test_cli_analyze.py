@@ -191,3 +191,27 @@ def test_trial_folder_uses_the_preregistered_analysis(tmp_path):
     # An explicit option overrides the pre-registered one.
     result, _, _ = _run(tmp_path, ["--trial", str(trial), "--json", "--prior", "sceptical"])
     assert json.loads(result.output)["prior"] == "sceptical"
+
+
+def test_mcmc_bad_input_is_still_one_error_line(tmp_path):
+    """The "Sampling with PyMC..." notice comes only after the data passed every check."""
+    path = _csv(tmp_path, "pain,arm\n" + "".join(f"4,{a}\n" for a in "BBAABBAA"))
+    result, _, _ = _run(
+        tmp_path, ["--csv", path, "--outcome", "pain", "--treatment", "arm", "--engine", "mcmc"]
+    )
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [
+        "Error: outcome 'pain' is constant (4 on every day): no effect can be estimated"
+    ]
+
+
+def test_exact_engine_never_announces_sampling():
+    from nof1.analysis import analyze
+    from nof1.csv_input import series_from_csv
+
+    messages: list[str] = []
+    series = series_from_csv(
+        PEER / "nof1ins_readme_example.csv", "Y", "Treat", active="2", time="Day", block="Block"
+    )
+    analyze(series, engine="exact", announce=messages.append, seed=1)
+    assert messages == []

@@ -82,6 +82,7 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
     from nof1.analysis import analyze_csv, analyze_trial
 
     options = dict(
+        announce=lambda message: click.echo(message, err=True),
         engine=engine,
         prior=prior,
         ar1=ar1,

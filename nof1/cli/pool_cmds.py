@@ -47,6 +47,7 @@ def pool(files, as_json, out, engine, outcome, likelihood, mcid, seed, draws) ->
     """
     result = pool_files(
         files,
+        announce=lambda message: click.echo(message, err=True),
         engine=engine,
         outcome=outcome,
         likelihood=likelihood,

@@ -61,7 +61,7 @@ def report(out, trial, csv_path, outcome, treatment, active, time_col, block_col
 
     if not out.parent.is_dir():
         raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
-    options = dict(engine=engine, likelihood=likelihood, prior=prior, mcid=mcid, seed=seed, draws=draws)  # fmt: skip
+    options = dict(engine=engine, likelihood=likelihood, prior=prior, mcid=mcid, seed=seed, draws=draws, announce=lambda message: click.echo(message, err=True))  # fmt: skip
     source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=False)  # fmt: skip
     html = trial_report(trial, **options) if source is None else csv_report(**source, **options)
     click.echo(f"Report written to {write_report(out, html)}")

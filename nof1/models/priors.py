@@ -120,7 +120,10 @@ def resolve_prior(name: str, series: Series, coef_names: tuple[str, ...]) -> Res
         a0 = A0_INFORMATIVE
         b0 = a0 * sigma_ref**2
         v0 = (sds / sigma_ref) ** 2
-    return ResolvedPrior(name=name, coef_names=tuple(coef_names), m0=m0, v0=v0, a0=a0, b0=b0, unit=unit)
+    return ResolvedPrior(
+        name=name, coef_names=tuple(coef_names), m0=m0, v0=v0, a0=a0, b0=b0, unit=unit
+    )
+
 
 # ---- the pooled (hierarchical) model, ``nof1.models.pooled`` and the fast path of ``nof1.pool``
 # Here rather than in ``nof1.models.pooled`` so the fast path never imports PyMC.

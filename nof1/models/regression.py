@@ -58,7 +58,9 @@ def design_matrix(
 
 def _filled_belief(series: Series) -> np.ndarray:
     if series.belief is None or np.all(np.isnan(series.belief)):
-        raise ModelError("the expectation term needs the patient's guesses, and this series has none")
+        raise ModelError(
+            "the expectation term needs the patient's guesses, and this series has none"
+        )
     out = np.full(len(series.y), 0.5)
     last: dict[int, float] = {}
     for i, (p, b) in enumerate(zip(series.period, series.belief, strict=True)):
