@@ -253,7 +253,7 @@ def fit_pooled(
     tune: int = 1000,
     chains: int = 4,
     seed: int | None = None,
-    target_accept: float = 0.9,
+    target_accept: float = 0.95,
     progressbar: bool = False,
 ) -> PooledFit:
     """Fit the hierarchical model by NUTS and check convergence.
@@ -264,7 +264,7 @@ def fit_pooled(
     draws, tune : draws and tuning steps per chain.
     chains : number of chains (at least 2 for R-hat), run on up to two cores.
     seed : random seed.
-    target_accept : NUTS target acceptance; 0.9 because hierarchical scales (tau near 0)
+    target_accept : NUTS target acceptance; 0.95 because hierarchical scales (tau near 0)
         make small steps necessary to avoid divergences.
     progressbar : show PyMC's progress bar.
 
