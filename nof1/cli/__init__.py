@@ -7,6 +7,9 @@ A command parses, calls one library function, prints.
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import click
 
 from nof1 import __version__
@@ -28,6 +31,12 @@ def cli() -> None:
       nof1 analyze --trial mytrial
       nof1 report --trial mytrial --out report.html
     """
+    # The command line speaks for itself: PyMC's sampler chatter and PyTensor's note about
+    # a missing BLAS (it only slows matrix-heavy models, which nof1's are not) would bury
+    # the few lines a patient needs. Library users keep both.
+    # (PyMC adds its own INFO handler only when the root logger has none.)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
 
 
 #: Where each command lives. Modules are imported only when their command runs (or for
