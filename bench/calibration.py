@@ -180,8 +180,11 @@ def false_positives(trials: int, seed: int, rho: float = 0.8, sd: float = 1.5) -
     batch = simulate_batch(LAYOUT, None, trials, effect=0.0, sd=sd, rho=rho, rng=rng)
     res = analyse_batch(batch, thresholds=(0.0, -1.0))
     y, a = batch.Y, np.broadcast_to(batch.active, batch.Y.shape)
-    daily = np.array(
-        [stats.ttest_ind(y[i][a[i] == 1], y[i][a[i] == 0]).pvalue for i in range(trials)]
+    daily_tests = [stats.ttest_ind(y[i][a[i] == 1], y[i][a[i] == 0]) for i in range(trials)]
+    daily = np.array([t.pvalue for t in daily_tests])
+    # One-sided in the benefit direction (active lower), as a patient reading "it helped" would.
+    daily_benefit = np.array(
+        [t.pvalue / 2 if t.statistic < 0 else 1 - t.pvalue / 2 for t in daily_tests]
     )
     periods = batch.period
     n_periods = periods.max()
@@ -194,8 +197,10 @@ def false_positives(trials: int, seed: int, rho: float = 0.8, sd: float = 1.5) -
     rows = [
         ("nof1 exact: 95% interval excludes 0", (p_benefit > 0.975) | (p_benefit < 0.025)),
         ("nof1 exact: P(benefit) > 0.975 (one-sided)", p_benefit > 0.975),
+        ("nof1 exact: P(benefit) > 0.95 (one-sided)", p_benefit > 0.95),
         ("nof1 decision: P(benefit >= 1) > 0.8", res.p_below[:, 1] > 0.8),
         ("daily t-test, two-sided p < 0.05", daily < 0.05),
+        ("daily t-test, one-sided p < 0.05 towards benefit", daily_benefit < 0.05),
         ("period-means t-test, two-sided p < 0.05", period_t < 0.05),
     ]
     return [
