@@ -20,9 +20,13 @@ The richer options:
   nu ~ Gamma(2, 0.1) (Juarez & Steel 2010), so a few flare days do not drag the effect.
 - ``likelihood="ordinal"``: for bounded integer scales (0-10 NRS), a cumulative-logit model
   on ``eta_t = X_t beta + u_t`` with a latent AR(1) process ``u`` over every calendar day.
-  The intercept is absorbed by the cutpoints. The effect is reported on the outcome scale
-  (expected score on active minus control, averaged over the series' days) as ``effect``,
-  and on the latent logit scale as ``effect_latent``.
+  The intercept is absorbed by the cutpoints, parameterised as the first cutpoint plus
+  positive gaps (normal prior on the log-gaps around the spacing of logit(k/K)), so
+  categories nobody scored keep a finite prior gap. The latent process has marginal sd
+  sigma ~ HalfNormal(1) logit and, for this model only, (rho + 1) / 2 ~ Beta(2, 2), which keeps
+  a weakly identified rho off +-1 where the sampler diverged. The effect is reported on the
+  outcome scale (expected score on active minus control, averaged over the series' days)
+  as ``effect``, and on the latent logit scale as ``effect_latent``.
 - ``carryover=True``: the effect acts through the exposure ``E_t(tau)`` of
   ``nof1.models.exposure`` (first-order onset and carryover), tau ~ LogNormal(log 3 days, 1).
 
@@ -58,18 +62,29 @@ NU_ALPHA, NU_BETA = 2.0, 0.1
 #: Onset/carryover time constant: LogNormal(log 3 days, 1); 95% of the mass within about
 #: 0.4-21 days, since no source gives oral magnesium's time course (CLINICAL.md).
 TAU_MEDIAN_DAYS, TAU_LOG_SD = 3.0, 1.0
-#: Ordinal model: prior sd of the cutpoints around evenly spaced cumulative probabilities,
-#: wide enough to move all of them, narrow enough to keep empty categories' cutpoints finite.
+#: Ordinal model: cutpoints are the first cutpoint plus positive gaps, each gap's log centred
+#: on the gap between logit(k/K) and logit((k+1)/K) (evenly spaced cumulative probabilities).
+#: The first cutpoint's prior sd (logits): wide enough to move the whole ladder.
 CUTPOINT_SD = 2.0
+#: ... and the log-gaps' prior sd: a gap may be e^2 (about 7) times its centre at 2 sd, so the
+#: data set the spacing; an empty category (no day scored it) keeps the prior's gap instead of
+#: collapsing onto its neighbour, which under a normal prior on the ordered cutpoints
+#: themselves (exponential tail in the log-gap) is where NUTS diverged.
+CUTPOINT_LOG_GAP_SD = 1.0
 #: Ordinal model: half-normal scale of the latent AR(1) process's marginal sd (logit units).
 LATENT_SIGMA_SCALE = 1.0
+#: Ordinal model: (rho + 1) / 2 ~ Beta(RHO_BETA, RHO_BETA), density proportional to 1 - rho^2
+#: (95% of the mass within about -0.81..0.81). A few dozen days with a latent process that may
+#: be small say little about rho; under Uniform(-1, 1) the posterior then reached +-0.99, where
+#: the process is a near-constant level (traded against the cutpoints) or a near-alternation,
+#: and NUTS diverged. The normal and Student-t models keep Uniform(-1, 1), as in the exact engine.
+RHO_BETA = 2.0
 #: Ordinal model under the vague prior: coefficient sd on the logit scale. Prior sds of
 #: 1000 logits (the Gaussian vague prior) would make every fitted probability 0 or 1.
 VAGUE_LOGIT_SD = 10.0
-#: Ordinal model: NUTS target acceptance, above PyMC's 0.8: the latent process and the
-#: cutpoints trade off (a slow process shifts the level the cutpoints also set), and the
-#: cutpoints of empty categories sit on the prior's tails. Short series with empty
-#: categories can still show a few divergences; the diagnostics then flag the fit.
+#: Ordinal model: NUTS target acceptance, above PyMC's 0.8: the latent process's sd and the
+#: cutpoint gaps trade off (a larger process needs wider gaps for the same category
+#: frequencies), which calls for smaller steps.
 ORDINAL_TARGET_ACCEPT = 0.95
 #: SD of the standard logistic distribution, the ordinal model's residual scale.
 _LOGISTIC_SD = math.pi / math.sqrt(3.0)
@@ -315,6 +330,7 @@ def _build_ordinal(series, X, names, resolved, ar1, carryover):
         "coef": list(lnames),
         "obs_day": series.day[obs].tolist(),
         "cut": list(range(n_cat - 1)),
+        "gap": list(range(n_cat - 2)),
         "grid_day": list(range(n_grid)),
     }
     with pm.Model(coords=coords) as model:
@@ -323,15 +339,17 @@ def _build_ordinal(series, X, names, resolved, ar1, carryover):
         eta = _mean(series, Xl, beta, carryover, everyday, effect_col=lnames.index("effect"))
         if ar1:
             sigma = pm.HalfNormal("sigma", sigma=LATENT_SIGMA_SCALE)
-            rho = pm.Uniform("rho", -1.0, 1.0)
+            rho_unit = pm.Beta("rho_unit", alpha=RHO_BETA, beta=RHO_BETA)
+            rho = pm.Deterministic("rho", 2.0 * rho_unit - 1.0)
             z = pm.Normal("z", 0.0, 1.0, dims="grid_day")
             eta = eta + sigma * _latent_ar1(rho, z, row_pos, n_grid)
-        cut = pm.Normal(
+        cut_first = pm.Normal("cut_first", mu=centres[0], sigma=CUTPOINT_SD)
+        log_gap = pm.Normal(
+            "log_gap", mu=np.log(np.diff(centres)), sigma=CUTPOINT_LOG_GAP_SD, dims="gap"
+        )
+        cut = pm.Deterministic(
             "cutpoints",
-            mu=centres,
-            sigma=CUTPOINT_SD,
-            transform=pm.distributions.transforms.ordered,
-            initval=centres,
+            pt.concatenate([cut_first[None], cut_first + pt.cumsum(pt.exp(log_gap))]),
             dims="cut",
         )
         y = (series.y[obs] - low).astype(np.int64)
