@@ -168,9 +168,9 @@ def fit_mcmc(
     Student-t likelihood; for the ordinal likelihood ``effect`` is on the outcome scale and
     ``effect_latent`` on the logit scale (``sigma`` is then the latent process's marginal sd).
     ``diagnostics.ok`` is False, with messages naming what failed, when R-hat > 1.01,
-    bulk or tail ESS < 400, or any transition diverged. ``idata`` holds the posterior and
-    the posterior predictive of ``y`` (one step ahead given the previous observed day when
-    the model has AR(1) errors).
+    bulk or tail ESS < 400, or any transition diverged. ``idata`` holds the posterior and,
+    for the Student-t, ordinal and carryover models, the posterior predictive of ``y`` (one
+    step ahead given the previous observed day when the model has AR(1) errors).
 
     Raises
     ------
@@ -199,9 +199,13 @@ def fit_mcmc(
             progressbar=progressbar,
             compute_convergence_checks=False,
         )
-        pm.sample_posterior_predictive(
-            idata, extend_inferencedata=True, random_seed=seed, progressbar=progressbar
-        )
+        if likelihood != "normal" or carryover:
+            # The Gaussian model's predictive checks are drawn from the posterior draws over
+            # every calendar day (``nof1.report.build.replicate_series``); compiling and
+            # running PyMC's own would only cost the user seconds.
+            pm.sample_posterior_predictive(
+                idata, extend_inferencedata=True, random_seed=seed, progressbar=progressbar
+            )
     main = _main_vars(model)
     return Fit(
         engine="mcmc",
