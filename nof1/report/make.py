@@ -97,26 +97,15 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     )
 
 
-def csv_report(
-    path: str | Path,
-    outcome: str,
-    treatment: str,
-    *,
-    active: str | None = None,
-    time: str | None = None,
-    block: str | None = None,
-    lower_is_better: bool = True,
-    low: float | None = None,
-    high: float | None = None,
-    **options: Any,
-) -> str:
+def csv_report(path: str | Path, outcome: str, treatment: str, **arguments: Any) -> str:
     """The report of one outcome read from any CSV file (no protocol: fewer sections).
 
     Parameters
     ----------
-    path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
-        ``nof1.csv_input.series_from_csv``.
-    **options : keyword arguments of ``nof1.analysis.analyze``; None means the default.
+    path, outcome, treatment, **arguments : as in ``nof1.analysis.analyze_csv``: the CSV
+        reading options of ``nof1.csv_input.series_from_csv`` (active, time, block,
+        lower_is_better, low, high) and the options of ``nof1.analysis.analyze``; None
+        means the default. The report always compares the three priors.
 
     Returns
     -------
@@ -129,20 +118,9 @@ def csv_report(
     """
     from nof1.analysis import analyze_csv
 
-    options = {k: v for k, v in options.items() if k != "prior_sensitivity"}
-    result = analyze_csv(
-        path,
-        outcome,
-        treatment,
-        active=active,
-        time=time,
-        block=block,
-        lower_is_better=lower_is_better,
-        low=low,
-        high=high,
-        prior_sensitivity=True,
-        **options,
-    )
+    arguments = {k: v for k, v in arguments.items() if k != "prior_sensitivity"}
+    result = analyze_csv(path, outcome, treatment, prior_sensitivity=True, **arguments)
+    active = arguments.get("active")
     source = Source(
         description=f"{outcome} by {treatment}, from a CSV file",
         arm_names={
