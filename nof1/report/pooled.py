@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,20 +15,19 @@ if TYPE_CHECKING:
 FOREST_MAX = 60
 
 
-def forest_png(result: PoolResult) -> bytes:
+def forest_png(result: PoolResult) -> str:
     """A forest plot: each series' unpooled and shrunken effect, mu and the new patient.
 
     At most ``FOREST_MAX`` series are drawn (the first ones, in file order); the report's
-    table lists all of them.
+    table lists all of them. Returns a PNG data URI.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The personal report's figure helpers: a bare Agg figure, no global pyplot backend.
+    from nof1.report.plots import _figure, to_data_uri
 
     t = result.series.head(FOREST_MAX)
     n = len(t)
-    fig, ax = plt.subplots(figsize=(7, 1.6 + 0.28 * (n + 3)), dpi=100)
+    fig = _figure(7, 1.6 + 0.28 * (n + 3))
+    ax = fig.add_subplot()
     ypos = np.arange(n)[::-1] + 3
     z = 1.959963984540054
     ax.errorbar(
@@ -75,18 +72,14 @@ def forest_png(result: PoolResult) -> bytes:
     ax.set_yticks([*ypos, 1.5, 0.5], [*[s[:8] for s in t["series_id"]], "mu", "new"], fontsize=7)
     ax.set_xlabel(f"effect of A over B on {result.outcome.name}")
     ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return to_data_uri(fig)
 
 
 def render_html(result: PoolResult) -> str:
     """The pooled report as one self-contained HTML page (figure embedded, no links out)."""
     e = html.escape
     d = result.diagnostics
-    png = base64.b64encode(forest_png(result)).decode("ascii")
+    forest = forest_png(result)
     better = "lower" if result.outcome.lower_is_better else "higher"
 
     def row(label: str, est: Estimate) -> str:
@@ -146,7 +139,7 @@ unpooled estimates: {e(result.priors["unpooled"])}.</p>
 <h2>Forest plot</h2>
 <p>Grey: each series alone; blue: shrunken towards the average by the pooled model
 ({shown} of {len(result.series)} series shown).</p>
-<img alt="forest plot" src="data:image/png;base64,{png}">
+<img alt="forest plot" src="{forest}">
 <h2>Series</h2>
 <table><tr><th>series id</th><th>file</th><th>days</th><th>unpooled mean (sd)</th>
 <th>pooled mean</th><th>pooled 95% interval</th></tr>
