@@ -19,6 +19,7 @@ from nof1.models.exposure import exposure
 from nof1.models.personal import (
     _exposure,
     _latent_ar1,
+    ar1_conditionals,
     build_model,
     diagnose,
     fit_mcmc,
@@ -69,12 +70,12 @@ def observed_length(model) -> int:
 # --- build_model ----------------------------------------------------------------------------
 
 
-def test_normal_model_has_named_variables_and_one_row_per_observed_day():
+def test_normal_model_has_named_variables_and_a_sufficient_statistic_likelihood():
     s = small_series()
     model = build_model(s, "neutral", trend="linear")
-    assert {"sigma2", "sigma", "beta", "rho", "y"} <= set(model.named_vars)
+    assert {"sigma2", "sigma", "beta", "rho", "loglik"} <= set(model.named_vars)
+    assert "y" not in model.named_vars
     assert model.coords["coef"] == ("intercept", "effect", "trend")
-    assert observed_length(model) == int(s.observed.sum()) == 14
 
 
 def test_model_variables_follow_the_options():
@@ -85,6 +86,7 @@ def test_model_variables_follow_the_options():
     assert observed_length(student) == 14
     carry = build_model(s, carryover=True)
     assert "tau" in carry.named_vars
+    assert observed_length(carry) == 14  # the mean depends on tau: the day-by-day form
 
 
 def test_ordinal_model_has_cutpoints_latent_process_and_no_intercept():
@@ -130,24 +132,40 @@ def test_unknown_likelihood_and_bad_sampler_settings_are_refused():
         fit_mcmc(small_series(), draws=0)
 
 
+def _joint_gaussian(s: Series, X, beta, sigma, rho) -> float:
+    obs = s.observed
+    days = s.day[obs]
+    cov = sigma**2 * rho ** np.abs(days[:, None] - days[None, :]) / (1 - rho**2)
+    return stats.multivariate_normal(X[obs] @ beta, cov).logpdf(s.y[obs])
+
+
 @pytest.mark.parametrize("rho", [0.7, -0.6])
 def test_ar1_likelihood_through_gaps_equals_the_joint_gaussian(rho):
-    """The conditional chain over observed days is the exact marginal of a daily AR(1)."""
+    """The model's likelihood over observed days is the exact marginal of a daily AR(1)."""
     s = small_series()
     model = build_model(s, "neutral", trend="linear")
-    logp = model.compile_logp(vars=[model["y"]], jacobian=False)
+    logp = model.compile_logp(vars=[model["loglik"]], jacobian=False)
     beta, sigma = np.array([5.0, -1.5, 0.3]), 1.3
     point = {
         "sigma2_log__": np.log(sigma**2),
         "beta": beta,
         "rho_interval__": np.log((rho + 1) / (1 - rho)),
     }
-    obs = s.observed
     X, _ = design_matrix(s, "linear")
-    days = s.day[obs]
-    cov = sigma**2 * rho ** np.abs(days[:, None] - days[None, :]) / (1 - rho**2)
-    expected = stats.multivariate_normal(X[obs] @ beta, cov).logpdf(s.y[obs])
-    assert logp(point) == pytest.approx(expected, rel=1e-9)
+    assert logp(point) == pytest.approx(_joint_gaussian(s, X, beta, sigma, rho), rel=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.7, -0.6])
+def test_day_by_day_conditionals_equal_the_joint_gaussian(rho):
+    """The form the Student-t and carryover models use: a chain of conditionals over gaps."""
+    s = small_series()
+    X, _ = design_matrix(s, "linear")
+    beta, sigma = np.array([5.0, -1.5, 0.3]), 1.3
+    obs = s.observed
+    mu = pt.as_tensor(X[obs] @ beta)
+    cond_mu, cond_sd = ar1_conditionals(s.y[obs], mu, np.diff(s.day[obs]), sigma, pt.as_tensor(rho))
+    got = stats.norm.logpdf(s.y[obs], cond_mu.eval(), cond_sd.eval()).sum()
+    assert got == pytest.approx(_joint_gaussian(s, X, beta, sigma, rho), rel=1e-9)
 
 
 def test_exposure_in_the_model_matches_the_numpy_kinetics():

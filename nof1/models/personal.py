@@ -12,7 +12,11 @@ For ``likelihood="normal"`` this is literally the model of the exact engine
 
 for consecutive observed days i, j that are ``d`` days apart. Missing and excluded days are
 thus marginalised exactly, which equals the nof1ins JAGS model that treats them as latent.
-The tests check that both engines give the same posterior.
+The likelihood is evaluated from lag sufficient statistics by one Op
+(``nof1.models.ar1lik``), which makes each NUTS step several times cheaper than the
+day-by-day graph (``ar1_conditionals``, still used where the mean depends on a parameter:
+carryover, and for Student-t innovations). The tests check that both forms equal the joint
+Gaussian density and that both engines give the same posterior.
 
 The richer options:
 
@@ -46,6 +50,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.signal import convolve1d
 
 from nof1.errors import ModelError
+from nof1.models.ar1lik import gaussian_ar1_loglik, lag_stats
 from nof1.models.base import ESS_MIN, RHAT_MAX, Diagnostics, Fit
 from nof1.models.priors import SIGMA_REF, resolve_prior
 from nof1.models.regression import design_matrix
@@ -115,9 +120,10 @@ def build_model(
 
     Returns
     -------
-    pm.Model with the observed variable ``y`` (one entry per observed day), the coefficient
-    vector ``beta`` (dims ``coef``), ``sigma``, and ``rho``, ``tau``, ``nu``, ``cutpoints``,
-    ``effect_score`` when the options call for them.
+    pm.Model with the coefficient vector ``beta`` (dims ``coef``), ``sigma``, and ``rho``,
+    ``tau``, ``nu``, ``cutpoints``, ``effect_score`` when the options call for them. The
+    likelihood is the potential ``loglik`` for the normal likelihood without carryover,
+    else the observed variable ``y`` (one entry per observed day).
 
     Raises
     ------
@@ -127,7 +133,7 @@ def build_model(
 
     Example
     -------
-    >>> model = build_model(series, "neutral", ar1=True)  # doctest: +SKIP
+    >>> model = build_model(series, "neutral", likelihood="student")  # doctest: +SKIP
     >>> model["y"].eval().shape  # doctest: +SKIP
     (110,)
     """
@@ -242,9 +248,17 @@ def diagnose(idata: Any, var_names: list[str]) -> Diagnostics:
     the number of divergent transitions; ``ok`` False, with one message per failed check
     naming the worst parameter, when R-hat > ``RHAT_MAX``, ESS < ``ESS_MIN`` or any divergence.
     """
-    rhat = _worst(az.rhat(idata, var_names=var_names), max)
-    bulk = _worst(az.ess(idata, var_names=var_names, method="bulk"), min)
-    tail = _worst(az.ess(idata, var_names=var_names, method="tail"), min)
+    # ArviZ computes variances with numba where installed, compiling them (uncached) at the
+    # first call of every process: half a second, where numpy takes milliseconds for a few
+    # thousand draws. The switch is restored so that other ArviZ users see no change.
+    numba_flag = az.Numba.numba_flag
+    az.Numba.disable_numba()
+    try:
+        rhat = _worst(az.rhat(idata, var_names=var_names), max)
+        bulk = _worst(az.ess(idata, var_names=var_names, method="bulk"), min)
+        tail = _worst(az.ess(idata, var_names=var_names, method="tail"), min)
+    finally:
+        az.Numba.numba_flag = numba_flag
     divergences = int(idata.sample_stats["diverging"].sum())
     messages = []
     if not rhat[1] <= RHAT_MAX:  # NaN (e.g. a stuck chain) fails too
@@ -287,8 +301,6 @@ def _build(
 
 def _build_gaussian(series, X, names, resolved, ar1, likelihood, carryover):
     obs = series.observed
-    y = series.y[obs]
-    gaps = np.diff(series.day[obs])
     coords = {"coef": list(names), "obs_day": series.day[obs].tolist()}
     with pm.Model(coords=coords) as model:
         sigma2 = pm.InverseGamma("sigma2", alpha=resolved.a0, beta=resolved.b0)
@@ -296,27 +308,45 @@ def _build_gaussian(series, X, names, resolved, ar1, likelihood, carryover):
         # Centred on purpose: the data pin beta down, and under the vague prior a
         # non-centred beta = sigma * 1000 * z would tie z to sigma in a narrow ridge.
         beta = pm.Normal("beta", mu=resolved.m0, sigma=sigma * np.sqrt(resolved.v0), dims="coef")
-        mu = _mean(series, X, beta, carryover, obs)
-        if ar1:
-            rho = pm.Uniform("rho", -1.0, 1.0)
-            rho_d = rho**gaps
-            resid = y - mu
-            cond_mu = pt.concatenate([mu[:1], mu[1:] + rho_d * resid[:-1]])
-            stationary = 1.0 - rho**2
-            cond_sd = sigma * pt.concatenate(
-                [
-                    pt.reshape(1.0 / pt.sqrt(stationary), (1,)),
-                    pt.sqrt((1.0 - rho_d**2) / stationary),
-                ]
-            )
-        else:
-            cond_mu, cond_sd = mu, sigma
+        rho = pm.Uniform("rho", -1.0, 1.0) if ar1 else None
+        if likelihood == "normal" and not carryover:
+            # X does not depend on a parameter: the likelihood is one node on the lag
+            # sufficient statistics (nof1.models.ar1lik), equal to the day-by-day form below.
+            stats = lag_stats([series], [X])
+            rho_s = rho[None] if ar1 else None
+            pm.Potential("loglik", gaussian_ar1_loglik(stats, beta[None, :], sigma2[None], rho_s))
+            return model, tuple(names)
+        y = series.y[obs]
+        cond_mu, cond_sd = ar1_conditionals(
+            y, _mean(series, X, beta, carryover, obs), np.diff(series.day[obs]), sigma, rho
+        )
         if likelihood == "student":
             nu = pm.Gamma("nu", alpha=NU_ALPHA, beta=NU_BETA)
             pm.StudentT("y", nu=nu, mu=cond_mu, sigma=cond_sd, observed=y, dims="obs_day")
         else:
             pm.Normal("y", mu=cond_mu, sigma=cond_sd, observed=y, dims="obs_day")
     return model, tuple(names)
+
+
+def ar1_conditionals(y, mu, gaps, sigma, rho):
+    """Mean and sd of each observed day given the previous observed one, ``gaps`` days back.
+
+    Parameters
+    ----------
+    y : observed values (numpy, in day order); mu : their means (tensor); gaps : the
+    np.diff of their days; sigma : innovation sd; rho : AR(1) coefficient, or None for
+    independent days (then ``(mu, sigma)``).
+    """
+    if rho is None:
+        return mu, sigma
+    rho_d = rho**gaps
+    resid = y - mu
+    cond_mu = pt.concatenate([mu[:1], mu[1:] + rho_d * resid[:-1]])
+    stationary = 1.0 - rho**2
+    cond_sd = sigma * pt.concatenate(
+        [pt.reshape(1.0 / pt.sqrt(stationary), (1,)), pt.sqrt((1.0 - rho_d**2) / stationary)]
+    )
+    return cond_mu, cond_sd
 
 
 def _build_ordinal(series, X, names, resolved, ar1, carryover):
