@@ -229,12 +229,24 @@ def _hdi_from_draws(x: np.ndarray, prob: float) -> tuple[float, float]:
     return float(s[i]), float(s[i + k - 1])
 
 
+def format_probability(p: float | None, prose: bool = False) -> str:
+    """A probability as a whole percentage that never rounds to a false certainty.
+
+    0.995 (3,980 of 4,000 draws) reads ">99%", not "100%"; 0.005 reads "<1%", not "0%".
+    ``prose`` spells the bounds out ("over 99%", "under 1%") for sentences.
+    """
+    if p is None or np.isnan(p):
+        return "n/a"
+    k = round(100 * p)
+    if k >= 100:
+        return "over 99%" if prose else ">99%"
+    if k <= 0:
+        return "under 1%" if prose else "<1%"
+    return f"{k}%"
+
+
 def _pct(p: float) -> str:
-    if p > 0.995:
-        return "over 99%"
-    if p < 0.005:
-        return "under 1%"
-    return f"{100 * p:.0f}%"
+    return format_probability(p, prose=True)
 
 
 def _points(x: float) -> str:

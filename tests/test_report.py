@@ -233,6 +233,11 @@ def test_probability_format_never_claims_certainty():
     assert fmt_prob(0.9996) == ">99%"
     assert fmt_prob(0.0004) == "<1%"
     assert fmt_prob(0.604) == "60%"
+    # 3,980 or 20 of 4,000 draws: half-way cases must not round to a false certainty
+    assert fmt_prob(0.995) == ">99%"
+    assert fmt_prob(0.005) == "<1%"
+    assert fmt_prob(0.985) == "98%"
+    assert fmt_prob(float("nan")) == "n/a"
     assert fmt_num(-0.04, 1, True) == "0.0"
     assert fmt_num(-1.26, 1, True) == "-1.3"
 

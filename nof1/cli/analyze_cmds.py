@@ -16,7 +16,9 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
 
 
 def _pct(p: float) -> str:
-    return f"{100 * p:.0f}%" if 0.005 <= p <= 0.995 else ("<1%" if p < 0.005 else ">99%")
+    from nof1.summary import format_probability
+
+    return format_probability(p)
 
 
 @cli.command()

@@ -21,6 +21,7 @@ import pandas as pd
 
 from nof1.errors import DataError
 from nof1.report import plots
+from nof1.summary import BLINDING_OK, bang_index, format_probability, large_benefit
 
 #: Replicated series drawn for the posterior predictive check.
 PPC_DRAWS = 200
@@ -65,13 +66,7 @@ class Source:
 
 def fmt_prob(p: float) -> str:
     """A probability as a whole percentage, never rounding to a false certainty."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "n/a"
-    if p > 0.995:
-        return ">99%"
-    if p < 0.005:
-        return "<1%"
-    return f"{100 * p:.0f}%"
+    return format_probability(p)
 
 
 def fmt_num(x: float | None, digits: int = 1, signed: bool = False) -> str:
@@ -219,8 +214,6 @@ def _blinding(table: pd.DataFrame | None) -> dict[str, Any] | None:
     """Guesses table and Bang index from the last guess of each period; None without guesses."""
     if table is None or table["guess"].notna().sum() == 0:
         return None
-    from nof1.summary import BLINDING_OK, bang_index
-
     arms, guesses = _last_guesses(table)
     bi = bang_index(arms, guesses)
     return {
@@ -399,8 +392,6 @@ def build_report(
     if table is not None:
         on = table[table["period"].notna()]
         period_arms = dict(zip(on["period"].astype(int), on["arm"].astype(str), strict=True))
-    from nof1.summary import large_benefit
-
     large = large_benefit(series, s.mcid)
     diag = s.diagnostics
     rt = result.randomization_test
