@@ -82,7 +82,7 @@ def analyze(
     prior_sensitivity: bool = False,
     seed: int | None = None,
     draws: int = 1000,
-    tune: int = 1000,
+    tune: int | None = None,
     chains: int = 4,
     progressbar: bool = False,
     announce: Callable[[str], None] | None = None,
@@ -102,7 +102,8 @@ def analyze(
     threshold : P(benefit >= mcid) needed to call the benefit worthwhile.
     prior_sensitivity : also fit under every named prior.
     seed : seed of the posterior draws.
-    draws, tune, chains : NUTS settings; the exact engine returns ``draws * chains``
+    draws, tune, chains : NUTS settings (``tune`` None: the model's default,
+        ``nof1.models.personal.default_tune``); the exact engine returns ``draws * chains``
         independent draws.
     progressbar : show PyMC's progress bar.
     announce : called with a short message before each MCMC fit (the CLI prints it), so a
@@ -199,7 +200,7 @@ def analyze(
         "seed": seed,
     }
     if engine == "mcmc":
-        options.update(draws=draws, tune=tune, chains=chains)
+        options.update(draws=draws, tune=fit.options["tune"], chains=chains)
     try:
         rtest = randomization_test(series)
     except DataError as exc:

@@ -21,6 +21,7 @@ from nof1.models.personal import (
     _latent_ar1,
     ar1_conditionals,
     build_model,
+    default_tune,
     diagnose,
     fit_mcmc,
 )
@@ -219,6 +220,12 @@ def test_diagnose_names_what_failed():
     assert diag.messages[-1] == "4 divergent transition(s); there must be none"
 
 
+def test_default_tuning_is_shorter_only_for_the_gaussian_model_without_carryover():
+    assert default_tune("normal") == 500
+    assert default_tune("normal", carryover=True) == 1000
+    assert default_tune("student") == default_tune("ordinal") == 1000
+
+
 # --- real NUTS ------------------------------------------------------------------------------
 
 
@@ -250,6 +257,7 @@ def test_peer_readme_example_matches_nof1ins_with_ar1():
     assert fit.draws["rho"].mean() == pytest.approx(0.75, abs=0.08)
     # the Gaussian model leaves predictive checks to the report's own replicates
     assert "posterior_predictive" not in fit.idata.groups()
+    assert fit.options["tune"] == 500  # the Gaussian model's default (bench/tuning.py)
 
 
 @pytest.mark.slow
@@ -280,6 +288,7 @@ def test_student_likelihood_recovers_the_effect_despite_flare_days():
     assert np.median(fit.draws["nu"]) < 15  # the flares call for heavy tails
     # the report's predictive check of a Student-t fit uses PyMC's own draws, one per scored day
     assert fit.idata.posterior_predictive["y"].shape[-1] == int(s.observed.sum())
+    assert fit.options["tune"] == 1000
 
 
 @pytest.mark.slow

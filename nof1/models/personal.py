@@ -91,6 +91,13 @@ VAGUE_LOGIT_SD = 10.0
 #: cutpoint gaps trade off (a larger process needs wider gaps for the same category
 #: frequencies), which calls for smaller steps.
 ORDINAL_TARGET_ACCEPT = 0.95
+#: NUTS tuning steps per chain. The Gaussian model without carryover (a handful of
+#: parameters, a near-normal posterior) adapts in 500: on 30 seeded 112-day series
+#: (``python bench/tuning.py``) 500 and 1000 tuning steps both gave no failed diagnostic,
+#: a worst R-hat of 1.004 and 1.007, a smallest tail ESS of 924 and 718, and effect means
+#: within 0.04 and 0.05 posterior sds of the exact engine; 500 saves a quarter of the
+#: sampling time. The Student-t, ordinal and carryover models keep PyMC's default of 1000.
+TUNE_GAUSSIAN, TUNE_OTHER = 500, 1000
 #: SD of the standard logistic distribution, the ordinal model's residual scale.
 _LOGISTIC_SD = math.pi / math.sqrt(3.0)
 
@@ -150,7 +157,7 @@ def fit_mcmc(
     carryover: bool = False,
     expectation: bool = False,
     draws: int = 1000,
-    tune: int = 1000,
+    tune: int | None = None,
     chains: int = 4,
     seed: int | None = None,
     progressbar: bool = False,
@@ -160,7 +167,8 @@ def fit_mcmc(
     Parameters
     ----------
     series, prior, ar1, trend, likelihood, carryover, expectation : as in ``build_model``.
-    draws, tune : posterior draws and tuning steps per chain.
+    draws, tune : posterior draws and tuning steps per chain; ``tune`` None means
+        ``default_tune(likelihood, carryover)``.
     chains : number of chains (at least 2, so that R-hat can be computed); run on up to two
         cores.
     seed : random seed for sampling and the posterior predictive draws.
@@ -189,6 +197,8 @@ def fit_mcmc(
     >>> fit.diagnostics.ok, float(fit.draws["effect"].mean())  # doctest: +SKIP
     (True, -1.02)
     """
+    if tune is None:
+        tune = default_tune(likelihood, carryover)
     for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 2)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
             raise ModelError(f"{name}={value!r} is not valid; use an integer >= {least}")
@@ -232,6 +242,11 @@ def fit_mcmc(
             "seed": seed,
         },
     )
+
+
+def default_tune(likelihood: str = "normal", carryover: bool = False) -> int:
+    """NUTS tuning steps per chain for a model: 500 for the Gaussian one, else 1000."""
+    return TUNE_GAUSSIAN if likelihood == "normal" and not carryover else TUNE_OTHER
 
 
 def diagnose(idata: Any, var_names: list[str]) -> Diagnostics:
