@@ -10,10 +10,9 @@ table with ratios to the baseline. Target: under 20 s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 
-from measure import BASELINE, measure, print_table
+from measure import BASELINE, measure_median, print_table
 
 
 def main() -> None:
@@ -42,17 +41,7 @@ def main() -> None:
             ],
         ),  # fmt: skip
     ]
-    rows = []
-    for name, cmd in cases:
-        runs = [measure(cmd) for _ in range(args.repeats)]
-        rows.append(
-            (
-                name,
-                statistics.median(r[0] for r in runs),
-                statistics.median(r[1] for r in runs),
-                max(r[2] for r in runs),
-            )
-        )
+    rows = [(name, *measure_median(cmd, args.repeats)) for name, cmd in cases]
     print(f"repeats: {args.repeats} (median wall and CPU seconds, max peak RSS)")
     print_table(rows)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -25,15 +26,34 @@ WRAPPER = (
 BASELINE = ("baseline: import nof1", [sys.executable, "-c", "import nof1"])
 
 
-def measure(cmd: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak MB) of one whole process; exits if it fails."""
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak MB) of one whole process; exits if it fails.
+
+    ``env`` adds to (or overrides) this process's environment for the command.
+    """
     out = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, check=True
+        [sys.executable, "-c", WRAPPER, *cmd],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=None if env is None else {**os.environ, **env},
     )
     rc, wall, cpu, rss = out.stdout.split()
     if rc != "0":
         raise SystemExit(f"command failed ({rc}): {' '.join(cmd)}")
     return float(wall), float(cpu), float(rss)
+
+
+def measure_median(
+    cmd: list[str], repeats: int, env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
+    """Median wall and CPU seconds and the largest peak MB over ``repeats`` runs."""
+    runs = [measure(cmd, env) for _ in range(repeats)]
+    return (
+        statistics.median(r[0] for r in runs),
+        statistics.median(r[1] for r in runs),
+        max(r[2] for r in runs),
+    )
 
 
 def print_table(results: list[tuple[str, float, float, float]]) -> None:
