@@ -1,3 +1,3 @@
-from nof1.cli import cli
+from nof1.cli import main
 
-cli(prog_name="nof1")
+main()
