@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 import stat
 from datetime import date
 from pathlib import Path
@@ -12,29 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import PASS, dump
 
 from nof1.blinding import open_allocation
 from nof1.cli import cli
 from nof1.diary import DIARY_FILE
 from nof1.series import trial_table
 from nof1.trial import create_trial
-
-PASS = "correct horse battery"
-START = date(2026, 1, 5)  # generic-ab: 8 periods of 14 days; last day 2026-04-26
-
-
-@pytest.fixture(scope="module")
-def _template_trial(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("template") / "trial"
-    create_trial(folder, "generic-ab", passphrase=PASS, start=START, seed=1)
-    return folder
-
-
-@pytest.fixture
-def trial(tmp_path, _template_trial) -> Path:
-    folder = tmp_path / "trial"
-    shutil.copytree(_template_trial, folder)
-    return folder
 
 
 @pytest.fixture
@@ -46,16 +28,6 @@ def passfile(tmp_path) -> Path:
 
 def run(*args: str, input: str | None = None):
     return CliRunner().invoke(cli, [str(a) for a in args], input=input)
-
-
-def dump(trial: Path) -> list[str] | None:
-    if not (trial / DIARY_FILE).exists():
-        return None
-    con = sqlite3.connect(trial / DIARY_FILE)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
 def assert_refused(result, message: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import PASS, START, dump
 
 from nof1.blinding import Allocation, open_allocation
 from nof1.diary import (
@@ -31,32 +32,7 @@ from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.status import trial_status
 from nof1.trial import create_trial
 
-PASS = "correct horse battery"
-START = date(2026, 1, 5)  # generic-ab: 8 periods of 14 days, 3 washout days; ends 2026-04-26
-END = date(2026, 4, 26)
-
-
-@pytest.fixture(scope="module")
-def _template_trial(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("template") / "trial"
-    create_trial(folder, "generic-ab", passphrase=PASS, start=START, seed=1)
-    return folder
-
-
-@pytest.fixture
-def trial(tmp_path, _template_trial) -> Path:
-    """A fresh copy of a blinded generic-ab trial (creating one costs a scrypt run)."""
-    folder = tmp_path / "trial"
-    shutil.copytree(_template_trial, folder)
-    return folder
-
-
-def dump(trial: Path) -> list[str]:
-    con = sqlite3.connect(trial / DIARY_FILE)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
+END = date(2026, 4, 26)  # the last day of the shared trial (conftest.py)
 
 
 # ------------------------------------------------------------------ the file itself
