@@ -12,8 +12,10 @@ sixty small nodes whose per-node overhead (about a microsecond each) dominates a
 series; here it is one node whose ``perform`` works on the exact engine's lag sufficient
 statistics (``nof1.models.exact._lag_stats``): with v = (-beta, 1) and Z = [X, y], every
 squared residual sum is a quadratic form v' S v in a (p+1) x (p+1) cross-product matrix S,
-so one evaluation costs O(series x distinct gaps), not O(days). ``tests/test_ar1lik.py``
-checks value and gradient against the day-by-day graph and finite differences.
+so one evaluation costs O(series x distinct gaps), not O(days). The arithmetic is a numba
+kernel (numba is a PyTensor dependency), compiled once and cached on disk.
+``tests/test_ar1lik.py`` checks the value against the joint Gaussian density of the observed
+days and the gradient against finite differences.
 
 Derivation, per series (K distinct gaps d_k; A_k, B_k, C_k the cross-products of the pairs
 d_k apart, current-current, current-previous plus its transpose, previous-previous; F the
