@@ -9,16 +9,11 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import csv_options, csv_source, trial_option
+from nof1.summary import format_probability
 
 
 def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
     return "n/a" if x is None else fmt.format(x)
-
-
-def _pct(p: float) -> str:
-    from nof1.summary import format_probability
-
-    return format_probability(p)
 
 
 @cli.command()
@@ -118,10 +113,10 @@ def _human(result) -> str:
             f"{s.mean:+.2f}  (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f})",
         ),
         ("Standardized effect", _opt_float(s.standardized, "{:+.2f}")),
-        ("P(A helps at all)", _pct(s.p_benefit)),
-        (f"P(A helps by >= {s.mcid:g})", _pct(s.p_mcid)),
-        ("P(A helps 'much')", _pct(s.p_large)),
-        ("P(no practical difference)", _pct(s.p_rope)),
+        ("P(A helps at all)", format_probability(s.p_benefit)),
+        (f"P(A helps by >= {s.mcid:g})", format_probability(s.p_mcid)),
+        ("P(A helps 'much')", format_probability(s.p_large)),
+        ("P(no practical difference)", format_probability(s.p_rope)),
     ]
     if s.rho_mean is not None:
         rows.append(("Day-to-day autocorrelation", f"{s.rho_mean:.2f} (sd {s.rho_sd:.2f})"))
@@ -163,6 +158,6 @@ def _human(result) -> str:
         for name, t in result.sensitivity.items():
             lines.append(
                 f"  {name:<10} {t.mean:+6.2f}   {t.hdi_low:+6.2f} to {t.hdi_high:+6.2f}   "
-                f"{_pct(t.p_benefit):>7}   {_pct(t.p_mcid):>8}"
+                f"{format_probability(t.p_benefit):>7}   {format_probability(t.p_mcid):>8}"
             )
     return "\n".join(lines)
