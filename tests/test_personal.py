@@ -131,6 +131,8 @@ def test_unknown_likelihood_and_bad_sampler_settings_are_refused():
         fit_mcmc(small_series(), chains=1)
     with pytest.raises(ModelError, match=r"^draws=0 is not valid"):
         fit_mcmc(small_series(), draws=0)
+    with pytest.raises(ModelError, match=r"^target_accept=1.0 is not valid"):
+        fit_mcmc(small_series(), target_accept=1.0)
 
 
 def _joint_gaussian(s: Series, X, beta, sigma, rho) -> float:
@@ -305,6 +307,7 @@ def test_ordinal_likelihood_recovers_the_effect_on_both_scales():
     assert np.mean(fit.draws["effect_latent"] < 0) > 0.99
     assert fit.draws["effect"].mean() == pytest.approx(-2.0, abs=0.7)
     assert "intercept" not in fit.draws and fit.coef_names == ("effect",)
+    assert fit.options["target_accept"] == 0.98  # bench/ordinal.py: 0.95 left divergences
 
 
 @pytest.mark.slow
