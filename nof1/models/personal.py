@@ -206,24 +206,10 @@ def fit_mcmc(
         tune = default_tune(likelihood, carryover)
     if target_accept is None:
         target_accept = ORDINAL_TARGET_ACCEPT if likelihood == "ordinal" else 0.8
-    if not 0.0 < target_accept < 1.0:
-        raise ModelError(f"target_accept={target_accept!r} is not valid; use a number in (0, 1)")
-    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 2)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
-            raise ModelError(f"{name}={value!r} is not valid; use an integer >= {least}")
+    check_sampler_settings(draws, tune, chains, target_accept)
     model, coef_names = _build(series, prior, ar1, trend, likelihood, carryover, expectation)
     with model:
-        idata = pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=min(chains, 2),
-            mp_ctx=_MP_CTX,
-            target_accept=target_accept,
-            random_seed=seed,
-            progressbar=progressbar,
-            compute_convergence_checks=False,
-        )
+        idata = sample_nuts(draws, tune, chains, target_accept, seed, progressbar)
         if likelihood != "normal" or carryover:
             # The Gaussian model's predictive checks are drawn from the posterior draws over
             # every calendar day (``nof1.report.build.replicate_series``); compiling and
@@ -251,6 +237,30 @@ def fit_mcmc(
             "chains": chains,
             "seed": seed,
         },
+    )
+
+
+def check_sampler_settings(draws, tune, chains, target_accept) -> None:
+    """Raise ModelError naming the first NUTS setting that cannot work."""
+    if not 0.0 < target_accept < 1.0:
+        raise ModelError(f"target_accept={target_accept!r} is not valid; use a number in (0, 1)")
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 2)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ModelError(f"{name}={value!r} is not valid; use an integer >= {least}")
+
+
+def sample_nuts(draws, tune, chains, target_accept, seed, progressbar):
+    """PyMC's NUTS on the model in context: chains on up to two cores, forked where safe."""
+    return pm.sample(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, 2),
+        mp_ctx=_MP_CTX,
+        target_accept=target_accept,
+        random_seed=seed,
+        progressbar=progressbar,
+        compute_convergence_checks=False,
     )
 
 

@@ -40,7 +40,13 @@ import pytensor.tensor as pt
 from nof1.errors import DataError, ModelError
 from nof1.models.ar1lik import gaussian_ar1_loglik, lag_stats
 from nof1.models.base import Diagnostics
-from nof1.models.personal import NU_ALPHA, NU_BETA, diagnose
+from nof1.models.personal import (
+    NU_ALPHA,
+    NU_BETA,
+    check_sampler_settings,
+    diagnose,
+    sample_nuts,
+)
 from nof1.models.priors import (
     A0_INFORMATIVE,
     POOLED_INTERCEPT_SD,
@@ -240,21 +246,10 @@ def fit_pooled(
     ModelError : bad sampler settings, or as in ``build_pooled_model``.
     DataError : a series cannot support an effect estimate.
     """
-    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 2)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
-            raise ModelError(f"{name}={value!r} is not valid; use an integer >= {least}")
+    check_sampler_settings(draws, tune, chains, target_accept)
     model = build_pooled_model(series_list, likelihood=likelihood, ar1=ar1, series_ids=series_ids)
     with model:
-        idata = pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=min(chains, 2),
-            random_seed=seed,
-            target_accept=target_accept,
-            progressbar=progressbar,
-            compute_convergence_checks=False,
-        )
+        idata = sample_nuts(draws, tune, chains, target_accept, seed, progressbar)
     main = [name for name in ("mu", "tau", "effect", "rho", "nu") if name in model.named_vars]
     post = idata.posterior.stack(sample=("chain", "draw"))
     out = {name: np.asarray(post[name].values).T for name in main}
