@@ -1,6 +1,6 @@
 """Calibration of the personal engines by simulation; writes docs/validation.md.
 
-1. Simulation-based calibration (SBC; Talts et al. 2018, CLINICAL.md): draw the parameters
+1. Simulation-based calibration (SBC; Talts et al. 2018): draw the parameters
    from the prior, data from the model, fit; the rank of the true value among M posterior
    draws is uniform on 0..M when inference is right. Chi-square test over J bins.
    - exact engine: M = 999 independent draws, J = 20 bins, many replications (cheap);

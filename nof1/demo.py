@@ -6,7 +6,7 @@ seconds), acts as the helper who knows the sealed allocation, simulates the pati
 diary, imports it, unblinds, analyses and writes the report. The simulated patient is
 realistic rather than convenient: pain around 6.5 on placebo and about 1.5 points lower on
 magnesium, autocorrelated day-to-day noise, whole-number scores, a missed week, occasional
-guesses and some diarrhoea on magnesium (CLINICAL.md: its main side effect).
+guesses and some diarrhoea on magnesium (its main side effect; docs/sources.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ an instant effect: this shows what carryover does to each design.
 
 The decision threshold defaults to the protocol's pre-registered default
 (``nof1.protocol.Analysis.threshold``, 0.8), the MCID to 1 NRS point (Salaffi et al. 2004,
-CLINICAL.md).
+docs/sources.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Exposure to the active treatment under first-order onset and carryover kinetics.
 
-No primary source gives the time course of oral magnesium (CLINICAL.md, "Onset and
+No primary source gives the time course of oral magnesium (docs/sources.md, "Onset and
 carryover"): the IV pilot reported relief lasting up to 12 weeks and the back-pain trial
 separated from placebo only after weeks. So the effect may build up slowly after a switch to
 the active arm and fade slowly after a switch away from it. A single time constant ``tau``

@@ -65,7 +65,7 @@ _MP_CTX = "fork" if sys.platform == "linux" else None
 #: Student-t degrees of freedom: Gamma(2, rate 0.1), mean 20, mode 10 (Juarez & Steel 2010).
 NU_ALPHA, NU_BETA = 2.0, 0.1
 #: Onset/carryover time constant: LogNormal(log 3 days, 1); 95% of the mass within about
-#: 0.4-21 days, since no source gives oral magnesium's time course (CLINICAL.md).
+#: 0.4-21 days, since no source gives oral magnesium's time course (docs/sources.md).
 TAU_MEDIAN_DAYS, TAU_LOG_SD = 3.0, 1.0
 #: Ordinal model: cutpoints are the first cutpoint plus positive gaps, each gap's log centred
 #: on the gap between logit(k/K) and logit((k+1)/K) (evenly spaced cumulative probabilities).

@@ -15,7 +15,7 @@ Units: numbers below are for a 0-10 scale (pain NRS). For another bounded scale 
 multiplied by (high - low) / 10; for an unbounded outcome by the outcome's observed
 standard deviation (the "autoscale" convention of rstanarm), which the report states.
 
-The three priors (``CLINICAL.md``):
+The three priors (sources in ``docs/sources.md``):
 
 - ``vague``: what the R peer nof1ins uses, to compare with it: coefficients
   Normal(0, precision 1e-6), i.e. sd 1000; residual precision Gamma(0.001, 0.001), i.e.
