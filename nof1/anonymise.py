@@ -66,10 +66,21 @@ _OUTCOME_FIELDS = frozenset(
 )
 _OUTCOME_KINDS = frozenset({"scale", "binary"})
 # The diary (SQLite): tables and columns. Exported: outcome values, guess, adherence and the
-# revealed arms; dropped: ids, dates (become day numbers), notes, timestamps, reasons, salt.
+# revealed arms; dropped: ids, dates (become day numbers), notes, timestamps, reasons, salt,
+# the recall mark (a data-quality flag of the diary, not part of the pooled series).
 _DIARY_TABLES: dict[str, frozenset[str]] = {
     "entries": frozenset(
-        {"id", "date", "outcomes", "guess", "adherence", "note", "recorded_at", "supersedes"}
+        {
+            "id",
+            "date",
+            "outcomes",
+            "guess",
+            "adherence",
+            "note",
+            "recorded_at",
+            "supersedes",
+            "recall",
+        }
     ),
     "unblinding": frozenset({"id", "unblinded_at", "early", "reason", "arms", "salt"}),
     "sqlite_sequence": frozenset({"name", "seq"}),

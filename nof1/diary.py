@@ -35,7 +35,9 @@ import pandas as pd
 from nof1.blinding import Allocation, open_allocation, verify_allocation
 from nof1.entries import (
     ENTRY_COLUMNS,
+    RECALL_DAYS,
     Entry,
+    check_recordable,
     make_entry,
     parse_date,
     read_entries_csv,
@@ -53,7 +55,9 @@ BUSY_TIMEOUT_S = 30.0
 class Record:
     """A stored diary row: the entry plus its audit fields.
 
-    ``current`` is False once a later correction supersedes the row.
+    ``current`` is False once a later correction supersedes the row. ``recall`` is True
+    when the row was recorded after its day, from memory (``nof1 record --date`` for a
+    missed day): a recall entry.
     """
 
     id: int
@@ -61,6 +65,7 @@ class Record:
     recorded_at: datetime
     supersedes: int | None
     current: bool
+    recall: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,16 @@ def _schema_v1(con: sqlite3.Connection) -> None:
         con.execute(statement)
 
 
+def _schema_v2(con: sqlite3.Connection) -> None:
+    # Recall entries: a missed day recorded later from memory is marked, so the report can
+    # count them. Rows of older diaries were entered on their day or imported: not recall.
+    con.execute(
+        "ALTER TABLE entries ADD COLUMN recall INTEGER NOT NULL DEFAULT 0 CHECK (recall IN (0, 1))"
+    )
+
+
 #: ``MIGRATIONS[i]`` takes a diary from schema version ``i`` to ``i + 1`` (0 = empty file).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _schema_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -224,7 +237,8 @@ class Diary:
     def _records(self, where: str = "", params: tuple = ()) -> list[Record]:
         rows = self._con.execute(
             "SELECT e.id, e.date, e.outcomes, e.guess, e.adherence, e.note, e.recorded_at,"
-            " e.supersedes, NOT EXISTS (SELECT 1 FROM entries s WHERE s.supersedes = e.id)"
+            " e.supersedes, NOT EXISTS (SELECT 1 FROM entries s WHERE s.supersedes = e.id),"
+            " e.recall"
             f" FROM entries e {where} ORDER BY e.date, e.id",
             params,
         ).fetchall()
@@ -241,6 +255,7 @@ class Diary:
                 recorded_at=datetime.fromisoformat(r[6]),
                 supersedes=r[7],
                 current=bool(r[8]),
+                recall=bool(r[9]),
             )
             for r in rows
         ]
@@ -257,6 +272,11 @@ class Diary:
         """Every record, corrections included, by date then recording order."""
         return self._records()
 
+    def recall_days(self) -> set[date]:
+        """Days whose first entry was a recall entry (recorded later, from memory)."""
+        rows = self._con.execute("SELECT date FROM entries WHERE supersedes IS NULL AND recall = 1")
+        return {date.fromisoformat(r[0]) for r in rows}
+
     # ---- writing
 
     def _current_id(self, d: date) -> int | None:
@@ -267,7 +287,9 @@ class Diary:
         ).fetchone()
         return None if row is None else row[0]
 
-    def _insert(self, entry: Entry, correct: bool, merge: bool = False) -> int:
+    def _insert(
+        self, entry: Entry, correct: bool, merge: bool = False, recall: bool = False
+    ) -> int:
         """Insert one checked entry inside an open write transaction; return its id.
 
         ``merge``: a correction keeps the superseded entry's values it does not restate, so
@@ -289,20 +311,21 @@ class Diary:
                 adherence=entry.adherence if entry.adherence is not None else old.adherence,
                 note=entry.note or old.note,
             )
-        return _insert_row(self._con, entry, previous)
+        return _insert_row(self._con, entry, previous, recall)
 
-    def record(self, entry: Entry, correct: bool = False) -> Record:
+    def record(self, entry: Entry, correct: bool = False, recall: bool = False) -> Record:
         """Append one day's entry; with ``correct=True`` it supersedes that day's entry,
         keeping the values of the superseded entry that the correction does not restate.
+        ``recall=True`` marks a missed day recorded later from memory.
 
         Raises
         ------
         DiaryError : the entry does not fit the protocol, the day already has an entry and
             ``correct`` is False, or ``correct`` is True and there is nothing to correct.
         """
-        validate_entry(self.protocol, entry)
+        validate_entry(self.protocol, entry, require_value=not correct)
         with self._write():
-            new_id = self._insert(entry, correct, merge=True)
+            new_id = self._insert(entry, correct, merge=True, recall=recall)
         return self._records("WHERE e.id = ?", (new_id,))[0]
 
     def import_csv(self, path: str | Path, correct: bool = False) -> int:
@@ -410,7 +433,7 @@ class Diary:
             not set; ``early`` without a reason; the allocation does not match the protocol.
         """
         today = today or date.today()
-        _check_unblind_time(self.protocol, early, reason, today)
+        check_unblind_time(self.protocol, early, reason, today)
         verify_allocation(self.protocol, allocation)
         with self._write() as con:
             done = self.unblinding()
@@ -432,10 +455,13 @@ class Diary:
         return self.unblinding()
 
 
-def _insert_row(con: sqlite3.Connection, entry: Entry, supersedes: int | None) -> int:
+def _insert_row(
+    con: sqlite3.Connection, entry: Entry, supersedes: int | None, recall: bool = False
+) -> int:
     cur = con.execute(
-        "INSERT INTO entries (date, outcomes, guess, adherence, note, recorded_at, supersedes)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO entries"
+        " (date, outcomes, guess, adherence, note, recorded_at, supersedes, recall)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.date.isoformat(),
             json.dumps(dict(entry.values), sort_keys=True),
@@ -444,12 +470,19 @@ def _insert_row(con: sqlite3.Connection, entry: Entry, supersedes: int | None) -
             entry.note,
             datetime.now(UTC).isoformat(timespec="microseconds"),
             supersedes,
+            int(recall),
         ),
     )
     return cur.lastrowid
 
 
-def _check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date) -> None:
+def check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date) -> None:
+    """Refuse unblinding before the last period has ended, unless early and with a reason.
+
+    Raises
+    ------
+    BlindingError : too early without ``early``, or ``early`` without a reason.
+    """
     if today <= protocol.end and not early:
         raise BlindingError(
             f"the last period ends on {protocol.end}; unblinding before then needs --early "
@@ -506,21 +539,32 @@ def record_day(
     adherence: str | bool | None = None,
     note: str | None = None,
     correct: bool = False,
+    today: date | None = None,
 ) -> Record:
     """Check and record one day's entry in a trial's diary (what ``nof1 record`` does).
 
     The entry is checked against the protocol before the diary is opened, so a bad value
-    never creates or touches the diary file.
+    never creates or touches the diary file. A correction may restate only a guess,
+    adherence or note: the values it does not restate stay.
+
+    Parameters
+    ----------
+    today : when given, the day must be recordable on it (``entries.check_recordable``:
+        not in the future, at most ``RECALL_DAYS`` back), and a first entry for an earlier
+        day is kept as a recall entry; the command line always gives it.
 
     Raises
     ------
     ProtocolError : no trial in the folder.
-    DiaryError : see ``make_entry`` and ``Diary.record``.
+    DiaryError : see ``make_entry``, ``check_recordable`` and ``Diary.record``.
     """
     protocol = load_protocol(trial_dir)
-    entry = make_entry(protocol, day, values, guess, adherence, note)
+    entry = make_entry(protocol, day, values, guess, adherence, note, correction=correct)
+    if today is not None:
+        check_recordable(entry.date, today, recall_days=None if correct else RECALL_DAYS)
+    recall = today is not None and entry.date < today and not correct
     with open_diary(trial_dir, protocol) as diary:
-        return diary.record(entry, correct=correct)
+        return diary.record(entry, correct=correct, recall=recall)
 
 
 def import_diary(trial_dir: str | Path, path: str | Path, correct: bool = False) -> int:
@@ -564,7 +608,7 @@ def unblind_trial(
     today = today or date.today()
     if not protocol.blinded:
         raise BlindingError("this protocol is open-label: there is nothing to unblind")
-    _check_unblind_time(protocol, early, reason, today)
+    check_unblind_time(protocol, early, reason, today)
     # Decrypt before opening the diary, so a wrong passphrase leaves no trace.
     allocation = open_allocation(Path(trial_dir), passphrase)
     with open_diary(trial_dir, protocol) as diary:

@@ -22,6 +22,11 @@ ENTRY_COLUMNS = ("guess", "adherence", "note")
 #: Bookkeeping columns written by ``export_csv``; ``import_csv`` accepts and skips them.
 AUDIT_COLUMNS = ("id", "recorded_at", "supersedes", "current")
 
+#: How many days back a missed day may still be recorded with ``nof1 record --date``, as a
+#: recall entry. Recalled pain agrees less with the pain rated at the time as the recall
+#: period grows (Broderick et al. 2008, Pain 139:146-157), so an older day stays missing.
+RECALL_DAYS = 3
+
 _YES = {"yes", "y", "1", "true"}
 _NO = {"no", "n", "0", "false"}
 
@@ -137,8 +142,13 @@ def make_entry(
     guess: str | None = None,
     adherence: str | bool | None = None,
     note: str | None = None,
+    *,
+    correction: bool = False,
 ) -> Entry:
     """Build an ``Entry`` from raw (typed or text) values and check it against the protocol.
+
+    ``correction``: the entry corrects an existing one, so it may restate only a guess,
+    adherence or note (the superseded entry's values stay); it must change something.
 
     Raises
     ------
@@ -154,7 +164,11 @@ def make_entry(
             raise DiaryError(str(exc)) from None
         parsed[name] = parse_value(outcome, raw)
     entry = Entry(d, parsed, parse_guess(guess), parse_adherence(adherence), (note or "").strip())
-    validate_entry(protocol, entry)
+    if correction and not (entry.values or entry.note) and entry.guess is entry.adherence is None:
+        raise DiaryError(
+            f"the correction for {d} changes nothing; give a value, --guess, --adherence or --note"
+        )
+    validate_entry(protocol, entry, require_value=not correction)
     return entry
 
 
@@ -166,8 +180,31 @@ def check_date(protocol: Protocol, day: date) -> None:
         raise DiaryError(f"date {day} is after the trial's last day {protocol.end}")
 
 
-def validate_entry(protocol: Protocol, entry: Entry) -> None:
+def check_recordable(day: date, today: date, recall_days: int | None = RECALL_DAYS) -> None:
+    """Refuse a day that cannot be recorded honestly today: a future day, or one missed
+    more than ``recall_days`` ago (it stays missing; None: no limit, as for corrections).
+
+    Raises
+    ------
+    DiaryError : ``day`` is after ``today`` or more than ``recall_days`` before it.
+
+    Examples
+    --------
+    >>> check_recordable(date(2026, 1, 6), today=date(2026, 1, 7))
+    """
+    if day > today:
+        raise DiaryError(f"date {day} is in the future (today is {today})")
+    if recall_days is not None and (today - day).days > recall_days:
+        raise DiaryError(
+            f"date {day} is {(today - day).days} days ago: a missed day can be recorded up to "
+            f"{recall_days} days back (as a recall entry); older days stay missing"
+        )
+
+
+def validate_entry(protocol: Protocol, entry: Entry, require_value: bool = True) -> None:
     """Check an entry against the protocol (everything but the duplicate-day rule).
+
+    ``require_value``: refuse an entry without any outcome value (a correction may have none).
 
     Raises
     ------
@@ -175,7 +212,7 @@ def validate_entry(protocol: Protocol, entry: Entry) -> None:
         out of range, bad guess or adherence, or no outcome value at all.
     """
     check_date(protocol, entry.date)
-    if not entry.values:
+    if require_value and not entry.values:
         names = ", ".join(o.name for o in protocol.outcomes)
         raise DiaryError(f"the entry for {entry.date} has no outcome value; give one of: {names}")
     for name, value in entry.values.items():

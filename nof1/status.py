@@ -7,7 +7,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from nof1.diary import DIARY_FILE, open_diary
+from nof1.entries import RECALL_DAYS
 from nof1.protocol import load_protocol
+
+#: Days shown in the progress line of ``Status.recent``.
+RECENT_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -20,16 +24,26 @@ class Status:
     phase : ``"before"``, ``"run-in"``, ``"period"`` or ``"after"``.
     period, block : 1-based numbers of today's period, None outside the periods.
     kit : the kit label to take today (``"Kit 3"``), None when no kit is due.
+    treatment : today's treatment name in an open-label trial (public there), else None.
+    doses_per_day : today's doses in an open-label trial (0: nothing to take), else None.
+    period_days : days in a period.
     washout : True on a washout day (take the kit, the score is not analysed).
     day_of_period : 1-based day within today's period, None outside the periods.
     recorded_today : True if today already has an entry.
     days_so_far : trial days from the first day up to today (or the last day).
     days_recorded : how many of those have an entry.
     missing : days before today (within the trial) without an entry.
+    recallable : the missing days that may still be recorded as recall entries (at most
+        ``RECALL_DAYS`` back); older missing days stay missing.
+    recall_entries : recorded days whose entry was typed after the day (recall entries).
+    recent : one character per day of the last ``RECENT_DAYS`` days up to today, oldest
+        first: ``#`` recorded, ``r`` recorded as a recall entry, ``.`` missing, ``?`` today
+        not yet recorded, a space outside the trial.
     next_switch : the first day of the next period, None if none follows.
     next_kit : the kit label from ``next_switch`` on.
     first_day, last_day : the trial's first (run-in included) and last day.
     unblinded : True once the allocation was revealed.
+    blinded : False for an open-label trial (nothing to unblind).
     """
 
     today: date
@@ -37,17 +51,24 @@ class Status:
     period: int | None
     block: int | None
     kit: str | None
+    treatment: str | None
+    doses_per_day: int | None
+    period_days: int
     washout: bool
     day_of_period: int | None
     recorded_today: bool
     days_so_far: int
     days_recorded: int
     missing: tuple[date, ...]
+    recallable: tuple[date, ...]
+    recall_entries: int
+    recent: str
     next_switch: date | None
     next_kit: str | None
     first_day: date
     last_day: date
     unblinded: bool
+    blinded: bool = True
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form: dates as ISO text."""
@@ -57,6 +78,9 @@ class Status:
             "period": self.period,
             "block": self.block,
             "kit": self.kit,
+            "treatment": self.treatment,
+            "doses_per_day": self.doses_per_day,
+            "period_days": self.period_days,
             "washout": self.washout,
             "day_of_period": self.day_of_period,
             "recorded_today": self.recorded_today,
@@ -64,11 +88,15 @@ class Status:
             "days_recorded": self.days_recorded,
             "days_missing": len(self.missing),
             "missing": [d.isoformat() for d in self.missing],
+            "recallable": [d.isoformat() for d in self.recallable],
+            "recall_entries": self.recall_entries,
+            "recent": self.recent,
             "next_switch": None if self.next_switch is None else self.next_switch.isoformat(),
             "next_kit": self.next_kit,
             "first_day": self.first_day.isoformat(),
             "last_day": self.last_day.isoformat(),
             "unblinded": self.unblinded,
+            "blinded": self.blinded,
         }
 
 
@@ -86,10 +114,12 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     protocol = load_protocol(trial_dir)
     today = today or date.today()
     recorded: set[date] = set()
+    recalled: set[date] = set()
     unblinded = False
     if (trial_dir / DIARY_FILE).exists():
         with open_diary(trial_dir, protocol) as diary:
             recorded = {r.entry.date for r in diary.current_entries()}
+            recalled = diary.recall_days()
             unblinded = diary.unblinding() is not None
     info = protocol.day_info(today)
     last = min(today, protocol.end)
@@ -97,21 +127,41 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     missing = tuple(d for d in so_far if d < today and d not in recorded)
     upcoming = [p for p in protocol.periods if p.start > today]
     period = info.period
+    arm = (
+        protocol.open_allocation[period.index - 1]
+        if period is not None and protocol.open_allocation
+        else None
+    )
+
+    def mark(d: date) -> str:
+        if not protocol.start <= d <= protocol.end:
+            return " "
+        if d in recorded:
+            return "r" if d in recalled else "#"
+        return "?" if d == today else "."
+
     return Status(
         today=today,
         phase=info.phase,
         period=None if period is None else period.index,
         block=None if period is None else period.block,
         kit=None if period is None else period.kit,
+        treatment=None if arm is None else protocol.treatments[arm].name,
+        doses_per_day=None if arm is None else protocol.treatments[arm].doses_per_day,
+        period_days=protocol.period_days,
         washout=info.washout,
         day_of_period=None if period is None else (today - period.start).days + 1,
         recorded_today=today in recorded,
         days_so_far=len(so_far),
         days_recorded=sum(d in recorded for d in so_far),
         missing=missing,
+        recallable=tuple(d for d in missing if (today - d).days <= RECALL_DAYS),
+        recall_entries=len(recalled & set(so_far)),
+        recent="".join(mark(today - timedelta(days=i)) for i in reversed(range(RECENT_DAYS))),
         next_switch=upcoming[0].start if upcoming else None,
         next_kit=upcoming[0].kit if upcoming else None,
         first_day=protocol.start,
         last_day=protocol.end,
         unblinded=unblinded,
+        blinded=protocol.blinded,
     )

@@ -16,6 +16,7 @@ import numpy as np
 import tomli_w
 
 from nof1.blinding import SEALED_FILE, Allocation, commitment, new_allocation, open_allocation, seal
+from nof1.entries import RECALL_DAYS
 from nof1.errors import ProtocolError
 from nof1.protocol import (
     PROTOCOL_FILE,
@@ -45,6 +46,29 @@ def write_private(path: Path, content: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_start(start: date, today: date) -> None:
+    """Refuse a first day so far back that its days can no longer be recorded.
+
+    A day may be recorded at most ``RECALL_DAYS`` back (``nof1.entries``), so a trial that
+    started earlier would begin with days that must stay missing.
+
+    Raises
+    ------
+    ProtocolError : ``start`` is more than ``RECALL_DAYS`` days before ``today``.
+
+    Examples
+    --------
+    >>> check_start(date(2026, 11, 30), today=date(2026, 11, 30))
+    """
+    days = (today - start).days
+    if days > RECALL_DAYS:
+        raise ProtocolError(
+            f"start date {start} is {days} days ago: a day can be recorded at most "
+            f"{RECALL_DAYS} days back, so the trial would begin with days that stay missing; "
+            "start today or later"
+        )
 
 
 def create_trial(

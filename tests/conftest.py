@@ -42,3 +42,21 @@ def dump(trial: Path) -> list[str] | None:
         return list(con.iterdump())
     finally:
         con.close()
+
+
+@pytest.fixture
+def freeze_today(monkeypatch):
+    """Fix the day the diary commands (``nof1.cli.diary_cmds``) take as today.
+
+    Call it with a date; call it again to move the clock. Library functions that take a
+    ``today`` argument are given one explicitly instead.
+    """
+    current = [date.today()]
+
+    class FixedDate(date):
+        @classmethod
+        def today(cls) -> date:
+            return current[0]
+
+    monkeypatch.setattr("nof1.cli.diary_cmds.date", FixedDate)
+    return lambda day: current.__setitem__(0, day)

@@ -26,6 +26,17 @@ def passfile(tmp_path) -> Path:
     return p
 
 
+#: The CLI's "today" in these tests, unless a test sets another (``today`` fixture).
+TODAY = date(2026, 1, 8)
+
+
+@pytest.fixture(autouse=True)
+def today(freeze_today):
+    """The diary commands' today is ``TODAY``; the fixture sets another day."""
+    freeze_today(TODAY)
+    return freeze_today
+
+
 def run(*args: str, input: str | None = None):
     return CliRunner().invoke(cli, [str(a) for a in args], input=input)
 
@@ -75,8 +86,8 @@ def diary(trial) -> Path:
             "2026-01-05 already has an entry; use --correct to record a correction",
         ),
         (
-            ["--date", "2026-01-09", "--pain", "3", "--correct"],
-            "2026-01-09 has no entry to correct; record it without --correct",
+            ["--date", "2026-01-07", "--pain", "3", "--correct"],
+            "2026-01-07 has no entry to correct; record it without --correct",
         ),
     ],
 )
@@ -166,7 +177,8 @@ def test_import_then_export(diary, tmp_path):
 # ------------------------------------------------------------------ unblinding
 
 
-def test_unblinding_early_is_refused(tmp_path, passfile):
+def test_unblinding_early_is_refused(tmp_path, passfile, today):
+    today(date.today())
     trial = tmp_path / "now"
     create_trial(trial, "generic-ab", passphrase=PASS, start=date.today(), seed=2)
     assert run("record", "--trial", trial, "--pain", "4").exit_code == 0
@@ -187,7 +199,8 @@ def test_unblinding_early_is_refused(tmp_path, passfile):
     assert result.exit_code == 0 and result.output.startswith("Unblinded (early, ")
 
 
-def test_unblinding_with_a_wrong_passphrase_is_refused(diary, tmp_path):
+def test_unblinding_with_a_wrong_passphrase_is_refused(diary, tmp_path, today):
+    today(date.today())
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("not the passphrase\n")
     before = dump(diary)
@@ -198,7 +211,8 @@ def test_unblinding_with_a_wrong_passphrase_is_refused(diary, tmp_path):
     assert dump(diary) == before
 
 
-def test_unblind_prints_every_period_and_arms_appear_only_then(diary, passfile):
+def test_unblind_prints_every_period_and_arms_appear_only_then(diary, passfile, today):
+    today(date.today())
     assert trial_table(diary)["arm"].isna().all()
     result = run("unblind", "--trial", diary, "--passphrase-file", passfile)
     assert result.exit_code == 0, result.output
@@ -219,8 +233,9 @@ def test_unblind_prints_every_period_and_arms_appear_only_then(diary, passfile):
 # ------------------------------------------------------------------ what the patient sees
 
 
-def test_status_and_export_before_unblinding_show_no_arm(trial, tmp_path):
+def test_status_and_export_before_unblinding_show_no_arm(trial, tmp_path, today):
     for d, pain in (("2026-01-05", "5"), ("2026-01-06", "4"), ("2026-01-20", "3")):
+        today(date.fromisoformat(d))
         assert (
             run(
                 "record", "--trial", trial, "--date", d, "--pain", pain, "--guess", "unsure"
@@ -230,7 +245,7 @@ def test_status_and_export_before_unblinding_show_no_arm(trial, tmp_path):
     text = run("status", "--trial", trial, "--date", "2026-01-20")
     assert text.exit_code == 0
     assert "Take: Kit 2." in text.output and "Washout day" in text.output
-    assert "Recorded 3 of 16 days so far." in text.output
+    assert "Recorded 3 of 16 days so far" in text.output
     assert "Next switch: 2026-02-02, to Kit 3." in text.output
     as_json = json.loads(run("status", "--trial", trial, "--date", "2026-01-20", "--json").output)
     assert as_json["kit"] == "Kit 2" and as_json["days_missing"] == 13 and "arm" not in as_json
@@ -252,7 +267,10 @@ def test_record_refuses_a_bad_date_before_asking(trial):
 
 def test_status_before_the_start(trial):
     result = run("status", "--trial", trial, "--date", "2026-01-01")
-    assert result.output == "2026-01-01: the trial has not started (first day 2026-01-05).\n"
+    assert result.output == (
+        "2026-01-01: the trial has not started (first day 2026-01-05).\n"
+        f"Next: from 2026-01-05, record every day: nof1 record --trial {trial}\n"
+    )
 
 
 def test_record_asks_when_no_value_is_given(trial):
@@ -262,7 +280,7 @@ def test_record_asks_when_no_value_is_given(trial):
     assert "pain score 'eleven' is not a number" in result.output
     assert "side_effects must be yes or no, not 'maybe'" in result.output
     assert result.output.endswith(
-        "Recorded for 2026-01-06: pain=6 side_effects=yes guess=B adherence=yes note='felt ok'\n"
+        "Recorded for 2026-01-06: pain=6 side_effects=yes guess=B note='felt ok'\n"
     )
 
 
@@ -276,7 +294,7 @@ def test_history_shows_the_correction_and_the_file_is_private(diary):
     result = run("history", "--trial", diary, "--date", "2026-01-05")
     lines = result.output.splitlines()
     assert len(lines) == 2
-    assert "[superseded] pain=5" in lines[0] and "[current] pain=6" in lines[1]
+    assert "[superseded, recall] pain=5" in lines[0] and "[current] pain=6" in lines[1]
     rows = json.loads(run("history", "--trial", diary, "--date", "2026-01-05", "--json").output)
     assert [(r["values"]["pain"], r["supersedes"], r["current"]) for r in rows] == [
         (5.0, None, False),

@@ -72,7 +72,8 @@ def test_diary_from_a_newer_nof1_is_refused(trial):
     con = sqlite3.connect(trial / DIARY_FILE)
     con.execute("PRAGMA user_version = 99")
     con.close()
-    with pytest.raises(DiaryError, match=r"schema version 99, newer than this nof1 reads \(1\)"):
+    newer = rf"schema version 99, newer than this nof1 reads \({SCHEMA_VERSION}\)"
+    with pytest.raises(DiaryError, match=newer):
         _open(trial)
 
 

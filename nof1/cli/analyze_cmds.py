@@ -9,6 +9,7 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import csv_options, csv_source, trial_option
+from nof1.protocol import load_protocol
 from nof1.summary import format_probability
 
 
@@ -93,17 +94,20 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
         draws=draws,
     )
     source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=True)  # fmt: skip
+    names = None
     if source is None:
         result = analyze_trial(trial, outcome=outcome, **options)
+        names = {arm: t.name for arm, t in load_protocol(trial).treatments.items()}
     else:
         result = analyze_csv(**source, **options)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    click.echo(_human(result))
+    click.echo(_human(result, names))
 
 
-def _human(result) -> str:
+def _human(result, names: dict[str, str] | None = None) -> str:
+    """The analysis as text; ``names``: the treatment of each arm (a trial, once unblinded)."""
     s = result.summary
     better = "lower" if s.lower_is_better else "higher"
     model = "AR(1) errors" if result.options["ar1"] else "independent days"
@@ -145,6 +149,7 @@ def _human(result) -> str:
         f"Outcome {s.outcome!r}: {s.n_observed} of {s.n_days} days with a score "
         f"({s.engine} engine, {s.prior} prior, {s.likelihood} likelihood, {model}, "
         f"trend {result.options['trend']}; {better} is better)",
+        *([f"A is {names['A']}, B is {names['B']}."] if names else []),
         "",
         *(f"  {label.ljust(width)}{value}" for label, value in rows),
     ]

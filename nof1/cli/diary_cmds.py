@@ -7,6 +7,7 @@ diary and the public protocol only.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import click
@@ -14,11 +15,26 @@ import click
 from nof1.anonymise import export_anonymised
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, trial_option
-from nof1.diary import Record, import_diary, open_diary, record_day, unblind_trial
-from nof1.entries import check_date, parse_adherence, parse_date, parse_guess, parse_value
-from nof1.errors import DiaryError
-from nof1.protocol import Outcome, Protocol, load_protocol
-from nof1.status import trial_status
+from nof1.diary import (
+    Record,
+    check_unblind_time,
+    import_diary,
+    open_diary,
+    record_day,
+    unblind_trial,
+)
+from nof1.entries import (
+    RECALL_DAYS,
+    check_date,
+    check_recordable,
+    parse_adherence,
+    parse_date,
+    parse_guess,
+    parse_value,
+)
+from nof1.errors import BlindingError, DiaryError
+from nof1.protocol import DayInfo, Outcome, Protocol, load_protocol
+from nof1.status import Status, trial_status
 
 
 def _checked(check):
@@ -50,21 +66,58 @@ def _ask_outcome(o: Outcome) -> str | None:
     return None if answer == "" else answer
 
 
-def _ask(protocol: Protocol) -> tuple[dict[str, float], str | None, bool | None, str]:
-    """Ask for each outcome, the guess, adherence and a note: short, with defaults."""
+def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
+    """The day and kit an interactive entry is for, e.g. ``Mon 2026-01-12: period 1, Kit 1``."""
+    when = f"{info.date:%a} {info.date}"
+    if info.date < today:
+        when += f" ({(today - info.date).days} days ago: a recall entry)"
+    if info.period is None:
+        return f"Diary for {when}: run-in (baseline), no kit."
+    p = info.period
+    what = f"period {p.index} of {len(protocol.periods)}, {p.kit}, day {info.day - (p.start - protocol.start).days + 1} of {protocol.period_days}"
+    if protocol.open_allocation:
+        what += f" ({protocol.treatments[protocol.open_allocation[p.index - 1]].name})"
+    return f"Diary for {when}: {what}{', washout day' if info.washout else ''}."
+
+
+def _takes_a_dose(protocol: Protocol, info: DayInfo) -> bool:
+    if info.period is None:
+        return False
+    if protocol.open_allocation:
+        return (
+            protocol.treatments[protocol.open_allocation[info.period.index - 1]].doses_per_day > 0
+        )
+    return True
+
+
+def _ask(
+    protocol: Protocol, info: DayInfo
+) -> tuple[dict[str, float], str | None, bool | None, str]:
+    """Ask for each outcome, and on a kit day the guess and adherence, then a note.
+
+    Run-in days have no kit: no guess and no adherence are asked, so none is stored. An
+    open-label trial has nothing to guess. Enter on adherence stores nothing (never a dose).
+    """
     values = {}
     for o in protocol.outcomes:
         answer = _ask_outcome(o)
         if answer is not None:
             values[o.name] = answer
-    guess = click.prompt(
-        "Which kit do you think you are on: A, B or unsure?",
-        default="unsure",
-        value_proc=_checked(parse_guess),
-    )
-    adherence = click.prompt(
-        "Did you take today's dose? (yes/no)", default="yes", value_proc=_checked(parse_adherence)
-    )
+    guess = adherence = None
+    if info.period is not None and protocol.blinded:
+        a, b = protocol.treatments["A"].name, protocol.treatments["B"].name
+        guess = click.prompt(
+            f"What do you think {info.period.kit} holds: A ({a}), B ({b}) or unsure?",
+            default="unsure",
+            value_proc=_checked(parse_guess),
+        )
+    if _takes_a_dose(protocol, info):
+        adherence = click.prompt(
+            f"Did you take today's doses of {info.period.kit}? (yes/no, Enter to skip)",
+            default="",
+            show_default=False,
+            value_proc=_checked(parse_adherence),
+        )
     note = click.prompt("Note (Enter to skip)", default="", show_default=False)
     return values, guess, adherence, note
 
@@ -97,7 +150,11 @@ def _describe(record: Record, protocol: Protocol) -> str:
     metavar="NAME=X",
     help="Another outcome's value (repeatable); yes/no for yes/no outcomes.",
 )
-@click.option("--guess", default=None, help="Your guess of the kit's arm: A, B or unsure.")
+@click.option(
+    "--guess",
+    default=None,
+    help="What you think today's kit holds: A (the active treatment), B (the control) or unsure.",
+)
 @click.option("--adherence", default=None, help="Dose taken as planned: yes or no.")
 @click.option("--note", default=None, help="Free text.")
 @click.option(
@@ -106,7 +163,13 @@ def _describe(record: Record, protocol: Protocol) -> str:
     help="Correct this day's entry: values you give replace the old ones, the rest stay (the old entry is kept in the history).",
 )
 def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
-    """Record one day's blinded diary entry (asks for each value when none is given)."""
+    """Record one day's blinded diary entry (asks for each value when none is given).
+
+    A missed day can be recorded later with --date, up to 3 days back: it is kept as a
+    recall entry (typed after the day). Older days stay missing. Future days are refused.
+    """
+    today = date.today()
+    d = parse_date(day, today)
     values: dict[str, str | float] = {}
     for item in outcomes:
         name, sep, value = item.partition("=")
@@ -115,11 +178,14 @@ def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
         values[name.strip()] = value
     if all(v is None for v in (pain, guess, adherence, note)) and not values:
         protocol = load_protocol(trial)
-        check_date(protocol, parse_date(day))  # a bad --date is refused before the questions
-        values, guess, adherence, note = _ask(protocol)
+        check_date(protocol, d)  # a bad --date is refused before the questions
+        check_recordable(d, today, recall_days=None if correct else RECALL_DAYS)
+        info = protocol.day_info(d)
+        click.echo(_day_line(protocol, info, today))
+        values, guess, adherence, note = _ask(protocol, info)
     elif pain is not None:
         values[load_protocol(trial).primary.name] = pain
-    rec = record_day(trial, day, values, guess, adherence, note, correct=correct)
+    rec = record_day(trial, d, values, guess, adherence, note, correct=correct, today=today)
     what = "Correction recorded" if rec.supersedes is not None else "Recorded"
     click.echo(f"{what} for {rec.entry.date}: {_describe(rec, load_protocol(trial))}")
 
@@ -134,30 +200,69 @@ def status(trial, day, as_json) -> None:
     if as_json:
         click.echo(json.dumps(s.to_dict(), indent=2))
         return
+    click.echo("\n".join(_status_lines(s, trial)))
+
+
+def _status_lines(s: Status, trial: Path) -> list[str]:
+    """One screen: where the patient stands, progress, and what to do next."""
+    t = f" --trial {trial}" if str(trial) != "." else ""
     if s.phase == "before":
-        click.echo(f"{s.today}: the trial has not started (first day {s.first_day}).")
-    elif s.phase == "after":
-        click.echo(f"{s.today}: the trial is over (last day {s.last_day}).")
+        return [
+            f"{s.today}: the trial has not started (first day {s.first_day}).",
+            f"Next: from {s.first_day}, record every day: nof1 record{t}",
+        ]
+    if s.phase == "after":
+        lines = [f"{s.today}: the trial is over (last day {s.last_day})."]
     elif s.phase == "run-in":
-        click.echo(f"{s.today}: run-in (baseline), no kit yet.")
+        lines = [f"{s.today}: run-in (baseline), no kit yet."]
     else:
-        click.echo(
-            f"{s.today}: period {s.period} (block {s.block}), day {s.day_of_period}. Take: {s.kit}."
-        )
+        where = f"{s.today}: period {s.period} (block {s.block}), day {s.day_of_period} of {s.period_days}."
+        if s.treatment is None:
+            lines = [f"{where} Take: {s.kit}."]
+        elif s.doses_per_day:
+            lines = [f"{where} On: {s.treatment} ({s.kit})."]
+        else:
+            lines = [f"{where} On: {s.treatment}: nothing to take."]
         if s.washout:
-            click.echo("Washout day: take the kit as usual; the score is kept out of the analysis.")
-    if s.phase != "before":
-        click.echo(f"Recorded {s.days_recorded} of {s.days_so_far} days so far.")
-        if s.missing:
-            shown = ", ".join(str(d) for d in s.missing[-7:])
-            more = f" (and {len(s.missing) - 7} earlier)" if len(s.missing) > 7 else ""
-            click.echo(f"Missing {len(s.missing)}: {shown}{more}")
-        if s.phase != "after":
-            click.echo("Today: recorded." if s.recorded_today else "Today: not yet recorded.")
-    if s.next_switch is not None and s.phase != "before":
-        click.echo(f"Next switch: {s.next_switch}, to {s.next_kit}.")
-    if s.unblinded:
-        click.echo("The trial is unblinded.")
+            lines.append(
+                "Washout day: keep to the plan as usual; the score is kept out of the analysis."
+            )
+    recall = f", {s.recall_entries} of them recall entries" if s.recall_entries else ""
+    lines.append(f"Recorded {s.days_recorded} of {s.days_so_far} days so far{recall}.")
+    lines.append(
+        f"Last {len(s.recent)} days: [{s.recent}] (# recorded, r recall, . missing, ? today)"
+    )
+    if s.missing:
+        shown = ", ".join(str(d) for d in s.missing[-7:])
+        more = f" (and {len(s.missing) - 7} earlier)" if len(s.missing) > 7 else ""
+        lines.append(f"Missing {len(s.missing)}: {shown}{more}")
+    if s.recallable:
+        lines.append(
+            f"Missed days up to {RECALL_DAYS} days back can still be recorded from memory, "
+            f"as recall entries: nof1 record{t} --date {s.recallable[-1]}. "
+            "Older days stay missing (recall that late is not reliable)."
+        )
+    elif s.missing:
+        lines.append(f"Days missed more than {RECALL_DAYS} days ago stay missing; that is fine.")
+    if s.phase == "after":
+        if s.unblinded or not s.blinded:
+            lines.append("The trial is unblinded." if s.unblinded else "Open label: no unblinding.")
+            lines.append(f"Next: nof1 analyze{t}, then nof1 report{t} --out report.html")
+        else:
+            lines.append(
+                f"Next: the helper unblinds with the passphrase: nof1 unblind{t}; "
+                f"then nof1 analyze{t} and nof1 report{t} --out report.html"
+            )
+        return lines
+    if s.recorded_today:
+        lines.append("Today: recorded.")
+    else:
+        lines.append(f"Today: not yet recorded. Next: nof1 record{t}")
+    if s.next_switch is not None:
+        lines.append(f"Next switch: {s.next_switch}, to {s.next_kit}.")
+    else:
+        lines.append(f"Last period: it ends on {s.last_day}; then the helper unblinds.")
+    return lines
 
 
 @cli.command()
@@ -193,7 +298,7 @@ def history(trial, day, as_json) -> None:
         click.echo(f"No entry for {parse_date(day)}.")
     protocol = load_protocol(trial)
     for r in records:
-        mark = "current" if r.current else "superseded"
+        mark = ("current" if r.current else "superseded") + (", recall" if r.recall else "")
         click.echo(f"#{r.id} {r.recorded_at:%Y-%m-%d %H:%M} UTC [{mark}] {_describe(r, protocol)}")
 
 
@@ -233,7 +338,11 @@ def export(trial, csv_file, anonymise) -> None:
 @click.option("--reason", default="", help="Why unblinding early (kept in the diary).")
 def unblind(trial, passphrase_file, early, reason) -> None:
     """Reveal and verify the allocation after the last period; it is recorded once."""
-    load_protocol(trial)  # "no trial at ..." before asking for a passphrase
+    protocol = load_protocol(trial)
+    # Everything that can be refused is refused before the helper types the passphrase.
+    if not protocol.blinded:
+        raise BlindingError("this protocol is open-label: there is nothing to unblind")
+    check_unblind_time(protocol, early, reason, date.today())
     passphrase = read_passphrase(passphrase_file)
     protocol, u = unblind_trial(trial, passphrase, early=early, reason=reason)
     when = "early, " if u.early else ""

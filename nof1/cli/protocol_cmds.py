@@ -7,12 +7,13 @@ from datetime import date
 
 import click
 
+from nof1.blinding import MIN_PASSPHRASE
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, trial_option
 from nof1.entries import parse_date
 from nof1.protocol import calendar, load_protocol
 from nof1.series import SCHEMES
-from nof1.trial import create_trial, packing_sheet
+from nof1.trial import check_start, create_trial, packing_sheet
 
 
 @cli.group()
@@ -52,7 +53,11 @@ def protocol() -> None:
     default=None,
     help="Randomization scheme (default: the template's, usually block).",
 )
-@click.option("--start", default=None, help="First day of the trial, YYYY-MM-DD (default: today).")
+@click.option(
+    "--start",
+    default=None,
+    help="First day of the trial, YYYY-MM-DD (default: today; at most 3 days ago).",
+)
 @passphrase_option()
 @click.option(
     "--force",
@@ -77,10 +82,18 @@ def protocol_new(
     Writes protocol.toml (public) and allocation.sealed (the allocation, encrypted with the
     helper's passphrase). Give the passphrase to nobody but the helper who packs the kits.
     """
-    start_date = parse_date(start, what="start date") if start else date.today()
+    today = date.today()
+    start_date = parse_date(start, today, what="start date") if start else today
+    check_start(start_date, today)
     from nof1.protocol import read_template
 
     blinded = read_template(template).get("trial", {}).get("blinded", True)
+    if blinded and passphrase_file is None:
+        click.echo(
+            f"The helper now chooses a passphrase of at least {MIN_PASSPHRASE} characters and "
+            "types it twice; only the helper should know it.",
+            err=True,
+        )
     passphrase = read_passphrase(passphrase_file, confirm=True) if blinded else None
     p = create_trial(
         trial,
@@ -109,6 +122,11 @@ def protocol_new(
     click.echo(
         f"Then record every day: `nof1 record --trial {trial} --pain N`. See `nof1 protocol show --trial {trial}`."
     )
+    if p.safety:
+        click.echo("")
+        click.echo("Safety (read these with your clinician before you start):")
+        for note in p.safety:
+            click.echo(f"  - {note}")
 
 
 @protocol.command("show")

@@ -178,12 +178,20 @@ def _days_frame(table: pd.DataFrame | None, series: Any, outcome: str) -> pd.Dat
     )
 
 
-def _completeness(table: pd.DataFrame, outcome: str, arm_names: Mapping[str, str]) -> list[dict]:
-    """Per arm: planned analysis days, days with a score, missing days, days without the dose."""
+def _completeness(
+    table: pd.DataFrame,
+    outcome: str,
+    arm_names: Mapping[str, str],
+    recall_days: frozenset[date] = frozenset(),
+) -> list[dict]:
+    """Per arm: planned analysis days, days with a score (and how many of them were recall
+    entries), missing days, days without the dose."""
     rows = []
     for arm in ("A", "B"):
         t = table[(table["arm"] == arm) & ~table["washout"]]
-        recorded = int(t[outcome].notna().sum())
+        scored = t[outcome].notna()
+        recorded = int(scored.sum())
+        recalled = int(t.loc[scored, "date"].dt.date.isin(recall_days).sum())
         adherence = t["adherence"]
         rows.append(
             {
@@ -191,6 +199,7 @@ def _completeness(table: pd.DataFrame, outcome: str, arm_names: Mapping[str, str
                 "name": arm_names[arm],
                 "planned": len(t),
                 "recorded": recorded,
+                "recall": recalled,
                 "missing": len(t) - recorded,
                 "missed_dose": int((adherence == False).sum()),  # noqa: E712 (pandas boolean)
                 "dose_unknown": int(adherence.isna().sum()),
@@ -297,6 +306,7 @@ def build_report(
     source: Source | None = None,
     unblinding: Any = None,
     generated: date | None = None,
+    recall_days: frozenset[date] = frozenset(),
 ) -> str:
     """Render the clinician's report as one self-contained HTML page.
 
@@ -311,6 +321,7 @@ def build_report(
     source : for a report without a protocol: what was analysed, the arm names.
     unblinding : the diary's ``Unblinding`` record (to flag an early unblinding).
     generated : the date printed in the footer (default: today).
+    recall_days : days whose entry was typed after the day (``Diary.recall_days``).
 
     Returns
     -------
@@ -387,7 +398,9 @@ def build_report(
                 if o.role == "side-effect":
                     side_effects.append(row)
     scale_secondary = [x for x in secondary if x.kind == "scale"]
-    completeness = _completeness(table, s.outcome, arm_names) if table is not None else None
+    completeness = (
+        _completeness(table, s.outcome, arm_names, recall_days) if table is not None else None
+    )
     period_arms = {}
     if table is not None:
         on = table[table["period"].notna()]

@@ -65,14 +65,15 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     trial_dir = Path(trial_dir)
     protocol = load_protocol(trial_dir)
     allocation = unblinding = None
-    if protocol.blinded:
-        # Checked before any analysis, and without creating a diary that does not exist.
-        if (trial_dir / DIARY_FILE).exists():
-            with open_diary(trial_dir, protocol, create=False) as diary:
-                unblinding = diary.unblinding()
-                allocation = diary.allocation()
-        if allocation is None:
-            raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
+    recall: set = set()
+    # Checked before any analysis, and without creating a diary that does not exist.
+    if (trial_dir / DIARY_FILE).exists():
+        with open_diary(trial_dir, protocol, create=False) as diary:
+            unblinding = diary.unblinding()
+            allocation = diary.allocation()
+            recall = diary.recall_days()
+    if protocol.blinded and allocation is None:
+        raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     options = {k: v for k, v in options.items() if k not in ("outcome", "prior_sensitivity")}
     if result is None:
         result = analyze_trial(trial_dir, prior_sensitivity=True, **options)
@@ -94,6 +95,7 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
         commitment=_commitment(protocol, allocation),
         secondary=secondary,
         unblinding=unblinding,
+        recall_days=frozenset(recall),
     )
 
 
