@@ -26,6 +26,7 @@ def cli() -> None:
     A typical trial:
       nof1 protocol new --template magnesium-crps --trial mytrial
       nof1 kits --trial mytrial          (the helper packs the kits)
+      nof1 calendar --trial mytrial --out trial.ics   (daily reminders)
       nof1 record --trial mytrial --pain 6
       nof1 status --trial mytrial
       nof1 unblind --trial mytrial       (after the last period)
@@ -46,6 +47,7 @@ def cli() -> None:
 COMMANDS = {
     "protocol": "protocol_cmds",
     "kits": "protocol_cmds",
+    "calendar": "calendar_cmds",
     "record": "diary_cmds",
     "status": "diary_cmds",
     "history": "diary_cmds",

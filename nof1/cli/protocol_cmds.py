@@ -122,6 +122,7 @@ def protocol_new(
     click.echo(
         f"Then record every day: `nof1 record --trial {trial} --pain N`. See `nof1 protocol show --trial {trial}`."
     )
+    click.echo(f"Reminders in your calendar app: `nof1 calendar --trial {trial} --out trial.ics`.")
     if p.safety:
         click.echo("")
         click.echo("Safety (read these with your clinician before you start):")

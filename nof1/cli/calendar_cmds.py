@@ -1,0 +1,64 @@
+"""``nof1 calendar``: the trial's reminders as an iCalendar file for any calendar app."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from nof1.cli import cli
+from nof1.cli.common import trial_option
+from nof1.protocol import load_protocol
+from nof1.reminders import (
+    REMINDER_TIME,
+    local_time_zone,
+    parse_reminder_time,
+    parse_time_zone,
+    trial_calendar,
+)
+from nof1.trial import write_private
+
+
+@cli.command()
+@trial_option()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The .ics file to write (import it into your calendar app).",
+)
+@click.option(
+    "--time",
+    "at",
+    default=f"{REMINDER_TIME:%H:%M}",
+    show_default=True,
+    help="Time of the daily diary reminder, HH:MM.",
+)
+@click.option(
+    "--tz",
+    default=None,
+    help="Your time zone, e.g. Europe/Berlin (default: this computer's; if unknown, the "
+    "reminder follows the phone's own time zone).",
+)
+def calendar(trial, out, at, tz) -> None:
+    """Write the trial's calendar: a daily diary reminder, kit switches, washouts, unblinding.
+
+    It names kits only (never what they hold), so it is safe to sync to a phone. Import the
+    file once into your calendar app (Google Calendar, Apple Calendar, Outlook, Thunderbird).
+    """
+    reminder = parse_reminder_time(at)
+    zone = parse_time_zone(tz) if tz else local_time_zone()
+    protocol = load_protocol(trial)
+    where = f" --trial {trial}" if str(trial) != "." else ""
+    ics = trial_calendar(protocol, reminder=reminder, tz=zone, command=f"nof1 record{where}")
+    if not out.parent.is_dir():
+        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
+    write_private(out, ics)
+    zone_text = zone.key if zone else "the device's own time zone"
+    click.echo(
+        f"Wrote {out}: a daily diary reminder at {reminder:%H:%M} ({zone_text}) from "
+        f"{protocol.start} to {protocol.end}, {len(protocol.periods)} kit switches, the washout "
+        f"days and the unblinding day ({protocol.end + timedelta(days=1)}). Import it into your "
+        "calendar app."
+    )
