@@ -1,74 +1,69 @@
-"""The nof1 library end to end, without the command line: protocol -> simulate -> diary
-import -> unblind -> analyze -> report.
+"""A short tour of the nof1 library, for a notebook or a script.
 
 Run:  python examples/api.py [OUT_DIR]      (default: a new temporary folder)
 
-Each step is the library call behind one ``nof1`` command; the comments name the command.
+1. Analyse any table of daily scores (a pandas DataFrame or a CSV) in one call.
+2. Run a whole blinded trial through the library: each call is the one behind a command.
 """
 
 from __future__ import annotations
 
-import csv
+import io
 import sys
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from nof1.analysis import analyze_trial
+import numpy as np
+import pandas as pd
+
+import nof1
 from nof1.blinding import open_allocation
-from nof1.diary import import_diary, unblind_trial
-from nof1.report import trial_report, write_report
-from nof1.simulate import simulate_series
-from nof1.trial import create_trial
 
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="nof1-api-"))
+
+# 1. Data from anywhere: one row per day, a treatment column with two values.
+rng = np.random.default_rng(7)
+arms = np.repeat(["magnesium", "placebo", "placebo", "magnesium", "magnesium", "placebo"], 14)
+pain = np.clip(np.round(6 - 1.5 * (arms == "magnesium") + rng.normal(0, 1.2, arms.size)), 0, 10)
+df = pd.DataFrame({"day": np.arange(1, 85), "block": np.repeat([1, 2, 3], 28), "arm": arms,
+                   "pain": pain})  # fmt: skip
+result = nof1.analyze_frame(df, outcome="pain", treatment="arm", active="magnesium", time="day",
+                            block="block", low=0, high=10, seed=7)  # fmt: skip
+s = result.summary
+print(f"DataFrame: effect {s.mean:+.2f} (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}), "
+      f"P(benefit) {s.p_benefit:.2f}")  # fmt: skip
+
+# The same table as CSV text: readers take a path or any open text file.
+csv_text = io.StringIO(df.to_csv(index=False))
+series = nof1.series_from_csv(csv_text, "pain", "arm", active="magnesium", time="day",
+                              block="block")  # fmt: skip
+print(f"CSV: {int(series.observed.sum())} days, {len(set(series.period))} periods")
+
+# 2. A blinded trial. nof1 protocol new: randomize and seal the allocation.
 trial = out / "trial"
 passphrase = "correct horse battery staple"  # the helper's; never the patient's
+start = date.today() - timedelta(days=3 * 28 + 7)  # a trial that just ended, for the tour
+protocol = nof1.create_trial(trial, "magnesium-crps", passphrase=passphrase, start=start,
+                             seed=7, blocks=3, period_days=14, washout_days=3, run_in_days=7)  # fmt: skip
+print(f"Trial: {protocol.blocks} blocks, {protocol.start} to {protocol.end}")
 
-# 1. nof1 protocol new: a blinded magnesium-vs-placebo protocol, randomized and sealed.
-protocol = create_trial(
-    trial,
-    "magnesium-crps",
-    passphrase=passphrase,
-    start=date(2026, 1, 5),
-    seed=7,
-    blocks=3,
-    period_days=14,
-    washout_days=3,
-    run_in_days=7,
-)
-print(f"protocol: {protocol.blocks} blocks, {protocol.start} to {protocol.end}")
-
-# 2. The helper knows the allocation (nof1 kits); here it drives the simulated patient.
+# The helper knows the allocation (nof1 kits); here it drives a simulated patient, whose
+# diary goes in as a CSV (nof1 import).
 arms = open_allocation(trial, passphrase).arms
-sim = simulate_series(
-    protocol, effect=-1.5, sd=1.2, rho=0.5, baseline=6.5, ordinal=True,
-    missing_rate=0.05, guess_accuracy=0.5, unsure_rate=0.5, allocation=arms, rng=7,
-)  # fmt: skip
+sim = nof1.simulate_series(protocol, effect=-1.5, sd=1.2, rho=0.5, baseline=6.5,
+                           allocation=arms, rng=7)  # fmt: skip
+diary = sim.frame.assign(
+    date=[str(protocol.start + timedelta(days=int(d))) for d in sim.frame["day"]]
+)
+diary[["date", "pain"]].dropna().to_csv(out / "diary.csv", index=False)
+print(f"Imported {nof1.import_diary(trial, out / 'diary.csv')} diary days")
 
-# 3. nof1 import: the patient's diary as a CSV (one row per recorded day).
-diary_csv = out / "diary.csv"
-with diary_csv.open("w", newline="") as fh:
-    writer = csv.writer(fh)
-    writer.writerow(["date", "pain", "guess", "adherence"])
-    for row in sim.frame.itertuples():
-        if row.pain == row.pain:  # NaN: the patient missed that day
-            day = protocol.start + timedelta(days=int(row.day))
-            guess = row.guess if isinstance(row.guess, str) and row.day % 7 == 6 else ""
-            adherence = "" if row.run_in else ("yes" if row.adherence else "no")
-            writer.writerow([day.isoformat(), f"{row.pain:g}", guess, adherence])
-print(f"imported {import_diary(trial, diary_csv)} diary days")
-
-# 4. nof1 unblind: after the last period, open and verify the sealed allocation.
-unblind_trial(trial, passphrase, today=protocol.end + timedelta(days=1))
-
-# 5. nof1 analyze: the pre-registered analysis, with all three priors.
-result = analyze_trial(trial, seed=7, prior_sensitivity=True)
+# nof1 status, nof1 unblind, nof1 analyze, nof1 report.
+print(f"Status: {nof1.trial_status(trial).phase}")
+nof1.unblind_trial(trial, passphrase)
+result = nof1.analyze_trial(trial, seed=7)
 s = result.summary
-print(f"effect {s.mean:+.2f} (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}), "
-      f"P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}")  # fmt: skip
-print(s.verdict)
-
-# 6. nof1 report: one self-contained HTML file for the clinician.
-report = write_report(out / "report.html", trial_report(trial, result=result, seed=7))
-print(f"report: {report}")
+print(f"Trial: effect {s.mean:+.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}")
+report = nof1.write_report(out / "report.html", nof1.trial_report(trial, result=result, seed=7))
+print(f"Report: {report}")

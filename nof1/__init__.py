@@ -1,3 +1,90 @@
-"""nof1: randomized, blinded n-of-1 self-experiments with a trustworthy Bayesian analysis."""
+"""nof1: randomized, blinded n-of-1 self-experiments with a trustworthy Bayesian analysis.
+
+The main entry points, one per step of a trial (each is the library call behind a ``nof1``
+command)::
+
+    import nof1
+    nof1.create_trial("mytrial", "magnesium-crps", passphrase=..., start=...)
+    nof1.record_day("mytrial", "today", {"pain": 6})
+    nof1.trial_status("mytrial")
+    nof1.unblind_trial("mytrial", passphrase)
+    result = nof1.analyze_trial("mytrial")
+    nof1.write_report("report.html", nof1.trial_report("mytrial", result=result))
+
+and for data from elsewhere, ``nof1.analyze_frame(df, outcome="pain", treatment="arm")``
+or ``nof1.analyze_csv(path_or_file, ...)``. See ``examples/api.py`` for a short tour.
+
+The names are loaded on first use, so ``import nof1`` (and every ``nof1`` command) stays
+fast: the statistics stack is imported only by what needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from nof1.errors import (
+    BlindingError,
+    DataError,
+    DiaryError,
+    ModelError,
+    Nof1Error,
+    ProtocolError,
+)
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "Protocol": "nof1.protocol",
+    "load_protocol": "nof1.protocol",
+    "create_trial": "nof1.trial",
+    "packing_sheet": "nof1.trial",
+    "open_diary": "nof1.diary",
+    "record_day": "nof1.diary",
+    "import_diary": "nof1.diary",
+    "unblind_trial": "nof1.diary",
+    "trial_status": "nof1.status",
+    "trial_calendar": "nof1.reminders",
+    "Series": "nof1.series",
+    "trial_table": "nof1.series",
+    "series_from_trial": "nof1.series",
+    "series_from_csv": "nof1.csv_input",
+    "series_from_frame": "nof1.csv_input",
+    "AnalysisResult": "nof1.analysis",
+    "analyze": "nof1.analysis",
+    "analyze_trial": "nof1.analysis",
+    "analyze_csv": "nof1.analysis",
+    "analyze_frame": "nof1.analysis",
+    "trial_report": "nof1.report",
+    "csv_report": "nof1.report",
+    "write_report": "nof1.report",
+    "simulate_series": "nof1.simulate",
+    "evaluate_designs": "nof1.design",
+    "export_anonymised": "nof1.anonymise",
+    "pool_files": "nof1.pool",
+}
+
+__all__ = [
+    "BlindingError",
+    "DataError",
+    "DiaryError",
+    "ModelError",
+    "Nof1Error",
+    "ProtocolError",
+    "__version__",
+    *_EXPORTS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nof1' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

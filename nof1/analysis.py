@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nof1.errors import DataError, ModelError
 from nof1.models.base import Fit
@@ -19,6 +19,9 @@ from nof1.models.priors import PRIOR_NAMES
 from nof1.randomization import RandomizationTest, randomization_test
 from nof1.series import Series
 from nof1.summary import DEFAULT_THRESHOLD, EffectSummary, summarize
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ENGINES = ("exact", "mcmc")
 LIKELIHOODS = ("normal", "student", "ordinal")
@@ -307,4 +310,58 @@ def analyze_csv(
     )
     result = analyze(series, **{k: v for k, v in options.items() if v is not None})
     result.options["source"] = str(path)
+    return result
+
+
+def analyze_frame(
+    frame: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    *,
+    active: str | None = None,
+    time: str | None = None,
+    block: str | None = None,
+    lower_is_better: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+    **options: Any,
+) -> AnalysisResult:
+    """Analyse one outcome of a pandas DataFrame, one row per day (for notebooks).
+
+    Parameters
+    ----------
+    frame : one row per day; not changed.
+    outcome, treatment, active, time, block, lower_is_better, low, high : column names and
+        scale, as in ``nof1.csv_input.series_from_csv`` (a time column may hold datetimes).
+    **options : keyword arguments of ``analyze``; None means the library default.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    DataError : the frame cannot be read as a series, or cannot support an effect estimate.
+    ModelError : as in ``analyze``.
+
+    Example
+    -------
+    >>> result = analyze_frame(df, outcome="pain", treatment="arm", active="magnesium")  # doctest: +SKIP
+    >>> result.summary.p_mcid  # doctest: +SKIP
+    """
+    from nof1.csv_input import series_from_frame
+
+    series = series_from_frame(
+        frame,
+        outcome,
+        treatment,
+        active=active,
+        time=time,
+        block=block,
+        lower_is_better=lower_is_better,
+        low=low,
+        high=high,
+    )
+    result = analyze(series, **{k: v for k, v in options.items() if v is not None})
+    result.options["source"] = "DataFrame"
     return result

@@ -7,28 +7,54 @@ when blocks are given); without a block column, consecutive pairs of periods for
 blocks. Missing outcome values (empty, ``NA``, ``NaN``) stay as gap days.
 
 Read with the standard ``csv`` module rather than pandas: ``nof1 analyze --csv`` should
-start fast, and the checks below name rows and values in their own words anyway.
+start fast, and the checks below name rows and values in their own words anyway. A pandas
+DataFrame (``series_from_frame``) goes through the same reader and the same checks.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from datetime import date
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from nof1.errors import DataError
 from nof1.series import Series
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 MISSING = {"", "na", "nan", "null", "none", "."}
 #: Treatment labels read as the control arm when --active is not given.
 CONTROL_WORDS = ("placebo", "control", "usual", "baseline", "none", "no treatment", "sham")
 
 
+def _read_rows(source: str | Path | IO[str]) -> tuple[list[list[str]], str, str]:
+    """The rows of a CSV path or open text file, how to name it in messages, its short name."""
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        what = f"CSV data {name!r}" if isinstance(name, str) else "the CSV data"
+        try:
+            return list(csv.reader(source)), what, "the data"
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"cannot read {what}: {exc}") from None
+    path = Path(source)
+    what = f"CSV file {str(path)!r}"
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return list(csv.reader(fh)), what, path.name
+    except FileNotFoundError:
+        raise DataError(f"{what} does not exist") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {what}: {exc}") from None
+
+
 def series_from_csv(
-    path: str | Path,
+    source: str | Path | IO[str],
     outcome: str,
     treatment: str,
     active: str | None = None,
@@ -42,7 +68,8 @@ def series_from_csv(
 
     Parameters
     ----------
-    path : the CSV file (header row, comma separated).
+    source : the CSV (header row, comma separated): a path, or an open text file such as
+        ``io.StringIO`` (read from its current position).
     outcome : column with the daily scores.
     treatment : column with the arm of each day (exactly two distinct values).
     active : the value of ``treatment`` that is the active arm (A). When None: the value
@@ -71,25 +98,46 @@ def series_from_csv(
     >>> s = series_from_csv("nof1ins_readme_example.csv", "Y", "Treat", active="2",
     ...                     time="Day", block="Block")          # doctest: +SKIP
     """
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except FileNotFoundError:
-        raise DataError(f"CSV file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from None
+    rows, what_source, short = _read_rows(source)
+    return _series_from_rows(
+        rows,
+        what_source,
+        short,
+        outcome,
+        treatment,
+        active,
+        time,
+        block,
+        lower_is_better,
+        low,
+        high,
+    )
+
+
+def _series_from_rows(
+    rows: list[list[str]],
+    what_source: str,
+    short: str,
+    outcome: str,
+    treatment: str,
+    active: str | None,
+    time: str | None,
+    block: str | None,
+    lower_is_better: bool,
+    low: float | None,
+    high: float | None,
+) -> Series:
     if not rows:
-        raise DataError(f"CSV file {str(path)!r} is empty")
-    header = [h.strip() for h in rows[0]]
+        raise DataError(f"{what_source} is empty")
+    header = [h.strip().lstrip("\ufeff") for h in rows[0]]
     data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
     if not data:
-        raise DataError(f"CSV file {str(path)!r} has a header but no rows")
+        raise DataError(f"{what_source} has a header but no rows")
 
     def column(name: str, what: str) -> list[str]:
         if name not in header:
             raise DataError(
-                f"{what} column {name!r} is not in {path.name}; its columns are: "
+                f"{what} column {name!r} is not in {short}; its columns are: "
                 + ", ".join(repr(h) for h in header)
             )
         j = header.index(name)
@@ -150,6 +198,40 @@ def series_from_csv(
         high=high,
         scheme="block",
     )
+
+
+def series_from_frame(
+    frame: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    active: str | None = None,
+    time: str | None = None,
+    block: str | None = None,
+    lower_is_better: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+) -> Series:
+    """Read one outcome of one patient from a pandas DataFrame, one row per day.
+
+    The columns mean what they mean in ``series_from_csv``, and the same checks apply
+    (the frame goes through the same reader). A time column may hold day numbers, ISO date
+    strings or datetimes. The frame is not changed.
+
+    Raises
+    ------
+    DataError : as in ``series_from_csv``.
+
+    Example
+    -------
+    >>> s = series_from_frame(df, "pain", "arm", active="magnesium", time="date")  # doctest: +SKIP
+    """
+    text = io.StringIO()
+    frame.to_csv(text, index=False, date_format="%Y-%m-%d")
+    rows = list(csv.reader(io.StringIO(text.getvalue())))
+    return _series_from_rows(
+        rows, "the DataFrame", "the DataFrame", outcome, treatment, active, time, block,
+        lower_is_better, low, high,
+    )  # fmt: skip
 
 
 def _number(value: str, i: int, column: str) -> float:
