@@ -221,9 +221,12 @@ def analyze(
 
 
 def analyze_trial(
-    trial_dir: str | Path, *, outcome: str | None = None, **options: Any
+    trial_dir: str | Path, *, outcome: str | None = None, verify: bool = True, **options: Any
 ) -> AnalysisResult:
     """Analyse an unblinded trial folder under its pre-registered analysis.
+
+    The folder is first checked against its commitments (``nof1.integrity``): a protocol,
+    sealed allocation or diary changed after the fact is refused.
 
     The protocol's ``[analysis]`` section (prior, MCID, decision threshold, engine, AR(1),
     trend, washout exclusion) gives every option that is not passed or passed as None;
@@ -234,6 +237,8 @@ def analyze_trial(
     ----------
     trial_dir : the trial folder.
     outcome : outcome name; the protocol's primary outcome when None.
+    verify : check the folder first; False only for a caller that has checked it and
+        shows what it found (the report, which names any mismatch in red).
     **options : keyword arguments of ``analyze``; None means "as pre-registered".
 
     Returns
@@ -242,13 +247,17 @@ def analyze_trial(
 
     Raises
     ------
+    IntegrityError : the folder does not match its commitments (``verify``).
     ProtocolError : no trial in the folder, or an unknown outcome.
     BlindingError : the trial has not been unblinded yet.
     DataError, ModelError : as in ``analyze``.
     """
+    from nof1.integrity import verify_trial
     from nof1.protocol import load_protocol
     from nof1.series import series_from_trial
 
+    if verify:
+        verify_trial(trial_dir)
     pre = load_protocol(trial_dir).analysis
     preregistered = {
         "engine": pre.engine,

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from nof1.errors import BlindingError, DataError
+from nof1.integrity import verify_trial
 from nof1.protocol import PROTOCOL_FILE, load_protocol
 from nof1.series import SCHEMES, trial_table
 from nof1.trial import write_private
@@ -45,7 +46,7 @@ RESERVED = frozenset(LEAD_COLUMNS + TAIL_COLUMNS)
 # ---- the allow-list: every field nof1 knows, and what happens to it
 # protocol.toml, by section: the keys exported (in the header) or deliberately dropped.
 _PROTOCOL_FIELDS: dict[str, frozenset[str]] = {
-    "nof1": frozenset({"format_version", "created", "template"}),
+    "nof1": frozenset({"format_version", "created", "template", "upgraded"}),
     "trial": frozenset({"title", "condition", "blinded", "rationale"}),
     "design": frozenset(
         {"scheme", "blocks", "period_days", "washout_days", "run_in_days", "rationale"}
@@ -55,7 +56,8 @@ _PROTOCOL_FIELDS: dict[str, frozenset[str]] = {
     ),
     "safety": frozenset({"notes"}),
     "schedule": frozenset({"start", "end", "periods"}),
-    "blinding": frozenset({"commitment", "commitment_method"}),
+    "blinding": frozenset({"commitment", "commitment_method", "sealed_sha256"}),
+    "commitment": frozenset({"sha256", "method"}),
 }
 _TREATMENT_FIELDS = frozenset({"name", "description", "doses_per_day", "dose_unit"})
 _PERIOD_FIELDS = frozenset({"period", "block", "start", "end", "washout_days", "kit", "arm"})
@@ -148,6 +150,7 @@ def anonymise_trial(trial_dir: str | Path) -> pd.DataFrame:
 
     Raises
     ------
+    IntegrityError : the folder does not match its commitments (``nof1.integrity``).
     ProtocolError : no trial in the folder.
     BlindingError : the trial is blinded and not unblinded yet.
     DataError : the protocol or the diary holds a field this module does not know how to
@@ -159,6 +162,7 @@ def anonymise_trial(trial_dir: str | Path) -> pd.DataFrame:
     >>> write_anonymised(frame, "pool/mine.csv")  # doctest: +SKIP
     """
     trial_dir = Path(trial_dir)
+    verify_trial(trial_dir, action="export")
     protocol = load_protocol(trial_dir)
     check_known_fields(trial_dir)
     for o in protocol.outcomes:

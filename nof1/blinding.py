@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from nof1.errors import BlindingError
-from nof1.protocol import Protocol, load_protocol
+from nof1.protocol import (
+    COMMITMENT_SECTION,
+    PROTOCOL_FILE,
+    Protocol,
+    load_protocol,
+    read_document,
+    registration_digest,
+)
 
 SEALED_FILE = "allocation.sealed"
 _FORMAT = "nof1-sealed-allocation"
@@ -136,8 +143,48 @@ def unseal(content: bytes, passphrase: str) -> Allocation:
     return Allocation(tuple(payload["arms"]), payload["salt"])
 
 
+def registration_problems(trial_dir: Path | str, protocol: Protocol) -> list[str]:
+    """What no longer matches the commitment protocol.toml states over itself and over
+    ``allocation.sealed``: one sentence per problem, naming the file; [] when all match.
+
+    A protocol made by an older nof1 (format 1) has no such commitment: that is a problem
+    too, with the command that adds one.
+    """
+    trial_dir = Path(trial_dir)
+    if protocol.format_version < 2:
+        return [
+            f"{PROTOCOL_FILE} was made by an older nof1 (format {protocol.format_version}) and "
+            "has no commitment over its schedule and analysis plan: run `nof1 protocol upgrade`"
+        ]
+    problems = []
+    document = read_document(trial_dir)
+    stated = str(document.get(COMMITMENT_SECTION, {}).get("sha256", ""))
+    if not stated:
+        problems.append(f"{PROTOCOL_FILE} has lost its commitment ([commitment] sha256)")
+    elif stated != registration_digest(document):
+        problems.append(
+            f"{PROTOCOL_FILE} was changed after the trial was created: it no longer matches "
+            "its own commitment"
+        )
+    if protocol.blinded:
+        try:
+            content = (trial_dir / SEALED_FILE).read_bytes()
+        except OSError:
+            problems.append(f"{SEALED_FILE} is missing")
+        else:
+            if hashlib.sha256(content).hexdigest() != protocol.sealed_sha256:
+                problems.append(
+                    f"{SEALED_FILE} was replaced or altered: it does not match the SHA-256 "
+                    f"that the commitment in {PROTOCOL_FILE} covers"
+                )
+    return problems
+
+
 def open_allocation(trial_dir: Path | str, passphrase: str) -> Allocation:
     """Open and verify the sealed allocation of a trial folder.
+
+    Protocol and sealed file are checked against the protocol's commitment first
+    (``registration_problems``); a protocol made by an older nof1 is opened without it.
 
     Raises
     ------
@@ -146,6 +193,9 @@ def open_allocation(trial_dir: Path | str, passphrase: str) -> Allocation:
     """
     trial_dir = Path(trial_dir)
     protocol = load_protocol(trial_dir)
+    problems = registration_problems(trial_dir, protocol) if protocol.format_version > 1 else []
+    if problems:
+        raise BlindingError(f"{'; '.join(problems)}: the allocation is not opened")
     if not protocol.blinded:
         return Allocation(protocol.open_allocation or (), "")
     path = trial_dir / SEALED_FILE

@@ -28,3 +28,7 @@ class DataError(Nof1Error):
 
 class ModelError(Nof1Error):
     """A model cannot be built or fitted as asked."""
+
+
+class IntegrityError(Nof1Error):
+    """A trial folder no longer matches its commitments: something was changed afterwards."""

@@ -9,13 +9,18 @@ the public, human-readable record of it; it never holds the allocation of a blin
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from nof1.errors import ProtocolError
 from nof1.models.priors import PRIOR_NAMES
@@ -23,7 +28,12 @@ from nof1.models.regression import TRENDS
 from nof1.series import SCHEMES
 
 PROTOCOL_FILE = "protocol.toml"
-FORMAT_VERSION = 1
+#: Version 2 added the commitment over the whole protocol (``[commitment]``) and the sealed
+#: allocation's SHA-256; version 1 files are still read (``nof1 protocol upgrade``).
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: The section of protocol.toml that holds the commitment; the one section it cannot cover.
+COMMITMENT_SECTION = "commitment"
 ARMS = ("A", "B")
 
 # Keys a template may hold, by section. Anything else is a typo worth refusing: a silently
@@ -44,8 +54,9 @@ _OUTCOME_KEYS = {
 }
 _ANALYSIS_KEYS = {"prior", "mcid", "threshold", "engine", "ar1", "trend", "exclude_washout"}
 _TEMPLATE_SECTIONS = {"trial", "treatments", "design", "outcomes", "analysis", "safety"}
-_PROTOCOL_SECTIONS = _TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding"}
+_PROTOCOL_SECTIONS = _TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding", COMMITMENT_SECTION}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,15 @@ class Protocol:
     design_rationale: str = ""
     created: str = ""
     template: str = ""
+    sealed_sha256: str = ""
+    registration: str = ""
+    format_version: int = FORMAT_VERSION
+    upgraded: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """The short form of ``registration`` a clinician keeps ("" when there is none)."""
+        return fingerprint(self.registration) if _SHA256.match(self.registration) else ""
 
     @property
     def end(self) -> date:
@@ -450,15 +470,62 @@ def protocol_from_template(
 
 
 def with_allocation(
-    protocol: Protocol, commitment: str, arms: tuple[str, ...], created: str
+    protocol: Protocol,
+    commitment: str,
+    arms: tuple[str, ...],
+    created: str,
+    sealed_sha256: str = "",
 ) -> Protocol:
-    """The protocol with its commitment; the arms themselves only if it is open-label."""
-    return replace(
+    """The protocol with its allocation commitment, the sealed file's SHA-256 (blinded) or
+    the arms themselves (open label), and its commitment over the whole protocol."""
+    protocol = replace(
         protocol,
         commitment=commitment,
         open_allocation=None if protocol.blinded else arms,
         created=created,
+        sealed_sha256=sealed_sha256,
     )
+    document = tomllib.loads(tomli_w.dumps(protocol_to_toml(protocol)))
+    return replace(protocol, registration=registration_digest(document))
+
+
+# ------------------------------------------------------------------------- commitment
+
+
+def canonical_document(document: dict[str, Any]) -> bytes:
+    """The canonical serialisation of a protocol document, its commitment section left out.
+
+    JSON with sorted keys, no spaces, UTF-8; dates and times tagged with their type so
+    that a date and a string of the same text differ. Every other section is covered,
+    whatever it holds: a section added to protocol.toml by a later nof1 is covered too.
+    """
+
+    def tagged(value: Any) -> dict[str, str]:
+        if isinstance(value, datetime | date | time):
+            return {f"toml-{type(value).__name__}": value.isoformat()}
+        raise TypeError(f"protocol value {value!r} cannot be serialised")
+
+    body = {k: v for k, v in document.items() if k != COMMITMENT_SECTION}
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=tagged
+    ).encode("utf-8")
+
+
+def registration_digest(document: dict[str, Any]) -> str:
+    """SHA-256 (hex) of ``canonical_document``: the commitment over the whole protocol."""
+    return hashlib.sha256(canonical_document(document)).hexdigest()
+
+
+def fingerprint(digest: str) -> str:
+    """A commitment's short form for people: 16 base32 characters in 4 groups (80 bits).
+
+    Example
+    -------
+    >>> fingerprint("00" * 32)
+    'AAAA-AAAA-AAAA-AAAA'
+    """
+    text = base64.b32encode(bytes.fromhex(digest)[:10]).decode()
+    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
 
 
 # -------------------------------------------------------------------- protocol.toml I/O
@@ -466,8 +533,15 @@ def with_allocation(
 
 def protocol_to_toml(p: Protocol) -> dict[str, Any]:
     """The public document: everything needed to run and check the trial, no secret."""
+    nof1: dict[str, Any] = {
+        "format_version": p.format_version,
+        "created": p.created,
+        "template": p.template,
+    }
+    if p.upgraded:
+        nof1["upgraded"] = p.upgraded
     doc: dict[str, Any] = {
-        "nof1": {"format_version": FORMAT_VERSION, "created": p.created, "template": p.template},
+        "nof1": nof1,
         "trial": {
             "title": p.title,
             "condition": p.condition,
@@ -513,17 +587,27 @@ def protocol_to_toml(p: Protocol) -> dict[str, Any]:
         "blinding": {
             "commitment": p.commitment,
             "commitment_method": "SHA-256 of the canonical JSON {arms, salt} sealed in allocation.sealed",
+            **({"sealed_sha256": p.sealed_sha256} if p.sealed_sha256 else {}),
         },
     }
+    if p.registration:
+        doc[COMMITMENT_SECTION] = {"sha256": p.registration, "method": COMMITMENT_METHOD}
     return doc
 
 
-def load_protocol(trial_dir: Path | str) -> Protocol:
-    """Read ``protocol.toml`` from a trial folder.
+COMMITMENT_METHOD = (
+    "SHA-256 of the canonical JSON of every other section of this file (keys sorted, no "
+    "spaces, UTF-8, dates tagged), allocation.sealed's SHA-256 included; its short form is "
+    "the fingerprint"
+)
+
+
+def read_document(trial_dir: Path | str) -> dict[str, Any]:
+    """``protocol.toml`` of a trial folder as parsed TOML, its keys and version checked.
 
     Raises
     ------
-    ProtocolError : no such folder or file, or the file is not a valid protocol.
+    ProtocolError : no such folder or file, not TOML, unknown keys or format version.
     """
     trial_dir = Path(trial_dir)
     path = trial_dir / PROTOCOL_FILE
@@ -537,10 +621,26 @@ def load_protocol(trial_dir: Path | str) -> Protocol:
         raise ProtocolError(f"cannot read {path}: {exc}") from None
     _check_keys(data, _PROTOCOL_SECTIONS, str(path))
     version = data.get("nof1", {}).get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ProtocolError(
-            f"{path} has format version {version!r}; this nof1 reads version {FORMAT_VERSION}"
+            f"{path} has format version {version!r}; this nof1 reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
+    return data
+
+
+def load_protocol(trial_dir: Path | str) -> Protocol:
+    """Read ``protocol.toml`` from a trial folder.
+
+    The commitment it states is read, not checked: ``nof1.integrity`` checks it.
+
+    Raises
+    ------
+    ProtocolError : no such folder or file, or the file is not a valid protocol.
+    """
+    path = Path(trial_dir) / PROTOCOL_FILE
+    data = read_document(trial_dir)
+    version = data["nof1"]["format_version"]
     schedule = data.get("schedule", {})
     rows = schedule.get("periods", [])
     try:
@@ -572,6 +672,10 @@ def load_protocol(trial_dir: Path | str) -> Protocol:
             design_rationale=design.get("rationale", ""),
             created=data["nof1"].get("created", ""),
             template=data["nof1"].get("template", ""),
+            sealed_sha256=str(data["blinding"].get("sealed_sha256", "")),
+            registration=str(data.get(COMMITMENT_SECTION, {}).get("sha256", "")),
+            format_version=version,
+            upgraded=str(data["nof1"].get("upgraded", "")),
         )
     except (KeyError, TypeError) as exc:
         raise ProtocolError(f"{path} is incomplete or malformed (problem at {exc})") from None

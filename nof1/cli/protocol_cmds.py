@@ -1,8 +1,9 @@
-"""``nof1 protocol new``, ``nof1 protocol show`` and ``nof1 kits``."""
+"""``nof1 protocol new``, ``protocol show``, ``protocol upgrade`` and ``nof1 kits``."""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import date
 
 import click
@@ -13,7 +14,20 @@ from nof1.cli.common import passphrase_option, read_passphrase, trial_option
 from nof1.entries import parse_date
 from nof1.protocol import calendar, load_protocol
 from nof1.series import SCHEMES
-from nof1.trial import check_start, create_trial, packing_sheet
+from nof1.trial import check_start, create_trial, packing_sheet, upgrade_protocol
+
+_GIVE_FINGERPRINT = (
+    "Give it to the clinician BEFORE THE FIRST DOSE (write it down, or send it). It seals "
+    "the whole plan: schedule, kits, outcomes, analysis and the sealed allocation. The "
+    "final report prints it again: if the two differ, the trial was changed or forged."
+)
+
+
+def _echo_fingerprint(fingerprint: str, text: str = _GIVE_FINGERPRINT) -> None:
+    """The fingerprint, and what the patient must do with it."""
+    click.echo("")
+    click.echo(f"Fingerprint: {fingerprint}")
+    click.echo(textwrap.fill(text, width=88, initial_indent="  ", subsequent_indent="  "))
 
 
 @cli.group()
@@ -128,6 +142,26 @@ def protocol_new(
         click.echo("Safety (read these with your clinician before you start):")
         for note in p.safety:
             click.echo(f"  - {note}")
+    _echo_fingerprint(p.fingerprint)
+
+
+@protocol.command("upgrade")
+@trial_option()
+def protocol_upgrade(trial):
+    """Give a protocol made by an older nof1 its commitment and fingerprint.
+
+    The commitment then protects the protocol from now on; it cannot prove what the file
+    said before, and the report says when the upgrade was made.
+    """
+    p = upgrade_protocol(trial)
+    click.echo(
+        f"Upgraded {trial / 'protocol.toml'}: it now carries a commitment over the whole plan."
+    )
+    _echo_fingerprint(
+        p.fingerprint,
+        "Give it to the clinician now. It protects the plan from today on only: it cannot "
+        "prove what the protocol said before, and the report says when it was added.",
+    )
 
 
 @protocol.command("show")
@@ -151,6 +185,8 @@ def protocol_show(trial, as_json):
                     "start": p.start.isoformat(),
                     "end": p.end.isoformat(),
                     "commitment": p.commitment,
+                    "registration": p.registration,
+                    "fingerprint": p.fingerprint,
                     "calendar": [
                         {
                             "label": r.label,
@@ -188,7 +224,10 @@ def protocol_show(trial, as_json):
         f"  Pre-registered analysis: primary outcome {p.primary.name}, prior {a.prior}, MCID {a.mcid:g}, "
         f"benefit if P(benefit >= MCID) > {a.threshold:g}"
     )
-    click.echo(f"  Commitment: {p.commitment}")
+    click.echo(f"  Allocation commitment: {p.commitment}")
+    click.echo(
+        f"  Fingerprint: {p.fingerprint or 'none (an older protocol: run `nof1 protocol upgrade`)'}"
+    )
     click.echo("")
     click.echo("Calendar")
     for r in rows:
@@ -225,3 +264,5 @@ def kits(trial, passphrase_file):
     click.echo("")
     for arm, t in p.treatments.items():
         click.echo(f"{t.name} ({arm}): {t.description}")
+    if p.fingerprint:
+        _echo_fingerprint(p.fingerprint)

@@ -305,6 +305,7 @@ def build_report(
     secondary: Sequence[Secondary] = (),
     source: Source | None = None,
     unblinding: Any = None,
+    integrity: Any = None,
     generated: date | None = None,
     recall_days: frozenset[date] = frozenset(),
 ) -> str:
@@ -320,6 +321,8 @@ def build_report(
     secondary : further outcomes (``Secondary``), summarised in a compact table.
     source : for a report without a protocol: what was analysed, the arm names.
     unblinding : the diary's ``Unblinding`` record (to flag an early unblinding).
+    integrity : ``nof1.integrity.TrialCheck`` of the trial folder: its fingerprint is
+        printed for comparison, and any problem shown in red.
     generated : the date printed in the footer (default: today).
     recall_days : days whose entry was typed after the day (``Diary.recall_days``).
 
@@ -430,6 +433,7 @@ def build_report(
         "period_arms": period_arms,
         "commitment": commitment,
         "unblinding": unblinding,
+        "integrity": integrity,
         "diag": diag,
         "ok": bool(diag.ok),
         "cent": _cent_items(protocol is not None),

@@ -58,31 +58,36 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     >>> write_report("report.html", trial_report("mytrial"))  # doctest: +SKIP
     """
     from nof1.analysis import analyze_trial
+    from nof1.blinding import Allocation
     from nof1.diary import DIARY_FILE, open_diary
+    from nof1.integrity import check_trial
     from nof1.protocol import load_protocol
     from nof1.series import trial_table
 
     trial_dir = Path(trial_dir)
     protocol = load_protocol(trial_dir)
-    allocation = unblinding = None
+    # Checked before any analysis, and without creating a diary that does not exist. A
+    # mismatch does not stop the report: it is what the report must show, in red.
+    integrity = check_trial(trial_dir)
+    unblinding = integrity.unblinding
+    allocation = None if unblinding is None else Allocation(unblinding.arms, unblinding.salt)
     recall: set = set()
-    # Checked before any analysis, and without creating a diary that does not exist.
     if (trial_dir / DIARY_FILE).exists():
         with open_diary(trial_dir, protocol, create=False) as diary:
-            unblinding = diary.unblinding()
-            allocation = diary.allocation()
             recall = diary.recall_days()
     if protocol.blinded and allocation is None:
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
-    options = {k: v for k, v in options.items() if k not in ("outcome", "prior_sensitivity")}
+    options = {
+        k: v for k, v in options.items() if k not in ("outcome", "prior_sensitivity", "verify")
+    }
     if result is None:
-        result = analyze_trial(trial_dir, prior_sensitivity=True, **options)
+        result = analyze_trial(trial_dir, prior_sensitivity=True, verify=False, **options)
     secondary = []
     for o in protocol.outcomes:
         if o.primary or o.kind != "scale" or o.role != "efficacy":
             continue
         try:
-            r2 = analyze_trial(trial_dir, outcome=o.name, **options)
+            r2 = analyze_trial(trial_dir, outcome=o.name, verify=False, **options)
         except (DataError, ModelError) as exc:
             note = f"not analysed: {exc}"
             secondary.append(Secondary(o.name, o.label, o.kind, o.role, note=note))
@@ -96,6 +101,7 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
         secondary=secondary,
         unblinding=unblinding,
         recall_days=frozenset(recall),
+        integrity=integrity,
     )
 
 
