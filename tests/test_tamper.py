@@ -23,6 +23,7 @@ from nof1.cli import cli
 from nof1.demo import DEMO_DESIGN, DEMO_START, run_demo
 from nof1.diary import DIARY_FILE
 from nof1.protocol import load_protocol, registration_digest
+from nof1.trial import create_trial
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +125,25 @@ def test_the_untouched_demo_is_verified(trial, tmp_path, given):
     assert "a forged trial can only be caught this way" in page
 
 
+def test_protocol_new_and_kits_print_the_fingerprint_for_the_clinician(tmp_path):
+    phrase = tmp_path / "pass.txt"
+    phrase.write_text("correct horse battery\n")
+    folder = tmp_path / "new"
+    res = run(
+        "protocol", "new", "--template", "generic-ab", "--trial", folder,
+        "--passphrase-file", phrase,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    fingerprint = load_protocol(folder).fingerprint
+    assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", fingerprint)
+    assert f"Fingerprint: {fingerprint}\n" in res.output
+    assert "Give it to the clinician BEFORE THE FIRST DOSE" in res.output
+    kits = run("kits", "--trial", folder, "--passphrase-file", phrase)
+    assert kits.exit_code == 0, kits.output
+    assert f"Fingerprint: {fingerprint}\n" in kits.output
+    assert "Give it to the clinician BEFORE THE FIRST DOSE" in kits.output
+
+
 def _swap_periods(document) -> None:
     periods = document["schedule"]["periods"]
     for i in (0, 2, 4):
@@ -169,18 +189,21 @@ def test_analysis_plan_edit_with_a_recomputed_commitment_changes_the_fingerprint
 
 
 def _throwaway(tmp_path: Path) -> tuple[Path, Path, str]:
-    """The forger's own trial: same design, own passphrase; and the fingerprint it printed."""
+    """The forger's own trial: same design and dates, own passphrase; and its fingerprint.
+
+    Made with the library: ``protocol new`` refuses a start in the past, a forger need not.
+    """
     phrase = tmp_path / "forger.txt"
     phrase.write_text("the forger's own passphrase\n")
     folder = tmp_path / "throwaway"
-    res = run(
-        "protocol", "new", "--template", "magnesium-crps", "--trial", folder,
-        "--start", DEMO_START.isoformat(), "--passphrase-file", phrase,
-        *(f"--{k.replace('_', '-')}={v}" for k, v in DEMO_DESIGN.items()),
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    printed = re.search(r"Fingerprint: (\S+)", res.output).group(1)
-    return folder, phrase, printed
+    p = create_trial(
+        folder,
+        "magnesium-crps",
+        passphrase="the forger's own passphrase",
+        start=DEMO_START,
+        **DEMO_DESIGN,
+    )
+    return folder, phrase, p.fingerprint
 
 
 def test_forged_allocation_copied_into_a_blinded_trial_is_refused_at_unblinding(tmp_path, _demo):
