@@ -95,12 +95,15 @@ def analyze(
     Parameters
     ----------
     series : the series (from ``series_from_trial`` or ``series_from_csv``).
-    engine : ``"exact"`` (conjugate, milliseconds; normal likelihood, no carryover) or
-        ``"mcmc"`` (PyMC NUTS, any option).
+    engine : ``"exact"`` (conjugate, milliseconds; normal likelihood) or ``"mcmc"``
+        (PyMC NUTS, any option).
     prior : ``"vague"``, ``"neutral"`` or ``"sceptical"``.
     ar1, trend, expectation : model terms (``nof1.models.regression``).
     likelihood : ``"normal"``, ``"student"`` or ``"ordinal"`` (the latter two: mcmc only).
-    carryover : model onset and carryover (mcmc only).
+    carryover : model onset and carryover: the effect acts through the exposure of
+        ``nof1.models.exposure`` with its time constant tau integrated out; ``effect`` is
+        then the effect at full exposure. Washout days belong in the series as unobserved
+        rows (``series_from_trial(washout="unobserved")``).
     mcid : minimal clinically important difference, outcome units.
     threshold : P(benefit >= mcid) needed to call the benefit worthwhile.
     prior_sensitivity : also fit under every named prior.
@@ -134,14 +137,11 @@ def analyze(
         raise ModelError(f"unknown likelihood {likelihood!r}; use one of {', '.join(LIKELIHOODS)}")
     if prior not in PRIOR_NAMES:
         raise ModelError(f"unknown prior {prior!r}; use one of {', '.join(PRIOR_NAMES)}")
-    if engine == "exact":
-        if likelihood != "normal":
-            raise ModelError(
-                f"the exact engine fits only the normal likelihood, not {likelihood!r}; "
-                "use --engine mcmc"
-            )
-        if carryover:
-            raise ModelError("the exact engine cannot model carryover; use --engine mcmc")
+    if engine == "exact" and likelihood != "normal":
+        raise ModelError(
+            f"the exact engine fits only the normal likelihood, not {likelihood!r}; "
+            "use --engine mcmc"
+        )
     if not mcid > 0:
         raise DataError(f"mcid must be a positive number of outcome units, got {mcid}")
     series.check_analysable()
@@ -154,6 +154,7 @@ def analyze(
                 ar1=ar1,
                 trend=trend,
                 expectation=expectation,
+                carryover=carryover,
                 n_draws=draws * chains,
                 seed=seed,
             )
@@ -229,9 +230,10 @@ def analyze_trial(
     sealed allocation or diary changed after the fact is refused.
 
     The protocol's ``[analysis]`` section (prior, MCID, decision threshold, engine, AR(1),
-    trend, washout exclusion) gives every option that is not passed or passed as None;
-    ``options["preregistered"]`` keeps the protocol's values so a report can show any
-    deviation from them.
+    trend, onset/carryover model, washout exclusion) gives every option that is not passed
+    or passed as None; ``options["preregistered"]`` keeps the protocol's values so a report
+    can show any deviation from them. Excluded washout days stay out of the series, except
+    under the onset model, where they enter as unobserved rows (``options["washout"]``).
 
     Parameters
     ----------
@@ -264,13 +266,19 @@ def analyze_trial(
         "prior": pre.prior,
         "ar1": pre.ar1,
         "trend": pre.trend,
+        "carryover": pre.carryover,
         "mcid": pre.mcid,
         "threshold": pre.threshold,
     }
     chosen = {**preregistered, **{k: v for k, v in options.items() if v is not None}}
-    series = series_from_trial(trial_dir, outcome, include_washout=not pre.exclude_washout)
+    if not pre.exclude_washout:
+        washout = "include"
+    else:
+        washout = "unobserved" if chosen["carryover"] else "exclude"
+    series = series_from_trial(trial_dir, outcome, washout=washout)
     result = analyze(series, **chosen)
     result.options["preregistered"] = {**preregistered, "exclude_washout": pre.exclude_washout}
+    result.options["washout"] = washout
     return result
 
 

@@ -52,7 +52,7 @@ _PROTOCOL_FIELDS: dict[str, frozenset[str]] = {
         {"scheme", "blocks", "period_days", "washout_days", "run_in_days", "rationale"}
     ),
     "analysis": frozenset(
-        {"prior", "mcid", "threshold", "engine", "ar1", "trend", "exclude_washout"}
+        {"prior", "mcid", "threshold", "engine", "ar1", "trend", "carryover", "exclude_washout"}
     ),
     "safety": frozenset({"notes"}),
     "schedule": frozenset({"start", "end", "periods"}),

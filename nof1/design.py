@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nof1.errors import ProtocolError
-from nof1.models.exact import BatchFit, fit_exact_batch
+from nof1.models.exact import BatchFit, fit_exact_batch, tau_grid
 from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.protocol import Analysis, check_design
@@ -83,6 +83,7 @@ def analyse_batch(
     prior: str = "neutral",
     trend: str = "none",
     ar1: bool = True,
+    carryover: bool = False,
     thresholds: Sequence[float] = (0.0,),
 ) -> BatchFit:
     """Fit the exact engine to every trial of a simulated batch, whatever its allocation.
@@ -93,8 +94,9 @@ def analyse_batch(
 
     Parameters
     ----------
-    batch : from ``nof1.simulate.simulate_batch``.
-    prior, trend, ar1 : the analysis, as in ``nof1.models.exact.fit_exact``.
+    batch : from ``nof1.simulate.simulate_batch``; with ``carryover``, simulated with
+        ``washout="unobserved"`` so that exposure starts on the first kit's first day.
+    prior, trend, ar1, carryover : the analysis, as in ``nof1.models.exact.fit_exact``.
     thresholds : the t's of ``BatchFit.p_below`` (P(effect < t)).
 
     Returns
@@ -107,6 +109,9 @@ def analyse_batch(
     for i, row in enumerate(np.broadcast_to(batch.allocations, (n, batch.allocations.shape[1]))):
         groups.setdefault(row.tobytes(), []).append(i)
     fields = ("mean", "sd", "p_below", "lower", "upper", "rho_mean", "n_obs")
+    if carryover:
+        fields += ("tau_mean",)
+        taus, tau_weights = tau_grid()
     out: dict[str, np.ndarray] = {}
     for idx in groups.values():
         template = Series(
@@ -117,9 +122,13 @@ def analyse_batch(
             period=batch.period,
         )
         X, names = design_matrix(template, trend)
+        grid = {}
+        if carryover:
+            X = np.stack([design_matrix(template, trend, tau=t)[0] for t in taus])
+            grid = {"tau": taus, "tau_weights": tau_weights}
         res = fit_exact_batch(
             batch.Y[idx], X, batch.day, resolve_prior(prior, template, names),
-            ar1=ar1, thresholds=thresholds,
+            ar1=ar1, thresholds=thresholds, **grid,
         )  # fmt: skip
         for f in fields:
             value = getattr(res, f)

@@ -52,7 +52,16 @@ _OUTCOME_KEYS = {
     "primary",
     "role",
 }
-_ANALYSIS_KEYS = {"prior", "mcid", "threshold", "engine", "ar1", "trend", "exclude_washout"}
+_ANALYSIS_KEYS = {
+    "prior",
+    "mcid",
+    "threshold",
+    "engine",
+    "ar1",
+    "trend",
+    "carryover",
+    "exclude_washout",
+}
 _TEMPLATE_SECTIONS = {"trial", "treatments", "design", "outcomes", "analysis", "safety"}
 _PROTOCOL_SECTIONS = _TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding", COMMITMENT_SECTION}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -92,6 +101,11 @@ class Analysis:
     ``threshold``: benefit is concluded when P(benefit >= mcid) exceeds it. The Trialist
     experience (Kravitz et al. 2018) is that the decision rule decides the verdict, hence it
     is written down in advance.
+
+    ``carryover``: the effect builds up and fades with a time constant that the analysis
+    integrates out (``nof1.models.exact``); for treatments whose template expects slow
+    onset. Excluded washout days then enter as unobserved days, so the modelled exposure
+    starts on each kit's first day.
     """
 
     prior: str = "neutral"
@@ -100,6 +114,7 @@ class Analysis:
     engine: str = "exact"
     ar1: bool = True
     trend: str = "none"
+    carryover: bool = False
     exclude_washout: bool = True
 
 
@@ -342,6 +357,9 @@ def _parse_analysis(a: dict[str, Any]) -> Analysis:
         )
     if merged["engine"] not in ("exact", "mcmc"):
         raise ProtocolError(f"analysis engine {merged['engine']!r} must be 'exact' or 'mcmc'")
+    for key in ("ar1", "carryover", "exclude_washout"):
+        if not isinstance(merged[key], bool):
+            raise ProtocolError(f"analysis {key} {merged[key]!r} must be true or false")
     if merged["trend"] not in TRENDS:
         raise ProtocolError(
             f"analysis trend {merged['trend']!r} must be one of {', '.join(TRENDS)}"

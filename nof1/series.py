@@ -4,7 +4,10 @@
 (exact engine, PyMC engine, randomization test, pooling). Every array has one entry per
 analysis day, sorted by ``day``. Days without a score keep their row with ``y = NaN`` so
 the models can see the gap; days excluded from the analysis (washout, run-in) are simply
-not rows, which the AR(1) likelihood treats as a gap of the right length.
+not rows, which the AR(1) likelihood treats as a gap of the right length. For the onset
+model, washout days on a kit are rows without a score instead (``washout="unobserved"``):
+the likelihood is the same, and the exposure to the active arm starts on the day the kit
+was started, not on its first analysed day.
 """
 
 from __future__ import annotations
@@ -24,6 +27,17 @@ if TYPE_CHECKING:
 
 #: Randomization schemes a protocol can use (see ``nof1.protocol``).
 SCHEMES = ("block", "alternating", "random-pairs")
+#: How washout days enter a series: no rows (``exclude``), rows whose scores are withheld
+#: (``unobserved``, for the onset model) or scored rows (``include``).
+WASHOUT_MODES = ("exclude", "unobserved", "include")
+
+
+def check_washout_mode(washout: str) -> None:
+    """Raise ``DataError`` unless ``washout`` is one of ``WASHOUT_MODES``."""
+    if washout not in WASHOUT_MODES:
+        raise DataError(
+            f"unknown washout handling {washout!r}; use one of {', '.join(WASHOUT_MODES)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -247,7 +261,7 @@ def trial_table(trial_dir: str | Path, *, allocation: Allocation | None = None) 
 def series_from_trial(
     trial_dir: str | Path,
     outcome: str | None = None,
-    include_washout: bool = False,
+    washout: str = "exclude",
     include_run_in: bool = False,
 ) -> Series:
     """The ``Series`` of one outcome of an unblinded (or open-label) trial.
@@ -256,7 +270,9 @@ def series_from_trial(
     ----------
     trial_dir : str or Path; the trial folder.
     outcome : outcome name; the protocol's primary outcome when None.
-    include_washout : keep washout days (excluded by default: carryover and onset).
+    washout : ``"exclude"`` (default: washout days are not rows, so carryover and onset
+        spill less into the compared days), ``"unobserved"`` (rows without score or guess,
+        so that an onset model's exposure starts on each kit's first day) or ``"include"``.
     include_run_in : keep run-in days, as untreated days (``active`` 0, block and period
         0). Only sensible when the control arm is no treatment.
 
@@ -270,9 +286,12 @@ def series_from_trial(
     ------
     ProtocolError : no trial in the folder, or an unknown outcome.
     BlindingError : the trial is blinded and not yet unblinded.
+    DataError : an unknown ``washout`` handling.
     """
     from nof1.errors import BlindingError
     from nof1.protocol import load_protocol
+
+    check_washout_mode(washout)
 
     protocol = load_protocol(Path(trial_dir))
     chosen = protocol.primary if outcome is None else protocol.outcome(outcome)
@@ -280,11 +299,13 @@ def series_from_trial(
     if table.loc[~table["run_in"], "arm"].isna().any():
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     keep = ~table["run_in"] | include_run_in
-    if not include_washout:
+    if washout == "exclude":
         keep &= ~table["washout"]
     t = table[keep]
+    hidden = t["washout"].to_numpy(dtype=bool) & (washout == "unobserved")
+    belief = t["guess"].map(_BELIEF).astype("float64").to_numpy()
     return Series(
-        y=t[chosen.name].to_numpy(dtype=float),
+        y=np.where(hidden, np.nan, t[chosen.name].to_numpy(dtype=float)),
         active=(t["arm"] == "A").to_numpy(dtype=int),
         day=t["day"].to_numpy(),
         block=t["block"].fillna(0).to_numpy(dtype=int),
@@ -293,6 +314,6 @@ def series_from_trial(
         lower_is_better=chosen.lower_is_better,
         low=chosen.low,
         high=chosen.high,
-        belief=t["guess"].map(_BELIEF).astype("float64").to_numpy(),
+        belief=np.where(hidden, np.nan, belief),
         scheme=protocol.scheme,
     )

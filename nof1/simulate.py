@@ -28,7 +28,7 @@ import pandas as pd
 from nof1.errors import DataError, ProtocolError
 from nof1.models.exposure import exposure
 from nof1.randomization import draw_allocation
-from nof1.series import SCHEMES, Series
+from nof1.series import SCHEMES, Series, check_washout_mode
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,18 @@ class Layout:
     def n_periods(self) -> int:
         return 2 * self.blocks
 
-    def analysis_mask(self, include_washout: bool = False) -> np.ndarray:
-        """Days the analysis sees: never run-in days; washout days only if asked."""
-        return ~self.run_in & (include_washout | ~self.washout)
+    def analysis_mask(self, washout: str = "exclude") -> np.ndarray:
+        """Days the analysis sees as rows: never run-in days; washout days unless excluded.
+
+        ``washout`` is one of ``nof1.series.WASHOUT_MODES``; whether washout rows keep their
+        scores is the caller's business (``unobserved_mask``).
+        """
+        check_washout_mode(washout)
+        return ~self.run_in & ((washout != "exclude") | ~self.washout)
+
+    def unobserved_mask(self, washout: str = "exclude") -> np.ndarray:
+        """Of the ``analysis_mask`` rows, those whose scores the analysis must not see."""
+        return self.washout[self.analysis_mask(washout)] & (washout == "unobserved")
 
     def arms(self, allocation: tuple[str, ...]) -> np.ndarray:
         """Daily 0/1 arm (1 = A) for an allocation; 0 on run-in days."""
@@ -145,7 +154,7 @@ class SimulatedTrial:
 
     Parameters
     ----------
-    series : the analysis view (run-in dropped; washout dropped unless ``include_washout``).
+    series : the analysis view (run-in dropped; washout days as ``washout`` says).
     truth : the parameters that generated the data.
     allocation : arm (``"A"``/``"B"``) of each period in calendar order.
     frame : one row per calendar day, columns ``day``, ``period``, ``block``, ``arm``
@@ -234,7 +243,7 @@ def simulate_series(
     ordinal: bool = False,
     scheme: str | None = None,
     allocation: tuple[str, ...] | None = None,
-    include_washout: bool = False,
+    washout: str = "exclude",
     rng: np.random.Generator | int | None = None,
 ) -> SimulatedTrial:
     """Simulate one trial with a known truth.
@@ -262,7 +271,8 @@ def simulate_series(
     scheme : randomization scheme; default the layout's.
     allocation : a fixed allocation (one ``"A"``/``"B"`` per period); default drawn under
         the scheme with ``nof1.randomization.draw_allocation``.
-    include_washout : keep washout days in the analysis series.
+    washout : washout days in the analysis series: ``"exclude"`` (no rows), ``"unobserved"``
+        (rows without a score or guess, for the onset model) or ``"include"`` (scored rows).
     rng : a numpy Generator or a seed.
 
     Returns
@@ -333,14 +343,15 @@ def simulate_series(
             "adherence": adherent,
         }
     )
-    keep = layout.analysis_mask(include_washout)
+    keep = layout.analysis_mask(washout)
+    hidden = layout.unobserved_mask(washout)
     series = Series(
-        y=pain[keep],
+        y=np.where(hidden, np.nan, pain[keep]),
         active=arm[keep],
         day=layout.day[keep],
         block=layout.block[keep],
         period=layout.period[keep],
-        belief=belief[keep],
+        belief=np.where(hidden, np.nan, belief[keep]),
         scheme=layout.scheme,
     )
     truth = {
@@ -393,7 +404,7 @@ def simulate_batch(
     missing_runs: int = 0,
     missing_run_days: int = 7,
     baseline: float = 6.0,
-    include_washout: bool = False,
+    washout: str = "exclude",
     rng: np.random.Generator | int | None = None,
 ) -> SimulatedBatch:
     """Simulate ``n`` trials of one layout at once (numpy, no Python loop over trials).
@@ -401,7 +412,7 @@ def simulate_batch(
     With ``allocation=None`` each trial draws its own allocation under the layout's scheme
     (``nof1.randomization.draw_allocation``), as a real design study must: operating
     characteristics average over the randomization. The model is that of
-    ``simulate_series`` without guesses, adherence or ordinal rounding.
+    ``simulate_series`` without guesses, adherence or ordinal rounding; ``washout`` as there.
 
     Returns
     -------
@@ -429,9 +440,9 @@ def simulate_batch(
     noise = _ar1_noise(rng, n, layout.n_days, sd, rho)
     Y = baseline + trend_per_week * layout.day / 7.0 + effect * expo + noise
     Y[_missing_mask(rng, n, layout.n_days, missing_rate, missing_runs, missing_run_days)] = np.nan
-    keep = layout.analysis_mask(include_washout)
+    keep = layout.analysis_mask(washout)
     return SimulatedBatch(
-        Y=Y[:, keep],
+        Y=np.where(layout.unobserved_mask(washout), np.nan, Y[:, keep]),
         active=arm[:, keep],
         day=layout.day[keep],
         block=layout.block[keep],

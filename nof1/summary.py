@@ -64,6 +64,8 @@ class EffectSummary:
     n_days, n_observed : analysed days, and those with a score.
     diagnostics : convergence diagnostics of the fit.
     verdict : one paragraph; when diagnostics fail, says so and gives no conclusion.
+    tau_median, tau_low, tau_high : posterior median and equal-tailed 95% interval of the
+        onset/carryover time constant in days (None without the onset model).
     """
 
     outcome: str
@@ -89,6 +91,9 @@ class EffectSummary:
     n_observed: int
     diagnostics: Diagnostics
     verdict: str
+    tau_median: float | None = None
+    tau_low: float | None = None
+    tau_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (JSON-ready): ``{"effect": {"mean": ...}, "p_benefit": ...}``."""
@@ -112,6 +117,11 @@ class EffectSummary:
             "p_rope": self.p_rope,
             "mcid": self.mcid,
             "rho": {"mean": self.rho_mean, "sd": self.rho_sd},
+            "tau": (
+                None
+                if self.tau_median is None
+                else {"median": self.tau_median, "low": self.tau_low, "high": self.tau_high}
+            ),
             "sigma": {"mean": self.sigma_mean},
             "n_days": self.n_days,
             "n_observed": self.n_observed,
@@ -217,7 +227,11 @@ def summarize(
         n_observed=int(series.observed.sum()),
         diagnostics=fit.diagnostics,
     )
-    return EffectSummary(**summary, verdict=_verdict(summary, threshold, large))
+    tau = {}
+    if "tau" in draws:
+        q = np.quantile(np.asarray(draws["tau"], dtype=float), [0.5, 0.025, 0.975])
+        tau = {"tau_median": float(q[0]), "tau_low": float(q[1]), "tau_high": float(q[2])}
+    return EffectSummary(**summary, verdict=_verdict(summary, threshold, large), **tau)
 
 
 def _hdi_from_draws(x: np.ndarray, prob: float) -> tuple[float, float]:

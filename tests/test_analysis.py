@@ -126,7 +126,6 @@ def test_prior_sensitivity_covers_every_prior(readme):
             {"likelihood": "ordinal"},
             "the exact engine fits only the normal likelihood, not 'ordinal'; use --engine mcmc",
         ),
-        ({"carryover": True}, "the exact engine cannot model carryover; use --engine mcmc"),
         ({"engine": "gibbs"}, "unknown engine 'gibbs'; use one of exact, mcmc"),
         ({"prior": "flat"}, "unknown prior 'flat'; use one of vague, neutral, sceptical"),
         ({"trend": "cubic"}, "unknown trend 'cubic'"),

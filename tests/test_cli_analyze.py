@@ -193,6 +193,51 @@ def test_trial_folder_uses_the_preregistered_analysis(tmp_path):
     assert json.loads(result.output)["prior"] == "sceptical"
 
 
+def test_slow_onset_trial_is_analysed_with_the_onset_model_by_default(tmp_path):
+    """magnesium-open pre-registers the onset model: the effect (-2 at full exposure)
+    builds up with a 10-day time constant from each kit's first day."""
+    from datetime import date
+
+    import numpy as np
+
+    from nof1.diary import import_diary
+    from nof1.models.exposure import exposure
+    from nof1.series import trial_table
+    from nof1.trial import create_trial
+
+    trial = tmp_path / "open"
+    create_trial(trial, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=5)
+    table = trial_table(trial)
+    on_a = (table["arm"] == "A").to_numpy(dtype=int)
+    pain = 6 - 2 * exposure(on_a, table["day"].to_numpy(), 10.0)
+    pain += np.random.default_rng(1).normal(0, 0.8, len(pain))
+    lines = ["date,pain"] + [
+        f"{str(d)[:10]},{v:.1f}" for d, v in zip(table["date"], np.clip(pain, 0, 10), strict=True)
+    ]
+    (tmp_path / "diary.csv").write_text("\n".join(lines) + "\n")
+    import_diary(trial, tmp_path / "diary.csv")
+
+    result, _, _ = _run(tmp_path, ["--trial", str(trial), "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "onset/carryover modelled from each kit's first day (washout days unscored)" in out
+    assert "Effect, A minus B (full onset)" in out and "Onset time constant" in out
+    result, _, _ = _run(tmp_path, ["--trial", str(trial), "--seed", "1", "--json"])
+    d = json.loads(result.output)
+    assert d["options"]["carryover"] is True and d["options"]["washout"] == "unobserved"
+    assert d["options"]["preregistered"]["carryover"] is True
+    assert (d["n_days"], d["n_observed"]) == (6 * 28, 6 * 21)  # washout rows, unscored
+    assert d["effect"]["mean"] == pytest.approx(-2.0, abs=3 * d["effect"]["sd"])
+    assert d["tau"]["low"] < 10 < d["tau"]["high"]
+
+    # The old default, on request: washout days dropped, an instant effect.
+    result, _, _ = _run(tmp_path, ["--trial", str(trial), "--no-carryover", "--json"])
+    plain = json.loads(result.output)
+    assert plain["options"]["carryover"] is False and plain["options"]["washout"] == "exclude"
+    assert plain["n_days"] == 6 * 21 and plain["tau"] is None
+    assert plain["effect"]["mean"] > d["effect"]["mean"]  # shrunk towards 0
+
+
 def test_mcmc_bad_input_is_still_one_error_line(tmp_path):
     """The "Sampling with PyMC..." notice comes only after the data passed every check."""
     path = _csv(tmp_path, "pain,arm\n" + "".join(f"4,{a}\n" for a in "BBAABBAA"))

@@ -10,10 +10,19 @@ from scipy import stats
 
 from nof1.csv_input import series_from_csv
 from nof1.errors import DataError, ModelError
-from nof1.models.exact import effect_moments, fit_exact, fit_exact_batch, rho_grid
-from nof1.models.priors import resolve_prior
+from nof1.models.exact import (
+    TAU_GRID_SIZE,
+    effect_moments,
+    fit_exact,
+    fit_exact_batch,
+    rho_grid,
+    tau_grid,
+)
+from nof1.models.exposure import exposure
+from nof1.models.priors import TAU_LOG_SD, TAU_MEDIAN_DAYS, resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.series import Series
+from nof1.simulate import Layout, simulate_series
 
 PEER = Path(__file__).parent / "data" / "peer"
 
@@ -224,6 +233,122 @@ def test_batch_of_2000_long_trials_is_fast():
     out = fit_exact_batch(y, X, day, rp, thresholds=(0.0, -1.0))
     assert time.process_time() - start < 3.0  # about 0.5 s on one core; slack for CI
     assert np.all(out.lower < out.mean) and np.all(out.mean < out.upper)
+
+
+# --- onset and carryover ----------------------------------------------------------------
+
+#: The magnesium-crps design: 7 run-in days, 3 blocks of 28-day periods, 7 washout days each.
+MAGNESIUM = Layout(blocks=3, period_days=28, washout_days=7, run_in_days=7)
+
+
+def test_tau_grid_carries_the_lognormal_prior():
+    tau, w = tau_grid()
+    assert len(tau) == TAU_GRID_SIZE and np.all(np.diff(tau) > 0)
+    assert w.sum() == pytest.approx(1.0)
+    z = np.log(tau / TAU_MEDIAN_DAYS)
+    assert np.sum(w * z) == pytest.approx(0.0, abs=1e-12)
+    # The grid leaves out the prior's tails beyond 3.5 sds (0.05% of its mass).
+    assert np.sqrt(np.sum(w * z**2)) == pytest.approx(TAU_LOG_SD, rel=0.005)
+    assert tau[0] < 0.1 and tau[-1] > 90  # from "instant" to "months"
+
+
+def test_carryover_posterior_equals_the_closed_form_mixture_over_tau():
+    """Without AR(1), p(y | tau) is a multivariate t for each design matrix X(tau); the
+    engine's evidence and posterior mean must be those of the tau-weighted mixture."""
+    rng = np.random.default_rng(4)
+    active = np.repeat([1, 0, 0, 1, 1, 0], 10)
+    day = np.arange(len(active))
+    y = 5 - 1.5 * exposure(active, day, 4.0) + rng.normal(0, 1, len(active))
+    y[[0, 1, 2, 30, 31, 32, 44]] = np.nan  # unobserved washout rows and a missing day
+    s = _series(y, active, day=day, low=0.0, high=10.0)
+    fit = fit_exact(s, "neutral", ar1=False, carryover=True, tau_grid_size=9, seed=0)
+    rp = resolve_prior("neutral", s, ("intercept", "effect"))
+    obs = s.observed
+    log_ml, means = [], []
+    taus, w = tau_grid(9)
+    for tau in taus:
+        X = design_matrix(s, tau=tau)[0][obs]
+        cov = rp.b0 / rp.a0 * (np.eye(obs.sum()) + X @ np.diag(rp.v0) @ X.T)
+        log_ml.append(stats.multivariate_t(X @ rp.m0, cov, df=2 * rp.a0).logpdf(y[obs]))
+        pn = X.T @ X + np.diag(1 / rp.v0)
+        means.append(np.linalg.solve(pn, X.T @ y[obs] + rp.m0 / rp.v0)[1])
+    log_joint = np.array(log_ml) + np.log(w)
+    top = log_joint.max()
+    post = np.exp(log_joint - top) / np.exp(log_joint - top).sum()
+    assert fit.exact.log_evidence == pytest.approx(top + np.log(np.exp(log_joint - top).sum()))
+    assert fit.exact.mean == pytest.approx(post @ np.array(means), abs=1e-9)
+    assert np.sum(fit.exact.weights * fit.exact.tau) == pytest.approx(post @ taus, abs=1e-9)
+    assert {"tau", "effect", "intercept", "sigma"} == set(fit.draws)
+    assert fit.options["carryover"] is True
+
+
+def test_tau_grid_is_fine_enough():
+    t = simulate_series(
+        MAGNESIUM, effect=-1.5, sd=1.5, rho=0.5, tau=10, washout="unobserved", rng=2
+    )
+    ex = fit_exact(t.series, carryover=True).exact
+    fine = fit_exact(t.series, carryover=True, tau_grid_size=2 * TAU_GRID_SIZE - 1).exact
+    assert abs(ex.mean - fine.mean) < 0.002 * ex.sd
+    assert ex.sd == pytest.approx(fine.sd, rel=1e-3)
+
+
+def test_exposure_starts_on_the_kits_first_day_with_unobserved_washout_days():
+    """Period 1 on magnesium, tau 10 days: its 21 scored days have a mean exposure of 0.80
+    when the 7 washout days count, 0.60 if exposure started on the first scored day."""
+    alloc = ("A", "B", "B", "A", "A", "B")
+    kept = simulate_series(MAGNESIUM, effect=-1, sd=1, rho=0, washout="unobserved",
+                           allocation=alloc, rng=1).series  # fmt: skip
+    dropped = simulate_series(MAGNESIUM, effect=-1, sd=1, rho=0, allocation=alloc, rng=1).series
+    assert len(kept.y) == 6 * 28 and len(dropped.y) == 6 * 21
+    assert kept.observed.sum() == 6 * 21 and np.isnan(kept.belief[~kept.observed]).all()
+    first = kept.observed & (kept.period == 1)
+    e_kept = design_matrix(kept, tau=10.0)[0][:, 1]
+    e_dropped = design_matrix(dropped, tau=10.0)[0][:, 1]
+    assert e_kept[first].mean() == pytest.approx(0.80, abs=0.005)
+    assert e_dropped[dropped.period == 1].mean() == pytest.approx(0.60, abs=0.005)
+    # The scores and the plain model do not change: unobserved rows are gaps.
+    np.testing.assert_array_equal(kept.y[kept.observed], dropped.y)
+    plain = fit_exact(kept, grid_size=50).exact
+    assert plain.mean == pytest.approx(fit_exact(dropped, grid_size=50).exact.mean, abs=1e-10)
+
+
+def test_batch_with_a_tau_grid_equals_the_single_series_path():
+    alloc = ("B", "A", "A", "B", "B", "A")
+    trials = [
+        simulate_series(MAGNESIUM, effect=-1.5, sd=1.5, rho=0.5, tau=10, washout="unobserved",
+                        allocation=alloc, missing_rate=0.05, rng=seed).series
+        for seed in range(4)
+    ]  # fmt: skip
+    tmpl = trials[0]
+    taus, w = tau_grid(7)
+    X = np.stack([design_matrix(tmpl, tau=t)[0] for t in taus])
+    rp = resolve_prior("neutral", tmpl, ("intercept", "effect"))
+    Y = np.stack([t.y for t in trials])
+    out = fit_exact_batch(Y, X, tmpl.day, rp, thresholds=(0.0,), tau=taus, tau_weights=w)
+    for i, s in enumerate(trials):
+        fit = fit_exact(s, carryover=True, grid_size=100, tau_grid_size=7)
+        ex = fit.exact
+        assert out.mean[i] == pytest.approx(ex.mean, abs=1e-9)
+        assert out.sd[i] == pytest.approx(ex.sd, abs=1e-9)
+        assert out.p_below[i, 0] == pytest.approx(ex.cdf(0.0), abs=1e-8)
+        assert out.upper[i] == pytest.approx(ex.quantile(0.975), abs=1e-6)
+        assert out.tau_mean[i] == pytest.approx(np.sum(ex.weights * ex.tau), abs=1e-9)
+    with pytest.raises(ModelError, match="7 design matrices need 7 tau values and weights"):
+        fit_exact_batch(Y, X, tmpl.day, rp)
+    with pytest.raises(ModelError, match="tau and tau_weights go with one design matrix"):
+        fit_exact_batch(Y, X[0], tmpl.day, rp, tau=taus, tau_weights=w)
+
+
+def test_onset_model_recovers_a_slow_effect_that_the_plain_model_shrinks():
+    """One long trial (12 blocks), tau 10 days: the plain model sees about 0.75 of the
+    effect; the onset model the whole of it, and puts tau near 10."""
+    lay = Layout(blocks=12, period_days=28, washout_days=7, run_in_days=7)
+    s = simulate_series(lay, effect=-2.0, sd=1.0, rho=0.3, tau=10, washout="unobserved", rng=3)
+    onset = fit_exact(s.series, carryover=True, seed=1)
+    plain = fit_exact(s.series).exact
+    assert onset.exact.mean == pytest.approx(-2.0, abs=2.5 * onset.exact.sd)
+    assert plain.mean > -1.7  # biased towards 0 by a quarter
+    assert 5 < np.median(onset.draws["tau"]) < 20
 
 
 # --- calibration ------------------------------------------------------------------------

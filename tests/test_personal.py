@@ -312,7 +312,7 @@ def test_ordinal_likelihood_recovers_the_effect_on_both_scales():
 
 @pytest.mark.slow
 def test_carryover_model_recovers_the_effect_and_its_time_constant():
-    s = simulated(23, tau=3.0, include_washout=True)
+    s = simulated(23, tau=3.0, washout="include")
     fit = fit_mcmc(s, "neutral", carryover=True, chains=2, seed=6)
     _assert_clear_benefit(fit)
     assert fit.draws["effect"].mean() == pytest.approx(-2.0, abs=0.6)

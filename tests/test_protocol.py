@@ -208,6 +208,31 @@ def test_builtin_templates_all_load(tmp_path):
         assert load_protocol(tmp_path / f"t{i}").periods == p.periods
 
 
+def test_slow_onset_templates_preregister_the_onset_model(tmp_path):
+    """Magnesium may act slowly: its templates pre-register the onset/carryover model;
+    the generic template keeps the plain one."""
+    for i, (name, onset) in enumerate(
+        [("magnesium-crps", True), ("magnesium-open", True), ("generic-ab", False)]
+    ):
+        create_trial(tmp_path / f"t{i}", name, passphrase=PASS, start=date(2027, 1, 4), seed=i)
+        analysis = load_protocol(tmp_path / f"t{i}").analysis
+        assert (analysis.carryover, analysis.exclude_washout) == (onset, True)
+
+
+def test_onset_model_switch_must_be_true_or_false(tmp_path, passfile):
+    bad = tmp_path / "bad.toml"
+    text = builtin_templates()["generic-ab"].read_text()
+    bad.write_text(text.replace('trend = "none"', 'trend = "none"\ncarryover = "yes"'))
+    res = CliRunner().invoke(
+        cli,
+        ["protocol", "new", "--template", str(bad), "--trial", str(tmp_path / "t"),
+         "--passphrase-file", str(passfile)],
+    )  # fmt: skip
+    assert res.exit_code != 0
+    assert _error_line(res.output) == "Error: analysis carryover 'yes' must be true or false"
+    assert not (tmp_path / "t").exists()
+
+
 def test_protocols_folder_holds_the_templates():
     root = Path(__file__).resolve().parent.parent
     assert (root / "protocols" / "magnesium-crps.toml").read_text() == builtin_templates()[

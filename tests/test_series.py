@@ -145,7 +145,7 @@ def test_series_after_unblinding(blinded, tmp_path):
     expected_belief = np.array([{0: 1.0, 1: 0.0, 2: 0.5, 3: np.nan}[d % 4] for d in s.day])
     np.testing.assert_array_equal(s.belief, expected_belief)
 
-    sleep = series_from_trial(blinded, outcome="sleep", include_washout=True)
+    sleep = series_from_trial(blinded, outcome="sleep", washout="include")
     assert (sleep.outcome, sleep.lower_is_better) == ("sleep", False)
     assert len(sleep.y) == 6 * 28
     expected_sleep = np.where(sleep.day == 10, np.nan, (sleep.day + 3) % 11)  # day 10: no entry

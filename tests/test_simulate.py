@@ -66,7 +66,7 @@ def test_layout_calendar():
     assert lay.period.tolist()[:5] == [0, 0, 0, 1, 1]
     assert lay.block.max() == 2 and lay.period.max() == 4
     assert lay.analysis_mask().sum() == 4 * 5
-    assert lay.analysis_mask(include_washout=True).sum() == 4 * 7
+    assert lay.analysis_mask("include").sum() == 4 * 7
 
 
 def test_layout_from_protocol_reads_attributes():
@@ -125,7 +125,7 @@ def test_simulate_series_shapes_and_frame():
 
 def test_simulate_series_include_washout():
     lay = Layout(blocks=2, period_days=7, washout_days=2)
-    t = simulate_series(lay, effect=0, sd=1, rho=0, include_washout=True, rng=0)
+    t = simulate_series(lay, effect=0, sd=1, rho=0, washout="include", rng=0)
     assert len(t.series.y) == 28
 
 

@@ -44,7 +44,12 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
     show_default=True,
     help="student and ordinal need --engine mcmc.",
 )
-@click.option("--carryover", is_flag=True, help="Model onset and carryover (needs --engine mcmc).")
+@click.option(
+    "--carryover/--no-carryover",
+    default=None,
+    help="Model onset and carryover, integrating out their time constant (default: off, or "
+    "as pre-registered).",
+)
 @click.option(
     "--expectation", is_flag=True, help="Add the patient's guesses of the arm as a covariate."
 )
@@ -111,9 +116,13 @@ def _human(result, names: dict[str, str] | None = None) -> str:
     s = result.summary
     better = "lower" if s.lower_is_better else "higher"
     model = "AR(1) errors" if result.options["ar1"] else "independent days"
+    if result.options["carryover"]:
+        model += ", onset/carryover modelled"
+        if result.options.get("washout") == "unobserved":
+            model += " from each kit's first day (washout days unscored)"
     rows = [
         (
-            "Effect, A minus B",
+            "Effect, A minus B" + (" (full onset)" if result.options["carryover"] else ""),
             f"{s.mean:+.2f}  (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f})",
         ),
         ("Standardized effect", _opt_float(s.standardized, "{:+.2f}")),
@@ -124,6 +133,13 @@ def _human(result, names: dict[str, str] | None = None) -> str:
     ]
     if s.rho_mean is not None:
         rows.append(("Day-to-day autocorrelation", f"{s.rho_mean:.2f} (sd {s.rho_sd:.2f})"))
+    if s.tau_median is not None:
+        rows.append(
+            (
+                "Onset time constant",
+                f"{s.tau_median:.1f} days (95% interval {s.tau_low:.1f} to {s.tau_high:.1f})",
+            )
+        )
     rt = result.randomization_test
     if rt is not None:
         rows.append(

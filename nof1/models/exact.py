@@ -22,6 +22,14 @@ likelihood p(y | rho) is exact (including log|L|). Integrating rho over a midpoi
 coefficient as a finite mixture of Student-t distributions: means, sds and tail
 probabilities are analytic, quantiles and intervals are one-dimensional root finding.
 
+Onset and carryover (``carryover=True``): the effect acts through the exposure ``E_t(tau)``
+of ``nof1.models.exposure``. Given (rho, tau) the model is still linear in the effect, so
+the engine integrates tau over a grid as it does rho: one design matrix per tau point, the
+same conjugate update at every (tau, rho) pair, and weights p(y | rho, tau) p(rho) p(tau).
+The posterior of the effect is again a finite mixture of Student-t's, over both grids.
+tau ~ LogNormal(log TAU_MEDIAN_DAYS, TAU_LOG_SD) (``nof1.models.priors``), integrated on
+equally spaced points of log tau (``tau_grid``).
+
 The heavy lifting works on *many series at once* (one row each, sharing the design
 matrix), which is what simulation studies need: see ``fit_exact_batch``.
 """
@@ -36,7 +44,7 @@ from scipy.special import betainc, gammaln, ndtri
 
 from nof1.errors import DataError, ModelError
 from nof1.models.base import Diagnostics, Fit
-from nof1.models.priors import ResolvedPrior, resolve_prior
+from nof1.models.priors import TAU_LOG_SD, TAU_MEDIAN_DAYS, ResolvedPrior, resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.series import Series
 
@@ -48,11 +56,39 @@ GRID_SIZE = 400
 BATCH_GRID_SIZE = 100
 #: Series per chunk in the batch path; bounds memory to a few tens of MB.
 BATCH_CHUNK = 500
+#: Points of the tau grid: log tau from -TAU_GRID_HALF_WIDTH to +TAU_GRID_HALF_WIDTH prior sds
+#: around the prior median, equally spaced (0.25 sd apart). The posterior of tau from a
+#: 24-week trial spans a factor of several, so the sum is exact to far below Monte Carlo error
+#: (halving the spacing moves a posterior mean by under 0.001: tests/test_exact.py).
+TAU_GRID_SIZE = 29
+TAU_GRID_HALF_WIDTH = 3.5
 
 
 def rho_grid(size: int) -> np.ndarray:
     """Midpoints of ``size`` equal cells on (-1, 1): the integration grid over rho."""
     return -1.0 + (2.0 * np.arange(size) + 1.0) / size
+
+
+def tau_grid(size: int = TAU_GRID_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The integration grid over the onset/carryover time constant tau, and its prior weights.
+
+    Points equally spaced in log tau over +-``TAU_GRID_HALF_WIDTH`` prior sds of
+    tau ~ LogNormal(log ``TAU_MEDIAN_DAYS``, ``TAU_LOG_SD``); weights proportional to the
+    prior density of log tau there (the rule for a smooth integrand against a normal).
+
+    Returns
+    -------
+    (tau, weights) : tau in days, shape (size,), increasing; weights sum to 1.
+
+    Example
+    -------
+    >>> tau, w = tau_grid(3)
+    >>> np.round(tau, 2).tolist(), np.round(w, 3).tolist()
+    [[0.09, 3.0, 99.35], [0.002, 0.996, 0.002]]
+    """
+    z = np.linspace(-TAU_GRID_HALF_WIDTH, TAU_GRID_HALF_WIDTH, size) if size > 1 else np.zeros(1)
+    w = np.exp(-0.5 * z**2)
+    return TAU_MEDIAN_DAYS * np.exp(TAU_LOG_SD * z), w / w.sum()
 
 
 # --------------------------------------------------------------------------------------
@@ -212,6 +248,48 @@ def _grid_posterior(
     )
 
 
+def _design_mixture(
+    Y: np.ndarray,
+    designs: Sequence[np.ndarray],
+    day: np.ndarray,
+    prior: ResolvedPrior,
+    rho: np.ndarray,
+    effect: int,
+    log_prior: np.ndarray,
+) -> tuple[_GridPosterior, np.ndarray]:
+    """The grid posterior over (design k, rho) pairs: the tau grid times the rho grid.
+
+    Each design matrix (one per tau point) gets the conjugate update of ``_grid_posterior``
+    on its rho grid; the points are then weighted by p(y | k, rho) and the prior mass
+    ``log_prior[k]`` of each design (rho's prior is uniform over its grid). Grid axes of
+    the result run over K * G points, design-major.
+
+    Returns
+    -------
+    (posterior, log_mass) : the joint grid posterior, and log prior mass of every point
+        (for the evidence, log p(y) = logsumexp(log_ml + log_mass)).
+    """
+    posts = [_grid_posterior(_lag_stats(Y, X, day), prior, rho, effect) for X in designs]
+    log_mass = np.repeat(np.asarray(log_prior, dtype=float) - np.log(len(rho)), len(rho))
+    if len(posts) == 1:
+        return posts[0], log_mass
+    log_ml = np.concatenate([p.log_ml for p in posts], axis=1)
+    log_w = log_ml + log_mass[None, :]
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    joined = _GridPosterior(
+        rho=np.tile(rho, len(posts)),
+        weights=w,
+        log_ml=log_ml,
+        mn=np.concatenate([p.mn for p in posts], axis=1),
+        pn=np.concatenate([p.pn for p in posts], axis=1),
+        vn_effect=np.concatenate([p.vn_effect for p in posts], axis=1),
+        an=posts[0].an,
+        bn=np.concatenate([p.bn for p in posts], axis=1),
+    )
+    return joined, log_mass
+
+
 # --------------------------------------------------------------------------------------
 # Mixtures of Student-t distributions (leading axis: series; last axis: grid)
 # --------------------------------------------------------------------------------------
@@ -303,11 +381,14 @@ def _mix_quantile(w, loc, scale, df, q, tol=1e-10, max_iter=100):
 
 @dataclass(frozen=True)
 class ExactPosterior:
-    """The analytic posterior of the effect: a mixture over the rho grid of Student-t's.
+    """The analytic posterior of the effect: a mixture over the grid of Student-t's.
+
+    The grid is the rho grid, or with onset/carryover every (tau, rho) pair; the arrays
+    ``rho``, ``tau``, ``weights``, ``loc`` and ``scale`` have one entry per grid point.
 
     Parameters
     ----------
-    rho : grid points over (-1, 1) (a single 0 when the model has no AR(1) term).
+    rho : rho of each grid point, in (-1, 1) (0 when the model has no AR(1) term).
     weights : posterior probability of each grid point (sums to 1).
     loc, scale : location and scale of the effect's Student-t at each grid point.
     df : degrees of freedom of those t's (2 * a_n, shared by the grid).
@@ -315,7 +396,9 @@ class ExactPosterior:
     sigma_mean : posterior mean of the innovation sd sigma.
     standardized_mean : posterior mean of effect / (sigma / sqrt(1 - rho^2)), the effect
         in units of the day-to-day (marginal) sd of the outcome.
-    log_evidence : log p(y) of the model, integrated over the rho grid.
+    log_evidence : log p(y) of the model, integrated over the grid.
+    tau : onset/carryover time constant (days) of each grid point; None without the
+        onset model.
     """
 
     rho: np.ndarray
@@ -328,6 +411,7 @@ class ExactPosterior:
     sigma_mean: float
     standardized_mean: float
     log_evidence: float
+    tau: np.ndarray | None = None
     _moments: tuple[float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -417,29 +501,37 @@ def fit_exact(
     ar1: bool = True,
     trend: str = "none",
     expectation: bool = False,
+    carryover: bool = False,
     n_draws: int = 4000,
     seed: int | None = None,
     grid_size: int = GRID_SIZE,
+    tau_grid_size: int = TAU_GRID_SIZE,
 ) -> Fit:
     """Fit the Gaussian (AR(1)) regression exactly.
 
     Parameters
     ----------
-    series : the series (``series.check_analysable()`` must pass).
+    series : the series (``series.check_analysable()`` must pass). With ``carryover``,
+        washout days belong in it as unobserved rows (``y`` NaN), so that exposure starts
+        on the first kit's first day (``nof1.series.series_from_trial(washout="unobserved")``).
     prior : ``"vague"``, ``"neutral"`` or ``"sceptical"`` (``nof1.models.priors``).
     ar1 : AR(1) errors with rho ~ Uniform(-1, 1) integrated on a grid; False fixes rho = 0.
     trend : ``"none"``, ``"linear"`` or ``"block"`` (``design_matrix``).
     expectation : add the patient's belief of being on the active arm as a covariate.
+    carryover : the effect acts through the onset/carryover exposure ``E_t(tau)``, tau
+        integrated over ``tau_grid``; ``effect`` is then the effect at full exposure.
     n_draws : independent posterior draws returned in ``Fit.draws``.
     seed : seed of the draws (the analytic summary does not depend on it).
     grid_size : points of the rho grid.
+    tau_grid_size : points of the tau grid (with ``carryover``).
 
     Returns
     -------
     Fit
         ``engine="exact"``, ``likelihood="normal"``, diagnostics ok; ``draws`` has
-        ``sigma``, ``rho`` (when ``ar1``), every coefficient and ``effect``; ``exact`` is an
-        ``ExactPosterior`` (mean, sd, cdf, quantile, hdi, rho weights).
+        ``sigma``, ``rho`` (when ``ar1``), ``tau`` (when ``carryover``), every coefficient
+        and ``effect``; ``exact`` is an ``ExactPosterior`` (mean, sd, cdf, quantile, hdi,
+        grid weights).
 
     Raises
     ------
@@ -453,9 +545,13 @@ def fit_exact(
     """
     X, names, rp = _prepare(series, prior, trend, expectation)
     rho = rho_grid(grid_size) if ar1 else np.zeros(1)
-    stats = _lag_stats(series.y[None, :], X, series.day)
+    taus, tau_w = tau_grid(tau_grid_size) if carryover else (np.zeros(1), np.ones(1))
+    designs = [X if t == 0 else design_matrix(series, trend, expectation, tau=t)[0] for t in taus]
     e = names.index("effect")
-    post = _grid_posterior(stats, rp, rho, e)
+    post, log_mass = _design_mixture(
+        series.y[None, :], designs, series.day, rp, rho, e, np.log(tau_w)
+    )
+    rho_pts, tau_pts = post.rho, np.repeat(taus, len(rho))
     w, mn, an, bn = post.weights[0], post.mn[0], float(post.an[0]), post.bn[0]
     vn = np.linalg.inv(post.pn[0])
     loc = mn[:, e]
@@ -463,22 +559,30 @@ def fit_exact(
     # E[sigma | rho] and E[1/sigma | rho] under sigma^2 ~ InvGamma(an, bn).
     e_sigma = np.sqrt(bn) * np.exp(gammaln(an - 0.5) - gammaln(an))
     e_inv_sigma = np.exp(gammaln(an + 0.5) - gammaln(an)) / np.sqrt(bn)
-    rho_mean = float(np.sum(w * rho))
-    log_ml = post.log_ml[0]
-    top = log_ml.max()
+    rho_mean = float(np.sum(w * rho_pts))
+    log_joint = post.log_ml[0] + log_mass
+    top = log_joint.max()
     exact = ExactPosterior(
-        rho=rho,
+        rho=rho_pts,
         weights=w,
         loc=loc,
         scale=scale,
         df=2.0 * an,
         rho_mean=rho_mean,
-        rho_sd=float(np.sqrt(max(np.sum(w * rho**2) - rho_mean**2, 0.0))),
+        rho_sd=float(np.sqrt(max(np.sum(w * rho_pts**2) - rho_mean**2, 0.0))),
         sigma_mean=float(np.sum(w * e_sigma)),
-        standardized_mean=float(np.sum(w * loc * np.sqrt(1 - rho**2) * e_inv_sigma)),
-        log_evidence=float(top + np.log(np.mean(np.exp(log_ml - top)))),
+        standardized_mean=float(np.sum(w * loc * np.sqrt(1 - rho_pts**2) * e_inv_sigma)),
+        log_evidence=float(top + np.log(np.sum(np.exp(log_joint - top)))),
+        tau=tau_pts if carryover else None,
     )
-    draws = _draw(np.random.default_rng(seed), n_draws, rho, w, mn, vn, an, bn, names, ar1)
+    grid_values = {"rho": rho_pts} if ar1 else {}
+    if carryover:
+        grid_values["tau"] = tau_pts
+    draws = _draw(np.random.default_rng(seed), n_draws, w, mn, vn, an, bn, names, grid_values)
+    options = {"ar1": ar1, "trend": trend, "expectation": expectation, "carryover": carryover}
+    options["grid_size"] = len(rho)
+    if carryover:
+        options["tau_grid_size"] = len(taus)
     return Fit(
         engine="exact",
         prior=prior,
@@ -487,19 +591,24 @@ def fit_exact(
         draws=draws,
         diagnostics=Diagnostics(ok=True),
         exact=exact,
-        options={"ar1": ar1, "trend": trend, "expectation": expectation, "grid_size": len(rho)},
+        options=options,
     )
 
 
-def _draw(rng, n, rho, w, mn, vn, an, bn, names, ar1) -> dict[str, np.ndarray]:
-    g = rng.choice(len(rho), size=n, p=w)
+def _draw(rng, n, w, mn, vn, an, bn, names, grid_values) -> dict[str, np.ndarray]:
+    """Independent draws: a grid point by its weight, then sigma^2 and beta given it.
+
+    ``grid_values`` maps a grid parameter's name (``rho``, ``tau``) to its value at every
+    grid point; each is drawn along.
+    """
+    g = rng.choice(len(w), size=n, p=w)
     sigma2 = bn[g] / rng.gamma(an, size=n)
     chol = np.linalg.cholesky(vn)  # (G, p, p)
     z = rng.standard_normal((n, len(names)))
     beta = mn[g] + np.sqrt(sigma2)[:, None] * np.einsum("nab,nb->na", chol[g], z)
     draws = {"sigma": np.sqrt(sigma2)}
-    if ar1:
-        draws["rho"] = rho[g]
+    for name, values in grid_values.items():
+        draws[name] = values[g]
     for i, name in enumerate(names):
         draws[name] = beta[:, i].copy()
     return draws
@@ -526,6 +635,8 @@ class BatchFit:
     rho_mean : posterior mean of rho, shape (S,) (0 without AR(1)).
     n_obs : observed days per series, shape (S,).
     interval : the probability of the interval (0.95).
+    tau_mean : posterior mean of the onset/carryover time constant tau in days, shape
+        (S,), when the fit integrated over a tau grid; else None.
     """
 
     mean: np.ndarray
@@ -537,6 +648,7 @@ class BatchFit:
     rho_mean: np.ndarray
     n_obs: np.ndarray
     interval: float = 0.95
+    tau_mean: np.ndarray | None = None
 
 
 def fit_exact_batch(
@@ -550,18 +662,23 @@ def fit_exact_batch(
     interval: float = 0.95,
     grid_size: int = BATCH_GRID_SIZE,
     chunk: int = BATCH_CHUNK,
+    tau: np.ndarray | None = None,
+    tau_weights: np.ndarray | None = None,
 ) -> BatchFit:
     """Fit the exact model to many series that share one design (simulation studies).
 
-    Same model and numbers as ``fit_exact`` (given the same ``grid_size``), vectorized:
-    2,000 simulated 112-day trials take a fraction of a second.
+    Same model and numbers as ``fit_exact`` (given the same grids), vectorized: 2,000
+    simulated 112-day trials take a fraction of a second, about K times that with a
+    K-point tau grid.
 
     Parameters
     ----------
     Y : outcomes, shape (S, n): one simulated series per row, NaN where a day is missing
         (each row may have its own missing days; a row needs at least len(m0) + 1 scores).
     X : the shared design matrix, shape (n, p), e.g. from
-        ``design_matrix(template_series, trend)``; its columns must match ``prior``.
+        ``design_matrix(template_series, trend)``; its columns must match ``prior``. With
+        the onset model, shape (K, n, p): one design matrix per point of the tau grid,
+        ``design_matrix(template_series, trend, tau=tau[k])``.
     day : day index of the n columns (strictly increasing; gaps such as washout allowed).
     prior : a resolved prior for X's columns, e.g.
         ``resolve_prior("neutral", template_series, names)``; the effect is the column
@@ -572,7 +689,9 @@ def fit_exact_batch(
         ``1 - p_below`` with t = 0 and t = +mcid (ties have probability zero).
     interval : probability of the equal-tailed credible interval.
     grid_size : points of the rho grid (the single-series default is ``GRID_SIZE``).
-    chunk : series per vectorized chunk (memory is about chunk * grid_size * 1 kB).
+    chunk : series per vectorized chunk (memory is about chunk * K * grid_size * 1 kB).
+    tau, tau_weights : with a 3-D ``X``, the tau of each design matrix and its prior
+        weight (``tau_grid()``); both None with a 2-D ``X``.
 
     Returns
     -------
@@ -592,27 +711,46 @@ def fit_exact_batch(
     Y = np.asarray(Y, dtype=float)
     X = np.asarray(X, dtype=float)
     day = np.asarray(day)
-    if Y.ndim != 2 or X.ndim != 2 or Y.shape[1] != X.shape[0] or day.shape != (X.shape[0],):
+    designs = X[None] if X.ndim == 2 else X
+    if (
+        Y.ndim != 2
+        or designs.ndim != 3
+        or Y.shape[1] != designs.shape[1]
+        or day.shape != (designs.shape[1],)
+    ):
         raise ModelError(
             f"batch shapes do not fit: Y {Y.shape}, X {X.shape}, day {day.shape}; "
-            "need Y (S, n), X (n, p), day (n,)"
+            "need Y (S, n), X (n, p) or (K, n, p), day (n,)"
         )
-    if len(prior.coef_names) != X.shape[1] or "effect" not in prior.coef_names:
+    if X.ndim == 3:
+        k = (len(designs),)
+        if tau is None or tau_weights is None or np.shape(tau) != k or np.shape(tau_weights) != k:
+            raise ModelError(
+                f"{len(designs)} design matrices need {len(designs)} tau values and weights"
+            )
+        tau = np.asarray(tau, dtype=float)
+        log_prior = np.log(np.asarray(tau_weights, dtype=float))
+    elif tau is not None or tau_weights is not None:
+        raise ModelError("tau and tau_weights go with one design matrix per tau (3-D X)")
+    else:
+        tau, log_prior = np.zeros(1), np.zeros(1)
+    p = designs.shape[2]
+    if len(prior.coef_names) != p or "effect" not in prior.coef_names:
         raise ModelError(
-            f"the prior is for columns {prior.coef_names}, X has {X.shape[1]}; "
+            f"the prior is for columns {prior.coef_names}, X has {p}; "
             "resolve the prior for the same design matrix"
         )
     n_obs = np.sum(~np.isnan(Y), axis=1)
-    if np.any(n_obs <= X.shape[1]):
-        bad = int(np.argmax(n_obs <= X.shape[1]))
-        raise ModelError(f"series {bad} has only {n_obs[bad]} scores for {X.shape[1]} coefficients")
+    if np.any(n_obs <= p):
+        bad = int(np.argmax(n_obs <= p))
+        raise ModelError(f"series {bad} has only {n_obs[bad]} scores for {p} coefficients")
     t = np.asarray(thresholds, dtype=float)
     e = prior.coef_names.index("effect")
     rho = rho_grid(grid_size) if ar1 else np.zeros(1)
     tail = (1 - interval) / 2
     parts = []
     for start in range(0, len(Y), chunk):
-        post = _grid_posterior(_lag_stats(Y[start : start + chunk], X, day), prior, rho, e)
+        post, _ = _design_mixture(Y[start : start + chunk], designs, day, prior, rho, e, log_prior)
         df = 2.0 * post.an
         w, loc, scale = _prune(
             post.weights, post.mn[:, :, e], np.sqrt(post.bn / post.an[:, None] * post.vn_effect)
@@ -620,7 +758,9 @@ def fit_exact_batch(
         mean, sd = _mix_moments(w, loc, scale, df)
         p_below = _mix_cdf(w, loc, scale, df, np.broadcast_to(t, (len(w), len(t))))
         ci = _mix_quantile(w, loc, scale, df, np.array([tail, 1 - tail]), tol=1e-8)
-        parts.append((mean, sd, p_below, ci[:, 0], ci[:, 1], post.weights @ rho))
+        rho_mean = post.weights @ post.rho
+        tau_mean = post.weights @ np.repeat(tau, len(rho))
+        parts.append((mean, sd, p_below, ci[:, 0], ci[:, 1], rho_mean, tau_mean))
     cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
     return BatchFit(
         mean=cols[0],
@@ -632,6 +772,7 @@ def fit_exact_batch(
         rho_mean=cols[5],
         n_obs=n_obs,
         interval=interval,
+        tau_mean=cols[6] if X.ndim == 3 else None,
     )
 
 

@@ -32,7 +32,8 @@ The richer options:
   outcome scale (expected score on active minus control, averaged over the series' days)
   as ``effect``, and on the latent logit scale as ``effect_latent``.
 - ``carryover=True``: the effect acts through the exposure ``E_t(tau)`` of
-  ``nof1.models.exposure`` (first-order onset and carryover), tau ~ LogNormal(log 3 days, 1).
+  ``nof1.models.exposure`` (first-order onset and carryover), tau ~ LogNormal(log 3 days, 1)
+  (``nof1.models.priors``), the prior the exact engine integrates over its tau grid.
 
 PyMC is imported here only, so the exact path never pays for it.
 """
@@ -52,7 +53,7 @@ from pytensor.tensor.signal import convolve1d
 from nof1.errors import ModelError
 from nof1.models.ar1lik import gaussian_ar1_loglik, lag_stats
 from nof1.models.base import ESS_MIN, RHAT_MAX, Diagnostics, Fit
-from nof1.models.priors import SIGMA_REF, resolve_prior
+from nof1.models.priors import SIGMA_REF, TAU_LOG_SD, TAU_MEDIAN_DAYS, resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.series import Series
 
@@ -64,9 +65,6 @@ _MP_CTX = "fork" if sys.platform == "linux" else None
 
 #: Student-t degrees of freedom: Gamma(2, rate 0.1), mean 20, mode 10 (Juarez & Steel 2010).
 NU_ALPHA, NU_BETA = 2.0, 0.1
-#: Onset/carryover time constant: LogNormal(log 3 days, 1); 95% of the mass within about
-#: 0.4-21 days, since no source gives oral magnesium's time course (docs/sources.md).
-TAU_MEDIAN_DAYS, TAU_LOG_SD = 3.0, 1.0
 #: Ordinal model: cutpoints are the first cutpoint plus positive gaps, each gap's log centred
 #: on the gap between logit(k/K) and logit((k+1)/K) (evenly spaced cumulative probabilities).
 #: The first cutpoint's prior sd (logits): wide enough to move the whole ladder.

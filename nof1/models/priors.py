@@ -57,6 +57,14 @@ SIGMA_REF = 1.5
 A0_INFORMATIVE = 3.0
 #: nof1ins: residual precision ~ Gamma(0.001, 0.001).
 A0_VAGUE = B0_VAGUE = 0.001
+#: Onset/carryover time constant tau (days, ``nof1.models.exposure``), when the model has it:
+#: tau ~ LogNormal(log 3 days, 1), in both engines. No source gives the time course of oral
+#: magnesium (IV relief lasting weeks, Collins 2009; oral separation from placebo only after
+#: weeks, Yousef & Al-deeb 2013), so the prior spans "acts within a day" to "builds over
+#: weeks": 95% of its mass within about 0.4-21 days (half-lives 0.3-15 days); tau 10 days is
+#: at its 89th percentile. The data of a 24-week trial then move it.
+TAU_MEDIAN_DAYS = 3.0
+TAU_LOG_SD = 1.0
 
 
 @dataclass(frozen=True)

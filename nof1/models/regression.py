@@ -1,7 +1,9 @@
 """The regression both personal engines fit: one design matrix, shared column names.
 
 Mean model for day t: ``intercept + effect * active_t (+ trend terms) (+ expectation * belief_t)``
-with AR(1) errors (see ``nof1.models.exact``). Column order is fixed: ``intercept``,
+with AR(1) errors (see ``nof1.models.exact``). With an onset/carryover time constant
+``tau > 0`` the effect acts through the exposure ``E_t(tau)`` of ``nof1.models.exposure``
+instead of ``active_t``: given tau the model is still linear in the effect. Column order is fixed: ``intercept``,
 ``effect``, then trend columns, then ``expectation``. Both engines and the priors key on
 these names, so the exact and the PyMC engine fit literally the same model.
 """
@@ -11,13 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from nof1.errors import ModelError
+from nof1.models.exposure import exposure
 from nof1.series import Series
 
 TRENDS = ("none", "linear", "block")
 
 
 def design_matrix(
-    series: Series, trend: str = "none", expectation: bool = False
+    series: Series, trend: str = "none", expectation: bool = False, tau: float = 0.0
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Build the design matrix of a series (all rows, missing days included).
 
@@ -29,6 +32,10 @@ def design_matrix(
         indicator columns (block 1 is the reference).
     expectation : add ``expectation`` = belief - 0.5 (1 guessed active, 0 guessed control,
         0.5 unsure; days without a guess carry the last guess of the same period, else 0.5).
+    tau : onset/carryover time constant in days; above 0 the ``effect`` column is the
+        exposure ``E_t(tau)`` (``nof1.models.exposure``), which starts at 0 on the series'
+        first row: keep washout days as unobserved rows (``y`` NaN) so it starts on the
+        first kit's first day.
 
     Returns
     -------
@@ -41,7 +48,7 @@ def design_matrix(
     if trend not in TRENDS:
         raise ModelError(f"unknown trend {trend!r}; use one of {', '.join(TRENDS)}")
     n = len(series.y)
-    cols = [np.ones(n), series.active.astype(float)]
+    cols = [np.ones(n), exposure(series.active, series.day, tau)]
     names = ["intercept", "effect"]
     if trend == "linear":
         cols.append((series.day - series.day.mean()) / 7.0)

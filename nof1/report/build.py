@@ -97,8 +97,8 @@ def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -
     """Series replicated from the posterior, for the posterior predictive check.
 
     For the Gaussian model (both engines) each replicate takes one posterior draw of the
-    coefficients, sigma and rho and runs the AR(1) noise through every calendar day, so
-    gaps and washout days have their true length. For other likelihoods the sampler's own
+    coefficients, sigma and rho (and tau under the onset model) and runs the AR(1) noise
+    through every calendar day, so gaps and washout days have their true length. For other likelihoods the sampler's own
     posterior predictive draws of ``y`` are used (observed days only, NaN elsewhere).
 
     Parameters
@@ -116,7 +116,7 @@ def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -
 
     rng = np.random.default_rng(seed)
     opts = fit.options or {}
-    gaussian = fit.likelihood == "normal" and not opts.get("carryover", False)
+    gaussian = fit.likelihood == "normal"
     if not gaussian:
         if fit.idata is None or "posterior_predictive" not in fit.idata.groups():
             raise DataError(f"the {fit.engine} fit has no posterior predictive draws")
@@ -126,12 +126,19 @@ def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -
         out = np.full((len(pick), len(series.y)), np.nan)
         out[:, series.observed] = y[pick]
         return out
-    X, names = design_matrix(
-        series, trend=opts.get("trend", "none"), expectation=opts.get("expectation", False)
-    )
+    terms = {"trend": opts.get("trend", "none"), "expectation": opts.get("expectation", False)}
+    X, names = design_matrix(series, **terms)
     total = len(fit.draws["effect"])
     pick = rng.choice(total, size=min(n, total), replace=False)
     beta = np.column_stack([np.asarray(fit.draws[c])[pick] for c in names])
+    mean = beta @ X.T
+    if opts.get("carryover", False):
+        # The effect acts through the exposure at each draw's tau (few distinct values
+        # for the exact engine, whose draws sit on its tau grid).
+        e = names.index("effect")
+        tau = np.asarray(fit.draws["tau"])[pick]
+        column = {t: design_matrix(series, **terms, tau=t)[0][:, e] for t in np.unique(tau)}
+        mean += beta[:, e, None] * (np.stack([column[t] for t in tau]) - X[None, :, e])
     sigma = np.asarray(fit.draws["sigma"])[pick]
     rho = np.asarray(fit.draws["rho"])[pick] if "rho" in fit.draws else np.zeros(len(pick))
     days = series.day - series.day[0]
@@ -139,7 +146,7 @@ def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -
     noise[:, 0] = sigma / np.sqrt(1 - rho**2) * rng.standard_normal(len(pick))
     for t in range(1, noise.shape[1]):
         noise[:, t] = rho * noise[:, t - 1] + sigma * rng.standard_normal(len(pick))
-    return beta @ X.T + noise[:, days]
+    return mean + noise[:, days]
 
 
 def _ppc(result: Any) -> str | None:
