@@ -25,7 +25,7 @@ def main() -> None:
         BASELINE,
         ("CLI start-up: nof1 --help", [py, "-m", "nof1", "--help"]),
         (
-            f"nof1 design: 4 designs x {args.sims} sims",
+            f"nof1 design: the template's + 4 designs x {args.sims} sims",
             [
                 py,
                 "-m",

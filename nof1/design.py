@@ -35,6 +35,8 @@ DEFAULT_THRESHOLD = Analysis.threshold
 #: A design is recommended when it reaches this power with at most this false-positive rate.
 TARGET_POWER = 0.8
 MAX_FALSE_POSITIVE = 0.05
+#: A stricter reading shown beside the pre-registered rule: P(any benefit) above this.
+STRICT_THRESHOLD = 0.95
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,10 @@ class DesignResult:
     ----------
     blocks, period_days, washout_days : the design.
     trial_days : calendar days of the whole trial (2 * blocks * period_days).
-    power : share of simulated trials under the assumed effect that conclude benefit.
+    power : share of simulated trials under the assumed effect that conclude benefit
+        (the decision rule: P(benefit >= MCID) > threshold).
+    power_strict : share of simulated trials under the assumed effect with
+        P(benefit) > ``STRICT_THRESHOLD`` (0.95): "almost sure it helps at all".
     false_positive : share of simulated trials under no effect that conclude benefit.
     interval_width : mean width of the 95% credible interval of the effect (assumed effect).
     mean_estimate : mean posterior mean of the effect under the assumed effect; with
@@ -61,6 +66,7 @@ class DesignResult:
     washout_days: int
     trial_days: int
     power: float
+    power_strict: float
     false_positive: float
     interval_width: float
     mean_estimate: float
@@ -150,12 +156,18 @@ def _conclusions(
     sims: int,
     prior: str,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per simulated trial: benefit concluded (bool), 95% interval width, posterior mean."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per simulated trial: benefit concluded (bool), P(benefit) > STRICT_THRESHOLD (bool),
+    95% interval width, posterior mean."""
     batch = simulate_batch(layout, None, sims, effect=effect, sd=sd, rho=rho, tau=tau, rng=rng)
-    res = analyse_batch(batch, prior=prior, thresholds=(-mcid,))
+    res = analyse_batch(batch, prior=prior, thresholds=(-mcid, 0.0))
     # Pain: lower is better, so benefit >= MCID means effect <= -MCID.
-    return res.p_below[:, 0] > threshold, res.upper - res.lower, res.mean
+    return (
+        res.p_below[:, 0] > threshold,
+        res.p_below[:, 1] > STRICT_THRESHOLD,
+        res.upper - res.lower,
+        res.mean,
+    )
 
 
 def evaluate_designs(
@@ -240,8 +252,8 @@ def evaluate_designs(
             "prior": prior,
             "rng": rng,
         }
-        hit, width, estimate = _conclusions(layout, effect, **kw)
-        false_hit, _, _ = _conclusions(layout, 0.0, **kw)
+        hit, strict, width, estimate = _conclusions(layout, effect, **kw)
+        false_hit, _, _, _ = _conclusions(layout, 0.0, **kw)
         out.append(
             DesignResult(
                 blocks=layout.blocks,
@@ -249,6 +261,7 @@ def evaluate_designs(
                 washout_days=layout.washout_days,
                 trial_days=layout.n_days,
                 power=float(hit.mean()),
+                power_strict=float(strict.mean()),
                 false_positive=float(false_hit.mean()),
                 interval_width=float(width.mean()),
                 mean_estimate=float(estimate.mean()),
@@ -282,7 +295,7 @@ def protocol_command(result: DesignResult, template: str = "generic-ab") -> str:
 
     Example
     -------
-    >>> r = DesignResult(4, 14, 0, 112, 0.85, 0.03, 2.1, -1.5, 0.0625, 2000)
+    >>> r = DesignResult(4, 14, 0, 112, 0.85, 0.9, 0.03, 2.1, -1.5, 0.0625, 2000)
     >>> protocol_command(r, "magnesium-crps")
     'nof1 protocol new --template magnesium-crps --blocks 4 --period-days 14 --washout-days 0'
     """

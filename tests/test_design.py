@@ -54,6 +54,23 @@ def test_power_matches_brute_force_fits():
     assert res.trial_days == 112 and res.min_p == 1 / 16
 
 
+def test_strict_power_matches_brute_force_fits():
+    """power_strict: the share of trials with P(benefit) > 0.95, from the same fits."""
+    sims, seed = 200, 3
+    (res,) = evaluate_designs(blocks=(4,), period_days=(14,), sims=sims, seed=seed, **ACCEPT)
+    layout = Layout(blocks=4, period_days=14)
+    batch = simulate_batch(
+        layout, None, sims, effect=ACCEPT["effect"], sd=ACCEPT["sd"], rho=ACCEPT["rho"],
+        rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    strict = 0
+    for y, a in zip(batch.Y, batch.active, strict=True):
+        s = Series(y=y, active=a, day=batch.day, block=batch.block, period=batch.period)
+        strict += fit_exact(s, "neutral", ar1=True).exact.cdf(0.0) > 0.95
+    assert abs(res.power_strict - strict / sims) <= 0.03
+    assert res.power_strict > res.power  # any benefit is easier to show than >= 1 point
+
+
 @pytest.mark.slow
 def test_power_matches_brute_force_fits_large():
     sims, seed = 1000, 5
@@ -122,7 +139,9 @@ def test_evaluate_designs_rejects_bad_input(kwargs, message):
 
 
 def _result(blocks, days, power, fp):
-    return DesignResult(blocks, days, 0, 2 * blocks * days, power, fp, 1.0, -1.5, 2.0**-blocks, 100)
+    return DesignResult(
+        blocks, days, 0, 2 * blocks * days, power, power, fp, 1.0, -1.5, 2.0**-blocks, 100
+    )
 
 
 def test_recommend_shortest_adequate_design():
@@ -153,27 +172,66 @@ def run(tmp_path, monkeypatch):
     return invoke
 
 
-def test_cli_table_and_recommendation(run):
-    result, written = run(
-        ["--blocks", "4,6", "--period-days", "14", "--effect", "-2.5", "--sims", "200"]
-    )
+def test_cli_without_options_evaluates_the_magnesium_template_for_a_patient(run):
+    result, written = run(["--sims", "100"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "power" in out and "min p" in out
-    assert "Recommended: 4 blocks of 14-day periods (112 days)" in out
-    assert (
-        "nof1 protocol new --template generic-ab --blocks 4 --period-days 14 --washout-days 0"
-        in out
-    )
+    lines = out.splitlines()
+    assert lines[0].startswith("What a trial of Magnesium can show (magnesium-crps;")
+    assert "Pre-registered rule: benefit if P(benefit >= 1) > 0.8." in lines[1]
+    header = next(i for i, line in enumerate(lines) if "finds benefit" in line)
+    assert lines[header].split() == [
+        "blocks", "period", "washout", "weeks", "finds", "benefit", "P(benefit)>0.95",
+        "false", "alarm", "interval", "smallest", "p",
+    ]  # fmt: skip
+    first = lines[header + 1]
+    assert first.startswith("*") and first.endswith("(the template's design)")
+    assert first.split()[1:5] == ["3", "28", "7", "25"]
+    for head, text in (
+        ("finds benefit", "chance that the pre-registered rule concludes benefit"),
+        ("P(benefit)>0.95", "chance that P(any benefit) exceeds 0.95"),
+        ("interval", "expected width of the 95% interval of the effect"),
+        ("smallest p", "smallest p-value the randomization test can reach"),
+    ):
+        assert any(line.split(head, 1)[-1].strip().startswith(text) for line in lines), head
+    assert "What the template's design (3 blocks of 28-day periods, 25 weeks) can show:" in out
+    assert "If Magnesium lowers your pain by 1.5 points, this design concludes benefit" in out
+    assert lines[-2] == "To create it, with the template's treatments, outcomes and analysis:"
+    assert lines[-1].startswith("  nof1 protocol new --template magnesium-crps --blocks ")
+    assert "generic-ab" not in out
     assert written == []
 
 
+def test_cli_recommends_the_shortest_adequate_design_of_the_chosen_template(run):
+    args = ["--template", "generic-ab", "--blocks", "2,6", "--period-days", "14"]
+    result, _ = run([*args, "--effect", "-2.5", "--sims", "200"])
+    assert result.exit_code == 0, result.output
+    assert "Recommended: keep the template's design (it reaches 80%" in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "  nof1 protocol new --template generic-ab --blocks 4 --period-days 14 --washout-days 3"
+    )
+    result, _ = run([*args, "--effect", "-4", "--sims", "200"])  # 2 blocks are enough now
+    assert "Recommended: 2 blocks of 14-day periods (8 weeks), the shortest design" in (
+        result.stdout
+    )
+    assert result.stdout.splitlines()[-1] == (
+        "  nof1 protocol new --template generic-ab --blocks 2 --period-days 14 --washout-days 3"
+    )
+
+
 def test_cli_json(run):
-    result, _ = run(["--blocks", "2,3", "--period-days", "7", "--sims", "100", "--json"])
+    result, _ = run(["--blocks", "2,3", "--period-days", "14", "--sims", "100", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert [d["blocks"] for d in data["designs"]] == [2, 3]
-    assert set(data["designs"][0]) >= {"power", "false_positive", "interval_width", "min_p"}
+    assert data["template"] == "magnesium-crps"
+    assert (data["designs"][0]["blocks"], data["designs"][0]["period_days"]) == (3, 28)
+    assert data["designs"][0] == data["template_design"]
+    assert [(d["blocks"], d["period_days"]) for d in data["designs"][1:]] == [(2, 14), (3, 14)]
+    assert set(data["designs"][0]) >= {
+        "power", "power_strict", "false_positive", "interval_width", "min_p",
+    }  # fmt: skip
+    assert data["command"].startswith("nof1 protocol new --template magnesium-crps")
+    assert data["can_show"].startswith("If Magnesium lowers your pain by 1.5 points")
     assert data["assumptions"]["sims"] == 100
 
 

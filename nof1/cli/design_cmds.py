@@ -1,26 +1,47 @@
-"""``nof1 design``: operating characteristics of candidate designs by simulation."""
+"""``nof1 design``: what a trial design can show, by simulation, for a patient and a clinician."""
 
 from __future__ import annotations
 
 import json
 import sys
+import textwrap
+from datetime import date
 
 import click
 
 from nof1.cli import cli
 from nof1.design import (
-    DEFAULT_MCID,
-    DEFAULT_THRESHOLD,
     MAX_FALSE_POSITIVE,
+    STRICT_THRESHOLD,
     TARGET_POWER,
+    DesignResult,
     evaluate_designs,
     protocol_command,
     recommend,
 )
+from nof1.protocol import protocol_from_template, read_template
 from nof1.series import SCHEMES
 
+#: Any start date: only the template's design and analysis are read, not its calendar.
+_ANY_DAY = date(2000, 1, 3)
 
-def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+#: The columns of the table, each with the one line that explains it.
+COLUMNS = (
+    ("blocks", "blocks", "A/B pairs of periods"),
+    ("period", "period", "days in each period"),
+    ("washout", "washout", "days at each period's start whose scores are left out"),
+    ("weeks", "weeks", "length of the whole trial, run-in included"),
+    ("rule", "finds benefit", "chance that the pre-registered rule concludes benefit, if the effect is real"),
+    ("strict", "P(benefit)>0.95", f"chance that P(any benefit) exceeds {STRICT_THRESHOLD:g}, if the effect is real"),
+    ("false", "false alarm", "chance that the rule concludes benefit when there is no effect"),
+    ("width", "interval", "expected width of the 95% interval of the effect (points): smaller = surer"),
+    ("min_p", "smallest p", "smallest p-value the randomization test can reach (1/2^blocks)"),
+)  # fmt: skip
+
+
+def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    if value is None:
+        return ()
     name = f"--{param.name.replace('_', '-')}"
     items = [v.strip() for v in value.split(",")]
     try:
@@ -32,34 +53,66 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
         ) from None
 
 
+def _wrap(text: str, indent: str = "  ") -> str:
+    return textwrap.fill(text, width=88, initial_indent=indent, subsequent_indent=indent)
+
+
+def _weeks(r: DesignResult, run_in_days: int) -> str:
+    return f"{(r.trial_days + run_in_days) / 7:.0f}"
+
+
+def _in_100(p: float) -> str:
+    return f"{round(100 * p)} of 100"
+
+
+def can_show(r: DesignResult, treatment: str, effect: float, mcid: float, threshold: float) -> str:
+    """'What this design can show', in words, for the effect the patient hopes for."""
+    change = "lowers" if effect < 0 else "raises"
+    points = "point" if mcid == 1 else "points"
+    half = r.interval_width / 2
+    return (
+        f"If {treatment} {change} your pain by {abs(effect):g} points, this design concludes "
+        f"benefit (P(benefit >= {mcid:g}) > {threshold:g}, the pre-registered rule) in about "
+        f'{_in_100(r.power)} such trials; the others end in "can\'t tell". In about '
+        f"{_in_100(r.power_strict)} it is almost sure that {treatment} helps at all "
+        f"(P(benefit) > {STRICT_THRESHOLD:g}), if perhaps by less than {mcid:g} {points}. If "
+        f"{treatment} does nothing, the rule wrongly concludes "
+        f"benefit in about {_in_100(r.false_positive)}. The estimate will typically come with "
+        f"a 95% interval of +/-{half:.1f} points."
+    )
+
+
 @cli.command()
 @click.option(
-    "--blocks",
-    default="2,3,4,6",
+    "--template",
+    default="magnesium-crps",
     show_default=True,
+    help="Template whose design is evaluated first and named in the recommended command.",
+)
+@click.option(
+    "--blocks",
+    default=None,
     callback=_int_list,
-    help="Candidate numbers of blocks, comma-separated.",
+    help="Other numbers of blocks to compare, comma-separated (default: the template's, +1, x2).",
 )
 @click.option(
     "--period-days",
-    default="7,14",
-    show_default=True,
+    default=None,
     callback=_int_list,
-    help="Candidate period lengths in days, comma-separated.",
+    help="Other period lengths in days, comma-separated (default: the template's and 3/4 of it).",
 )
 @click.option(
     "--washout-days",
-    default=0,
-    show_default=True,
+    default=None,
     type=int,
-    help="Washout days at the start of each period (not analysed).",
+    help="Washout days at the start of each period (default: the template's).",
 )
 @click.option(
     "--effect",
     default=-1.5,
     show_default=True,
     type=float,
-    help="Assumed true effect in NRS points (negative = less pain).",
+    help="The effect you hope for, in points of the 0-10 scale (negative = less pain).",
 )
 @click.option("--sd", default=1.5, show_default=True, type=float, help="Day-to-day SD of pain.")
 @click.option(
@@ -74,17 +127,15 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 )
 @click.option(
     "--mcid",
-    default=DEFAULT_MCID,
-    show_default=True,
+    default=None,
     type=float,
-    help="Minimal clinically important difference (NRS points).",
+    help="Minimal clinically important difference (default: the template's pre-registered one).",
 )
 @click.option(
     "--threshold",
-    default=DEFAULT_THRESHOLD,
-    show_default=True,
+    default=None,
     type=float,
-    help="Benefit is concluded when P(benefit >= MCID) exceeds this.",
+    help="Benefit is concluded when P(benefit >= MCID) exceeds this (default: the template's).",
 )
 @click.option(
     "--sims",
@@ -96,19 +147,13 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 @click.option(
     "--scheme",
     type=click.Choice(SCHEMES),
-    default="block",
-    show_default=True,
-    help="Randomization scheme.",
+    default=None,
+    help="Randomization scheme (default: the template's).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Simulation seed.")
-@click.option(
-    "--template",
-    default="generic-ab",
-    show_default=True,
-    help="Template named in the recommended 'nof1 protocol new' command.",
-)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def design(
+    template,
     blocks,
     period_days,
     washout_days,
@@ -121,85 +166,128 @@ def design(
     sims,
     scheme,
     seed,
-    template,
     as_json,
 ):
-    """Operating characteristics of candidate designs, by simulation.
+    """What a trial design can show, by simulation: the template's own design first.
 
-    For every combination of blocks and period length: power (share of simulated trials
-    that conclude P(benefit >= MCID) > threshold under the assumed effect), false-positive
-    rate (the same under no effect), mean estimate and 95% interval width under the assumed
-    effect (with --tau, how much carryover shrinks it), and the smallest p-value the
-    randomization test can reach (1/2^blocks under the block scheme). Recommends the shortest design with power
-    >= 0.8 and false positives <= 0.05.
+    Many trials are simulated for each design, once with the effect you hope for and once
+    with no effect, and each is analysed as the pre-registered analysis would. The table
+    shows how often each design finds the benefit, how often it raises a false alarm and
+    how precise its estimate is, so you and your clinician can trade length against
+    certainty. It ends with the `nof1 protocol new` command for the recommended design.
     """
-    n = len(blocks) * len(period_days)
+    data = read_template(template)
+    own = protocol_from_template(data, start=_ANY_DAY)
+    a = own.analysis
+    mcid = a.mcid if mcid is None else mcid
+    threshold = a.threshold if threshold is None else threshold
+    scheme = scheme or own.scheme
+    washout = own.washout_days if washout_days is None else washout_days
+    blocks = blocks or tuple(sorted({own.blocks, own.blocks + 1, 2 * own.blocks}))
+    period_days = period_days or tuple(
+        sorted({own.period_days, max(washout + 2, round(own.period_days * 3 / 4))})
+    )
+    kw = dict(
+        effect=effect, sd=sd, rho=rho, tau=tau, mcid=mcid, threshold=threshold, sims=sims,
+        prior=a.prior, scheme=scheme, seed=seed,
+    )  # fmt: skip
+    n = 1 + len(blocks) * len(period_days)
     with click.progressbar(length=n, label="Simulating designs", file=sys.stderr) as bar:
-        results = evaluate_designs(
-            blocks,
-            period_days,
-            washout_days,
-            effect=effect,
-            sd=sd,
-            rho=rho,
-            tau=tau,
-            mcid=mcid,
-            threshold=threshold,
-            sims=sims,
-            scheme=scheme,
-            seed=seed,
-            progress=bar.update,
+        (mine,) = evaluate_designs(
+            (own.blocks,), (own.period_days,), own.washout_days, progress=bar.update, **kw
         )
+        others = [
+            r
+            for r in evaluate_designs(blocks, period_days, washout, progress=bar.update, **kw)
+            if (r.blocks, r.period_days, r.washout_days)
+            != (mine.blocks, mine.period_days, mine.washout_days)
+        ]
+    results = [mine, *others]
     best = recommend(results)
-    command = protocol_command(best, template) if best else None
+    reached = best is not None
+    if best is None:  # none reaches the target: the one that comes closest, shortest first
+        best = max(results, key=lambda r: (round(r.power, 2), -r.trial_days))
+    command = protocol_command(best, own.template or template)
+    treatment = own.treatments["A"].name
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "assumptions": {
-                        "effect": effect,
-                        "sd": sd,
-                        "rho": rho,
-                        "tau": tau,
-                        "mcid": mcid,
-                        "threshold": threshold,
-                        "sims": sims,
-                        "scheme": scheme,
-                        "seed": seed,
-                    },
+                    "template": own.template or template,
+                    "assumptions": {**kw, "prior": a.prior},
+                    "columns": {key: text for key, _, text in COLUMNS},
+                    "template_design": mine.to_dict(),
                     "designs": [r.to_dict() for r in results],
-                    "recommended": best.to_dict() if best else None,
+                    "recommended": best.to_dict(),
+                    "reaches_target": reached,
+                    "can_show": can_show(mine, treatment, effect, mcid, threshold),
                     "command": command,
                 },
                 indent=2,
             )
         )
         return
+    onset = f", onset time constant {tau:g} days" if tau else ", immediate onset"
     click.echo(
-        f"Assumed effect {effect:g} (sd {sd:g}, rho {rho:g}, tau {tau:g} days); "
-        f"benefit concluded when P(benefit >= {mcid:g}) > {threshold:g}; {sims} sims each."
+        f"What a trial of {treatment} can show ({own.template or template}; {sims} simulated "
+        "trials per design)."
     )
-    header = (
-        f"{'blocks':>6} {'period':>6} {'washout':>7} {'days':>5} {'power':>6} "
-        f"{'false+':>6} {'estimate':>8} {'95% width':>9} {'min p':>7}"
+    click.echo(
+        f"Assumed: {treatment} changes pain by {effect:+g} points; day-to-day SD {sd:g}, "
+        f"autocorrelation {rho:g}{onset}. Pre-registered rule: benefit if "
+        f"P(benefit >= {mcid:g}) > {threshold:g}."
     )
-    click.echo(header)
-    for r in results:
+    click.echo("")
+    widths = [max(len(head), 6) for _, head, _ in COLUMNS]
+    click.echo(
+        "  " + " ".join(head.rjust(w) for (_, head, _), w in zip(COLUMNS, widths, strict=True))
+    )
+    for i, r in enumerate(results):
+        cells = (
+            str(r.blocks), str(r.period_days), str(r.washout_days), _weeks(r, own.run_in_days),
+            f"{r.power:.0%}", f"{r.power_strict:.0%}", f"{r.false_positive:.0%}",
+            f"{r.interval_width:.1f}", f"{r.min_p:.3g}",
+        )  # fmt: skip
+        mark = "*" if i == 0 else " "
+        line = " ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
+        click.echo(f"{mark} {line}" + ("  (the template's design)" if i == 0 else ""))
+    click.echo("")
+    for _, head, text in COLUMNS:
+        click.echo(f"  {head:<16} {text}")
+    click.echo("")
+    click.echo(
+        f"What the template's design ({mine.blocks} blocks of {mine.period_days}-day periods, "
+        f"{_weeks(mine, own.run_in_days)} weeks) can show:"
+    )
+    click.echo(_wrap(can_show(mine, treatment, effect, mcid, threshold)))
+    click.echo("")
+    if best == mine:
         click.echo(
-            f"{r.blocks:>6} {r.period_days:>6} {r.washout_days:>7} {r.trial_days:>5} "
-            f"{r.power:>6.3f} {r.false_positive:>6.3f} {r.mean_estimate:>8.2f} "
-            f"{r.interval_width:>9.2f} "
-            f"{r.min_p:>7.4f}"
+            f"Recommended: keep the template's design (it reaches {TARGET_POWER:.0%} with at "
+            f"most {MAX_FALSE_POSITIVE:.0%} false alarms)."
         )
-    if best is None:
+    elif reached:
         click.echo(
-            f"No design reaches power {TARGET_POWER:g} with false positives <= "
-            f"{MAX_FALSE_POSITIVE:g}; try more blocks or longer periods."
+            _wrap(
+                f"Recommended: {best.blocks} blocks of {best.period_days}-day periods "
+                f"({_weeks(best, own.run_in_days)} weeks), the shortest design here that finds "
+                f"the benefit in at least {TARGET_POWER:.0%} of trials with at most "
+                f"{MAX_FALSE_POSITIVE:.0%} false alarms:",
+                indent="",
+            )
         )
+        click.echo(_wrap(can_show(best, treatment, effect, mcid, threshold)))
     else:
         click.echo(
-            f"Recommended: {best.blocks} blocks of {best.period_days}-day periods "
-            f"({best.trial_days} days). The randomization test cannot go below "
-            f"p = {best.min_p:.4g}. To create it:"
+            _wrap(
+                f"No design here finds the benefit in {TARGET_POWER:.0%} of trials. The closest "
+                f"is {best.blocks} blocks of {best.period_days}-day periods "
+                f"({_weeks(best, own.run_in_days)} weeks, {best.power:.0%}); a longer trial, or "
+                'accepting that it may end in "can\'t tell", is a choice to make with your '
+                "clinician.",
+                indent="",
+            )
         )
-        click.echo(f"  {command}")
+    click.echo("")
+    click.echo("To create it, with the template's treatments, outcomes and analysis:")
+    click.echo(f"  {command}")
