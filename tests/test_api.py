@@ -78,4 +78,5 @@ def test_the_api_tour_runs(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0].startswith("DataFrame: effect -")
     assert lines[1] == "CSV: 84 days, 6 periods"
-    assert (tmp_path / "report.html").exists()
+    assert lines[-1] == f"Report: {tmp_path / 'report.html'}"
+    assert (tmp_path / "report.html").stat().st_size > 50_000

@@ -85,21 +85,3 @@ def test_report_of_an_mcmc_fit(tmp_path):
     page = trial_report(res.trial_dir, result=result, seed=1)
     assert f'data-value="{s.p_benefit:.4f}"' in page
     assert "(differs from the pre-registered analysis)" in page
-
-
-def test_examples_api_script_runs_end_to_end(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).parents[1] / "examples" / "api.py"
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "api")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"report: {tmp_path / 'api' / 'report.html'}" in done.stdout
-    assert (tmp_path / "api" / "report.html").stat().st_size > 50_000
