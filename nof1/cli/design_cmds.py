@@ -171,7 +171,9 @@ def design(
     """What a trial design can show, by simulation: the template's own design first.
 
     Many trials are simulated for each design, once with the effect you hope for and once
-    with no effect, and each is analysed as the pre-registered analysis would. The table
+    with no effect, and each is analysed with the template's prior, MCID and decision rule
+    (by the exact engine, assuming an immediate effect; --tau shows what a slower onset
+    costs). The table
     shows how often each design finds the benefit, how often it raises a false alarm and
     how precise its estimate is, so you and your clinician can trade length against
     certainty. It ends with the `nof1 protocol new` command for the recommended design.
