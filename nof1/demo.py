@@ -157,7 +157,7 @@ def simulate_diary(
 
 
 def run_demo(
-    out: str | Path = "nof1-demo",
+    out: str | Path,
     *,
     seed: int = 1,
     engine: str = "exact",

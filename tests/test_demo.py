@@ -85,3 +85,52 @@ def test_report_of_an_mcmc_fit(tmp_path):
     page = trial_report(res.trial_dir, result=result, seed=1)
     assert f'data-value="{s.p_benefit:.4f}"' in page
     assert "(differs from the pre-registered analysis)" in page
+
+
+def test_cli_demo_writes_to_a_new_temporary_folder_by_default(tmp_path, monkeypatch):
+    import tempfile
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import nof1.demo
+
+    monkeypatch.chdir(tmp_path)
+    seen = []
+
+    def fake_run_demo(out, **kwargs):  # the folder is all this test is about
+        seen.append(Path(out))
+        return SimpleNamespace(report=Path(out) / "report.html")
+
+    monkeypatch.setattr(nof1.demo, "run_demo", fake_run_demo)
+    res = CliRunner().invoke(cli, ["demo"])
+    assert res.exit_code == 0, res.output
+    (out,) = seen
+    assert out.parent == Path(tempfile.gettempdir()) and out.name.startswith("nof1-demo-")
+    assert out.is_dir() and not any(out.iterdir())
+    assert list(tmp_path.iterdir()) == []  # nothing in the current folder (a clone, maybe)
+    out.rmdir()
+
+
+def test_the_committed_example_trial_works_as_git_checks_it_out(tmp_path):
+    """examples/README.md's recipe, on files with git's modes (0644)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    examples = Path(__file__).parents[1] / "examples"
+    trial = tmp_path / "demo-trial"
+    shutil.copytree(examples / "demo-trial", trial)
+    for f in trial.iterdir():
+        os.chmod(f, 0o644)
+    assert sorted(f.name for f in trial.iterdir()) == [
+        "allocation.sealed", "diary.csv", "protocol.toml",
+    ]  # fmt: skip
+    passphrase = examples / "demo-helper-passphrase.txt"
+    for args in (
+        ["import", "--trial", trial, trial / "diary.csv"],
+        ["unblind", "--trial", trial, "--passphrase-file", passphrase],
+        ["analyze", "--trial", trial],
+    ):
+        res = CliRunner().invoke(cli, [str(a) for a in args])
+        assert res.exit_code == 0, (args, res.output)
+    assert "A is Magnesium, B is Placebo." in res.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -13,9 +14,9 @@ from nof1.cli import cli
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("nof1-demo"),
-    show_default=True,
-    help="Folder for the demo trial, its diary and the report (must be empty or new).",
+    default=None,
+    help="Folder for the demo trial, its diary and the report (must be empty or new; "
+    "default: a new folder in the system's temporary folder, never the current one).",
 )
 @click.option(
     "--seed", type=int, default=1, show_default=True, help="Seed of the allocation and the patient."
@@ -36,5 +37,7 @@ def demo(out: Path, seed: int, engine: str, force: bool) -> None:
     """
     from nof1.demo import run_demo
 
+    # Not the current folder: run from a clone of nof1, the demo would land in the clone.
+    out = out or Path(tempfile.mkdtemp(prefix="nof1-demo-"))
     result = run_demo(out, seed=seed, engine=engine, force=force, step=click.echo)
     click.echo(f"\nOpen the report: {result.report}")
