@@ -221,8 +221,32 @@ def analyze(
     )
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The options a caller gave: None means "not given" (pre-registered or default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def analyze_trial(
-    trial_dir: str | Path, *, outcome: str | None = None, verify: bool = True, **options: Any
+    trial_dir: str | Path,
+    *,
+    outcome: str | None = None,
+    verify: bool = True,
+    engine: str | None = None,
+    prior: str | None = None,
+    ar1: bool | None = None,
+    trend: str | None = None,
+    likelihood: str | None = None,
+    carryover: bool | None = None,
+    expectation: bool | None = None,
+    mcid: float | None = None,
+    threshold: float | None = None,
+    prior_sensitivity: bool | None = None,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    progressbar: bool | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> AnalysisResult:
     """Analyse an unblinded trial folder under its pre-registered analysis.
 
@@ -241,7 +265,10 @@ def analyze_trial(
     outcome : outcome name; the protocol's primary outcome when None.
     verify : check the folder first; False only for a caller that has checked it and
         shows what it found (the report, which names any mismatch in red).
-    **options : keyword arguments of ``analyze``; None means "as pre-registered".
+    engine, prior, ar1, trend, likelihood, carryover, expectation, mcid, threshold,
+    prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
+        ``analyze``; None means as pre-registered (engine, prior, ar1, trend, carryover,
+        mcid, threshold) or ``analyze``'s default.
 
     Returns
     -------
@@ -270,7 +297,13 @@ def analyze_trial(
         "mcid": pre.mcid,
         "threshold": pre.threshold,
     }
-    chosen = {**preregistered, **{k: v for k, v in options.items() if v is not None}}
+    options = _given(
+        engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
+        carryover=carryover, expectation=expectation, mcid=mcid, threshold=threshold,
+        prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
+        progressbar=progressbar, announce=announce,
+    )  # fmt: skip
+    chosen = {**preregistered, **options}
     if not pre.exclude_washout:
         washout = "include"
     else:
@@ -293,15 +326,32 @@ def analyze_csv(
     lower_is_better: bool = True,
     low: float | None = None,
     high: float | None = None,
-    **options: Any,
+    engine: str | None = None,
+    prior: str | None = None,
+    ar1: bool | None = None,
+    trend: str | None = None,
+    likelihood: str | None = None,
+    carryover: bool | None = None,
+    expectation: bool | None = None,
+    mcid: float | None = None,
+    threshold: float | None = None,
+    prior_sensitivity: bool | None = None,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    progressbar: bool | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> AnalysisResult:
     """Analyse one outcome of a CSV file (``series_from_csv`` then ``analyze``).
 
     Parameters
     ----------
     path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
-        ``nof1.csv_input.series_from_csv``.
-    **options : keyword arguments of ``analyze``; None means the library default.
+        ``nof1.csv_input.series_from_csv`` (``path`` may be an open text file).
+    engine, prior, ar1, trend, likelihood, carryover, expectation, mcid, threshold,
+    prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
+        ``analyze``; None means ``analyze``'s default.
 
     Returns
     -------
@@ -325,8 +375,14 @@ def analyze_csv(
         low=low,
         high=high,
     )
-    result = analyze(series, **{k: v for k, v in options.items() if v is not None})
-    result.options["source"] = str(path)
+    options = _given(
+        engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
+        carryover=carryover, expectation=expectation, mcid=mcid, threshold=threshold,
+        prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
+        progressbar=progressbar, announce=announce,
+    )  # fmt: skip
+    result = analyze(series, **options)
+    result.options["source"] = str(getattr(path, "name", path))
     return result
 
 
@@ -341,7 +397,22 @@ def analyze_frame(
     lower_is_better: bool = True,
     low: float | None = None,
     high: float | None = None,
-    **options: Any,
+    engine: str | None = None,
+    prior: str | None = None,
+    ar1: bool | None = None,
+    trend: str | None = None,
+    likelihood: str | None = None,
+    carryover: bool | None = None,
+    expectation: bool | None = None,
+    mcid: float | None = None,
+    threshold: float | None = None,
+    prior_sensitivity: bool | None = None,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    progressbar: bool | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> AnalysisResult:
     """Analyse one outcome of a pandas DataFrame, one row per day (for notebooks).
 
@@ -350,7 +421,9 @@ def analyze_frame(
     frame : one row per day; not changed.
     outcome, treatment, active, time, block, lower_is_better, low, high : column names and
         scale, as in ``nof1.csv_input.series_from_csv`` (a time column may hold datetimes).
-    **options : keyword arguments of ``analyze``; None means the library default.
+    engine, prior, ar1, trend, likelihood, carryover, expectation, mcid, threshold,
+    prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
+        ``analyze``; None means ``analyze``'s default.
 
     Returns
     -------
@@ -379,6 +452,12 @@ def analyze_frame(
         low=low,
         high=high,
     )
-    result = analyze(series, **{k: v for k, v in options.items() if v is not None})
+    options = _given(
+        engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
+        carryover=carryover, expectation=expectation, mcid=mcid, threshold=threshold,
+        prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
+        progressbar=progressbar, announce=announce,
+    )  # fmt: skip
+    result = analyze(series, **options)
     result.options["source"] = "DataFrame"
     return result

@@ -80,3 +80,14 @@ def test_the_api_tour_runs(tmp_path):
     assert lines[1] == "CSV: 84 days, 6 periods"
     assert lines[-1] == f"Report: {tmp_path / 'report.html'}"
     assert (tmp_path / "report.html").stat().st_size > 50_000
+
+
+@pytest.mark.parametrize("entry", ["analyze_trial", "analyze_csv", "analyze_frame"])
+def test_every_analysis_option_is_a_named_parameter(entry):
+    import inspect
+
+    options = set(inspect.signature(nof1.analyze).parameters) - {"series"}
+    params = inspect.signature(getattr(nof1, entry)).parameters
+    assert options <= set(params), options - set(params)
+    assert all(p.kind is not p.VAR_KEYWORD for p in params.values())
+    assert all(params[name].default is None for name in options)  # None: not given
