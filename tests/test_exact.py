@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mcerror import SEED_SHIFT
 from scipy import stats
 
 from nof1.csv_input import series_from_csv
@@ -27,11 +28,12 @@ from nof1.simulate import Layout, simulate_series
 PEER = Path(__file__).parent / "data" / "peer"
 
 
+README_CSV = {"active": "2", "time": "Day", "block": "Block"}
+
+
 @pytest.fixture(scope="module")
 def readme() -> Series:
-    return series_from_csv(
-        PEER / "nof1ins_readme_example.csv", "Y", "Treat", active="2", time="Day", block="Block"
-    )
+    return series_from_csv(PEER / "nof1ins_readme_example.csv", "Y", "Treat", **README_CSV)
 
 
 def _series(y, active, day=None, n_blocks=None, **kw) -> Series:
@@ -59,17 +61,30 @@ def _simulate(rng, S, n_per_period, arms, effect, rho, sigma=1.0, trend_per_day=
 # --- peers ------------------------------------------------------------------------------
 
 
-def test_readme_example_matches_nof1ins_without_ar1(readme):
-    ex = fit_exact(readme, "vague", ar1=False, seed=1).exact
-    assert ex.mean == pytest.approx(-2.00, abs=0.1)
-    assert ex.sd == pytest.approx(0.555, rel=0.15)
+# nof1ins (JAGS) with its vague priors on the normal models of the peer data. The README
+# example's numbers are the package's published ones; laughter's sd is nof1ins's as measured
+# side by side in issue 13, and its mean (not given there) is the difference of the arm
+# means, which a flat prior reproduces exactly. Rounding of the published numbers (2
+# decimals) is well inside the tolerances: mean within 0.02, sd within 2%.
+PEER_NUMBERS = [
+    # (file, CSV options, AR(1), effect mean, effect sd, rho mean)
+    ("nof1ins_readme_example.csv", README_CSV, False, -2.00, 0.555, None),
+    ("nof1ins_readme_example.csv", README_CSV, True, -1.17, 0.64, 0.75),
+    ("laughter.csv", {"active": "Laughter", "lower_is_better": False}, False, -5 / 9, 1.647, None),
+]
 
 
-def test_readme_example_matches_nof1ins_with_ar1(readme):
-    ex = fit_exact(readme, "vague", ar1=True, seed=1).exact
-    assert ex.mean == pytest.approx(-1.17, abs=0.1)
-    assert ex.sd == pytest.approx(0.64, rel=0.15)
-    assert ex.rho_mean == pytest.approx(0.75, abs=0.05)
+@pytest.mark.parametrize(("file", "options", "ar1", "mean", "sd", "rho"), PEER_NUMBERS)
+def test_vague_prior_reproduces_nof1ins(file, options, ar1, mean, sd, rho):
+    s = series_from_csv(PEER / file, "Y", "Treat", **options)
+    ex = fit_exact(s, "vague", ar1=ar1, seed=1).exact
+    assert ex.mean == pytest.approx(mean, abs=0.02)
+    assert ex.sd == pytest.approx(sd, rel=0.02)
+    if rho is not None:
+        assert ex.rho_mean == pytest.approx(rho, abs=0.02)
+    # The reference prior's n - p degrees of freedom (the conjugate InverseGamma(0.001,
+    # 0.001) form gave n, and sds 1-7% below nof1ins's).
+    assert ex.df == s.observed.sum() - 2
 
 
 # --- closed forms -----------------------------------------------------------------------
@@ -82,15 +97,15 @@ def test_rho_zero_equals_the_conjugate_closed_form_and_ols():
     s = _series(y, active)
     fit = fit_exact(s, "vague", ar1=False, seed=0)
     X, _ = design_matrix(s)
-    rp = resolve_prior("vague", s, ("intercept", "effect"))
-    # Normal-Inverse-Gamma posterior, written out with dense linear algebra.
-    pn = X.T @ X + np.diag(1 / rp.v0)
-    vn = np.linalg.inv(pn)
+    # The reference prior p(beta, sigma^2) ~ 1/sigma^2: the classical regression posterior,
+    # beta_j ~ t_{n-p}(OLS estimate, s^2 [(X'X)^-1]_jj) with s^2 = RSS / (n - p).
+    n, p = X.shape
+    vn = np.linalg.inv(X.T @ X)
     mn = vn @ (X.T @ y)
-    an = rp.a0 + len(y) / 2
-    bn = rp.b0 + 0.5 * (y @ y - mn @ pn @ mn)
-    t = stats.t(df=2 * an, loc=mn[1], scale=np.sqrt(bn / an * vn[1, 1]))
+    s2 = np.sum((y - X @ mn) ** 2) / (n - p)
+    t = stats.t(df=n - p, loc=mn[1], scale=np.sqrt(s2 * vn[1, 1]))
     ex = fit.exact
+    assert ex.df == n - p
     assert ex.mean == pytest.approx(t.mean(), rel=1e-9)
     assert ex.sd == pytest.approx(t.std(), rel=1e-9)
     for x in (-2.0, -1.3, 0.0):
@@ -121,9 +136,11 @@ def test_log_evidence_with_gaps_equals_the_dense_latent_day_model():
     Xo, yo, do = X[obs], y[obs], day[obs]
     dense = []
     for rho in rho_grid(grid):
-        R = rho ** np.abs(do[:, None] - do[None, :]) / (1 - rho**2)
-        # y | rho ~ multivariate t_{2 a0}(X m0, (b0 / a0) (R + X V0 X')).
-        cov = rp.b0 / rp.a0 * (R + Xo @ np.diag(rp.v0) @ Xo.T)
+        corr = rho ** np.abs(do[:, None] - do[None, :])
+        # The prior is on the marginal variance s^2: y | rho, s^2 ~ N(X m0,
+        # s^2 (corr + X V0 X')), so y | rho ~ multivariate t_{2 a0}(X m0,
+        # (b0 / a0) (corr + X V0 X')).
+        cov = rp.b0 / rp.a0 * (corr + Xo @ np.diag(rp.v0) @ Xo.T)
         dense.append(stats.multivariate_t(Xo @ rp.m0, cov, df=2 * rp.a0).logpdf(yo))
     dense = np.array(dense)
     expected = dense.max() + np.log(np.mean(np.exp(dense - dense.max())))
@@ -131,7 +148,7 @@ def test_log_evidence_with_gaps_equals_the_dense_latent_day_model():
 
 
 def test_draws_agree_with_the_analytic_posterior(readme):
-    fit = fit_exact(readme, "neutral", n_draws=20000, seed=11)
+    fit = fit_exact(readme, "neutral", n_draws=20000, seed=11 + SEED_SHIFT)
     ex, d = fit.exact, fit.draws
     assert set(d) == {"sigma", "rho", "intercept", "effect"}
     assert all(len(v) == 20000 for v in d.values())
@@ -207,8 +224,10 @@ def test_batch_chunks_do_not_change_results():
     rp = resolve_prior("neutral", tmpl, names)
     whole = fit_exact_batch(y, X, day, rp)
     chunked = fit_exact_batch(y, X, day, rp, chunk=3)
-    np.testing.assert_allclose(whole.mean, chunked.mean, rtol=1e-12)
-    np.testing.assert_allclose(whole.upper, chunked.upper, rtol=1e-9)
+    # Each chunk prunes grid points holding less than 1e-9 of the mass (``_prune``): a
+    # probability moves by less than 1e-9, a 97.5% quantile by that over its density (~0.05).
+    np.testing.assert_allclose(whole.mean, chunked.mean, atol=1e-8)
+    np.testing.assert_allclose(whole.upper, chunked.upper, atol=1e-7)
 
 
 def test_batch_rejects_mismatched_shapes():
@@ -356,7 +375,7 @@ def test_onset_model_recovers_a_slow_effect_that_the_plain_model_shrinks():
 
 def test_interval_coverage_with_autocorrelation_and_a_slow_trend():
     """300 simulated series, rho in {0, 0.5, 0.8}, a slow linear trend, effect -1."""
-    rng = np.random.default_rng(2024)
+    rng = np.random.default_rng(2024 + SEED_SHIFT)
     arms = [1, 0, 0, 1, 0, 1]  # three blocks of two 14-day periods
     covered = []
     for rho in (0.0, 0.5, 0.8):
@@ -372,7 +391,7 @@ def test_interval_coverage_with_autocorrelation_and_a_slow_trend():
 
 
 def test_false_benefit_rate_under_no_effect_with_strong_autocorrelation():
-    rng = np.random.default_rng(77)
+    rng = np.random.default_rng(77 + SEED_SHIFT)
     y, active = _simulate(rng, 2000, 14, [1, 0, 0, 1, 0, 1], effect=0.0, rho=0.8)
     day = np.arange(1, y.shape[1] + 1)
     tmpl = _series(y[0], active, day=day)

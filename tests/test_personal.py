@@ -12,6 +12,7 @@ import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from mcerror import SEED_SHIFT, assert_same_posterior
 from scipy import stats
 
 from nof1.errors import ModelError
@@ -241,37 +242,44 @@ def test_a_deliberately_short_fit_fails_its_diagnostics():
 
 
 @pytest.mark.slow
-def test_peer_readme_example_matches_nof1ins_without_ar1():
-    fit = fit_mcmc(peer_series(), "vague", ar1=False, draws=1000, chains=2, seed=11)
-    effect = fit.draws["effect"]
-    assert effect.mean() == pytest.approx(-2.00, abs=0.1)
-    assert effect.std() == pytest.approx(0.555, rel=0.15)
-    assert "rho" not in fit.draws
+@pytest.mark.parametrize("ar1", [False, True])
+def test_vague_prior_agrees_with_the_exact_engine_on_the_peer_example(ar1):
+    """The reference prior (flat beta, flat log sigma^2) in PyMC is the exact engine's,
+    which reproduces nof1ins within 2% (tests/test_exact.py): -2.00 (sd 0.555) without
+    AR(1), -1.17 (sd 0.64, rho 0.75) with it."""
+    from nof1.models.exact import fit_exact
+
+    s = peer_series()
+    fit = fit_mcmc(s, "vague", ar1=ar1, draws=1500, chains=2, seed=12 + SEED_SHIFT)
     assert fit.diagnostics.ok, fit.diagnostics.messages
-
-
-@pytest.mark.slow
-def test_peer_readme_example_matches_nof1ins_with_ar1():
-    fit = fit_mcmc(peer_series(), "vague", ar1=True, draws=1500, chains=2, seed=12)
-    effect = fit.draws["effect"]
-    assert effect.mean() == pytest.approx(-1.17, abs=0.1)
-    assert effect.std() == pytest.approx(0.64, rel=0.15)
-    assert fit.draws["rho"].mean() == pytest.approx(0.75, abs=0.08)
+    ex = fit_exact(s, "vague", ar1=ar1, n_draws=200_000, seed=1 + SEED_SHIFT)
+    names = ("effect", "intercept", "sigma", *(("rho",) if ar1 else ()))
+    assert_same_posterior(fit.draws, ex.draws, names, chains_a=2)
+    assert ("rho" in fit.draws) == ar1
     # the Gaussian model leaves predictive checks to the report's own replicates
     assert "posterior_predictive" not in fit.idata.groups()
     assert fit.options["tune"] == 500  # the Gaussian model's default (bench/tuning.py)
 
 
 @pytest.mark.slow
-def test_mcmc_agrees_with_the_exact_engine_on_the_same_model():
-    exact = pytest.importorskip("nof1.models.exact", reason="the exact engine is not there yet")
-    s = simulated(7, rho=0.5)
-    ex = exact.fit_exact(s, "neutral", ar1=True, n_draws=40000, seed=3)
-    mc = fit_mcmc(s, "neutral", ar1=True, draws=2000, chains=2, seed=3)
+@pytest.mark.parametrize("prior", ["neutral", "sceptical"])
+def test_mcmc_agrees_with_the_exact_engine_on_the_same_model(prior):
+    """Quantiles and means within Monte Carlo error (tests/mcerror.py), not sds.
+
+    Issue 13: on this series, seed 3 once gave an intercept sd of 0.60 against the exact
+    0.45 while seed 11 gave 0.43. Both engines had the same posterior (the exact engine's
+    rho grid holds the tail near 1: 100, 400 or 40,000 points give the same intercept sd
+    to 3 digits, and PyMC's mass above rho 0.95, 0.0027 averaged over 10 seeds, matched
+    the exact 0.0029): the intercept is barely identified as rho nears 1, so its sd rests
+    on a few tail draws, and one excursion of a chain there moved it by a third.
+    """
+    from nof1.models.exact import fit_exact
+
+    s = simulated(7 + SEED_SHIFT, rho=0.5)
+    ex = fit_exact(s, prior, ar1=True, n_draws=200_000, seed=3 + SEED_SHIFT)
+    mc = fit_mcmc(s, prior, ar1=True, draws=2000, chains=2, seed=3 + SEED_SHIFT)
     assert mc.diagnostics.ok, mc.diagnostics.messages
-    for name in ("effect", "intercept", "rho", "sigma"):
-        assert mc.draws[name].mean() == pytest.approx(ex.draws[name].mean(), abs=0.05), name
-        assert mc.draws[name].std() == pytest.approx(ex.draws[name].std(), rel=0.10), name
+    assert_same_posterior(mc.draws, ex.draws, ("effect", "intercept", "rho", "sigma"), 2)
 
 
 def _assert_clear_benefit(fit):

@@ -8,6 +8,7 @@ import stat
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from mcerror import SEED_SHIFT
 from scipy.stats import norm
 
 from nof1.anonymise import anonymise_simulated, to_csv_text, write_anonymised
@@ -180,7 +181,7 @@ def test_fast_pool_coverage_over_many_pools():
     The truth of each pool is drawn from the prior, so a correct posterior covers it at
     exactly the nominal rate (the argument behind simulation-based calibration).
     """
-    rng = np.random.default_rng(2024)
+    rng = np.random.default_rng(2024 + SEED_SHIFT)
     n_pools = 400
     cover_mu = cover_tau = cover_series = 0
     for _ in range(n_pools):
@@ -282,7 +283,8 @@ def test_pooled_gaussian_likelihood_equals_per_day_ar1():
     for i, s in enumerate(series):
         o = s.observed
         y, day = s.y[o], s.day[o]
-        mean = point["intercept"][i] + effect[i] * s.active[o]
+        centred = s.active - s.active.mean()  # the design matrix's treatment column
+        mean = point["intercept"][i] + effect[i] * centred[o]
         want += norm.logpdf(y[0], mean[0], sigma[i] / np.sqrt(1 - rho**2))
         rd = rho ** np.diff(day)
         cond = mean[1:] + rd * (y[:-1] - mean[:-1])
@@ -293,9 +295,11 @@ def test_pooled_gaussian_likelihood_equals_per_day_ar1():
 @pytest.mark.slow
 def test_fast_path_agrees_with_pymc(tmp_path):
     f = tmp_path / "pool.csv"
-    _pool_file(f, 30, mu=-1.0, tau=0.5, seed=11)
+    _pool_file(f, 30, mu=-1.0, tau=0.5, seed=11 + SEED_SHIFT)
     fast = pool_files([f], engine="fast")
-    mcmc = pool_files([f], engine="mcmc", seed=1, draws=500)
+    # 4 chains x 1000 draws: with 500 the largest R-hat of 33 parameters reached 1.013 on
+    # one machine (issue 13), a chance excursion of R-hat's own sampling error at that size.
+    mcmc = pool_files([f], engine="mcmc", seed=1 + SEED_SHIFT, draws=1000)
     assert mcmc.diagnostics.ok, mcmc.diagnostics.messages
     assert abs(fast.mu.mean - mcmc.mu.mean) < 0.05
     assert abs(fast.tau.mean - mcmc.tau.mean) < 0.1
@@ -307,7 +311,7 @@ def test_pymc_intervals_cover_truth_on_a_few_pools(tmp_path):
     hits = 0
     for seed in range(3):
         f = tmp_path / f"pool{seed}.csv"
-        _pool_file(f, 15, mu=-0.8, tau=0.4, seed=100 + seed)
-        r = pool_files([f], engine="mcmc", seed=seed, draws=300)
+        _pool_file(f, 15, mu=-0.8, tau=0.4, seed=100 + seed + 3 * SEED_SHIFT)
+        r = pool_files([f], engine="mcmc", seed=seed + 3 * SEED_SHIFT, draws=300)
         hits += r.mu.lower < -0.8 < r.mu.upper
     assert hits >= 2  # P(>= 2 of 3 | 95% coverage) = 0.993

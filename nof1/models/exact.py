@@ -4,7 +4,11 @@ Model (column names from ``nof1.models.regression.design_matrix``)::
 
     y_t = X_t beta + e_t,   e_t = rho e_{t-1} + u_t,   u_t ~ N(0, sigma^2)
     e_1 ~ N(0, sigma^2 / (1 - rho^2))                      (stationary start)
-    beta | sigma^2 ~ N(m0, sigma^2 diag(v0)),  sigma^2 ~ InvGamma(a0, b0),  rho ~ U(-1, 1)
+    beta | sigma^2, rho ~ N(m0, sigma^2 diag(v0) / (1 - rho^2)),
+    sigma^2 | rho ~ InvGamma(a0, b0 (1 - rho^2)),  rho ~ U(-1, 1)
+
+that is, the named prior of ``nof1.models.priors`` on the marginal (day-to-day) variance
+sigma^2 / (1 - rho^2); under the vague prior p(beta, sigma^2) proportional to 1 / sigma^2.
 
 Missing days (``y`` NaN) and days that are not rows at all (washout) are gaps. Between two
 consecutive observed days i < j, d = day_j - day_i days apart, the latent days marginalise
@@ -218,8 +222,9 @@ def _grid_posterior(
     )
     xty = M[..., :p, p]
     yty = M[..., p, p]
-    prec0 = 1.0 / prior.v0
-    pn = M[..., :p, :p] + np.diag(prec0)
+    # The prior given rho (``ResolvedPrior.given_rho``): scaled by the marginal variance.
+    prec0, b0, log_norm = prior.given_rho(rho)  # (G, p), (G,), (G,)
+    pn = M[..., :p, :p] + prec0[:, :, None] * np.eye(p)
     low = _cholesky(pn)
     z = _forward(low, prec0 * prior.m0 + xty)
     mn = _backward(low, z)
@@ -227,19 +232,18 @@ def _grid_posterior(
     unit[effect] = 1.0
     vn_effect = np.sum(_forward(low, np.broadcast_to(unit, z.shape).copy()) ** 2, axis=-1)
     # y'y + m0'P0 m0 - mn'Pn mn, where mn'Pn mn = |z|^2.
-    bn = prior.b0 + 0.5 * (yty + np.sum(prec0 * prior.m0**2) - np.sum(z**2, axis=-1))
+    bn = b0 + 0.5 * (yty + prec0 @ prior.m0**2 - np.sum(z**2, axis=-1))
     # Cancellation can leave a perfect fit with a tiny negative residual sum of squares.
-    bn = np.maximum(bn, 1e-12 * (prior.b0 + 0.5 * yty) + 1e-300)
+    bn = np.maximum(bn, 1e-12 * (b0 + 0.5 * yty) + 1e-300)
     an = prior.a0 + 0.5 * stats.n_obs
     logdet_pn = 2.0 * np.sum(np.log(np.diagonal(low, axis1=-2, axis2=-1)), axis=-1)
     log_ml = (
         log_det_l
         - 0.5 * stats.n_obs[:, None] * np.log(2 * np.pi)
         - 0.5 * logdet_pn
-        - 0.5 * np.sum(np.log(prior.v0))
-        + prior.a0 * np.log(prior.b0)
+        + log_norm
         - an[:, None] * np.log(bn)
-        + (gammaln(an) - gammaln(prior.a0))[:, None]
+        + gammaln(an)[:, None]
     )
     w = np.exp(log_ml - log_ml.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
@@ -396,7 +400,8 @@ class ExactPosterior:
     sigma_mean : posterior mean of the innovation sd sigma.
     standardized_mean : posterior mean of effect / (sigma / sqrt(1 - rho^2)), the effect
         in units of the day-to-day (marginal) sd of the outcome.
-    log_evidence : log p(y) of the model, integrated over the grid.
+    log_evidence : log p(y) of the model, integrated over the grid (under the improper
+        vague prior only up to a constant, so not comparable across models).
     tau : onset/carryover time constant (days) of each grid point; None without the
         onset model.
     """

@@ -4,13 +4,15 @@ For ``likelihood="normal"`` this is literally the model of the exact engine
 (``nof1.models.exact``): the design matrix of ``nof1.models.regression``, the named priors of
 ``nof1.models.priors`` and AR(1) errors that run through gaps,
 
-    sigma^2            ~ InverseGamma(a0, b0)
-    beta_j | sigma     ~ Normal(m0_j, sigma * sqrt(v0_j))
     rho                ~ Uniform(-1, 1)
+    sigma^2 | rho      ~ InverseGamma(a0, b0 * (1 - rho^2))
+    beta_j | sigma     ~ Normal(m0_j, sigma * sqrt(v0_j / (1 - rho^2)))
     y_1                ~ Normal(mu_1, sigma / sqrt(1 - rho^2))
     y_j | y_i          ~ Normal(mu_j + rho^d (y_i - mu_i), sigma * sqrt((1 - rho^2d) / (1 - rho^2)))
 
-for consecutive observed days i, j that are ``d`` days apart. Missing and excluded days are
+for consecutive observed days i, j that are ``d`` days apart. The priors are those of
+the marginal (day-to-day) variance sigma^2 / (1 - rho^2) (``nof1.models.priors``); the
+vague prior is p(beta, sigma^2) proportional to 1 / sigma^2, flat in beta and log sigma^2. Missing and excluded days are
 thus marginalised exactly, which equals the nof1ins JAGS model that treats them as latent.
 The likelihood is evaluated from lag sufficient statistics by one Op
 (``nof1.models.ar1lik``), which makes each NUTS step several times cheaper than the
@@ -336,12 +338,9 @@ def _build_gaussian(series, X, names, resolved, ar1, likelihood, carryover):
     obs = series.observed
     coords = {"coef": list(names), "obs_day": series.day[obs].tolist()}
     with pm.Model(coords=coords) as model:
-        sigma2 = pm.InverseGamma("sigma2", alpha=resolved.a0, beta=resolved.b0)
-        sigma = pm.Deterministic("sigma", pt.sqrt(sigma2))
-        # Centred on purpose: the data pin beta down, and under the vague prior a
-        # non-centred beta = sigma * 1000 * z would tie z to sigma in a narrow ridge.
-        beta = pm.Normal("beta", mu=resolved.m0, sigma=sigma * np.sqrt(resolved.v0), dims="coef")
         rho = pm.Uniform("rho", -1.0, 1.0) if ar1 else None
+        sigma2, beta = _gaussian_priors(resolved, rho)
+        sigma = pm.Deterministic("sigma", pt.sqrt(sigma2))
         if likelihood == "normal" and not carryover:
             # X does not depend on a parameter: the likelihood is one node on the lag
             # sufficient statistics (nof1.models.ar1lik), equal to the day-by-day form below.
@@ -359,6 +358,26 @@ def _build_gaussian(series, X, names, resolved, ar1, likelihood, carryover):
         else:
             pm.Normal("y", mu=cond_mu, sigma=cond_sd, observed=y, dims="obs_day")
     return model, tuple(names)
+
+
+def _gaussian_priors(resolved, rho):
+    """The innovation variance ``sigma2`` and the coefficients ``beta`` under a named prior.
+
+    Informative priors: sigma^2 | rho ~ InverseGamma(a0, b0 (1 - rho^2)) and beta | sigma^2,
+    rho ~ Normal(m0, sigma^2 v0 / (1 - rho^2)), the marginal-variance prior of the exact
+    engine. The innovation variance is the parameter because the data pin it down whatever
+    rho is, which the marginal variance (it runs off to infinity as rho nears 1) is not.
+    Beta is centred on purpose: the data pin it down too. The vague prior is flat in beta
+    and in log sigma^2, i.e. p(beta, sigma^2) proportional to 1 / sigma^2.
+    """
+    if resolved.reference:
+        log_sigma2 = pm.Flat("log_sigma2")
+        sigma2 = pm.Deterministic("sigma2", pt.exp(log_sigma2))
+        return sigma2, pm.Flat("beta", dims="coef")
+    stationary = 1.0 if rho is None else 1.0 - rho**2
+    sigma2 = pm.InverseGamma("sigma2", alpha=resolved.a0, beta=resolved.b0 * stationary)
+    scale = pt.sqrt(sigma2 / stationary * resolved.v0)
+    return sigma2, pm.Normal("beta", mu=resolved.m0, sigma=scale, dims="coef")
 
 
 def ar1_conditionals(y, mu, gaps, sigma, rho):
@@ -422,7 +441,10 @@ def _build_ordinal(series, X, names, resolved, ar1, carryover):
         y = (series.y[obs] - low).astype(np.int64)
         pm.OrderedLogistic("y", eta=eta[obs], cutpoints=cut, observed=y, dims="obs_day")
         effect = beta[lnames.index("effect")]
-        exposure = _exposure(series, model["tau"], everyday) if carryover else series.active
+        if carryover:
+            exposure = _exposure(series, model["tau"], everyday)
+        else:  # the design matrix's (centred) treatment column
+            exposure = Xl[:, lnames.index("effect")]
         eta_control = eta - effect * exposure
         pm.Deterministic(
             "effect_score",

@@ -3,12 +3,14 @@
 For series i and its observed days t (consecutive observed days d days apart)::
 
     effect_i     = mu + tau * z_i,         z_i ~ Normal(0, 1)        (non-centred)
-    y_it         = intercept_i + effect_i * active_it + e_it
+    y_it         = intercept_i + effect_i * (active_it - abar_i) + e_it
     e_it         = AR(1) through gaps, as in the personal model (``nof1.models.personal``):
     y_i1         ~ Normal(m_i1, sigma_i / sqrt(1 - rho^2))
     y_ij | y_ii  ~ Normal(m_ij + rho^d (y_ii - m_ii), sigma_i sqrt((1 - rho^2d) / (1 - rho^2)))
 
-with Student-t innovations as an option. Priors (one place, here; on a 0-10 scale and
+with Student-t innovations as an option. The treatment column is centred on its mean
+abar_i over the series' rows, as in the personal model (``nof1.models.regression``), so
+that the intercept prior does not pull the effect. Priors (one place, here; on a 0-10 scale and
 multiplied by the outcome's unit, ``nof1.models.priors.outcome_unit``; the numbers live
 in ``nof1.models.priors``):
 
@@ -17,9 +19,11 @@ in ``nof1.models.priors``):
   both engines use the same prior, so they fit the same model.
 - ``tau ~ HalfNormal(1)``: patients' true effects differ by about a point at most a priori
   (tau above 2 points has 5% prior mass).
-- ``intercept_i ~ Normal(scale midpoint, 5)``: the neutral intercept prior.
-- ``sigma_i^2 ~ InverseGamma(3, 3 * 1.5^2)``: the neutral personal prior on the day-to-day
-  innovation sd (sigma_ref = 1.5 points), one per patient.
+- ``intercept_i ~ Normal(scale midpoint, 5)``: the neutral intercept prior (the mean
+  level over both arms).
+- ``sigma_i^2 / (1 - rho^2) ~ InverseGamma(3, 3 * 1.5^2)``: the neutral personal prior on
+  the day-to-day (marginal) variance (sigma_ref = 1.5 points), one per patient; the
+  innovation variance sigma_i^2 given rho is then InverseGamma(3, 3 * 1.5^2 * (1 - rho^2)).
 - ``rho ~ Uniform(-1, 1)``: shared by default (a property of how pain diaries behave),
   one per patient with ``ar1="per-series"``.
 - Student-t: ``nu ~ Gamma(2, 0.1)`` shared, as in the personal model.
@@ -55,6 +59,7 @@ from nof1.models.priors import (
     SIGMA_REF,
     outcome_unit,
 )
+from nof1.models.regression import design_matrix
 from nof1.series import Series
 
 AR1_OPTIONS = ("shared", "per-series", "none")
@@ -149,20 +154,19 @@ def build_pooled_model(
         z = pm.Normal("z", 0.0, 1.0, dims="series")
         effect = pm.Deterministic("effect", mu + tau * z, dims="series")
         intercept = pm.Normal("intercept", centre, POOLED_INTERCEPT_SD * unit, dims="series")
-        b0 = A0_INFORMATIVE * (SIGMA_REF * unit) ** 2
-        sigma2 = pm.InverseGamma("sigma2", alpha=A0_INFORMATIVE, beta=b0, dims="series")
         if ar1 == "shared":
             rho = pm.Uniform("rho", -1.0, 1.0)
         elif ar1 == "per-series":
             rho = pm.Uniform("rho", -1.0, 1.0, dims="series")
         else:
             rho = None
+        # The prior is on the day-to-day (marginal) variance sigma^2 / (1 - rho^2).
+        b0 = A0_INFORMATIVE * (SIGMA_REF * unit) ** 2 * (1.0 if rho is None else 1.0 - rho**2)
+        sigma2 = pm.InverseGamma("sigma2", alpha=A0_INFORMATIVE, beta=b0, dims="series")
         if likelihood == "normal":
             # One node on the lag sufficient statistics (nof1.models.ar1lik): the cost of a
             # gradient grows with series x distinct gaps, not with days.
-            stats = lag_stats(
-                series_list, [np.column_stack([np.ones(len(s.y)), s.active]) for s in series_list]
-            )
+            stats = lag_stats(series_list, [design_matrix(s)[0] for s in series_list])
             rho_s = None if rho is None else rho * pt.ones(len(series_list))
             beta = pt.stack([intercept, effect], axis=1)
             pm.Potential("loglik", gaussian_ar1_loglik(stats, beta, sigma2, rho_s))
@@ -177,14 +181,17 @@ def build_pooled_model(
 
 
 def _stack(series_list: Sequence[Series]):
-    """Observed days of all series, concatenated, with each day's gap to the previous one."""
+    """Observed days of all series, concatenated, with each day's gap to the previous one.
+
+    ``active`` is the centred treatment column of ``design_matrix``.
+    """
     ys, sidx, active, gap, is_first = [], [], [], [], []
     for i, s in enumerate(series_list):
         obs = s.observed
         day = s.day[obs]
         ys.append(s.y[obs])
         sidx.append(np.full(len(day), i))
-        active.append(s.active[obs].astype(float))
+        active.append(design_matrix(s)[0][obs, 1])
         gap.append(np.diff(day, prepend=day[0]))
         first = np.zeros(len(day), dtype=bool)
         first[0] = True

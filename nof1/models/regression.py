@@ -1,11 +1,16 @@
 """The regression both personal engines fit: one design matrix, shared column names.
 
-Mean model for day t: ``intercept + effect * active_t (+ trend terms) (+ expectation * belief_t)``
-with AR(1) errors (see ``nof1.models.exact``). With an onset/carryover time constant
-``tau > 0`` the effect acts through the exposure ``E_t(tau)`` of ``nof1.models.exposure``
-instead of ``active_t``: given tau the model is still linear in the effect. Column order is fixed: ``intercept``,
-``effect``, then trend columns, then ``expectation``. Both engines and the priors key on
-these names, so the exact and the PyMC engine fit literally the same model.
+Mean model for day t: ``intercept + effect * (x_t - xbar) (+ trend terms)
+(+ expectation * belief_t)`` with AR(1) errors (see ``nof1.models.exact``), where ``x_t`` is
+``active_t`` or, with an onset/carryover time constant ``tau > 0``, the exposure
+``E_t(tau)`` of ``nof1.models.exposure``: given tau the model is still linear in the effect.
+The treatment column is centred on its mean ``xbar`` over the series' rows (0.5 in a
+balanced design without onset), so the intercept is the mean level over both arms, not the
+control arm's level: the intercept's prior (centred on the scale's midpoint) then says
+nothing about the effect, which it would pull towards ``midpoint - control level``
+otherwise. Column order is fixed: ``intercept``, ``effect``, then trend columns, then
+``expectation``. Both engines and the priors key on these names, so the exact and the PyMC
+engine fit literally the same model.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ def design_matrix(
 
     Parameters
     ----------
-    series : the series to model.
+    series : the series to model; ``effect``'s column is ``active`` (or the exposure)
+        minus its mean over all rows (missing days included, so that simulated trials
+        sharing a calendar share it).
     trend : ``"none"``; ``"linear"`` adds ``trend`` = (day - mean day) / 7, so its
         coefficient is the change per week; ``"block"`` adds ``block2`` .. ``blockK``
         indicator columns (block 1 is the reference).
@@ -48,7 +55,8 @@ def design_matrix(
     if trend not in TRENDS:
         raise ModelError(f"unknown trend {trend!r}; use one of {', '.join(TRENDS)}")
     n = len(series.y)
-    cols = [np.ones(n), exposure(series.active, series.day, tau)]
+    x = exposure(series.active, series.day, tau)
+    cols = [np.ones(n), x - x.mean()]
     names = ["intercept", "effect"]
     if trend == "linear":
         cols.append((series.day - series.day.mean()) / 7.0)
