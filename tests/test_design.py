@@ -205,7 +205,8 @@ def test_cli_without_options_evaluates_the_magnesium_template_for_a_patient(run)
 
 def test_cli_recommends_the_shortest_adequate_design_of_the_chosen_template(run):
     args = ["--template", "generic-ab", "--blocks", "2,6", "--period-days", "14"]
-    result, _ = run([*args, "--effect", "-2.5", "--sims", "200"])
+    # -2.2: the template's 4 blocks find it in 90% of trials, 2 blocks in 76%.
+    result, _ = run([*args, "--effect", "-2.2", "--sims", "200"])
     assert result.exit_code == 0, result.output
     assert "Recommended: keep the template's design (it reaches 80%" in result.stdout
     assert result.stdout.splitlines()[-1] == (

@@ -201,8 +201,9 @@ def test_batch_equals_single_series_path():
         ex = fit_exact(
             _series(y[i], active, day=day), "neutral", trend="linear", grid_size=100
         ).exact
-        assert out.mean[i] == pytest.approx(ex.mean, abs=1e-9)
-        assert out.sd[i] == pytest.approx(ex.sd, abs=1e-9)
+        # The batch path prunes grid points holding less than 1e-9 of the mass.
+        assert out.mean[i] == pytest.approx(ex.mean, abs=1e-8)
+        assert out.sd[i] == pytest.approx(ex.sd, abs=1e-8)
         assert out.p_below[i, 0] == pytest.approx(ex.cdf(0.0), abs=1e-8)
         assert out.p_below[i, 1] == pytest.approx(ex.cdf(-1.0), abs=1e-8)
         assert out.lower[i] == pytest.approx(ex.quantile(0.025), abs=1e-6)
@@ -321,8 +322,11 @@ def test_exposure_starts_on_the_kits_first_day_with_unobserved_washout_days():
     assert len(kept.y) == 6 * 28 and len(dropped.y) == 6 * 21
     assert kept.observed.sum() == 6 * 21 and np.isnan(kept.belief[~kept.observed]).all()
     first = kept.observed & (kept.period == 1)
-    e_kept = design_matrix(kept, tau=10.0)[0][:, 1]
-    e_dropped = design_matrix(dropped, tau=10.0)[0][:, 1]
+    # The design matrix's effect column is this exposure, centred.
+    e_kept = exposure(kept.active, kept.day, 10.0)
+    e_dropped = exposure(dropped.active, dropped.day, 10.0)
+    col = design_matrix(kept, tau=10.0)[0][:, 1]
+    np.testing.assert_allclose(col, e_kept - e_kept.mean(), atol=1e-12)
     assert e_kept[first].mean() == pytest.approx(0.80, abs=0.005)
     assert e_dropped[dropped.period == 1].mean() == pytest.approx(0.60, abs=0.005)
     # The scores and the plain model do not change: unobserved rows are gaps.
@@ -347,8 +351,9 @@ def test_batch_with_a_tau_grid_equals_the_single_series_path():
     for i, s in enumerate(trials):
         fit = fit_exact(s, carryover=True, grid_size=100, tau_grid_size=7)
         ex = fit.exact
-        assert out.mean[i] == pytest.approx(ex.mean, abs=1e-9)
-        assert out.sd[i] == pytest.approx(ex.sd, abs=1e-9)
+        # The batch path prunes grid points holding less than 1e-9 of the mass.
+        assert out.mean[i] == pytest.approx(ex.mean, abs=1e-8)
+        assert out.sd[i] == pytest.approx(ex.sd, abs=1e-8)
         assert out.p_below[i, 0] == pytest.approx(ex.cdf(0.0), abs=1e-8)
         assert out.upper[i] == pytest.approx(ex.quantile(0.975), abs=1e-6)
         assert out.tau_mean[i] == pytest.approx(np.sum(ex.weights * ex.tau), abs=1e-9)
