@@ -258,3 +258,39 @@ def test_the_report_counts_recall_entries_and_analyze_names_the_treatments(finis
         f"Next: nof1 analyze --trial {finished_open_trial}, "
         f"then nof1 report --trial {finished_open_trial} --out report.html"
     )
+
+
+def test_interactive_record_open_label_asks_no_guess_and_no_dose_on_no_supplement(
+    tmp_path, freeze_today
+):
+    folder = tmp_path / "open"
+    p = create_trial(folder, "magnesium-open", passphrase=None, start=TODAY, seed=3)
+    for period in p.periods[:2]:
+        freeze_today(period.start)
+        name = p.treatments[p.open_allocation[period.index - 1]].name
+        result = run("record", "--trial", folder, input="6\n\n\nno\n\n\n")
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith(
+            f"Diary for {period.start:%a} {period.start}: period {period.index} of 6, "
+            f"{period.kit}, day 1 of 28 ({name}), washout day.\n"
+        )
+        assert "What do you think" not in result.output
+        assert ("Did you take today's doses" in result.output) == (name == "Magnesium")
+
+
+def test_status_is_one_screen_of_where_the_patient_stands(mg, freeze_today):
+    day = TODAY + timedelta(days=7)  # period 1, day 3
+    freeze_today(day)
+    for back in (3, 1):
+        d = day - timedelta(days=back)
+        assert run("record", "--trial", mg, "--date", d, "--pain", "5").exit_code == 0
+    out = run("status", "--trial", mg, "--date", day).output.splitlines()
+    assert out[0] == f"{day}: period 1 (block 1), day 3 of 28. Take: Kit 1."
+    assert out[1].startswith("Washout day:")
+    assert out[2] == "Recorded 2 of 10 days so far, 2 of them recall entries."
+    assert (
+        out[3] == f"Last 28 days: [{' ' * 18}......r.r?] (# recorded, r recall, . missing, ? today)"
+    )
+    assert out[-2] == f"Today: not yet recorded. Next: nof1 record --trial {mg}"
+    assert out[-1] == f"Next switch: {day + timedelta(days=26)}, to Kit 2."
+    assert not any(word in " ".join(out) for word in ("Magnesium", "Placebo", " arm"))
