@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from nof1.errors import BlindingError, DataError
+from nof1.files import check_output, write_output
 from nof1.integrity import verify_trial
 from nof1.protocol import PROTOCOL_FILE, load_protocol
 from nof1.series import SCHEMES, trial_table
-from nof1.trial import write_private
 
 if TYPE_CHECKING:
     from nof1.simulate import SimulatedTrial
@@ -320,10 +320,11 @@ def to_csv_text(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n" + body.getvalue()
 
 
-def write_anonymised(frame: pd.DataFrame, path: str | Path) -> int:
+def write_anonymised(frame: pd.DataFrame, path: str | Path, force: bool = False) -> int:
     """Write an anonymised table to ``path``, readable by its owner only (mode 0600).
 
-    The write is atomic: a failure leaves no file behind.
+    The write is atomic: a failure leaves no file behind. ``path`` is never one of a
+    trial's own files; an existing file is replaced only with ``force``.
 
     Returns
     -------
@@ -331,23 +332,22 @@ def write_anonymised(frame: pd.DataFrame, path: str | Path) -> int:
 
     Raises
     ------
-    DataError : the frame is not an anonymised table, or the file cannot be written.
+    DataError : the frame is not an anonymised table.
+    OutputError : ``path`` is a trial's file, exists without ``force``, or cannot be written.
     """
     text = to_csv_text(frame)
-    try:
-        write_private(Path(path), text.encode("utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror}") from None
+    write_output(path, text.encode("utf-8"), force=force, what="anonymised export")
     return len(frame)
 
 
-def export_anonymised(trial_dir: str | Path, path: str | Path) -> int:
+def export_anonymised(trial_dir: str | Path, path: str | Path, force: bool = False) -> int:
     """Anonymise a trial and write it (what ``nof1 export --anonymise FILE`` does).
 
     Parameters
     ----------
     trial_dir : the unblinded trial folder.
-    path : the CSV file to write (mode 0600).
+    path : the CSV file to write (mode 0600); checked before the trial is read.
+    force : replace ``path`` if it exists.
 
     Returns
     -------
@@ -357,7 +357,8 @@ def export_anonymised(trial_dir: str | Path, path: str | Path) -> int:
     ------
     As ``anonymise_trial`` and ``write_anonymised``; nothing is written on error.
     """
-    return write_anonymised(anonymise_trial(trial_dir), path)
+    check_output(path, force=force, what="anonymised export")
+    return write_anonymised(anonymise_trial(trial_dir), path, force=force)
 
 
 #: The primary outcome of simulated trials (``nof1.simulate``): pain on a 0-10 NRS.

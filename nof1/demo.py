@@ -12,6 +12,7 @@ guesses and some diarrhoea on magnesium (its main side effect; docs/sources.md).
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -194,8 +195,9 @@ def run_demo(
     from nof1.blinding import open_allocation
     from nof1.diary import import_diary, unblind_trial
     from nof1.errors import ModelError
+    from nof1.files import write_output
     from nof1.report import trial_report, write_report
-    from nof1.trial import create_trial, write_private
+    from nof1.trial import create_trial
 
     if engine not in ("exact", "mcmc"):
         raise ModelError(f"engine {engine!r} must be 'exact' or 'mcmc'")
@@ -208,7 +210,7 @@ def run_demo(
     trial_dir = out / TRIAL_DIR
 
     phrase_file = out / PASSPHRASE_FILE
-    write_private(phrase_file, (DEMO_PASSPHRASE + "\n").encode())
+    write_output(phrase_file, (DEMO_PASSPHRASE + "\n").encode(), what="passphrase file")
     protocol = create_trial(
         trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed, **DEMO_DESIGN
     )
@@ -222,11 +224,11 @@ def run_demo(
     arms = open_allocation(trial_dir, DEMO_PASSPHRASE).arms
     rows, truth = simulate_diary(protocol, arms, seed)
     diary_csv = out / DIARY_CSV
-    with diary_csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    diary_csv.chmod(0o600)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_output(diary_csv, text.getvalue().encode("utf-8"), what="simulated diary")
     say(
         f"2. simulated the patient's diary: {len(rows)} of {protocol.n_days} days recorded "
         f"(true effect {truth['effect']:+.1f} points on magnesium) -> {diary_csv}"

@@ -10,8 +10,13 @@ exits. Design choices, and why:
   disk), a busy timeout so two ``nof1 record`` at once wait for each other instead of failing,
   and every write inside ``BEGIN IMMEDIATE`` so the duplicate-day check and the insert are
   one atomic step.
-- **Private.** The file is created with mode 0600 before SQLite touches it (SQLite gives its
-  ``-wal`` and ``-shm`` files the same mode) and a diary readable by others is refused.
+- **Private.** The file is created with mode 0600 (SQLite gives its ``-wal`` and ``-shm``
+  files the same mode) and a diary readable by others is refused.
+- **Never the wrong file.** The diary is built in a temporary file and linked into place
+  complete, so it never exists empty; a symbolic link, a folder, an empty or a non-SQLite
+  file in its place is refused, never followed or re-initialised.
+- **Readable on read-only media.** Commands that only read open it read-only (or as
+  immutable where SQLite cannot even create its shared-memory file).
 - **Versioned.** ``PRAGMA user_version`` holds the schema version; ``MIGRATIONS[i]`` brings
   version ``i`` to ``i + 1``, applied in order when an older diary is opened. A diary from a
   newer nof1 is refused rather than guessed at.
@@ -24,6 +29,7 @@ import math
 import os
 import sqlite3
 import stat
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,11 +45,13 @@ from nof1.entries import (
     Entry,
     check_recordable,
     make_entry,
+    neutralise_text,
     parse_date,
     read_entries_csv,
     validate_entry,
 )
 from nof1.errors import BlindingError, DiaryError
+from nof1.files import check_output, write_output
 from nof1.protocol import Protocol, load_protocol
 
 DIARY_FILE = "diary.sqlite"
@@ -134,20 +142,88 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _sch
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _create_private(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 unless it exists; refuse a diary others can read."""
+def _check_diary_file(path: Path) -> bool:
+    """Whether the diary exists; refuse anything but a private, non-empty regular file.
+
+    A symbolic link is refused rather than followed (it could lead nof1 to add its tables
+    to another database), and so is a link in place of SQLite's ``-wal``/``-shm`` files.
+    An empty file is not a diary: it is never silently re-initialised, since it may be
+    what is left of one.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise DiaryError(f"no trial folder at {path.parent}") from None
+        return False
+    except OSError as exc:
+        raise DiaryError(f"cannot open {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise DiaryError(
+            f"{path} is a symbolic link; nof1 opens only a diary file itself, never a link "
+            "(put the file it points to in its place)"
+        )
+    if stat.S_ISDIR(st.st_mode):
+        raise DiaryError(f"{path} is a folder, not a diary")
+    if not stat.S_ISREG(st.st_mode):
+        raise DiaryError(f"{path} is not a regular file, so not a diary")
+    if st.st_size == 0:
+        raise DiaryError(
+            f"{path} is empty (0 bytes), so not a diary; nof1 never re-creates a diary in its "
+            "place: restore it from a backup, or move it away to start an empty diary"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise DiaryError(f"{path} has mode {mode:04o}, readable by others; run `chmod 600 {path}`")
+    for suffix in ("-wal", "-shm", "-journal"):
+        if os.path.islink(f"{path}{suffix}"):
+            raise DiaryError(f"{path}{suffix} is a symbolic link; remove it")
+    try:  # readable at all? (mode 000, or another user's file)
+        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)))
+    except OSError as exc:
+        raise DiaryError(f"cannot open {path}: {exc.strerror}") from None
+    return True
+
+
+def _create_diary(path: Path) -> None:
+    """Create an empty diary at ``path``, complete or not at all, never over another file.
+
+    The diary is built in a temporary file (``mkstemp``: mode 0600, ``O_EXCL``) and then
+    hard-linked into place, which fails if a file appeared there meanwhile (another
+    ``nof1 record`` created it first: that one is kept). So ``diary.sqlite`` never exists
+    half-made or empty. Where the file system has no hard links, the content is copied
+    into a file created with ``O_EXCL`` instead.
+    """
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    except OSError as exc:
+        raise DiaryError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _connect(tmp).close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            _copy_new(tmp, path)
+    except OSError as exc:
+        raise DiaryError(f"cannot create {path}: {exc.strerror}") from None
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _copy_new(source: Path, path: Path) -> None:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileNotFoundError:
-        raise DiaryError(f"no trial folder at {path.parent}") from None
     except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise DiaryError(
-                f"{path} has mode {mode:04o}, readable by others; run `chmod 600 {path}`"
-            ) from None
-    else:
-        os.close(fd)
+        return
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(source.read_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _migrate(con: sqlite3.Connection, path: Path) -> None:
@@ -190,6 +266,49 @@ def _connect(path: Path) -> sqlite3.Connection:
         con.close()
         raise
     return con
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection | None:
+    """A connection that never writes (``PRAGMA query_only``), or None when the diary needs
+    a schema upgrade first (which only a writable connection can do).
+
+    SQLite opens a file it may not write read-only by itself; as the last connection to
+    close it still tidies up the ``-wal`` and ``-shm`` files where it can. On a read-only
+    medium SQLite cannot create the ``-shm`` file that WAL reading needs; the diary is then
+    opened as immutable, which is exact as long as no ``-wal`` file holds unsaved pages
+    (a diary closed by nof1 has none).
+    """
+    for uri in (path.resolve().as_uri(), path.resolve().as_uri() + "?immutable=1"):
+        if uri.endswith("immutable=1") and Path(f"{path}-wal").exists():
+            raise DiaryError(
+                f"cannot read {path}: it is on a read-only medium and its {path.name}-wal file "
+                "may hold entries not yet saved in it; copy the trial to a writable place"
+            )
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DiaryError(f"cannot open {path}: {exc}") from None
+        try:
+            con.execute("PRAGMA query_only = 1")
+            con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.OperationalError:
+            con.close()
+            continue
+        except sqlite3.DatabaseError as exc:
+            con.close()
+            raise DiaryError(f"{path} is not a readable nof1 diary: {exc}") from None
+        if version > SCHEMA_VERSION:
+            con.close()
+            raise DiaryError(
+                f"{path} has schema version {version}, newer than this nof1 reads "
+                f"({SCHEMA_VERSION}); upgrade nof1"
+            )
+        if version < SCHEMA_VERSION:
+            con.close()
+            return None
+        return con
+    raise DiaryError(f"cannot open {path} for reading")
 
 
 # --------------------------------------------------------------------------- the diary
@@ -280,12 +399,20 @@ class Diary:
     # ---- writing
 
     def _current_id(self, d: date) -> int | None:
+        # The day's original entry through its partial unique index, then along the chain
+        # of corrections through the index of the UNIQUE ``supersedes``: a few index
+        # look-ups per entry, so an import of n rows takes time linear in n.
         row = self._con.execute(
-            "SELECT id FROM entries e WHERE date = ? AND NOT EXISTS"
-            " (SELECT 1 FROM entries s WHERE s.supersedes = e.id)",
-            (d.isoformat(),),
+            "SELECT id FROM entries WHERE date = ? AND supersedes IS NULL", (d.isoformat(),)
         ).fetchone()
-        return None if row is None else row[0]
+        while row is not None:
+            current = row[0]
+            row = self._con.execute(
+                "SELECT id FROM entries WHERE supersedes = ?", (current,)
+            ).fetchone()
+            if row is None:
+                return current
+        return None
 
     def _insert(
         self, entry: Entry, correct: bool, merge: bool = False, recall: bool = False
@@ -333,7 +460,9 @@ class Diary:
 
         Columns: ``date``, any of the protocol's outcomes, ``guess``, ``adherence``, ``note``
         (blank cells are missing values). A file written by ``export_csv`` is accepted:
-        its audit columns are skipped, and so are its superseded rows.
+        its audit columns are skipped, and so are its superseded rows, and the ``'`` that
+        export puts before a note a spreadsheet would run as a formula is removed again
+        (``entries.restore_text``).
 
         Returns
         -------
@@ -382,22 +511,32 @@ class Diary:
         frame["supersedes"] = frame["supersedes"].astype("Int64")
         return frame
 
-    def export_csv(self, path: str | Path) -> int:
-        """Write ``export_frame()`` to ``path`` (atomically: a failure leaves no file).
+    def export_csv(self, path: str | Path, force: bool = False) -> int:
+        """Write ``export_frame()`` to ``path`` as CSV, readable by its owner only (0600).
+
+        Notes that a spreadsheet would run as a formula (starting with ``= + - @``, a tab
+        or a carriage return) get a leading ``'`` (``entries.neutralise_text``); importing
+        the file removes it again. The write is atomic: a failure leaves no file.
+
+        Parameters
+        ----------
+        path : the CSV file; never one of a trial's own files.
+        force : replace ``path`` if it exists.
 
         Returns
         -------
         int : the number of rows written.
+
+        Raises
+        ------
+        OutputError : ``path`` is a trial's file, exists without ``force``, or cannot be
+            written.
         """
-        path = Path(path)
+        check_output(path, force=force, what="export")
         frame = self.export_frame()
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            frame.to_csv(tmp, index=False)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise DiaryError(f"cannot write {path}: {exc.strerror}") from None
+        frame["note"] = frame["note"].map(neutralise_text)
+        text = frame.to_csv(index=False, lineterminator="\n")
+        write_output(path, text.encode("utf-8"), force=force, what="export")
         return len(frame)
 
     # ---- unblinding
@@ -493,7 +632,10 @@ def check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date
 
 
 def open_diary(
-    trial_dir: str | Path, protocol: Protocol | None = None, create: bool = True
+    trial_dir: str | Path,
+    protocol: Protocol | None = None,
+    create: bool = True,
+    readonly: bool = False,
 ) -> Diary:
     """Open (creating if needed) the diary of a trial folder.
 
@@ -503,6 +645,9 @@ def open_diary(
     protocol : the trial's protocol; read from the folder when omitted.
     create : create the diary if it does not exist yet; when False, a missing diary is
         a ``DiaryError`` (for commands that only read).
+    readonly : open it for reading only (``status``, ``history``, ``export``, analyses),
+        which also works on a read-only medium; a write then fails with ``DiaryError``.
+        Implies ``create=False``.
 
     Returns
     -------
@@ -511,8 +656,8 @@ def open_diary(
     Raises
     ------
     ProtocolError : no trial in the folder.
-    DiaryError : no diary and ``create`` is False; the diary is readable by others, not a
-        diary, or from a newer nof1.
+    DiaryError : no diary and ``create`` is False; the diary is a symbolic link, a folder,
+        empty, unreadable, readable by others, not a diary, or from a newer nof1.
 
     Examples
     --------
@@ -522,10 +667,13 @@ def open_diary(
     trial_dir = Path(trial_dir)
     protocol = protocol or load_protocol(trial_dir)
     path = trial_dir / DIARY_FILE
-    if not create and not path.exists():
-        raise DiaryError(f"no diary in {trial_dir} yet: record a day first")
-    _create_private(path)
-    return Diary(path, protocol, _connect(path))
+    if not _check_diary_file(path):
+        if readonly or not create:
+            raise DiaryError(f"no diary in {trial_dir} yet: record a day first")
+        _create_diary(path)
+        _check_diary_file(path)
+    con = _connect_readonly(path) if readonly else None
+    return Diary(path, protocol, con if con is not None else _connect(path))
 
 
 # --------------------------------------------------------------------------- one-call helpers

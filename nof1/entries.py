@@ -27,6 +27,9 @@ AUDIT_COLUMNS = ("id", "recorded_at", "supersedes", "current")
 #: period grows (Broderick et al. 2008, Pain 139:146-157), so an older day stays missing.
 RECALL_DAYS = 3
 
+#: A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 _YES = {"yes", "y", "1", "true"}
 _NO = {"no", "n", "0", "false"}
 
@@ -135,6 +138,41 @@ def parse_adherence(text: str | bool | None) -> bool | None:
     raise DiaryError(f"adherence {text!r} must be yes or no")
 
 
+def neutralise_text(text: str) -> str:
+    """Free text made safe for a CSV cell that a spreadsheet may open.
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading ``'``, so a
+    spreadsheet shows it instead of running it as a formula. Text that already starts with
+    ``'`` before such a character gets one more, which keeps the change reversible
+    (``restore_text``): an exported diary imports back unchanged.
+
+    Example
+    -------
+    >>> neutralise_text("=HYPERLINK(...)"), neutralise_text("-2 after a walk")
+    ("'=HYPERLINK(...)", "'-2 after a walk")
+    >>> neutralise_text("fine")
+    'fine'
+    """
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def restore_text(text: str) -> str:
+    """Undo ``neutralise_text``: the text as it was recorded."""
+    return text[1:] if text.startswith("'") and neutralise_text(text[1:]) == text else text
+
+
+def _check_text(text: str, what: str) -> str:
+    """Refuse text that cannot be stored: SQLite keeps UTF-8, and a command line may hand
+    over undecodable bytes (as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DiaryError(
+            f"{what} {text.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 text"
+        ) from None
+    return text
+
+
 def make_entry(
     protocol: Protocol,
     day: str | date,
@@ -163,7 +201,8 @@ def make_entry(
         except ProtocolError as exc:
             raise DiaryError(str(exc)) from None
         parsed[name] = parse_value(outcome, raw)
-    entry = Entry(d, parsed, parse_guess(guess), parse_adherence(adherence), (note or "").strip())
+    note = _check_text((note or "").strip(), "note")
+    entry = Entry(d, parsed, parse_guess(guess), parse_adherence(adherence), note)
     if correction and not (entry.values or entry.note) and entry.guess is entry.adherence is None:
         raise DiaryError(
             f"the correction for {d} changes nothing; give a value, --guess, --adherence or --note"
@@ -281,7 +320,7 @@ def read_entries_csv(path: str | Path, protocol: Protocol) -> list[tuple[int, En
                 {o.name: row[o.name] for o in protocol.outcomes if row.get(o.name, "")},
                 row.get("guess"),
                 row.get("adherence"),
-                row.get("note"),
+                restore_text(row.get("note") or ""),
             )
         except DiaryError as exc:
             raise DiaryError(f"{path} line {line}: {exc}") from None

@@ -32,3 +32,7 @@ class ModelError(Nof1Error):
 
 class IntegrityError(Nof1Error):
     """A trial folder no longer matches its commitments: something was changed afterwards."""
+
+
+class OutputError(Nof1Error):
+    """An output file must not or cannot be written (a trial's own file, an existing file)."""

@@ -33,11 +33,11 @@ import pandas as pd
 
 from nof1.anonymise import FORMAT, FORMAT_VERSION, LEAD_COLUMNS, TAIL_COLUMNS, OutcomeMeta
 from nof1.errors import DataError
+from nof1.files import check_output, write_output
 from nof1.models.base import Diagnostics
 from nof1.models.fastpool import Estimate, fast_pool
 from nof1.models.priors import outcome_unit
 from nof1.series import SCHEMES, Series
-from nof1.trial import write_private
 
 ENGINES = ("mcmc", "fast")
 LIKELIHOODS = ("normal", "student")
@@ -428,6 +428,7 @@ def pool_files(
     seed: int | None = None,
     draws: int = 1000,
     out: str | Path | None = None,
+    force: bool = False,
     announce: Callable[[str], None] | None = None,
 ) -> PoolResult:
     """Validate anonymised files, fit the pooled model, optionally write the HTML report.
@@ -443,7 +444,9 @@ def pool_files(
     seed : random seed of the MCMC engine and of the new-patient draws.
     draws : MCMC draws per chain (4 chains, as many tuning steps).
     out : write a self-contained HTML report here (mode 0600); nothing is written when
-        any input is bad.
+        any input is bad. Checked before the fit: never a trial's own file, nor an
+        existing file unless ``force``.
+    force : replace ``out`` if it exists.
     announce : called with a short message before the MCMC fit (the CLI prints it), after
         every file has been validated.
 
@@ -454,6 +457,7 @@ def pool_files(
     Raises
     ------
     DataError : a bad file (see ``load_pool``), a bad option.
+    OutputError : ``out`` must not or cannot be written.
     ModelError : the model cannot be fitted as asked.
 
     Example
@@ -471,6 +475,8 @@ def pool_files(
         raise DataError(f"MCID {mcid:g} must be a positive number of outcome units")
     if draws < 100:
         raise DataError(f"draws {draws} is too few; use at least 100 per chain")
+    if out is not None:
+        check_output(out, force=force, what="pooled report")
     data = load_pool(paths, outcome)
     from nof1.models.exact import effect_moments
 
@@ -490,7 +496,7 @@ def pool_files(
     if out is not None:
         from nof1.report.pooled import render_html
 
-        write_private(Path(out), render_html(result).encode("utf-8"))
+        write_output(out, render_html(result).encode("utf-8"), force=force, what="pooled report")
     return result
 
 

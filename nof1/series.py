@@ -210,7 +210,7 @@ def trial_table(trial_dir: str | Path, *, allocation: Allocation | None = None) 
         verify_allocation(protocol, allocation)
     # Reading must not create a diary, hence the existence check.
     if (trial_dir / DIARY_FILE).exists():
-        with open_diary(trial_dir, protocol) as diary:
+        with open_diary(trial_dir, protocol, readonly=True) as diary:
             entries = {r.entry.date: r.entry for r in diary.current_entries()}
             allocation = allocation or diary.allocation()
     if allocation is not None:

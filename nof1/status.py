@@ -117,7 +117,7 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     recalled: set[date] = set()
     unblinded = False
     if (trial_dir / DIARY_FILE).exists():
-        with open_diary(trial_dir, protocol) as diary:
+        with open_diary(trial_dir, protocol, readonly=True) as diary:
             recorded = {r.entry.date for r in diary.current_entries()}
             recalled = diary.recall_days()
             unblinded = diary.unblinding() is not None

@@ -1,14 +1,18 @@
 """Creating a trial folder, and the helper's kit-packing sheet.
 
-Everything is validated and built in memory first; files are written only when nothing can
-fail any more, so a refused command leaves no trace. Trial files hold personal data (dates
-of a person's treatment): the folder is created 0700 and every file 0600.
+Everything is validated and built in memory first. The files are then written into a fresh
+temporary folder beside the trial folder, which is renamed into place only once both are
+on disk: a full disk or a crash leaves no half-made trial (no lone ``allocation.sealed``).
+Trial files hold personal data (dates of a person's treatment): the folder is 0700 and
+every file 0600.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,6 +23,7 @@ import tomli_w
 from nof1.blinding import SEALED_FILE, Allocation, commitment, new_allocation, open_allocation, seal
 from nof1.entries import RECALL_DAYS
 from nof1.errors import BlindingError, ProtocolError
+from nof1.files import replace_file
 from nof1.protocol import (
     COMMITMENT_METHOD,
     COMMITMENT_SECTION,
@@ -36,22 +41,6 @@ from nof1.protocol import (
 from nof1.randomization import draw_allocation
 
 DIARY_FILE = "diary.sqlite"
-
-
-def write_private(path: Path, content: bytes) -> None:
-    """Write a file readable by its owner only (0600), atomically (temp file + rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def check_start(start: date, today: date) -> None:
@@ -139,6 +128,8 @@ def create_trial(
             "a blinded protocol needs the helper's passphrase to seal the allocation"
         )
 
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ProtocolError(f"seed {seed} must be a whole number from 0 to 2^63 - 1")
     rng = np.random.default_rng(seed)
     arms = draw_allocation(protocol.blocks, protocol.scheme, rng)
     allocation = new_allocation(arms) if protocol.blinded else Allocation(arms, "")
@@ -155,10 +146,15 @@ def create_trial(
     )
     document = tomli_w.dumps(protocol_to_toml(protocol)).encode()
 
-    trial_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    files = {PROTOCOL_FILE: _HEADER.encode() + document}
     if sealed is not None:
-        write_private(trial_dir / SEALED_FILE, sealed)
-    write_private(trial_dir / PROTOCOL_FILE, _HEADER.encode() + document)
+        files[SEALED_FILE] = sealed
+    try:
+        _write_trial_files(trial_dir, files)
+    except OSError as exc:
+        raise ProtocolError(
+            f"cannot write the trial to {trial_dir}: {exc.strerror or exc}; nothing was written"
+        ) from None
     return protocol
 
 
@@ -201,8 +197,45 @@ def upgrade_protocol(trial_dir: Path | str) -> Protocol:
         "sha256": registration_digest(document),
         "method": COMMITMENT_METHOD,
     }
-    write_private(trial_dir / PROTOCOL_FILE, _HEADER.encode() + tomli_w.dumps(document).encode())
+    replace_file(trial_dir / PROTOCOL_FILE, _HEADER.encode() + tomli_w.dumps(document).encode())
     return load_protocol(trial_dir)
+
+
+def _write_trial_files(trial_dir: Path, files: dict[str, bytes]) -> None:
+    """Write all of ``files`` into ``trial_dir``, or none of them.
+
+    A new (or empty) trial folder is built as a temporary folder beside it and renamed into
+    place. Into an existing folder (``--force``, or one holding other files) the files are
+    first all written to a temporary folder inside it, then moved in with ``os.replace``,
+    which needs no disk space. Either way a failure removes what was made.
+    """
+    made = [p for p in (trial_dir, *trial_dir.parents) if not p.exists()]
+    fresh = not trial_dir.exists() or not any(trial_dir.iterdir())
+    trial_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging_parent = trial_dir.parent if fresh else trial_dir
+    staging = Path(
+        tempfile.mkdtemp(dir=staging_parent, prefix=f".{trial_dir.name}.", suffix=".new")
+    )
+    try:
+        for name, content in files.items():
+            replace_file(staging / name, content)
+        if fresh:
+            # rename() replaces an empty folder atomically, and fails on a non-empty one.
+            os.replace(staging, trial_dir)
+        else:
+            # The sealed allocation first: protocol.toml is what makes the folder a trial.
+            for name in sorted(files, key=lambda n: n == PROTOCOL_FILE):
+                os.replace(staging / name, trial_dir / name)
+            staging.rmdir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:  # innermost first; only the folders this call created
+            if folder.exists():
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
 
 
 _HEADER = """\

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from nof1.cli import cli
 from nof1.demo import DEMO_PASSPHRASE, run_demo
-from nof1.errors import BlindingError, DataError
+from nof1.errors import BlindingError, OutputError
 from nof1.models.base import Diagnostics
 from nof1.report import (
     build_report,
@@ -225,7 +225,7 @@ def test_replicated_series_look_like_the_data(demo):
 def test_write_report_is_private(tmp_path):
     path = write_report(tmp_path / "r.html", "<html></html>")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    with pytest.raises(DataError, match="folder .*nowhere does not exist"):
+    with pytest.raises(OutputError, match="folder .*nowhere does not exist"):
         write_report(tmp_path / "nowhere" / "r.html", "x")
 
 
@@ -300,4 +300,6 @@ def test_cli_missing_output_folder(demo, tmp_path):
     out = tmp_path / "nowhere" / "r.html"
     res = CliRunner().invoke(cli, ["report", "--trial", str(demo.trial_dir), "--out", str(out)])
     assert res.exit_code == 1
-    assert res.stderr.strip() == f"Error: cannot write {out}: folder {out.parent} does not exist"
+    assert res.stderr.strip() == (
+        f"Error: cannot write the report to {out}: folder {out.parent} does not exist"
+    )

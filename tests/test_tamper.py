@@ -8,11 +8,13 @@ also asserts that the exact bytes of every file in the trial folder are unchange
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import sqlite3
+import stat
 import tomllib
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from click.testing import CliRunner
 
 from nof1.cli import cli
 from nof1.demo import DEMO_DESIGN, DEMO_START, run_demo
-from nof1.diary import DIARY_FILE
+from nof1.diary import DIARY_FILE, record_day
 from nof1.protocol import load_protocol, registration_digest
 from nof1.trial import create_trial
 
@@ -69,7 +71,7 @@ def refused(trial: Path, tmp_path: Path, *args: str) -> str:
 
 def report_page(trial: Path, tmp_path: Path) -> str:
     out = tmp_path / "report.html"
-    res = run("report", "--trial", trial, "--out", out, "--seed", "1")
+    res = run("report", "--trial", trial, "--out", out, "--seed", "1", "--force")
     assert res.exit_code == 0, res.output
     return out.read_text(encoding="utf-8")
 
@@ -293,3 +295,208 @@ def test_an_older_protocol_is_refused_until_upgraded(trial, tmp_path):
     assert 'id="upgraded"' in page
     line = refused(trial, tmp_path, "protocol", "upgrade", "--trial", trial)
     assert line == f"Error: {trial / 'protocol.toml'} is already format 2: nothing to upgrade"
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs pointed at the trial's files, symlinked temp and diary files, a zero-byte diary.
+# Every refusal must leave the exact bytes of every file of the trial as they were.
+
+TRIAL_FILES = ("diary.sqlite", "protocol.toml", "allocation.sealed")
+
+
+def _snapshot(*folders: Path) -> dict[Path, bytes]:
+    """The bytes of every regular file under the folders (links are not followed)."""
+    files = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                files[path] = path.read_bytes()
+    return files
+
+
+def _refused(args: list[str], *folders: Path) -> str:
+    """Run a command that must be refused: one ``Error:`` line, exit 1, no byte changed."""
+    before = _snapshot(*folders)
+    res = CliRunner().invoke(cli, args)
+    lines = [line for line in res.output.strip().splitlines() if line]
+    assert res.exit_code == 1, res.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    assert _snapshot(*folders) == before
+    return lines[0]
+
+
+@pytest.fixture
+def unblinded(trial: Path) -> Path:
+    """The unblinded demo trial (``trial`` above)."""
+    return trial
+
+
+@pytest.fixture
+def blank(tmp_path: Path, _template_trial: Path) -> Path:
+    """A fresh blinded generic-ab trial without a diary (``conftest``)."""
+    folder = tmp_path / "blank"
+    shutil.copytree(_template_trial, folder)
+    return folder
+
+
+@pytest.fixture
+def pooled_input(unblinded: Path, tmp_path: Path) -> list[Path]:
+    """Two anonymised series of the trial (pooling needs two)."""
+    paths = [tmp_path / "series1.csv", tmp_path / "series2.csv"]
+    for path in paths:
+        res = CliRunner().invoke(
+            cli, ["export", "--trial", str(unblinded), "--anonymise", str(path)]
+        )
+        assert res.exit_code == 0, res.output
+    return paths
+
+
+def _output_commands(trial: Path, series: list[Path], out: Path) -> list[list[str]]:
+    return [
+        ["export", "--trial", str(trial), str(out)],
+        ["export", "--trial", str(trial), "--anonymise", str(out)],
+        ["report", "--trial", str(trial), "--out", str(out)],
+        ["pool", *map(str, series), "--engine", "fast", "--out", str(out)],
+    ]
+
+
+@pytest.mark.parametrize("name", [*TRIAL_FILES, "diary.sqlite-wal", "diary.sqlite-shm"])
+@pytest.mark.parametrize("force", [False, True])
+def test_no_output_is_written_onto_a_trial_file(unblinded, pooled_input, name, force):
+    target = unblinded / name
+    target.touch(exist_ok=True)  # -wal and -shm exist while the diary is in use
+    for args in _output_commands(unblinded, pooled_input, target):
+        line = _refused(args + (["--force"] if force else []), unblinded)
+        assert line.startswith("Error: refusing to write the ") and str(target) in line
+        assert "which it would destroy" in line
+
+
+def test_no_output_reaches_a_trial_file_by_another_path(unblinded, pooled_input, tmp_path):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    link = other / "innocent.csv"
+    link.symlink_to(unblinded / "diary.sqlite")
+    dotted = unblinded / ".." / unblinded.name / "protocol.toml"
+    upper = unblinded / "ALLOCATION.SEALED"  # a case-insensitive folder would reach the file
+    for target in (link, dotted, upper):
+        for args in _output_commands(unblinded, pooled_input, target):
+            _refused(args + ["--force"], unblinded, other)
+    assert link.is_symlink() and os.readlink(link) == str(unblinded / "diary.sqlite")
+
+
+def test_an_existing_output_is_replaced_only_with_force(unblinded, pooled_input, tmp_path):
+    out = tmp_path / "mine.txt"
+    for args in _output_commands(unblinded, pooled_input, out):
+        out.write_bytes(b"precious")
+        line = _refused(args, unblinded, tmp_path)
+        assert line == f"Error: {out} already exists; use --force to replace it"
+        res = CliRunner().invoke(cli, [*args, "--force"])
+        assert res.exit_code == 0, res.output
+        assert out.read_bytes() != b"precious"
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_outputs_holding_personal_data_are_private_whatever_the_umask(unblinded, pooled_input):
+    old = os.umask(0)
+    try:
+        for i, args in enumerate(_output_commands(unblinded, pooled_input, Path("x"))):
+            out = pooled_input[0].parent / f"out{i}"
+            args[args.index("x")] = str(out)
+            res = CliRunner().invoke(cli, args)
+            assert res.exit_code == 0, res.output
+            assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_a_planted_temp_file_link_is_never_written_through(unblinded, pooled_input, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"not yours")
+    out = tmp_path / "out.csv"
+    # The names earlier versions used, and what a guess at mkstemp's names could plant.
+    for name in (f".{out.name}.tmp", f".{out.name}.abcdefgh.tmp"):
+        (tmp_path / name).symlink_to(victim)
+    for args in _output_commands(unblinded, pooled_input, out):
+        res = CliRunner().invoke(cli, [*args, "--force"])
+        assert res.exit_code == 0, res.output
+        assert victim.read_bytes() == b"not yours"
+        assert not out.is_symlink() and out.stat().st_nlink == 1
+
+
+def test_a_symlinked_diary_is_not_followed(blank, tmp_path):
+    other = tmp_path / "other.sqlite"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE mine (x)")
+    con.commit()
+    con.close()
+    (blank / "diary.sqlite").symlink_to(other)
+    t = str(blank)
+    for args in (
+        ["record", "--trial", t, "--date", "2026-01-05", "--pain", "5", "--correct"],
+        ["status", "--trial", t, "--date", "2026-01-06"],
+        ["history", "--trial", t, "--date", "2026-01-05"],
+        ["export", "--trial", t, str(tmp_path / "e.csv")],
+        ["import", "--trial", t, str(_diary_csv(tmp_path))],
+    ):
+        line = _refused(args, blank, tmp_path)
+        assert line == (
+            f"Error: {blank / 'diary.sqlite'} is a symbolic link; nof1 opens only a diary "
+            "file itself, never a link (put the file it points to in its place)"
+        )
+    con = sqlite3.connect(other)
+    tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master")]
+    con.close()
+    assert tables == ["mine"]
+
+
+def test_a_dangling_diary_link_or_a_linked_wal_is_refused(blank, tmp_path):
+    record_day(blank, "2026-01-05", {"pain": 5}, today=date(2026, 1, 5))
+    (blank / "diary.sqlite-wal").unlink(missing_ok=True)
+    (blank / "diary.sqlite-wal").symlink_to(tmp_path / "elsewhere-wal")
+    line = _refused(
+        ["record", "--trial", str(blank), "--date", "2026-01-05", "--pain", "4", "--correct"], blank
+    )
+    assert line == f"Error: {blank / 'diary.sqlite'}-wal is a symbolic link; remove it"
+    assert not (tmp_path / "elsewhere-wal").exists()
+
+    (blank / "diary.sqlite-wal").unlink()
+    (blank / "diary.sqlite").unlink()
+    (blank / "diary.sqlite").symlink_to(tmp_path / "nowhere.sqlite")
+    line = _refused(
+        ["record", "--trial", str(blank), "--date", "2026-01-05", "--pain", "4", "--correct"], blank
+    )
+    assert "is a symbolic link" in line
+    assert not (tmp_path / "nowhere.sqlite").exists()
+
+
+def test_a_zero_byte_diary_is_an_error_never_a_new_diary(blank, tmp_path):
+    (blank / "diary.sqlite").touch(mode=0o600)
+    t = str(blank)
+    for args in (
+        ["record", "--trial", t, "--date", "2026-01-05", "--pain", "5", "--correct"],
+        ["import", "--trial", t, str(_diary_csv(tmp_path))],
+        ["status", "--trial", t, "--date", "2026-01-06"],
+        ["export", "--trial", t, str(tmp_path / "e.csv")],
+        ["analyze", "--trial", t],
+    ):
+        line = _refused(args, blank)
+        assert line.startswith(
+            f"Error: {blank / 'diary.sqlite'} is empty (0 bytes), so not a diary"
+        )
+    assert (blank / "diary.sqlite").stat().st_size == 0
+    assert not (tmp_path / "e.csv").exists()
+
+
+def test_a_file_that_is_not_sqlite_is_not_a_diary(blank):
+    (blank / "diary.sqlite").write_bytes(b"date,pain\n2026-01-05,5\n")
+    (blank / "diary.sqlite").chmod(0o600)
+    line = _refused(
+        ["record", "--trial", str(blank), "--date", "2026-01-05", "--pain", "5", "--correct"], blank
+    )
+    assert line.startswith(f"Error: {blank / 'diary.sqlite'} is not a readable nof1 diary")
+
+
+def _diary_csv(folder: Path) -> Path:
+    path = folder / "in.csv"
+    path.write_text("date,pain\n2026-01-05,5\n")
+    return path

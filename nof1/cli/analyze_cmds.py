@@ -8,7 +8,7 @@ import textwrap
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import csv_options, csv_source, trial_option
+from nof1.cli.common import csv_options, csv_source, seed_option, trial_option
 from nof1.protocol import load_protocol
 from nof1.summary import format_probability
 
@@ -66,7 +66,7 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
     default=None,
     help="Minimal clinically important difference in outcome units (default: 1, or as pre-registered).",
 )
-@click.option("--seed", type=int, default=None, help="Random seed of the posterior draws.")
+@seed_option("Random seed of the posterior draws.")
 @click.option(
     "--draws",
     type=click.IntRange(min=1),

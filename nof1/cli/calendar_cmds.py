@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import trial_option
+from nof1.cli.common import force_option, trial_option
+from nof1.files import write_output
 from nof1.protocol import load_protocol
 from nof1.reminders import (
     REMINDER_TIME,
@@ -17,7 +18,6 @@ from nof1.reminders import (
     parse_time_zone,
     trial_calendar,
 )
-from nof1.trial import write_private
 
 
 @cli.command()
@@ -28,6 +28,7 @@ from nof1.trial import write_private
     required=True,
     help="The .ics file to write (import it into your calendar app).",
 )
+@force_option("the --out file")
 @click.option(
     "--time",
     "at",
@@ -41,7 +42,7 @@ from nof1.trial import write_private
     help="Your time zone, e.g. Europe/Berlin (default: this computer's; if unknown, the "
     "reminder follows the phone's own time zone).",
 )
-def calendar(trial, out, at, tz) -> None:
+def calendar(trial, out, force, at, tz) -> None:
     """Write the trial's calendar: a daily diary reminder, kit switches, washouts, unblinding.
 
     It names kits only (never what they hold), so it is safe to sync to a phone. Import the
@@ -52,9 +53,7 @@ def calendar(trial, out, at, tz) -> None:
     protocol = load_protocol(trial)
     where = f" --trial {trial}" if str(trial) != "." else ""
     ics = trial_calendar(protocol, reminder=reminder, tz=zone, command=f"nof1 record{where}")
-    if not out.parent.is_dir():
-        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
-    write_private(out, ics)
+    write_output(out, ics, force=force, what="calendar")
     zone_text = zone.key if zone else "the device's own time zone"
     click.echo(
         f"Wrote {out}: a daily diary reminder at {reminder:%H:%M} ({zone_text}) from "

@@ -70,6 +70,34 @@ def read_passphrase(path: Path | None, confirm: bool = False) -> str:
     return phrase
 
 
+def _check_seed(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    # A ClickException, not a BadParameter: one ``Error:`` line without the usage text.
+    if value is not None and value < 0:
+        raise click.ClickException(f"--seed {value} must be a whole number, 0 or more")
+    return value
+
+
+def seed_option(help: str, default: int | None = None):
+    """The ``--seed N`` option: a whole number, 0 or more (numpy refuses negative seeds)."""
+    return click.option(
+        "--seed",
+        type=int,
+        default=default,
+        show_default=default is not None,
+        callback=_check_seed,
+        help=help,
+    )
+
+
+def force_option(what: str):
+    """The ``--force`` option of a command that writes an output file."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help=f"Replace {what} if it exists (a trial's own files are never replaced).",
+    )
+
+
 def passphrase_option():
     return click.option(
         "--passphrase-file",

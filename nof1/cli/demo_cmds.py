@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
+from nof1.cli.common import seed_option
 
 
 @cli.command()
@@ -18,9 +19,7 @@ from nof1.cli import cli
     help="Folder for the demo trial, its diary and the report (must be empty or new; "
     "default: a new folder in the system's temporary folder, never the current one).",
 )
-@click.option(
-    "--seed", type=int, default=1, show_default=True, help="Seed of the allocation and the patient."
-)
+@seed_option("Seed of the allocation and the patient.", default=1)
 @click.option(
     "--engine",
     type=click.Choice(["exact", "mcmc"]),

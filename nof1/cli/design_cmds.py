@@ -10,6 +10,7 @@ from datetime import date
 import click
 
 from nof1.cli import cli
+from nof1.cli.common import seed_option
 from nof1.design import (
     MAX_FALSE_POSITIVE,
     STRICT_THRESHOLD,
@@ -150,7 +151,7 @@ def can_show(r: DesignResult, treatment: str, effect: float, mcid: float, thresh
     default=None,
     help="Randomization scheme (default: the template's).",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Simulation seed.")
+@seed_option("Simulation seed.", default=0)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def design(
     template,

@@ -14,7 +14,7 @@ import click
 
 from nof1.anonymise import export_anonymised
 from nof1.cli import cli
-from nof1.cli.common import passphrase_option, read_passphrase, trial_option
+from nof1.cli.common import force_option, passphrase_option, read_passphrase, trial_option
 from nof1.diary import (
     Record,
     check_unblind_time,
@@ -33,6 +33,7 @@ from nof1.entries import (
     parse_value,
 )
 from nof1.errors import BlindingError, DiaryError
+from nof1.files import check_output
 from nof1.protocol import DayInfo, Outcome, Protocol, load_protocol
 from nof1.status import Status, trial_status
 
@@ -271,7 +272,7 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def history(trial, day, as_json) -> None:
     """Every record of one day, corrections included (the last one counts)."""
-    with open_diary(trial, create=False) as diary:
+    with open_diary(trial, create=False, readonly=True) as diary:
         records = diary.history(day)
     if as_json:
         click.echo(
@@ -320,15 +321,23 @@ def import_(trial, csv_file, correct) -> None:
     is_flag=True,
     help="After unblinding: write the anonymised series for pooling (no notes, dates, kits).",
 )
-def export(trial, csv_file, anonymise) -> None:
-    """Export every diary record, corrections marked, to a CSV (no allocation in it)."""
+@force_option("CSV_FILE")
+def export(trial, csv_file, anonymise, force) -> None:
+    """Export every diary record, corrections marked, to a CSV (no allocation in it).
+
+    The file is readable by you only (mode 0600): it holds dates, scores and notes. A note
+    that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
+    return) is written with a leading ' so that it shows as text; `nof1 import` removes
+    that ' again. CSV_FILE is never one of a trial's own files.
+    """
     if anonymise:
-        n = export_anonymised(trial, csv_file)
+        n = export_anonymised(trial, csv_file, force=force)
         click.echo(f"Exported {n} anonymised days to {csv_file} (readable by you only).")
         return
-    with open_diary(trial, create=False) as diary:
-        n = diary.export_csv(csv_file)
-    click.echo(f"Exported {n} records to {csv_file}.")
+    check_output(csv_file, force=force, what="export")
+    with open_diary(trial, create=False, readonly=True) as diary:
+        n = diary.export_csv(csv_file, force=force)
+    click.echo(f"Exported {n} records to {csv_file} (readable by you only).")
 
 
 @cli.command()

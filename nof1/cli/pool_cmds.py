@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
+from nof1.cli.common import force_option, seed_option
 from nof1.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
 
 
@@ -20,6 +21,7 @@ from nof1.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
     default=None,
     help="Write a self-contained HTML report (forest plot embedded) to this file.",
 )
+@force_option("the --out file")
 @click.option(
     "--engine",
     type=click.Choice(ENGINES),
@@ -36,11 +38,11 @@ from nof1.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
     default=None,
     help="Minimal clinically important difference (default: 1 point per 10 of scale).",
 )
-@click.option("--seed", type=int, default=None, help="Random seed (MCMC and predictive draws).")
+@seed_option("Random seed (MCMC and predictive draws).")
 @click.option(
     "--draws", type=int, default=1000, show_default=True, help="MCMC draws per chain (4 chains)."
 )
-def pool(files, as_json, out, engine, outcome, likelihood, mcid, seed, draws) -> None:
+def pool(files, as_json, out, force, engine, outcome, likelihood, mcid, seed, draws) -> None:
     """Pool anonymised series (``nof1 export --anonymise``) in a hierarchical model.
 
     Every file is checked before anything is fitted; a bad file is named with its line.
@@ -55,6 +57,7 @@ def pool(files, as_json, out, engine, outcome, likelihood, mcid, seed, draws) ->
         seed=seed,
         draws=draws,
         out=out,
+        force=force,
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

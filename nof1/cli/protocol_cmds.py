@@ -10,7 +10,7 @@ import click
 
 from nof1.blinding import MIN_PASSPHRASE
 from nof1.cli import cli
-from nof1.cli.common import passphrase_option, read_passphrase, trial_option
+from nof1.cli.common import passphrase_option, read_passphrase, seed_option, trial_option
 from nof1.entries import parse_date
 from nof1.protocol import calendar, load_protocol
 from nof1.series import SCHEMES
@@ -42,12 +42,7 @@ def protocol() -> None:
     help="Template file or built-in name (magnesium-crps, generic-ab, magnesium-open).",
 )
 @trial_option()
-@click.option(
-    "--seed",
-    type=int,
-    default=None,
-    help="Random seed (sealed, never public): makes the allocation reproducible.",
-)
+@seed_option("Random seed (sealed, never public): makes the allocation reproducible.")
 @click.option(
     "--blocks", type=int, default=None, help="Number of blocks (each: one A and one B period)."
 )

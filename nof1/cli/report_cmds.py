@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import csv_options, csv_source, trial_option
+from nof1.cli.common import csv_options, csv_source, force_option, seed_option, trial_option
 
 
 @cli.command()
@@ -15,8 +15,9 @@ from nof1.cli.common import csv_options, csv_source, trial_option
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="The HTML file to write (readable by you only).",
+    help="The HTML file to write (readable by you only; never a trial's own file).",
 )
+@force_option("the --out file")
 @trial_option()
 @csv_options
 @click.option(
@@ -43,25 +44,25 @@ from nof1.cli.common import csv_options, csv_source, trial_option
     default=None,
     help="Minimal clinically important difference (default: as pre-registered, else 1).",
 )
-@click.option("--seed", type=int, default=None, help="Random seed of the posterior draws.")
+@seed_option("Random seed of the posterior draws.")
 @click.option(
     "--draws",
     type=click.IntRange(min=1),
     default=None,
     help="Posterior draws per chain (mcmc; default 1000).",
 )
-def report(out, trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
+def report(out, force, trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
     """Write the clinician's report: effect, certainty, blinding, checks, on one page.
 
     \b
     After unblinding:   nof1 report --trial mytrial --out report.html
     From any CSV:       nof1 report --csv diary.csv --outcome pain --treatment arm --out report.html
     """
+    from nof1.files import check_output
     from nof1.report import csv_report, trial_report, write_report
 
-    if not out.parent.is_dir():
-        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
+    check_output(out, force=force, what="report")  # before the analysis, not after it
     options = dict(engine=engine, likelihood=likelihood, prior=prior, mcid=mcid, seed=seed, draws=draws, announce=lambda message: click.echo(message, err=True))  # fmt: skip
     source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=False)  # fmt: skip
     html = trial_report(trial, **options) if source is None else csv_report(**source, **options)
-    click.echo(f"Report written to {write_report(out, html)}")
+    click.echo(f"Report written to {write_report(out, html, force=force)}")

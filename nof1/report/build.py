@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nof1.errors import DataError
+from nof1.files import write_output
 from nof1.report import plots
 from nof1.summary import BLINDING_OK, bang_index, format_probability, large_benefit
 
@@ -460,20 +461,15 @@ def build_report(
     return env.get_template("report.html").render(**context)
 
 
-def write_report(path: str | Path, html: str) -> Path:
+def write_report(path: str | Path, html: str, force: bool = False) -> Path:
     """Write the report readable by its owner only (0600): it holds health data.
+
+    ``path`` is never one of a trial's own files; an existing file is replaced only with
+    ``force``. The write is atomic.
 
     Raises
     ------
-    DataError : the folder does not exist or is not writable.
+    OutputError : ``path`` is a trial's file, exists without ``force``, its folder does
+        not exist or is not writable.
     """
-    from nof1.trial import write_private
-
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise DataError(f"cannot write the report to {path}: folder {path.parent} does not exist")
-    try:
-        write_private(path, html.encode("utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot write the report to {path}: {exc.strerror}") from None
-    return path
+    return write_output(path, html.encode("utf-8"), force=force, what="report")

@@ -73,7 +73,7 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     allocation = None if unblinding is None else Allocation(unblinding.arms, unblinding.salt)
     recall: set = set()
     if (trial_dir / DIARY_FILE).exists():
-        with open_diary(trial_dir, protocol, create=False) as diary:
+        with open_diary(trial_dir, protocol, readonly=True) as diary:
             recall = diary.recall_days()
     if protocol.blinded and allocation is None:
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")

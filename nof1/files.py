@@ -1,0 +1,143 @@
+"""Writing files without ever destroying data: what every command that writes goes through.
+
+- **A trial's own files are never an output.** ``diary.sqlite`` (and its ``-wal``, ``-shm``
+  and ``-journal`` companions), ``protocol.toml`` and ``allocation.sealed`` are refused as
+  the target of an export, a report or any other output, whatever folder they are in and
+  whatever path (``..``, a symbolic link) leads to them: overwriting one would lose the audit
+  trail or make the allocation unrecoverable.
+- **An existing output is replaced only when asked** (``force=True``, the CLI's ``--force``).
+- **Atomic and private.** Content goes to a fresh temporary file made by
+  ``tempfile.mkstemp`` in the target folder (created with ``O_EXCL`` and mode 0600, so a
+  planted file or symbolic link is never opened), is flushed to disk, and is moved into
+  place with ``os.replace``: a reader sees the old file or the new one, never half of it, and
+  a failure leaves nothing behind. Outputs hold health data (dates, scores, notes), hence
+  mode 0600 whatever the umask.
+
+This module imports nothing else from nof1 but its errors, so every stage may use it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from nof1.errors import OutputError
+
+#: The files that make up a trial; no output may ever be written onto one of them.
+TRIAL_FILES = ("diary.sqlite", "protocol.toml", "allocation.sealed")
+#: Files SQLite keeps beside a database while it is in use.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def trial_file_kind(path: str | Path) -> str | None:
+    """The trial file ``path`` is (``"diary.sqlite"``, ...), or None for any other name.
+
+    Both the name as given and the name it resolves to (through ``..`` and symbolic
+    links) are checked, case-insensitively (macOS and Windows folders ignore case).
+    """
+    path = Path(path)
+    names = {path.name, Path(os.path.realpath(path)).name}
+    for name in names:
+        lowered = name.lower()
+        for trial_file in TRIAL_FILES:
+            companions = SQLITE_COMPANIONS if trial_file.endswith(".sqlite") else ()
+            if lowered in {trial_file, *(trial_file + c for c in companions)}:
+                return trial_file
+    return None
+
+
+def check_output(path: str | Path, *, force: bool = False, what: str = "output") -> Path:
+    """Refuse an output path that would destroy data; return it as a ``Path``.
+
+    Call it before any long work, so a bad ``--out`` fails at once.
+
+    Parameters
+    ----------
+    path : where the output would go.
+    force : allow replacing an existing file (never a trial file).
+    what : what is written, for the message (``"report"``, ``"export"``).
+
+    Raises
+    ------
+    OutputError : ``path`` is a trial file, a folder, in a folder that does not exist, or
+        an existing file and ``force`` is False.
+
+    Example
+    -------
+    >>> check_output("mytrial/diary.sqlite", what="export")  # doctest: +SKIP
+    Traceback (most recent call last):
+    OutputError: refusing to write the export to mytrial/diary.sqlite: ...
+    """
+    path = Path(path)
+    kind = trial_file_kind(path)
+    if kind is not None:
+        raise OutputError(
+            f"refusing to write the {what} to {path}: that is a trial's {kind}, which it would "
+            "destroy; choose another file name"
+        )
+    if path.is_dir():
+        raise OutputError(f"cannot write the {what} to {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write the {what} to {path}: folder {path.parent} does not exist")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise OutputError(f"{path} already exists; use --force to replace it")
+    return path
+
+
+def replace_file(path: str | Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` atomically, mode 0600 (no trial-file check: see
+    ``write_output``).
+
+    Raises
+    ------
+    OSError : the folder is missing or not writable, the disk is full; no file is left.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_output(
+    path: str | Path, content: bytes, *, force: bool = False, what: str = "output"
+) -> Path:
+    """Check an output path (``check_output``) and write ``content`` there atomically, 0600.
+
+    Returns
+    -------
+    Path : the file written.
+
+    Raises
+    ------
+    OutputError : as ``check_output``, or the file cannot be written (the reason named);
+        nothing is left behind then.
+    """
+    path = check_output(path, force=force, what=what)
+    try:
+        replace_file(path, content)
+    except OSError as exc:
+        raise OutputError(f"cannot write the {what} to {path}: {exc.strerror or exc}") from None
+    return path

@@ -1,0 +1,159 @@
+"""Writing files: trial files never an output, atomic private writes, whole trials or none."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import PASS
+
+import nof1.trial
+from nof1.cli import cli
+from nof1.diary import import_diary, open_diary
+from nof1.entries import neutralise_text, restore_text
+from nof1.errors import OutputError
+from nof1.files import check_output, trial_file_kind, write_output
+
+
+def _error_line(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("diary.sqlite", "diary.sqlite"),
+        ("Diary.SQLite-WAL", "diary.sqlite"),
+        ("diary.sqlite-shm", "diary.sqlite"),
+        ("diary.sqlite-journal", "diary.sqlite"),
+        ("protocol.toml", "protocol.toml"),
+        ("allocation.sealed", "allocation.sealed"),
+        ("diary.csv", None),
+        ("protocol.toml.html", None),
+    ],
+)
+def test_trial_file_names(tmp_path, name, kind):
+    assert trial_file_kind(tmp_path / name) == kind
+
+
+def test_write_output_is_atomic_private_and_leaves_no_temp_file(tmp_path):
+    out = write_output(tmp_path / "a.csv", b"x,y\n", what="export")
+    assert out.read_bytes() == b"x,y\n"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    with pytest.raises(OutputError, match="already exists; use --force"):
+        write_output(out, b"other")
+    write_output(out, b"new", force=True)
+    assert out.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+    with pytest.raises(OutputError, match="it is a folder"):
+        check_output(tmp_path, force=True)
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
+    out = tmp_path / "a.csv"
+    out.write_bytes(b"old")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("nof1.files.os.fsync", full_disk)
+    with pytest.raises(OutputError, match=r"cannot write the export to .*a.csv: No space left"):
+        write_output(out, b"new", force=True, what="export")
+    assert out.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+@pytest.mark.parametrize(
+    "note",
+    ["=1+1", "+44 1234", "-2 after a walk", "@SUM(A1)", "'=quoted", "''+x", "'plain", "fine"],
+)
+def test_neutralised_text_is_reversible(note):
+    safe = neutralise_text(note)
+    assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert restore_text(safe) == note
+
+
+def test_exported_notes_are_neutralised_and_import_back_unchanged(trial, tmp_path):
+    notes = ['=HYPERLINK("http://x")', "+1", "-3 today", "@me", "'quoted'", "calm day"]
+    src = tmp_path / "in.csv"
+    with src.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["date", "pain", "note"])
+        writer.writerows([f"2026-01-{5 + i:02d}", 5, n] for i, n in enumerate(notes))
+    import_diary(trial, src)
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(cli, ["export", "--trial", str(trial), str(out)])
+    assert res.exit_code == 0, res.output
+    with out.open(newline="") as fh:
+        exported = [row["note"] for row in csv.DictReader(fh)]
+    assert exported == ["'" + n for n in notes[:4]] + notes[4:]
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(trial, fresh)
+    for name in ("diary.sqlite", "diary.sqlite-wal", "diary.sqlite-shm"):
+        (fresh / name).unlink(missing_ok=True)
+    import_diary(fresh, out)
+    with open_diary(fresh) as diary:
+        assert [r.entry.note for r in diary.current_entries()] == notes
+    assert "formula" in CliRunner().invoke(cli, ["export", "--help"]).output
+
+
+def test_protocol_new_on_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch):
+    real = nof1.trial.replace_file
+
+    def fail_on_seal(path: Path, content: bytes) -> None:
+        if path.name == "allocation.sealed":
+            path.write_bytes(content[:10])  # a partial write, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, content)
+
+    monkeypatch.setattr(nof1.trial, "replace_file", fail_on_seal)
+    phrase = tmp_path / "phrase.txt"
+    phrase.write_text(PASS + "\n")
+    parent = tmp_path / "trials"
+    parent.mkdir()
+    target = parent / "t1"
+    args = ["protocol", "new", "--template", "generic-ab", "--trial", str(target)]
+    args += ["--passphrase-file", str(phrase)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1
+    assert _error_line(res.output) == (
+        f"Error: cannot write the trial to {target}: No space left on device; nothing was written"
+    )
+    assert list(parent.iterdir()) == []
+
+    # Into a folder that already holds the user's files: they stay, nothing is added.
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+
+    # A missing parent folder made for the trial is removed again.
+    deep = tmp_path / "a" / "b" / "t"
+    res = CliRunner().invoke(cli, [*args[:5], str(deep), *args[6:]])
+    assert _error_line(res.output).endswith("No space left on device; nothing was written")
+    assert res.exit_code == 1
+    assert not (tmp_path / "a").exists()
+
+
+def test_protocol_new_replaces_an_existing_protocol_whole(tmp_path):
+    phrase = tmp_path / "phrase.txt"
+    phrase.write_text(PASS + "\n")
+    target = tmp_path / "t"
+    base = ["protocol", "new", "--template", "generic-ab", "--trial", str(target)]
+    base += ["--passphrase-file", str(phrase)]
+    assert CliRunner().invoke(cli, [*base, "--seed", "1"]).exit_code == 0
+    first = (target / "protocol.toml").read_bytes()
+    res = CliRunner().invoke(cli, [*base, "--seed", "2", "--force", "--blocks", "5"])
+    assert res.exit_code == 0, res.output
+    assert (target / "protocol.toml").read_bytes() != first
+    assert sorted(p.name for p in target.iterdir()) == ["allocation.sealed", "protocol.toml"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
