@@ -12,19 +12,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nof1.blinding_assessment import BlindingAssessment
 from nof1.errors import DataError, ModelError
 from nof1.models.base import Fit
+from nof1.models.binary import BINARY_MCID, fit_binary_exact, is_binary
 from nof1.models.exact import fit_exact
 from nof1.models.priors import PRIOR_NAMES
 from nof1.randomization import RandomizationTest, randomization_test
 from nof1.series import Series
 from nof1.summary import DEFAULT_THRESHOLD, EffectSummary, summarize
+from nof1.verdict import Verdict, expectation_bound, make_verdict
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ENGINES = ("exact", "mcmc")
-LIKELIHOODS = ("normal", "student", "ordinal")
+LIKELIHOODS = ("normal", "student", "ordinal", "binomial")
+#: What ``--expectation`` said when it was retired (the CLI and the API raise it).
+EXPECTATION_RETIRED = (
+    "--expectation was retired: the guesses are recorded after randomization, so adjusting "
+    "for them removes real effects (in simulation 59% of a real effect; docs/validation.md, "
+    "'Blinding and expectation'). The verdict now states whether the patient could tell the "
+    "arms apart, and the expectation bound (--expectation-max) shows how much of the effect "
+    "expectation could explain"
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,9 @@ class AnalysisResult:
     sensitivity : prior name -> summary under that prior (all of ``PRIOR_NAMES``), or
         None when prior sensitivity was not asked for.
     options : the analysis options as used (engine, prior, ar1, trend, ...).
+    verdict : the tiered verdict: the decision line, the tier and the blinding evidence.
+    blinding : the blinding assessment, or None when there were no guesses or side effects
+        to assess (a CSV file).
     """
 
     summary: EffectSummary
@@ -49,11 +63,17 @@ class AnalysisResult:
     randomization_test: RandomizationTest | None
     sensitivity: dict[str, EffectSummary] | None
     options: dict[str, Any]
+    verdict: Verdict
+    blinding: BlindingAssessment | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready nested dict: the summary's keys plus ``randomization_test``,
+        """JSON-ready nested dict: the summary's keys plus ``verdict`` (tier,
+        criterion_met, blinding, text), ``blinding``, ``randomization_test``,
         ``sensitivity`` and ``options``."""
         out = self.summary.to_dict()
+        out["effect_text"] = out.pop("verdict")
+        out["verdict"] = self.verdict.to_dict()
+        out["blinding"] = None if self.blinding is None else self.blinding.to_dict()
         if self.randomization_test is not None:
             out["randomization_test"] = self.randomization_test.to_dict()
         else:
@@ -77,12 +97,15 @@ def analyze(
     prior: str = "neutral",
     ar1: bool = True,
     trend: str = "none",
-    likelihood: str = "normal",
+    likelihood: str | None = None,
     carryover: bool = False,
-    expectation: bool = False,
-    mcid: float = 1.0,
+    mcid: float | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     prior_sensitivity: bool = False,
+    blinding: BlindingAssessment | None = None,
+    open_label: bool = False,
+    preregistered: bool = False,
+    expectation_max: float | None = None,
     seed: int | None = None,
     draws: int = 1000,
     tune: int | None = None,
@@ -95,18 +118,30 @@ def analyze(
     Parameters
     ----------
     series : the series (from ``series_from_trial`` or ``series_from_csv``).
-    engine : ``"exact"`` (conjugate, milliseconds; normal likelihood) or ``"mcmc"``
-        (PyMC NUTS, any option).
+    engine : ``"exact"`` (conjugate, milliseconds; normal or binomial likelihood) or
+        ``"mcmc"`` (PyMC NUTS, any option).
     prior : ``"vague"``, ``"neutral"`` or ``"sceptical"``.
-    ar1, trend, expectation : model terms (``nof1.models.regression``).
-    likelihood : ``"normal"``, ``"student"`` or ``"ordinal"`` (the latter two: mcmc only).
+    ar1, trend : model terms (``nof1.models.regression``); for a yes/no outcome ``ar1``
+        asks the PyMC engine for a latent AR(1) process (the exact engine treats days as
+        independent).
+    likelihood : ``"normal"``, ``"student"``, ``"ordinal"`` (the latter two: mcmc only) or
+        ``"binomial"`` (yes/no outcomes: rates per arm, ``nof1.models.binary``). None: binomial
+        for a yes/no outcome (``is_binary``), normal otherwise.
     carryover : model onset and carryover: the effect acts through the exposure of
         ``nof1.models.exposure`` with its time constant tau integrated out; ``effect`` is
         then the effect at full exposure. Washout days belong in the series as unobserved
         rows (``series_from_trial(washout="unobserved")``).
-    mcid : minimal clinically important difference, outcome units.
+    mcid : minimal clinically important difference, outcome units; percentage points for
+        a yes/no outcome. None: 1 point, or 10 percentage points for a yes/no outcome.
     threshold : P(benefit >= mcid) needed to call the benefit worthwhile.
     prior_sensitivity : also fit under every named prior.
+    blinding : the blinding assessment (``nof1.blinding_assessment``) shown beside any
+        benefit; None when nothing about blinding was recorded.
+    open_label : the control arm was no treatment: the verdict says that placebo and
+        expectation cannot be separated from the effect.
+    preregistered : the MCID and threshold are the protocol's pre-registered criterion.
+    expectation_max : the largest shift of the outcome that believing one is on A could
+        cause, for the expectation bound (``nof1.verdict``); None: the MCID. 0 skips it.
     seed : seed of the posterior draws.
     draws, tune, chains : NUTS settings (``tune`` None: the model's default,
         ``nof1.models.personal.default_tune``); the exact engine returns ``draws * chains``
@@ -129,31 +164,48 @@ def analyze(
     Example
     -------
     >>> result = analyze(series, prior="neutral", seed=1)   # doctest: +SKIP
-    >>> result.summary.p_mcid, result.randomization_test.p_value   # doctest: +SKIP
+    >>> result.verdict.tier, result.summary.p_mcid   # doctest: +SKIP
     """
     if engine not in ENGINES:
         raise ModelError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    binary = is_binary(series)
+    if likelihood is None:
+        likelihood = "binomial" if binary else "normal"
     if likelihood not in LIKELIHOODS:
         raise ModelError(f"unknown likelihood {likelihood!r}; use one of {', '.join(LIKELIHOODS)}")
     if prior not in PRIOR_NAMES:
         raise ModelError(f"unknown prior {prior!r}; use one of {', '.join(PRIOR_NAMES)}")
-    if engine == "exact" and likelihood != "normal":
+    if likelihood == "binomial":
+        if not binary:
+            raise ModelError(
+                f"the binomial likelihood needs a yes/no outcome (0/1), and {series.outcome!r} "
+                "has other values"
+            )
+        if carryover or trend != "none":
+            raise ModelError("the binomial likelihood has no carryover or trend terms")
+    if engine == "exact" and likelihood not in ("normal", "binomial"):
         raise ModelError(
-            f"the exact engine fits only the normal likelihood, not {likelihood!r}; "
-            "use --engine mcmc"
+            f"the exact engine fits only the normal and binomial likelihoods, not "
+            f"{likelihood!r}; use --engine mcmc"
         )
+    if mcid is None:
+        mcid = BINARY_MCID if likelihood == "binomial" else 1.0
     if not mcid > 0:
         raise DataError(f"mcid must be a positive number of outcome units, got {mcid}")
-    series.check_analysable()
+    if likelihood != "binomial":
+        # A yes/no outcome may be constant (no side effect on any day): the binary model
+        # checks only that both arms have answers.
+        series.check_analysable()
 
     def fit_with(prior_name: str) -> Fit:
         if engine == "exact":
+            if likelihood == "binomial":
+                return fit_binary_exact(series, prior_name, n_draws=draws * chains, seed=seed)
             return fit_exact(
                 series,
                 prior_name,
                 ar1=ar1,
                 trend=trend,
-                expectation=expectation,
                 carryover=carryover,
                 n_draws=draws * chains,
                 seed=seed,
@@ -173,7 +225,6 @@ def analyze(
             trend=trend,
             likelihood=likelihood,
             carryover=carryover,
-            expectation=expectation,
             draws=draws,
             tune=tune,
             chains=chains,
@@ -191,6 +242,21 @@ def analyze(
             else summarize(fit_with(name), series, mcid=mcid, threshold=threshold)
             for name in PRIOR_NAMES
         }
+    if expectation_max is None:
+        expectation_max = mcid
+    if expectation_max < 0:
+        raise DataError(f"expectation_max must be 0 or more, got {expectation_max}")
+    bound = None
+    if blinding is not None and likelihood != "binomial" and expectation_max > 0:
+        bound = expectation_bound(fit.draws["effect"], summary, blinding, expectation_max, seed)
+    verdict = make_verdict(
+        summary,
+        threshold=threshold,
+        preregistered=preregistered,
+        blinding=blinding,
+        open_label=open_label,
+        bound=bound,
+    )
     options: dict[str, Any] = {
         "engine": engine,
         "prior": prior,
@@ -198,9 +264,9 @@ def analyze(
         "trend": trend,
         "likelihood": likelihood,
         "carryover": carryover,
-        "expectation": expectation,
         "mcid": mcid,
         "threshold": threshold,
+        "expectation_max": expectation_max,
         "seed": seed,
     }
     if engine == "mcmc":
@@ -218,6 +284,8 @@ def analyze(
         randomization_test=rtest,
         sensitivity=sensitivity,
         options=options,
+        verdict=verdict,
+        blinding=blinding,
     )
 
 
@@ -237,7 +305,7 @@ def analyze_trial(
     trend: str | None = None,
     likelihood: str | None = None,
     carryover: bool | None = None,
-    expectation: bool | None = None,
+    expectation_max: float | None = None,
     mcid: float | None = None,
     threshold: float | None = None,
     prior_sensitivity: bool | None = None,
@@ -265,7 +333,7 @@ def analyze_trial(
     outcome : outcome name; the protocol's primary outcome when None.
     verify : check the folder first; False only for a caller that has checked it and
         shows what it found (the report, which names any mismatch in red).
-    engine, prior, ar1, trend, likelihood, carryover, expectation, mcid, threshold,
+    engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
     prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
         ``analyze``; None means as pre-registered (engine, prior, ar1, trend, carryover,
         mcid, threshold) or ``analyze``'s default.
@@ -281,13 +349,16 @@ def analyze_trial(
     BlindingError : the trial has not been unblinded yet.
     DataError, ModelError : as in ``analyze``.
     """
+    from nof1.blinding_assessment import assess_trial_table
     from nof1.integrity import verify_trial
     from nof1.protocol import load_protocol
-    from nof1.series import series_from_trial
+    from nof1.series import series_from_trial, trial_table
 
     if verify:
         verify_trial(trial_dir)
-    pre = load_protocol(trial_dir).analysis
+    protocol = load_protocol(trial_dir)
+    pre = protocol.analysis
+    chosen_outcome = protocol.primary if outcome is None else protocol.outcome(outcome)
     preregistered = {
         "engine": pre.engine,
         "prior": pre.prior,
@@ -299,17 +370,33 @@ def analyze_trial(
     }
     options = _given(
         engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
-        carryover=carryover, expectation=expectation, mcid=mcid, threshold=threshold,
+        carryover=carryover, expectation_max=expectation_max, mcid=mcid, threshold=threshold,
         prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
         progressbar=progressbar, announce=announce,
     )  # fmt: skip
-    chosen = {**preregistered, **options}
+    defaults = dict(preregistered)
+    if chosen_outcome.kind == "binary":
+        # The protocol's MCID is in points of the primary scale and its onset model is the
+        # primary outcome's: a yes/no outcome takes the binary model's own defaults
+        # (MCID in percentage points, no onset model) unless they are given.
+        defaults.update(mcid=None, carryover=False)
+    chosen = {**defaults, **options}
     if not pre.exclude_washout:
         washout = "include"
     else:
         washout = "unobserved" if chosen["carryover"] else "exclude"
     series = series_from_trial(trial_dir, outcome, washout=washout)
-    result = analyze(series, **chosen)
+    blinding = None
+    if protocol.blinded:
+        blinding = assess_trial_table(trial_table(trial_dir), protocol.outcomes)
+    as_registered = chosen_outcome.primary and all(chosen[k] == v for k, v in preregistered.items())
+    result = analyze(
+        series,
+        **chosen,
+        blinding=blinding,
+        open_label=not protocol.blinded,
+        preregistered=as_registered,
+    )
     result.options["preregistered"] = {**preregistered, "exclude_washout": pre.exclude_washout}
     result.options["washout"] = washout
     return result
@@ -332,7 +419,7 @@ def analyze_csv(
     trend: str | None = None,
     likelihood: str | None = None,
     carryover: bool | None = None,
-    expectation: bool | None = None,
+    expectation_max: float | None = None,
     mcid: float | None = None,
     threshold: float | None = None,
     prior_sensitivity: bool | None = None,
@@ -349,7 +436,7 @@ def analyze_csv(
     ----------
     path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
         ``nof1.csv_input.series_from_csv`` (``path`` may be an open text file).
-    engine, prior, ar1, trend, likelihood, carryover, expectation, mcid, threshold,
+    engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
     prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
         ``analyze``; None means ``analyze``'s default.
 
@@ -377,7 +464,7 @@ def analyze_csv(
     )
     options = _given(
         engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
-        carryover=carryover, expectation=expectation, mcid=mcid, threshold=threshold,
+        carryover=carryover, expectation_max=expectation_max, mcid=mcid, threshold=threshold,
         prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
         progressbar=progressbar, announce=announce,
     )  # fmt: skip
@@ -403,7 +490,7 @@ def analyze_frame(
     trend: str | None = None,
     likelihood: str | None = None,
     carryover: bool | None = None,
-    expectation: bool | None = None,
+    expectation_max: float | None = None,
     mcid: float | None = None,
     threshold: float | None = None,
     prior_sensitivity: bool | None = None,
@@ -421,7 +508,7 @@ def analyze_frame(
     frame : one row per day; not changed.
     outcome, treatment, active, time, block, lower_is_better, low, high : column names and
         scale, as in ``nof1.csv_input.series_from_csv`` (a time column may hold datetimes).
-    engine, prior, ar1, trend, likelihood, carryover, expectation, mcid, threshold,
+    engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
     prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
         ``analyze``; None means ``analyze``'s default.
 
@@ -454,7 +541,7 @@ def analyze_frame(
     )
     options = _given(
         engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
-        carryover=carryover, expectation=expectation, mcid=mcid, threshold=threshold,
+        carryover=carryover, expectation_max=expectation_max, mcid=mcid, threshold=threshold,
         prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
         progressbar=progressbar, announce=announce,
     )  # fmt: skip

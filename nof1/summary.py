@@ -27,16 +27,20 @@ from nof1.series import Series
 LARGE_POINTS = 2.0
 #: Default decision threshold on P(benefit >= MCID) (``nof1.protocol.Analysis.threshold``).
 DEFAULT_THRESHOLD = 0.8
-#: Probability above which a direction (benefit or harm) is called "very probable".
-DIRECTION_SURE = 0.95
+#: Words for a probability (calibrated language after the IPCC guidance note, Mastrandrea
+#: et al. 2010, with "very" kept for the conventional 95%): at or above each bound, its word.
+VERY_PROBABLY = 0.95
+PROBABLY = 0.80
+MORE_LIKELY_THAN_NOT = 0.50
 #: |BI| at or below this reads as blinding held (Bang et al. 2004).
 BLINDING_OK = 0.2
 
 
-def large_benefit(series: Series, mcid: float) -> float:
+def large_benefit(series: Series, mcid: float, likelihood: str = "normal") -> float:
     """The "much better" threshold: 2 points of a 0-10 scale (Salaffi 2004), scaled to the
-    outcome's range; on an unbounded outcome, where points have no common meaning, 2 x MCID."""
-    if series.low is not None and series.high is not None:
+    outcome's range; on an unbounded outcome, where points have no common meaning, and on a
+    yes/no outcome (``likelihood="binomial"``, percentage points), 2 x MCID."""
+    if likelihood != "binomial" and series.low is not None and series.high is not None:
         return LARGE_POINTS * outcome_unit(series)
     return 2.0 * mcid
 
@@ -51,8 +55,10 @@ class EffectSummary:
     Parameters
     ----------
     outcome, engine, prior, likelihood, lower_is_better : what was analysed and how.
-    mcid : minimal clinically important difference, outcome units.
-    mean, median, sd, hdi_low, hdi_high : posterior of the effect (95% HDI).
+    mcid : minimal clinically important difference, outcome units (percentage points for
+        a yes/no outcome).
+    mean, median, sd, hdi_low, hdi_high : posterior of the effect (95% HDI); for a yes/no
+        outcome the rate difference in percentage points.
     p_benefit : P(benefit > 0).
     p_mcid : P(benefit >= mcid).
     p_large : P(benefit >= 2 points of a 0-10 scale), the "much better" threshold.
@@ -66,6 +72,10 @@ class EffectSummary:
     verdict : one paragraph; when diagnostics fail, says so and gives no conclusion.
     tau_median, tau_low, tau_high : posterior median and equal-tailed 95% interval of the
         onset/carryover time constant in days (None without the onset model).
+    rates : yes/no outcomes only (else None): ``{"A": {...}, "B": {...}, "ratio": {...},
+        "p_higher_on_a": p}``, each rate as ``mean``, ``low``, ``high`` (95% equal-tailed
+        interval, proportions; ``median`` too, the ratio's summary since its mean is
+        unstable when a rate is near 0) with ``yes`` and ``n`` days.
     """
 
     outcome: str
@@ -94,6 +104,13 @@ class EffectSummary:
     tau_median: float | None = None
     tau_low: float | None = None
     tau_high: float | None = None
+    rates: dict[str, Any] | None = None
+
+    @property
+    def unit(self) -> str:
+        """The unit of the effect: ``"percentage points"`` for a yes/no outcome, else
+        ``"points"``."""
+        return "percentage points" if self.likelihood == "binomial" else "points"
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (JSON-ready): ``{"effect": {"mean": ...}, "p_benefit": ...}``."""
@@ -127,6 +144,8 @@ class EffectSummary:
             "n_observed": self.n_observed,
             "diagnostics": self.diagnostics.to_dict(),
             "verdict": self.verdict,
+            "unit": self.unit,
+            "rates": self.rates,
         }
 
 
@@ -165,7 +184,7 @@ def summarize(
     if not 0 < threshold < 1:
         raise DataError(f"decision threshold must lie between 0 and 1, got {threshold}")
     sign = -1.0 if series.lower_is_better else 1.0
-    large = large_benefit(series, mcid)
+    large = large_benefit(series, mcid, fit.likelihood)
     draws = fit.draws
     if fit.exact is not None:
         ex = fit.exact
@@ -226,12 +245,48 @@ def summarize(
         n_days=len(series.y),
         n_observed=int(series.observed.sum()),
         diagnostics=fit.diagnostics,
+        rates=_rates(fit) if fit.likelihood == "binomial" else None,
     )
     tau = {}
     if "tau" in draws:
         q = np.quantile(np.asarray(draws["tau"], dtype=float), [0.5, 0.025, 0.975])
         tau = {"tau_median": float(q[0]), "tau_low": float(q[1]), "tau_high": float(q[2])}
     return EffectSummary(**summary, verdict=_verdict(summary, threshold, large), **tau)
+
+
+def _rates(fit: Fit) -> dict[str, Any]:
+    """Per-arm rates (proportions), their ratio and P(higher on A), from a binary fit."""
+
+    def describe(x: np.ndarray) -> dict[str, float]:
+        lo, med, hi = np.quantile(x, [0.025, 0.5, 0.975])
+        return {
+            "mean": float(np.mean(x)),
+            "median": float(med),
+            "low": float(lo),
+            "high": float(hi),
+        }
+
+    counts = fit.options.get("counts", {})
+    out: dict[str, Any] = {}
+    for arm, key in (("A", "rate_a"), ("B", "rate_b")):
+        yes, n = counts.get(arm, (None, None))
+        out[arm] = {**describe(np.asarray(fit.draws[key])), "yes": yes, "n": n}
+    ratio = np.asarray(fit.draws["ratio"])
+    out["ratio"] = describe(ratio[np.isfinite(ratio)])
+    out["p_higher_on_a"] = float(np.mean(fit.draws["rate_a"] > fit.draws["rate_b"]))
+    return out
+
+
+def probability_word(p: float) -> str:
+    """The calibrated word for a probability: "very probably" (>= 0.95), "probably"
+    (>= 0.80), "more likely than not" (>= 0.50), else "" (see ``VERY_PROBABLY``)."""
+    if p >= VERY_PROBABLY:
+        return "very probably"
+    if p >= PROBABLY:
+        return "probably"
+    if p >= MORE_LIKELY_THAN_NOT:
+        return "more likely than not"
+    return ""
 
 
 def _hdi_from_draws(x: np.ndarray, prob: float) -> tuple[float, float]:
@@ -263,16 +318,19 @@ def _pct(p: float) -> str:
     return format_probability(p, prose=True)
 
 
-def _points(x: float) -> str:
-    return "1 point" if f"{x:.3g}" == "1" else f"{x:.3g} points"
+def points(x: float, unit: str = "points") -> str:
+    """'1 point', '2.5 points', '10 percentage points'."""
+    if f"{x:.3g}" == "1":
+        return "1 " + unit.replace("points", "point")
+    return f"{x:.3g} {unit}"
 
 
-def _amount(x: float, better: str, worse: str, benefit_sign: float) -> str:
+def _amount(x: float, better: str, worse: str, benefit_sign: float, unit: str) -> str:
     """'1.2 points lower' style wording of an effect value."""
     if abs(x) < 0.05:
         return "no different"
     word = better if benefit_sign * x > 0 else worse
-    return f"{abs(x):.1f} points {word}"
+    return f"{abs(x):.1f} {unit} {word}"
 
 
 def _verdict(s: dict[str, Any], threshold: float, large: float) -> str:
@@ -289,41 +347,65 @@ def _verdict(s: dict[str, Any], threshold: float, large: float) -> str:
     sign = -1.0 if lower else 1.0
     out = s["outcome"]
     mcid = s["mcid"]
+    binary = s["likelihood"] == "binomial"
+    unit = "percentage points" if binary else "points"
     lo, hi = sorted((s["hdi_low"], s["hdi_high"]), key=lambda v: sign * v)
-    text = (
-        f"On the active treatment (A) your {out} was on average "
-        f"{_amount(s['mean'], better, worse, sign)} than on the control (B) "
-        f"(95% credible interval: from {_amount(lo, better, worse, sign)} to "
-        f"{_amount(hi, better, worse, sign)}). "
-        f"The chance that A helps at all is {_pct(s['p_benefit'])}; that it helps by at "
-        f"least the minimal important difference of {_points(mcid)}, {_pct(s['p_mcid'])}; "
-        f"by {_points(large)} or more ('much better'), {_pct(s['p_large'])}; that it makes "
-        f"no practical difference (less than {_points(mcid / 2)} either way), "
-        f"{_pct(s['p_rope'])}. "
-    )
-    p_harm = 1.0 - s["p_benefit"]
-    if s["p_mcid"] >= threshold:
-        text += (
-            f"Conclusion: A very probably helps, by an amount that matters (the "
-            f"pre-set bar was a {_pct(threshold)} chance of at least {_points(mcid)})."
+    text = ""
+    if binary:
+        r = s["rates"]
+        text = (
+            f"{out} occurred on {r['A']['yes']} of {r['A']['n']} days on A "
+            f"({_rate(r['A'])}) and on {r['B']['yes']} of {r['B']['n']} days on B "
+            f"({_rate(r['B'])}). "
         )
-    elif s["p_rope"] >= threshold:
-        text += "Conclusion: A probably makes no practical difference."
-        if s["p_benefit"] >= DIRECTION_SURE:
+        what = f"the rate of {out}"
+    else:
+        what = f"your {out}"
+    text += (
+        f"On the active treatment (A) {what} was on average "
+        f"{_amount(s['mean'], better, worse, sign, unit)} than on the control (B) "
+        f"(95% credible interval: from {_amount(lo, better, worse, sign, unit)} to "
+        f"{_amount(hi, better, worse, sign, unit)}). "
+        f"The chance that A helps at all is {_pct(s['p_benefit'])}; that it helps by at "
+        f"least the minimal important difference of {points(mcid, unit)}, "
+        f"{_pct(s['p_mcid'])}; by {points(large, unit)} or more ('much better'), "
+        f"{_pct(s['p_large'])}; that it makes no practical difference (less than "
+        f"{points(mcid / 2, unit)} either way), {_pct(s['p_rope'])}. "
+    )
+    return text + "Conclusion: " + effect_conclusion(s, threshold, out)
+
+
+def _rate(r: dict[str, Any]) -> str:
+    return f"{100 * r['mean']:.0f}%, 95% interval {100 * r['low']:.0f}% to {100 * r['high']:.0f}%"
+
+
+def effect_conclusion(s: Any, threshold: float, outcome: str) -> str:
+    """The one-sentence conclusion about the effect, worded by ``probability_word``.
+
+    ``s`` is an ``EffectSummary`` or its fields as a dict (``p_mcid``, ``p_rope``,
+    ``p_benefit``, ``mcid``, ``likelihood``).
+    """
+    get = s.get if isinstance(s, dict) else lambda k: getattr(s, k)
+    p_mcid, p_rope, p_benefit = get("p_mcid"), get("p_rope"), get("p_benefit")
+    unit = "percentage points" if get("likelihood") == "binomial" else "points"
+    if p_mcid > threshold:
+        return (
+            f"A {probability_word(p_mcid)} helps, by an amount that matters (at least "
+            f"{points(get('mcid'), unit)}: {_pct(p_mcid)})."
+        )
+    if p_rope > threshold:
+        text = f"A {probability_word(p_rope)} makes no practical difference."
+        if p_benefit >= VERY_PROBABLY:
             text += " A small benefit is likely, but it is below what matters."
-    elif s["p_benefit"] >= DIRECTION_SURE:
-        text += (
-            "Conclusion: A probably helps, but possibly by less than the minimal important "
+        return text
+    if p_benefit >= VERY_PROBABLY:
+        return (
+            "A very probably helps, but possibly by less than the minimal important "
             "difference: weigh the small gain against cost and side effects."
         )
-    elif p_harm >= DIRECTION_SURE:
-        text += f"Conclusion: A probably makes your {out} worse, not better."
-    else:
-        text += (
-            "Conclusion: the trial cannot tell yet whether A helps; more blocks would "
-            "narrow the uncertainty."
-        )
-    return text
+    if 1.0 - p_benefit >= VERY_PROBABLY:
+        return f"A very probably makes your {outcome} worse, not better."
+    return "the trial cannot tell yet whether A helps; more blocks would narrow the uncertainty."
 
 
 # --------------------------------------------------------------------------------------

@@ -121,11 +121,11 @@ def test_prior_sensitivity_covers_every_prior(readme):
     [
         (
             {"likelihood": "student"},
-            "the exact engine fits only the normal likelihood, not 'student'; use --engine mcmc",
+            "the exact engine fits only the normal and binomial likelihoods, not 'student'; use --engine mcmc",
         ),
         (
             {"likelihood": "ordinal"},
-            "the exact engine fits only the normal likelihood, not 'ordinal'; use --engine mcmc",
+            "the exact engine fits only the normal and binomial likelihoods, not 'ordinal'; use --engine mcmc",
         ),
         ({"engine": "gibbs"}, "unknown engine 'gibbs'; use one of exact, mcmc"),
         ({"prior": "flat"}, "unknown prior 'flat'; use one of vague, neutral, sceptical"),

@@ -38,7 +38,7 @@ def test_human_output_has_table_and_verdict(tmp_path):
     assert "Effect, A minus B" in out and "-1.17" in out  # nof1ins: -1.17
     assert "P(A helps at all)           96%" in out
     assert "Randomization test          p = 0.25" in out
-    assert "Conclusion: A probably helps" in out
+    assert "Conclusion: A very probably helps" in out
 
 
 def test_json_output_keys(tmp_path):
@@ -109,7 +109,7 @@ BLOCKS = "".join(f"{v},{a}\n" for v, a in zip([5, 6, 4, 3, 6, 7, 3, 2], "BBAABBA
         (
             "pain,arm\n" + BLOCKS,
             ["--engine", "exact", "--likelihood", "student"],
-            "Error: the exact engine fits only the normal likelihood, not 'student'; use --engine mcmc",
+            "Error: the exact engine fits only the normal and binomial likelihoods, not 'student'; use --engine mcmc",
         ),
     ],
 )

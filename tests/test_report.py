@@ -114,7 +114,12 @@ def test_headline_numbers_equal_the_analysis(demo, html):
     assert float(got.group(1)) == pytest.approx(s.p_mcid, abs=5e-5)
     assert got.group(2) == fmt_prob(s.p_mcid)
     assert f'<div class="v" id="effect">{fmt_num(s.mean, 1, True)}</div>' in html
-    assert f'<p class="verdict" id="verdict">{s.verdict}</p>' in html.replace("&#39;", "'")
+    page = html.replace("&#39;", "'").replace("&gt;", ">")
+    v = demo.result.verdict
+    assert f'<p id="criterion"><strong>{v.criterion.line()}</strong></p>' in page
+    assert f'<div class="verdict" id="verdict" data-tier="{v.tier}">' in page
+    for line in v.lines[1:]:
+        assert f"<p>{line}</p>" in page
 
 
 def test_randomization_and_blinding_and_side_effects(demo, html):
@@ -177,11 +182,12 @@ def test_blinded_trial_refused(tmp_path):
     assert not (trial / "diary.sqlite").exists()
 
 
-def test_open_label_report_says_placebo_cannot_be_separated(tmp_path):
+def _open_label_page(tmp_path, scheme: str = "block") -> str:
+    """The report of a small open-label trial with a simulated diary."""
     trial = tmp_path / "open"
     p = create_trial(
         trial, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=2,
-        blocks=2, period_days=10, washout_days=2, run_in_days=0,
+        blocks=2, period_days=10, washout_days=2, run_in_days=0, scheme=scheme,
     )  # fmt: skip
     rng = np.random.default_rng(0)
     rows = []
@@ -198,11 +204,42 @@ def test_open_label_report_says_placebo_cannot_be_separated(tmp_path):
     from nof1.diary import import_diary
 
     import_diary(trial, tmp_path / "d.csv")
-    page = trial_report(trial, seed=0)
+    return trial_report(trial, seed=0)
+
+
+def test_open_label_report_says_placebo_cannot_be_separated(tmp_path):
+    page = _open_label_page(tmp_path)
     assert _ids(page) == list(SECTIONS)
     assert 'id="open-label"' in page
     assert "Placebo and expectation cannot be separated from the effect" in page
     assert "Open label: the allocation is written in the public protocol" in page
+    assert "open label: no placebo, the patient knew the treatment" in page
+
+
+@pytest.mark.parametrize(
+    ("scheme", "design", "balance"),
+    [
+        ("alternating", "A and B alternate (ABAB... or BABA...)", "favours the arm that comes second"),
+        ("random-pairs", "a block may hold two periods of the same arm", "a block can hold AA or BB"),
+    ],
+)  # fmt: skip
+def test_report_wording_follows_the_randomization_scheme(tmp_path, scheme, design, balance):
+    page = _open_label_page(tmp_path, scheme)
+    assert design in page and balance in page
+    assert "each block has one A and one B period" not in page
+    assert "each one period of A and one of B in random order" not in page
+
+
+def test_summary_box_shows_decision_tier_and_blinding(demo, html):
+    box = html[html.index('id="summary"') : html.index('id="protocol"')]
+    v = demo.result.verdict
+    assert "Pre-registered criterion P(benefit &gt;= 1 point) &gt; 0.80: " in box
+    assert f'data-tier="{v.tier}"' in box
+    assert f'id="summary-blinding" data-status="{v.blinding}"' in box
+    got = re.search(r'id="p-could-tell" data-value="([0-9.]+)"', box)
+    assert float(got.group(1)) == pytest.approx(demo.result.blinding.p_tell, abs=5e-5)
+    assert re.search(r"right guesses on A \d+% \(\d+–\d+%\)", box)
+    assert re.search(r"Diarrhoea \(yes/no\): A \d+% \(\d+–\d+%\), B \d+%", box)
 
 
 def test_csv_report_of_the_peer_example():

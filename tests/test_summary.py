@@ -14,7 +14,7 @@ from nof1.errors import DataError
 from nof1.models.base import Diagnostics
 from nof1.models.exact import fit_exact
 from nof1.series import Series
-from nof1.summary import bang_index, summarize
+from nof1.summary import bang_index, probability_word, summarize
 
 PEER = Path(__file__).parent / "data" / "peer"
 
@@ -73,14 +73,30 @@ def test_verdicts_follow_the_probabilities(readme, fit):
     s = summarize(fit, readme, mcid=1.0)  # P(benefit) 0.97, P(>= 1 point) 0.61
     assert "1.2 points lower than on the control (B)" in s.verdict
     assert (
-        "Conclusion: A probably helps, but possibly by less than the minimal important" in s.verdict
+        "Conclusion: A very probably helps, but possibly by less than the minimal important"
+        in s.verdict
     )
+    # P(>= 0.2 points) 0.94: above the 0.8 bar but below 0.95, so "probably", not "very".
     s = summarize(fit, readme, mcid=0.2, threshold=0.8)
+    assert "Conclusion: A probably helps, by an amount that matters (at least 0.2 points: 94%)" in (
+        s.verdict
+    )
+    s = summarize(fit, readme, mcid=0.05, threshold=0.8)
+    assert s.p_mcid >= 0.95
     assert "Conclusion: A very probably helps, by an amount that matters" in s.verdict
     s = summarize(fit, readme, mcid=8.0)
-    assert "Conclusion: A probably makes no practical difference." in s.verdict
+    assert "Conclusion: A very probably makes no practical difference." in s.verdict
     worse = summarize(fit, dataclasses.replace(readme, lower_is_better=False))
-    assert "Conclusion: A probably makes your Y worse, not better." in worse.verdict
+    assert "Conclusion: A very probably makes your Y worse, not better." in worse.verdict
+
+
+@pytest.mark.parametrize(
+    ("p", "word"),
+    [(0.999, "very probably"), (0.95, "very probably"), (0.949, "probably"), (0.8, "probably"),
+     (0.79, "more likely than not"), (0.5, "more likely than not"), (0.49, "")],
+)  # fmt: skip
+def test_probability_words_follow_the_documented_thresholds(p, word):
+    assert probability_word(p) == word
 
 
 def test_failed_diagnostics_give_no_verdict(readme, fit):

@@ -39,10 +39,10 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
 )
 @click.option(
     "--likelihood",
-    type=click.Choice(["normal", "student", "ordinal"]),
-    default="normal",
-    show_default=True,
-    help="student and ordinal need --engine mcmc.",
+    type=click.Choice(["normal", "student", "ordinal", "binomial"]),
+    default=None,
+    help="Default: binomial for a yes/no outcome (rates per arm), else normal. "
+    "student and ordinal need --engine mcmc.",
 )
 @click.option(
     "--carryover/--no-carryover",
@@ -50,8 +50,13 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
     help="Model onset and carryover, integrating out their time constant (default: off, or "
     "as pre-registered).",
 )
+@click.option("--expectation", is_flag=True, hidden=True)
 @click.option(
-    "--expectation", is_flag=True, help="Add the patient's guesses of the arm as a covariate."
+    "--expectation-max",
+    type=float,
+    default=None,
+    help="Largest change of the outcome that believing one is on A could cause, for the "
+    "expectation bound (default: the MCID; 0 leaves the bound out).",
 )
 @click.option(
     "--prior",
@@ -64,7 +69,8 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
     "--mcid",
     type=float,
     default=None,
-    help="Minimal clinically important difference in outcome units (default: 1, or as pre-registered).",
+    help="Minimal clinically important difference in outcome units, percentage points for a "
+    "yes/no outcome (default: 1 point or 10 percentage points, or as pre-registered).",
 )
 @seed_option("Random seed of the posterior draws.")
 @click.option(
@@ -75,15 +81,17 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
     help="Posterior draws per chain (mcmc).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, ar1, trend, engine, likelihood, carryover, expectation, prior, prior_sensitivity, mcid, seed, draws, as_json) -> None:  # fmt: skip
+def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, ar1, trend, engine, likelihood, carryover, expectation, expectation_max, prior, prior_sensitivity, mcid, seed, draws, as_json) -> None:  # fmt: skip
     """Estimate the personal effect of A versus B, with its uncertainty.
 
     \b
     On an unblinded trial folder:   nof1 analyze --trial mytrial
     On any CSV (one row per day):   nof1 analyze --csv diary.csv --outcome pain --treatment arm --active magnesium
     """
-    from nof1.analysis import analyze_csv, analyze_trial
+    from nof1.analysis import EXPECTATION_RETIRED, analyze_csv, analyze_trial
 
+    if expectation:
+        raise click.ClickException(EXPECTATION_RETIRED)
     options = dict(
         announce=lambda message: click.echo(message, err=True),
         engine=engine,
@@ -92,7 +100,7 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
         trend=trend,
         likelihood=likelihood,
         carryover=carryover,
-        expectation=expectation,
+        expectation_max=expectation_max,
         mcid=mcid,
         prior_sensitivity=prior_sensitivity,
         seed=seed,
@@ -114,20 +122,47 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
 def _human(result, names: dict[str, str] | None = None) -> str:
     """The analysis as text; ``names``: the treatment of each arm (a trial, once unblinded)."""
     s = result.summary
+    v = result.verdict
     better = "lower" if s.lower_is_better else "higher"
-    model = "AR(1) errors" if result.options["ar1"] else "independent days"
+    binary = s.likelihood == "binomial"
+    if binary and s.engine == "exact":
+        model = "days independent"
+    else:
+        model = "AR(1) errors" if result.options["ar1"] else "independent days"
     if result.options["carryover"]:
         model += ", onset/carryover modelled"
         if result.options.get("washout") == "unobserved":
             model += " from each kit's first day (washout days unscored)"
+    unit = "pp" if binary else ""
     rows = [
         (
             "Effect, A minus B" + (" (full onset)" if result.options["carryover"] else ""),
-            f"{s.mean:+.2f}  (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f})",
+            f"{s.mean:+.2f}{unit}  (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}"
+            f"{' percentage points' if binary else ''})",
         ),
-        ("Standardized effect", _opt_float(s.standardized, "{:+.2f}")),
+    ]
+    if binary:
+        r = s.rates
+        for arm in ("A", "B"):
+            rows.append(
+                (
+                    f"Rate on {arm}",
+                    f"{r[arm]['yes']} of {r[arm]['n']} days: {_pct_interval(r[arm])}",
+                )
+            )
+        rows.append(
+            (
+                "Rate ratio A/B",
+                f"{r['ratio']['median']:.2f} (median; 95% interval {r['ratio']['low']:.2f} to "
+                f"{r['ratio']['high']:.2f})",
+            )
+        )
+        rows.append(("P(higher on A)", format_probability(r["p_higher_on_a"])))
+    else:
+        rows.append(("Standardized effect", _opt_float(s.standardized, "{:+.2f}")))
+    rows += [
         ("P(A helps at all)", format_probability(s.p_benefit)),
-        (f"P(A helps by >= {s.mcid:g})", format_probability(s.p_mcid)),
+        (f"P(A helps by >= {s.mcid:g}{unit})", format_probability(s.p_mcid)),
         ("P(A helps 'much')", format_probability(s.p_large)),
         ("P(no practical difference)", format_probability(s.p_rope)),
     ]
@@ -140,6 +175,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
                 f"{s.tau_median:.1f} days (95% interval {s.tau_low:.1f} to {s.tau_high:.1f})",
             )
         )
+    rows += _blinding_rows(result)
     rt = result.randomization_test
     if rt is not None:
         rows.append(
@@ -167,9 +203,13 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         f"trend {result.options['trend']}; {better} is better)",
         *([f"A is {names['A']}, B is {names['B']}."] if names else []),
         "",
+        v.criterion.line(),
+        textwrap.fill(f"Verdict ({v.tier}): {v.headline}", width=88),
+        "",
         *(f"  {label.ljust(width)}{value}" for label, value in rows),
     ]
-    lines += ["", textwrap.fill(s.verdict, width=88)]
+    for paragraph in v.lines[2:]:
+        lines += ["", textwrap.fill(paragraph, width=88)]
     if result.sensitivity is not None:
         lines += [
             "",
@@ -182,3 +222,58 @@ def _human(result, names: dict[str, str] | None = None) -> str:
                 f"{format_probability(t.p_benefit):>7}   {format_probability(t.p_mcid):>8}"
             )
     return "\n".join(lines)
+
+
+def _pct_interval(r) -> str:
+    return f"{100 * r['mean']:.1f}% (95% interval {100 * r['low']:.1f}% to {100 * r['high']:.1f}%)"
+
+
+def _blinding_rows(result) -> list[tuple[str, str]]:
+    """The blinding assessment as label/value rows (none without an assessment)."""
+    b = result.blinding
+    status = result.verdict.blinding
+    words = {
+        "could-tell": "the patient could tell the arms apart",
+        "held": "held",
+        "cannot-tell": "cannot tell (no clear sign either way)",
+        "not-assessed": "not assessed (no guesses or side effects recorded)",
+    }
+    rows = [("Blinding", words[status])]
+    if b is None:
+        return rows
+    g = b.guesses
+    if g is not None:
+        rows.append(("  P(could tell A from B)", format_probability(g.p_tell)))
+        for arm in ("A", "B"):
+            rows.append((f"  Right guesses on {arm}", _pct_interval(g.correct[arm])))
+        if b.period is not None:
+            rows.append(
+                (
+                    "  Period guesses",
+                    f"{b.period.right} of {b.period.definite} right, {b.period.unsure} unsure",
+                )
+            )
+        if b.daily is not None:
+            rows.append(
+                (
+                    "  Daily guesses",
+                    f"{b.daily.right} of {b.daily.definite} right, {b.daily.unsure} unsure "
+                    f"(within-period correlation {b.daily.icc:.2f})",
+                )
+            )
+    if b.bang is not None:
+        bang = ", ".join(
+            f"{arm} {'n/a' if x is None else f'{x:+.2f}'}" for arm, x in b.bang.index.items()
+        )
+        rows.append(("  Bang index (descriptive)", bang))
+    for se in b.side_effects:
+        rows.append(
+            (
+                f"  {se.name}",
+                f"A {se.counts['A'][0]}/{se.counts['A'][1]} days, "
+                f"{_pct_interval(se.rates['A'])}; B {se.counts['B'][0]}/{se.counts['B'][1]}, "
+                f"{_pct_interval(se.rates['B'])}; P(higher on A) "
+                f"{format_probability(se.p_higher_on_a)}",
+            )
+        )
+    return rows

@@ -487,9 +487,9 @@ class ExactPosterior:
         return float(ends[0, 0]), float(ends[0, 1])
 
 
-def _prepare(series: Series, prior: str, trend: str, expectation: bool):
+def _prepare(series: Series, prior: str, trend: str):
     series.check_analysable()
-    X, names = design_matrix(series, trend=trend, expectation=expectation)
+    X, names = design_matrix(series, trend=trend)
     obs = series.observed
     if np.linalg.matrix_rank(X[obs]) < X.shape[1]:
         raise DataError(
@@ -505,7 +505,6 @@ def fit_exact(
     *,
     ar1: bool = True,
     trend: str = "none",
-    expectation: bool = False,
     carryover: bool = False,
     n_draws: int = 4000,
     seed: int | None = None,
@@ -522,7 +521,6 @@ def fit_exact(
     prior : ``"vague"``, ``"neutral"`` or ``"sceptical"`` (``nof1.models.priors``).
     ar1 : AR(1) errors with rho ~ Uniform(-1, 1) integrated on a grid; False fixes rho = 0.
     trend : ``"none"``, ``"linear"`` or ``"block"`` (``design_matrix``).
-    expectation : add the patient's belief of being on the active arm as a covariate.
     carryover : the effect acts through the onset/carryover exposure ``E_t(tau)``, tau
         integrated over ``tau_grid``; ``effect`` is then the effect at full exposure.
     n_draws : independent posterior draws returned in ``Fit.draws``.
@@ -548,10 +546,10 @@ def fit_exact(
     >>> fit = fit_exact(series, prior="vague")            # doctest: +SKIP
     >>> fit.exact.mean, fit.exact.hdi(0.95)               # doctest: +SKIP
     """
-    X, names, rp = _prepare(series, prior, trend, expectation)
+    X, names, rp = _prepare(series, prior, trend)
     rho = rho_grid(grid_size) if ar1 else np.zeros(1)
     taus, tau_w = tau_grid(tau_grid_size) if carryover else (np.zeros(1), np.ones(1))
-    designs = [X if t == 0 else design_matrix(series, trend, expectation, tau=t)[0] for t in taus]
+    designs = [X if t == 0 else design_matrix(series, trend, tau=t)[0] for t in taus]
     e = names.index("effect")
     post, log_mass = _design_mixture(
         series.y[None, :], designs, series.day, rp, rho, e, np.log(tau_w)
@@ -584,7 +582,7 @@ def fit_exact(
     if carryover:
         grid_values["tau"] = tau_pts
     draws = _draw(np.random.default_rng(seed), n_draws, w, mn, vn, an, bn, names, grid_values)
-    options = {"ar1": ar1, "trend": trend, "expectation": expectation, "carryover": carryover}
+    options = {"ar1": ar1, "trend": trend, "carryover": carryover}
     options["grid_size"] = len(rho)
     if carryover:
         options["tau_grid_size"] = len(taus)
@@ -808,7 +806,7 @@ def effect_moments(
     rho = rho_grid(grid_size) if ar1 else np.zeros(1)
     for i, s in enumerate(series_list):
         try:
-            X, names, rp = _prepare(s, prior, trend, False)
+            X, names, rp = _prepare(s, prior, trend)
         except DataError as exc:
             raise DataError(f"series {i + 1}: {exc}") from None
         e = names.index("effect")

@@ -113,7 +113,6 @@ def build_model(
     trend: str = "none",
     likelihood: str = "normal",
     carryover: bool = False,
-    expectation: bool = False,
 ) -> pm.Model:
     """Build the PyMC model of a series' personal effect, sampling nothing.
 
@@ -126,7 +125,6 @@ def build_model(
     trend : ``"none"``, ``"linear"`` or ``"block"`` (see ``design_matrix``).
     likelihood : ``"normal"``, ``"student"`` or ``"ordinal"``.
     carryover : the effect acts through the onset/carryover exposure ``E_t(tau)``.
-    expectation : add the ``expectation`` term (the effect of believing one is on active).
 
     Returns
     -------
@@ -147,7 +145,7 @@ def build_model(
     >>> model["y"].eval().shape  # doctest: +SKIP
     (110,)
     """
-    return _build(series, prior, ar1, trend, likelihood, carryover, expectation)[0]
+    return _build(series, prior, ar1, trend, likelihood, carryover)[0]
 
 
 def fit_mcmc(
@@ -158,7 +156,6 @@ def fit_mcmc(
     trend: str = "none",
     likelihood: str = "normal",
     carryover: bool = False,
-    expectation: bool = False,
     draws: int = 1000,
     tune: int | None = None,
     chains: int = 4,
@@ -170,7 +167,7 @@ def fit_mcmc(
 
     Parameters
     ----------
-    series, prior, ar1, trend, likelihood, carryover, expectation : as in ``build_model``.
+    series, prior, ar1, trend, likelihood, carryover : as in ``build_model``.
     draws, tune : posterior draws and tuning steps per chain; ``tune`` None means
         ``default_tune(likelihood, carryover)``.
     chains : number of chains (at least 2, so that R-hat can be computed); run on up to two
@@ -207,7 +204,7 @@ def fit_mcmc(
     if target_accept is None:
         target_accept = ORDINAL_TARGET_ACCEPT if likelihood == "ordinal" else 0.8
     check_sampler_settings(draws, tune, chains, target_accept)
-    model, coef_names = _build(series, prior, ar1, trend, likelihood, carryover, expectation)
+    model, coef_names = _build(series, prior, ar1, trend, likelihood, carryover)
     with model:
         idata = sample_nuts(draws, tune, chains, target_accept, seed, progressbar)
         if likelihood != "normal" or carryover:
@@ -230,7 +227,6 @@ def fit_mcmc(
             "ar1": ar1,
             "trend": trend,
             "carryover": carryover,
-            "expectation": expectation,
             "draws": draws,
             "tune": tune,
             "target_accept": target_accept,
@@ -320,14 +316,13 @@ def _build(
     trend: str,
     likelihood: str,
     carryover: bool,
-    expectation: bool,
 ) -> tuple[pm.Model, tuple[str, ...]]:
     if likelihood not in LIKELIHOODS:
         raise ModelError(f"unknown likelihood {likelihood!r}; use one of {', '.join(LIKELIHOODS)}")
     series.check_analysable()
     if likelihood == "ordinal":
         _check_ordinal(series)
-    X, names = design_matrix(series, trend, expectation)
+    X, names = design_matrix(series, trend)
     resolved = resolve_prior(prior, series, names)
     if likelihood == "ordinal":
         return _build_ordinal(series, X, names, resolved, ar1, carryover)

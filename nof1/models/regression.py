@@ -1,16 +1,15 @@
 """The regression both personal engines fit: one design matrix, shared column names.
 
-Mean model for day t: ``intercept + effect * (x_t - xbar) (+ trend terms)
-(+ expectation * belief_t)`` with AR(1) errors (see ``nof1.models.exact``), where ``x_t`` is
-``active_t`` or, with an onset/carryover time constant ``tau > 0``, the exposure
-``E_t(tau)`` of ``nof1.models.exposure``: given tau the model is still linear in the effect.
-The treatment column is centred on its mean ``xbar`` over the series' rows (0.5 in a
-balanced design without onset), so the intercept is the mean level over both arms, not the
-control arm's level: the intercept's prior (centred on the scale's midpoint) then says
-nothing about the effect, which it would pull towards ``midpoint - control level``
-otherwise. Column order is fixed: ``intercept``, ``effect``, then trend columns, then
-``expectation``. Both engines and the priors key on these names, so the exact and the PyMC
-engine fit literally the same model.
+Mean model for day t: ``intercept + effect * (x_t - xbar) (+ trend terms)`` with AR(1)
+errors (see ``nof1.models.exact``), where ``x_t`` is ``active_t`` or, with an onset/carryover
+time constant ``tau > 0``, the exposure ``E_t(tau)`` of ``nof1.models.exposure``: given tau
+the model is still linear in the effect. The treatment column is centred on its mean
+``xbar`` over the series' rows (0.5 in a balanced design without onset), so the intercept is
+the mean level over both arms, not the control arm's level: the intercept's prior (centred
+on the scale's midpoint) then says nothing about the effect, which it would pull towards
+``midpoint - control level`` otherwise. Column order is fixed: ``intercept``, ``effect``,
+then trend columns. Both engines and the priors key on these names, so the exact and the
+PyMC engine fit literally the same model.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ TRENDS = ("none", "linear", "block")
 
 
 def design_matrix(
-    series: Series, trend: str = "none", expectation: bool = False, tau: float = 0.0
+    series: Series, trend: str = "none", tau: float = 0.0
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Build the design matrix of a series (all rows, missing days included).
 
@@ -37,8 +36,6 @@ def design_matrix(
     trend : ``"none"``; ``"linear"`` adds ``trend`` = (day - mean day) / 7, so its
         coefficient is the change per week; ``"block"`` adds ``block2`` .. ``blockK``
         indicator columns (block 1 is the reference).
-    expectation : add ``expectation`` = belief - 0.5 (1 guessed active, 0 guessed control,
-        0.5 unsure; days without a guess carry the last guess of the same period, else 0.5).
     tau : onset/carryover time constant in days; above 0 the ``effect`` column is the
         exposure ``E_t(tau)`` (``nof1.models.exposure``), which starts at 0 on the series'
         first row: keep washout days as unobserved rows (``y`` NaN) so it starts on the
@@ -50,7 +47,7 @@ def design_matrix(
 
     Raises
     ------
-    ModelError : unknown trend, or expectation asked for without any guesses.
+    ModelError : unknown trend.
     """
     if trend not in TRENDS:
         raise ModelError(f"unknown trend {trend!r}; use one of {', '.join(TRENDS)}")
@@ -65,21 +62,4 @@ def design_matrix(
         for b in np.unique(series.block)[1:]:
             cols.append((series.block == b).astype(float))
             names.append(f"block{b}")
-    if expectation:
-        cols.append(_filled_belief(series) - 0.5)
-        names.append("expectation")
     return np.column_stack(cols), tuple(names)
-
-
-def _filled_belief(series: Series) -> np.ndarray:
-    if series.belief is None or np.all(np.isnan(series.belief)):
-        raise ModelError(
-            "the expectation term needs the patient's guesses, and this series has none"
-        )
-    out = np.full(len(series.y), 0.5)
-    last: dict[int, float] = {}
-    for i, (p, b) in enumerate(zip(series.period, series.belief, strict=True)):
-        if not np.isnan(b):
-            last[p] = b
-        out[i] = last.get(p, 0.5)
-    return out

@@ -21,8 +21,9 @@ import pandas as pd
 
 from nof1.errors import DataError
 from nof1.files import write_output
+from nof1.models.binary import rate_interval
 from nof1.report import plots
-from nof1.summary import BLINDING_OK, bang_index, format_probability, large_benefit
+from nof1.summary import format_probability, large_benefit
 
 #: Replicated series drawn for the posterior predictive check.
 PPC_DRAWS = 200
@@ -79,6 +80,13 @@ def fmt_num(x: float | None, digits: int = 1, signed: bool = False) -> str:
     return text.replace("-0.0", "0.0").replace("+0.0", "0.0") if float(text) == 0 else text
 
 
+def fmt_rate(r: Mapping[str, float] | None) -> str:
+    """A rate or share with its 95% interval: '14% (5-26%)'; "n/a" without one."""
+    if not r or "mean" not in r:
+        return "n/a"
+    return f"{100 * r['mean']:.0f}% ({100 * r['low']:.0f}–{100 * r['high']:.0f}%)"
+
+
 # --------------------------------------------------------------------------- pieces
 
 
@@ -127,7 +135,7 @@ def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -
         out = np.full((len(pick), len(series.y)), np.nan)
         out[:, series.observed] = y[pick]
         return out
-    terms = {"trend": opts.get("trend", "none"), "expectation": opts.get("expectation", False)}
+    terms = {"trend": opts.get("trend", "none")}
     X, names = design_matrix(series, **terms)
     total = len(fit.draws["effect"])
     pick = rng.choice(total, size=min(n, total), replace=False)
@@ -216,40 +224,39 @@ def _completeness(
     return rows
 
 
-def _last_guesses(table: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The arm and the patient's last guess of each period that has one."""
-    arms, guesses = [], []
-    for _, t in table[table["period"].notna()].groupby("period", sort=True):
-        g = t["guess"].dropna()
-        if len(g):
-            arms.append(str(t["arm"].iloc[0]))
-            guesses.append(str(g.iloc[-1]))
-    return arms, guesses
+#: How each randomization scheme orders the periods, for the protocol and methods text.
+SCHEME_TEXT = {
+    "block": (
+        "each block one period of A and one of B, the order drawn at random per block",
+        "Period effects are balanced by the block design (each block has one A and one B period).",
+    ),
+    "alternating": (
+        "A and B alternate (ABAB... or BABA...), only the first arm drawn at random",
+        "Period effects are balanced by the alternation, but a trend that rises or falls "
+        "steadily favours the arm that comes second in every pair.",
+    ),
+    "random-pairs": (
+        "the periods shuffled at random with as many A as B periods, so a block may hold "
+        "two periods of the same arm",
+        "Period effects are balanced only on average over the randomization: under random "
+        "pairs a block can hold AA or BB, and a slow trend can favour one arm.",
+    ),
+}
 
 
-def _blinding(table: pd.DataFrame | None) -> dict[str, Any] | None:
-    """Guesses table and Bang index from the last guess of each period; None without guesses."""
-    if table is None or table["guess"].notna().sum() == 0:
-        return None
-    arms, guesses = _last_guesses(table)
-    bi = bang_index(arms, guesses)
-    return {
-        "counts": bi.counts,
-        "bang": bi.index,
-        "reading": bi.interpretation,
-        "held": all(v is None or abs(v) <= BLINDING_OK for v in bi.index.values()),
-        "ok_band": BLINDING_OK,
-        "n_periods": len(arms),
-        "n_daily": int(table["guess"].notna().sum()),
-    }
+def scheme_text(scheme: str) -> dict[str, str]:
+    """The ``design`` and ``balance`` sentences of a randomization scheme."""
+    design, balance = SCHEME_TEXT[scheme]
+    return {"design": design, "balance": balance}
 
 
 def _binary_rates(table: pd.DataFrame, outcome: str) -> dict[str, dict[str, Any]]:
+    """Per arm: yes days, days answered and the rate with its 95% interval (binary model)."""
     out = {}
     for arm in ("A", "B"):
         values = table.loc[(table["arm"] == arm), outcome].dropna()
         yes, n = int((values == 1).sum()), len(values)
-        out[arm] = {"yes": yes, "n": n, "rate": yes / n if n else float("nan")}
+        out[arm] = {"yes": yes, "n": n, **(rate_interval(yes, n) if n else {})}
     return out
 
 
@@ -399,15 +406,13 @@ def build_report(
     if ppc is not None:
         figures["ppc"] = ppc
 
-    blinding = _blinding(table)
-    side_effects, binary = [], []
+    binary = []
     if protocol is not None and table is not None:
         for o in protocol.outcomes:
-            if o.kind == "binary":
+            if o.kind == "binary" and o.role != "side-effect":
+                # Side effects are in the blinding section, with the blinding assessment.
                 row = {"label": o.label, "role": o.role, "rates": _binary_rates(table, o.name)}
                 binary.append(row)
-                if o.role == "side-effect":
-                    side_effects.append(row)
     scale_secondary = [x for x in secondary if x.kind == "scale"]
     completeness = (
         _completeness(table, s.outcome, arm_names, recall_days) if table is not None else None
@@ -416,7 +421,7 @@ def build_report(
     if table is not None:
         on = table[table["period"].notna()]
         period_arms = dict(zip(on["period"].astype(int), on["arm"].astype(str), strict=True))
-    large = large_benefit(series, s.mcid)
+    large = large_benefit(series, s.mcid, s.likelihood)
     diag = s.diagnostics
     rt = result.randomization_test
     blocks = int(len(np.unique(series.block[series.block > 0])))
@@ -433,8 +438,9 @@ def build_report(
         "sensitivity": sensitivity,
         "rt": rt,
         "blocks": blocks,
-        "blinding": blinding,
-        "side_effects": side_effects,
+        "blinding": result.blinding,
+        "verdict": result.verdict,
+        "scheme": scheme_text(protocol.scheme if protocol is not None else series.scheme),
         "binary": binary,
         "secondary": scale_secondary,
         "completeness": completeness,
@@ -450,6 +456,7 @@ def build_report(
         "n_missing": int((~series.observed).sum()),
         "p": fmt_prob,
         "num": fmt_num,
+        "pct": fmt_rate,
     }
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("nof1.report", "templates"),

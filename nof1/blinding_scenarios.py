@@ -1,0 +1,313 @@
+"""Simulated trials in which blinding holds or breaks, and what the verdict makes of them.
+
+``bench/calibration.py`` (studies ``blinding-*``) and the slow tests run these scenarios on
+the template designs. Each simulated day follows the data-generating model of
+``nof1.simulate`` (AR(1) noise around a baseline, the drug effect on A days) plus the two
+things that break a blinding:
+
+- **a side effect that reveals the kit**: each A period is, with probability
+  ``reveal_share``, a revealing period with the side effect on each day with probability
+  ``side_rate``; other periods have it with probability ``side_base``;
+- **expectation**: from the first side-effect day of a period on, the patient believes they
+  are on A, and believing so changes the outcome by ``expectation`` (negative: less pain).
+
+The patient's recorded guesses follow one of four ``GUESSING`` behaviours:
+
+- ``informed``: "A" while they believe A, "placebo" (B) otherwise;
+- ``random``: a guess per period drawn A/B/unsure with probabilities 0.4/0.4/0.2, whatever
+  they believe (a patient who does not say what they think);
+- ``felt``: "A" on days with less pain than their average so far (by more than 0.5), "B"
+  with more, "unsure" in between: guesses that follow how the patient feels;
+- and, with ``reveal_share`` 0 and no expectation, ``random`` is perfect blinding.
+
+On each recorded day a guess is written with probability ``guess_rate``; within a period,
+a day repeats the period's guess with probability 0.85 and draws afresh otherwise, so the
+daily guesses are correlated within a period, as real ones are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nof1.analysis import analyze
+from nof1.blinding_assessment import assess_blinding
+from nof1.models.exact import fit_exact_batch
+from nof1.models.priors import resolve_prior
+from nof1.models.regression import design_matrix
+from nof1.randomization import draw_allocation
+from nof1.series import Series
+from nof1.simulate import Layout
+from nof1.summary import VERY_PROBABLY, bang_index
+from nof1.verdict import TIERS
+
+GUESSING = ("informed", "random", "felt")
+#: P(a day repeats its period's guess) in the simulated guesses.
+GUESS_STICKINESS = 0.85
+#: Per-period guess probabilities (A, B, unsure) of the ``random`` behaviour.
+RANDOM_GUESS = (0.4, 0.4, 0.2)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One simulated world (see the module docstring)."""
+
+    name: str
+    effect: float = 0.0
+    expectation: float = 0.0
+    reveal_share: float = 0.0
+    side_rate: float = 0.25
+    side_base: float = 0.0
+    guessing: str = "random"
+    guess_rate: float = 0.5
+    sd: float = 1.5
+    rho: float = 0.5
+    baseline: float = 6.0
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Per simulated trial, what each analysis concluded (arrays of length ``trials``).
+
+    ``tier``: the verdict tier; ``status``: the blinding status; ``mean``, ``lower``,
+    ``upper``: the effect's posterior mean and 95% interval; ``bound_mean``,
+    ``bound_lower``, ``bound_upper``, ``bound_p_benefit``: the expectation bound;
+    ``old_benefit``: the verdict before the tiers ("helps" at P(benefit >= MCID) >= 0.8 or
+    P(benefit) >= 0.95); ``old_doubtful``: the old flag (Bang |BI| > 0.2 on the last guess
+    of each period); ``cov_mean``, ``cov_lower``, ``cov_upper``: the retired covariate
+    analysis (the guesses as a regressor); ``cov_failed``: trials where it could not be
+    fitted (collinear guesses and arm).
+    """
+
+    scenario: Scenario
+    design: str
+    truth: float
+    arrays: dict[str, np.ndarray] = field(repr=False)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key]
+
+    @property
+    def trials(self) -> int:
+        return len(self.arrays["tier"])
+
+    def rate(self, mask: np.ndarray) -> tuple[float, float]:
+        """Share of trials where ``mask`` holds, and its Monte-Carlo standard error."""
+        m = float(np.mean(mask))
+        return m, float(np.sqrt(m * (1 - m) / len(mask)))
+
+    def tier_rates(self) -> dict[str, float]:
+        return {t: float(np.mean(self["tier"] == t)) for t in TIERS}
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers a study table shows."""
+        benefit = np.isin(self["tier"], ("benefit", "benefit-unblinded"))
+        covered = (self["lower"] <= self.truth) & (self.truth <= self["upper"])
+        bound_cov = (self["bound_lower"] <= self.truth) & (self.truth <= self["bound_upper"])
+        ok = ~self["cov_failed"]
+        cov_covered = (self["cov_lower"] <= self.truth) & (self.truth <= self["cov_upper"])
+        return {
+            "tiers": self.tier_rates(),
+            "benefit": float(benefit.mean()),
+            "benefit_no_caveat": float(np.mean(self["tier"] == "benefit")),
+            "could_tell": float(np.mean(self["status"] == "could-tell")),
+            "old_benefit": float(self["old_benefit"].mean()),
+            "old_doubtful": float(self["old_doubtful"].mean()),
+            "bias": float(np.mean(self["mean"] - self.truth)),
+            "coverage": float(covered.mean()),
+            "bound_bias": float(np.mean(self["bound_mean"] - self.truth)),
+            "bound_coverage": float(bound_cov.mean()),
+            "bound_benefit": float(np.mean(self["bound_p_benefit"] >= VERY_PROBABLY)),
+            "cov_bias": float(np.mean(self["cov_mean"][ok] - self.truth)) if ok.any() else None,
+            "cov_coverage": float(cov_covered[ok].mean()) if ok.any() else None,
+            "cov_failed": float(self["cov_failed"].mean()),
+        }
+
+
+def simulate_trial(
+    layout: Layout, scenario: Scenario, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """One simulated trial: daily arrays over the calendar (run-in included).
+
+    Returns
+    -------
+    dict with ``arm`` (0/1, 0 on run-in), ``period``, ``pain``, ``side`` (0/1),
+    ``believes_a`` (bool), ``guess`` (object: "A", "B", "unsure" or None) and
+    ``allocation`` (tuple of "A"/"B").
+    """
+    s = scenario
+    allocation = draw_allocation(layout.blocks, layout.scheme, rng)
+    arm = layout.arms(allocation)
+    n = layout.n_days
+    period = layout.period
+    revealing = np.zeros(layout.n_periods + 1, dtype=bool)
+    revealing[1:] = (np.array(allocation) == "A") & (rng.random(layout.n_periods) < s.reveal_share)
+    rate = np.where(revealing[period], s.side_rate, s.side_base)
+    side = (rng.random(n) < rate) & ~layout.run_in
+    believes_a = np.zeros(n, dtype=bool)
+    for p in range(1, layout.n_periods + 1):
+        days = np.flatnonzero(period == p)
+        first = days[side[days]]
+        if first.size:
+            believes_a[first[0] : days[-1] + 1] = True
+    noise = np.empty(n)
+    noise[0] = s.sd * rng.standard_normal()
+    scale = s.sd * np.sqrt(1 - s.rho**2)
+    for t in range(1, n):
+        noise[t] = s.rho * noise[t - 1] + scale * rng.standard_normal()
+    pain = s.baseline + s.effect * arm + s.expectation * believes_a + noise
+    guess = _guesses(layout, s, pain, believes_a, rng)
+    return {
+        "arm": arm,
+        "period": period,
+        "pain": pain,
+        "side": side.astype(float),
+        "believes_a": believes_a,
+        "guess": guess,
+        "allocation": allocation,
+    }
+
+
+def _guesses(layout, s: Scenario, pain, believes_a, rng) -> np.ndarray:
+    n = layout.n_days
+    guess = np.full(n, None, dtype=object)
+    options = np.array(["A", "B", "unsure"], dtype=object)
+    running = np.cumsum(pain) / np.arange(1, n + 1)
+    for p in range(1, layout.n_periods + 1):
+        days = np.flatnonzero(layout.period == p)
+        own = rng.choice(options, p=RANDOM_GUESS)
+        for d in days:
+            if s.guessing == "informed":
+                g = "A" if believes_a[d] else "B"
+            elif s.guessing == "felt":
+                ref = running[d - 1] if d > 0 else pain[d]
+                g = "A" if pain[d] < ref - 0.5 else "B" if pain[d] > ref + 0.5 else "unsure"
+            else:
+                g = own if rng.random() < GUESS_STICKINESS else rng.choice(options, p=RANDOM_GUESS)
+            if rng.random() < s.guess_rate:
+                guess[d] = g
+    return guess
+
+
+def run_scenario(
+    layout: Layout,
+    scenario: Scenario,
+    trials: int,
+    *,
+    design: str = "",
+    seed: int = 0,
+    mcid: float = 1.0,
+    threshold: float = 0.8,
+) -> ScenarioResult:
+    """Simulate ``trials`` trials and analyse each as ``nof1 analyze`` would.
+
+    The default analysis is the library's own ``analyze`` (exact engine, neutral prior,
+    AR(1), washout days left out) with the blinding assessment of the trial's guesses and
+    side effect; the retired covariate analysis adds the guesses (1 A, 0 B, 0.5 unsure, the
+    last guess of the period carried forward) as a regressor.
+
+    Returns
+    -------
+    ScenarioResult
+    """
+    if scenario.guessing not in GUESSING:
+        raise ValueError(f"unknown guessing {scenario.guessing!r}; use one of {GUESSING}")
+    rng = np.random.default_rng(seed)
+    keep = layout.analysis_mask()
+    out: dict[str, list] = {k: [] for k in _FIELDS}
+    for _ in range(trials):
+        t = simulate_trial(layout, scenario, rng)
+        on = ~layout.run_in
+        blinding = assess_blinding(
+            layout.period[on],
+            np.where(t["arm"][on] == 1, "A", "B"),
+            list(t["guess"][on]),
+            {"side": ("Side effect", t["side"][on])},
+        )
+        series = Series(
+            y=t["pain"][keep],
+            active=t["arm"][keep],
+            day=layout.day[keep],
+            block=layout.block[keep],
+            period=layout.period[keep],
+            scheme=layout.scheme,
+        )
+        res = analyze(
+            series,
+            mcid=mcid,
+            threshold=threshold,
+            blinding=blinding,
+            preregistered=True,
+            seed=int(rng.integers(2**31)),
+            draws=250,
+        )
+        s, v = res.summary, res.verdict
+        out["tier"].append(v.tier)
+        out["status"].append(v.blinding)
+        out["mean"].append(s.mean)
+        out["lower"].append(s.hdi_low)
+        out["upper"].append(s.hdi_high)
+        b = v.bound
+        out["bound_mean"].append(b.mean)
+        out["bound_lower"].append(b.hdi_low)
+        out["bound_upper"].append(b.hdi_high)
+        out["bound_p_benefit"].append(b.p_benefit)
+        out["old_benefit"].append(s.p_mcid >= 0.8 or s.p_benefit >= VERY_PROBABLY)
+        out["old_doubtful"].append(_old_doubtful(layout, t))
+        cov = _covariate_fit(series, t["guess"][keep])
+        out["cov_failed"].append(cov is None)
+        for k, x in zip(("cov_mean", "cov_lower", "cov_upper"), cov or (np.nan,) * 3, strict=True):
+            out[k].append(x)
+    arrays = {k: np.array(v) for k, v in out.items()}
+    return ScenarioResult(scenario=scenario, design=design, truth=scenario.effect, arrays=arrays)
+
+
+_FIELDS = (
+    "tier",
+    "status",
+    "mean",
+    "lower",
+    "upper",
+    "bound_mean",
+    "bound_lower",
+    "bound_upper",
+    "bound_p_benefit",
+    "old_benefit",
+    "old_doubtful",
+    "cov_mean",
+    "cov_lower",
+    "cov_upper",
+    "cov_failed",
+)
+
+
+def _old_doubtful(layout: Layout, t: dict[str, np.ndarray]) -> bool:
+    """The flag before this assessment: Bang |BI| > 0.2 on each period's last guess."""
+    arms, guesses = [], []
+    for p in range(1, layout.n_periods + 1):
+        g = [x for x in t["guess"][layout.period == p] if x is not None]
+        if g:
+            arms.append(t["allocation"][p - 1])
+            guesses.append(g[-1])
+    bi = bang_index(arms, guesses).index
+    return any(v is not None and abs(v) > 0.2 for v in bi.values())
+
+
+def _covariate_fit(series: Series, guess: np.ndarray) -> tuple[float, float, float] | None:
+    """The retired ``--expectation`` analysis: the guesses as a regressor (exact engine)."""
+    belief = np.full(len(series.y), 0.5)
+    last: dict[int, float] = {}
+    value = {"A": 1.0, "B": 0.0, "unsure": 0.5}
+    for i, (p, g) in enumerate(zip(series.period, guess, strict=True)):
+        if g is not None:
+            last[p] = value[g]
+        belief[i] = last.get(p, 0.5)
+    X, names = design_matrix(series)
+    X = np.column_stack([X, belief - 0.5])
+    names = (*names, "expectation")
+    if np.linalg.matrix_rank(X[series.observed]) < X.shape[1]:
+        return None
+    fit = fit_exact_batch(series.y[None, :], X, series.day, resolve_prior("neutral", series, names))
+    return float(fit.mean[0]), float(fit.lower[0]), float(fit.upper[0])
