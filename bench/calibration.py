@@ -36,11 +36,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from nof1.blinding_scenarios import Scenario, run_scenario  # noqa: E402
 from nof1.design import analyse_batch  # noqa: E402
+from nof1.models.binary import BINARY_MCID, fit_binary_exact  # noqa: E402
 from nof1.models.exact import fit_exact  # noqa: E402
 from nof1.models.priors import resolve_prior  # noqa: E402
 from nof1.models.regression import design_matrix  # noqa: E402
+from nof1.series import Series  # noqa: E402
 from nof1.simulate import Layout, simulate_batch, simulate_series  # noqa: E402
+from nof1.summary import summarize  # noqa: E402
+from nof1.verdict import TIERS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -364,6 +369,261 @@ def study_false_positives(args: argparse.Namespace) -> list[str]:
     ]
 
 
+# ------------------------------------------------------------ blinding and expectation
+
+#: The template designs of the blinding studies (``nof1/templates``).
+BLINDING_DESIGNS = {
+    "magnesium-crps": Layout(blocks=3, period_days=28, washout_days=7, run_in_days=7),
+    "generic-ab": Layout(blocks=4, period_days=14, washout_days=3),
+}
+#: The worlds of the blinding studies (``nof1.blinding_scenarios``), by row label.
+BLINDING_SCENARIOS = (
+    Scenario("no effect; side effect reveals 70% of A periods; expectation -1; guesses "
+             "'placebo' without the side effect", expectation=-1.0, reveal_share=0.7,
+             guessing="informed"),
+    Scenario("no effect; side effect reveals 70% of A periods; expectation -1; random guesses",
+             expectation=-1.0, reveal_share=0.7, guessing="random"),
+    Scenario("no effect; side effect reveals 70% of A periods; no expectation; guesses "
+             "'placebo' without the side effect", reveal_share=0.7, guessing="informed"),
+    Scenario("perfect blinding: no effect, guesses A/B/unsure 0.4/0.4/0.2 per period, side "
+             "effect 3% of days on both arms", side_base=0.03, guessing="random"),
+    Scenario("real effect -1.5, perfect blinding (as above)", effect=-1.5, side_base=0.03,
+             guessing="random"),
+    Scenario("real effect -1.5; guesses follow felt pain; side effect 3% of days on both arms",
+             effect=-1.5, side_base=0.03, guessing="felt"),
+)  # fmt: skip
+
+BLINDING_METHOD = [
+    "How each simulated trial is made (`nof1/blinding_scenarios.py`): daily pain with AR(1) "
+    "noise (rho 0.5, sd 1.5) around 6, the drug effect on A days; a side effect (diarrhoea) "
+    "that in a *revealing* A period (probability 0.7 per A period) occurs on each day with "
+    "probability 0.25; from the first side-effect day of a period the patient believes they "
+    "are on A, and the belief lowers pain by the expectation effect. Guesses are written on "
+    "half the days; within a period a day repeats the period's guess with probability 0.85. "
+    "Each trial draws its own allocation and is analysed by the library's own `analyze()` "
+    "(exact engine, neutral prior, AR(1), washout days left out, MCID 1, pre-registered "
+    "threshold 0.8) with the blinding assessment of its guesses and side effect.",
+    "",
+    "Columns: *old benefit*: the verdict before this assessment said A helps (P(benefit >= "
+    "MCID) >= 0.8 or P(benefit) >= 0.95); *benefit*: tier `benefit` or `benefit-unblinded` "
+    "(the same rule with > 0.8); *without caveat*: tier `benefit`, a benefit stated with no "
+    "word that the patient could tell; *could tell*: the blinding status; *old doubtful*: the "
+    "old flag, Bang |BI| > 0.2 on the last guess of each period; bias and coverage of the "
+    "95% interval against the drug effect (0 where there is none).",
+]
+
+EXPECTATION_CHOICE = [
+    "### Why the expectation covariate was retired, and what replaced it",
+    "",
+    "The old `--expectation` option added the patient's guesses as a regressor. The guesses "
+    "are recorded *after* randomization and follow how the patient feels, so the covariate "
+    "is a mediator or collider of the effect: adjusting for it removes real effects (Pearl, "
+    "*Causality*, 2009, on conditioning on a consequence of treatment; Rosenbaum 1984 on "
+    "post-treatment covariates). The table below shows it: where guesses follow felt pain "
+    "it takes a large share of a real effect away, and where the side effect drives both "
+    "belief and guess it cannot separate the two. So `--expectation` now fails with an error "
+    "that points here.",
+    "",
+    "Three designs were considered:",
+    "",
+    "1. *A guess asked at the start of each period, before the drug can act*, used as a "
+    "covariate. It is a pre-treatment covariate, so adjusting for it is unbiased; but it "
+    "captures only the expectation the patient brings to a period, not the expectation a "
+    "side effect creates during it, which is the case that matters (in the scenarios below "
+    "the belief arises from the side effect). It would also need a new diary question on "
+    "the first days of each period. Not chosen.",
+    "2. *A joint model of the guesses and the outcome* (belief as a latent variable driving "
+    "both): identifiable only with strong assumptions about how guesses relate to belief, "
+    "which the random-guessing scenario below violates on purpose. Not chosen.",
+    "3. *A sensitivity bound* (chosen, `nof1/verdict.py`, `--expectation-max`): assume "
+    "believing one is on A can shift the outcome by at most E (default: the MCID, 1 point; "
+    "placebo-controlled trials in pain report placebo responses of this order, e.g. 0.7 "
+    "points in both arms of the magnesium RCT, Fischer et al. 2013), and that belief "
+    "differed between the arms by at most G, the larger of max(J, 0) from the guess model "
+    "(J = P(guess A | A) - P(guess A | B)) and the excess share of periods with the side "
+    "effect on one arm. Then expectation explains at most E x G, and the bound removes it "
+    "draw by draw. It conditions on nothing that the treatment causes in the outcome model, "
+    "so it cannot remove a real effect beyond E x G; when expectation is as large as assumed "
+    "it is about unbiased, when it is smaller it is conservative (biased towards no "
+    "benefit), which is what a bound should be.",
+    "",
+    "The verdict tier itself does not depend on the bound: a benefit with a patient who "
+    "could tell the arms apart is always stated as `benefit-unblinded`, with how they could "
+    "tell, and the bound is shown beside it.",
+]
+
+
+def _blinding_rows(results) -> list[str]:
+    rows = [
+        "| scenario | old benefit | benefit | without caveat | could tell | old doubtful | "
+        "bias | coverage |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        m = r.summary()
+        rows.append(
+            f"| {r.scenario.name} | {m['old_benefit']:.3f} | {m['benefit']:.3f} | "
+            f"{m['benefit_no_caveat']:.3f} | {m['could_tell']:.3f} | {m['old_doubtful']:.3f} | "
+            f"{m['bias']:+.2f} | {m['coverage']:.3f} |"
+        )
+    return rows
+
+
+def _tier_rows(results) -> list[str]:
+    rows = ["| scenario | " + " | ".join(TIERS) + " |", "|---|" + "---|" * len(TIERS)]
+    for r in results:
+        t = r.tier_rates()
+        rows.append(f"| {r.scenario.name} | " + " | ".join(f"{t[k]:.3f}" for k in TIERS) + " |")
+    return rows
+
+
+def _expectation_rows(results) -> list[str]:
+    rows = [
+        "| scenario | default: bias, coverage | retired covariate: bias, coverage, not "
+        "fitted | bound: bias, coverage | bound: P(benefit) >= 0.95 |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        m = r.summary()
+        cov = (
+            "n/a"
+            if m["cov_bias"] is None
+            else f"{m['cov_bias']:+.2f}, {m['cov_coverage']:.3f}, {m['cov_failed']:.3f}"
+        )
+        rows.append(
+            f"| {r.scenario.name} | {m['bias']:+.2f}, {m['coverage']:.3f} | {cov} | "
+            f"{m['bound_bias']:+.2f}, {m['bound_coverage']:.3f} | {m['bound_benefit']:.3f} |"
+        )
+    return rows
+
+
+def _acceptance(results, trials: int) -> list[str]:
+    se = lambda p: np.sqrt(max(p * (1 - p), 1e-12) / trials)  # noqa: E731
+    m = [r.summary() for r in results]
+    checks = [
+        ("benefit without caveat, side effect reveals, expectation -1, informed guesses",
+         m[0]["benefit_no_caveat"], "<= 0.05"),
+        ("benefit without caveat, side effect reveals, expectation -1, random guesses",
+         m[1]["benefit_no_caveat"], "<= 0.05"),
+        ("'could tell' under perfect blinding", m[3]["could_tell"], "<= 0.10"),
+        ("benefit verdicts, real effect, perfect blinding, minus the old analysis's",
+         m[4]["benefit"] - m[4]["old_benefit"], ">= -0.03"),
+    ]  # fmt: skip
+    out = ["| criterion | value | MC se | target | met |", "|---|---|---|---|---|"]
+    for label, value, target in checks:
+        bound = float(target.split()[1])
+        met = value <= bound if target.startswith("<=") else value >= bound
+        out.append(
+            f"| {label} | {value:+.3f} | {se(abs(value)):.3f} | {target} | "
+            f"{'yes' if met else 'NO'} |"
+        )
+    return out
+
+
+def _blinding_study(design: str, args: argparse.Namespace) -> list[str]:
+    layout = BLINDING_DESIGNS[design]
+    n = args.blinding_trials
+    results = [
+        run_scenario(layout, sc, n, design=design, seed=args.seed + 10 + i)
+        for i, sc in enumerate(BLINDING_SCENARIOS)
+    ]
+    days = layout.n_days
+    lines = [
+        f"## Blinding and expectation: {design} ({n} trials per scenario)",
+        "",
+        _command(f"blinding-{design}", args, ("blinding_trials", "seed")) + ". Design: "
+        f"{layout.blocks} blocks of {layout.period_days}-day periods, the first "
+        f"{layout.washout_days} days of each washout, {layout.run_in_days} run-in days "
+        f"({days} days), block randomization.",
+        "",
+        *BLINDING_METHOD,
+        "",
+        "### Acceptance",
+        "",
+        *_acceptance(results, n),
+        "",
+        "### Verdicts and blinding",
+        "",
+        *_blinding_rows(results),
+        "",
+        "### Verdict tiers",
+        "",
+        *_tier_rows(results),
+        "",
+        "### Expectation analyses: the default, the retired covariate and the bound",
+        "",
+        "Bias and coverage against the drug effect. The covariate is the old `--expectation` "
+        "analysis (guesses 1 A, 0 B, 0.5 unsure, the last guess of the period carried "
+        "forward, as a regressor); *not fitted*: guesses collinear with the arm.",
+        "",
+        *_expectation_rows(results),
+    ]
+    if design == "magnesium-crps":
+        lines += ["", *EXPECTATION_CHOICE]
+    return lines
+
+
+@study("blinding-magnesium-crps")
+def study_blinding_magnesium(args: argparse.Namespace) -> list[str]:
+    return _blinding_study("magnesium-crps", args)
+
+
+@study("blinding-generic-ab")
+def study_blinding_generic(args: argparse.Namespace) -> list[str]:
+    return _blinding_study("generic-ab", args)
+
+
+def binary_coverage(trials: int, seed: int, days: int = 63) -> list[dict]:
+    """Coverage of the rate difference's 95% interval, 16% vs 2% of days, per prior."""
+    rng = np.random.default_rng(seed)
+    active = np.r_[np.ones(days), np.zeros(days)].astype(int)
+    series_args = dict(
+        active=active, day=np.arange(2 * days), block=np.repeat([1, 2], days),
+        period=np.repeat([1, 2], days), outcome="diarrhoea", low=0.0, high=1.0,
+    )  # fmt: skip
+    y_all = np.concatenate(
+        [rng.random((trials, days)) < 0.16, rng.random((trials, days)) < 0.02], axis=1
+    )
+    rows = []
+    truth = 14.0
+    for prior in ("vague", "neutral", "sceptical"):
+        covered, bias, width = [], [], []
+        for i in range(trials):
+            series = Series(y=y_all[i].astype(float), **series_args)
+            s = summarize(fit_binary_exact(series, prior, seed=i), series, mcid=BINARY_MCID)
+            covered.append(s.hdi_low <= truth <= s.hdi_high)
+            bias.append(s.mean - truth)
+            width.append(s.hdi_high - s.hdi_low)
+        c = float(np.mean(covered))
+        rows.append({"prior": prior, "coverage": c, "se": float(np.sqrt(c * (1 - c) / trials)),
+                     "bias": float(np.mean(bias)), "width": float(np.mean(width))})  # fmt: skip
+    return rows
+
+
+@study("binary-rates")
+def study_binary_rates(args: argparse.Namespace) -> list[str]:
+    rows = binary_coverage(args.trials, args.seed + 20)
+    return [
+        f"## Yes/no outcomes: the rate difference ({args.trials} trials)",
+        "",
+        _command("binary-rates", args, ("trials", "seed")) + ". A side effect on 16% of days "
+        "on A and 2% on B, 63 analysed days per arm, days independent; the exact engine's "
+        "Beta-binomial model per arm (`nof1/models/binary.py`); truth +14 percentage points. "
+        "Target: 95% interval coverage 0.93-0.97.",
+        "",
+        "| prior (Beta(a, a) per arm) | coverage | MC se | bias (pp) | mean width (pp) |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {r['prior']} | {r['coverage']:.3f} | {r['se']:.3f} | {r['bias']:+.2f} | "
+            f"{r['width']:.1f} |"
+            for r in rows
+        ],
+        "",
+        "The default (neutral, uniform Beta(1, 1)) covers within the target; the sceptical "
+        "Beta(2, 2) pulls both rates towards one half and over-covers.",
+    ]
+
+
 def _marker(name: str) -> tuple[str, str]:
     return f"<!-- study:{name} -->", f"<!-- /study:{name} -->"
 
@@ -398,6 +658,9 @@ def main() -> None:
     parser.add_argument("--exact-reps", type=int, default=1000)
     parser.add_argument("--mcmc-reps", type=int, default=100)
     parser.add_argument("--trials", type=int, default=2000)
+    parser.add_argument(
+        "--blinding-trials", type=int, default=1000, help="trials per blinding scenario"
+    )
     parser.add_argument("--seed", type=int, default=2018)
     args = parser.parse_args()
     FIGS.mkdir(parents=True, exist_ok=True)

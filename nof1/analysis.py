@@ -122,8 +122,8 @@ def analyze(
         ``"mcmc"`` (PyMC NUTS, any option).
     prior : ``"vague"``, ``"neutral"`` or ``"sceptical"``.
     ar1, trend : model terms (``nof1.models.regression``); for a yes/no outcome ``ar1``
-        asks the PyMC engine for a latent AR(1) process (the exact engine treats days as
-        independent).
+        asks the PyMC engine's logistic model for a latent AR(1) process
+        (``nof1.models.logistic``; the exact engine treats days as independent).
     likelihood : ``"normal"``, ``"student"``, ``"ordinal"`` (the latter two: mcmc only) or
         ``"binomial"`` (yes/no outcomes: rates per arm, ``nof1.models.binary``). None: binomial
         for a yes/no outcome (``is_binary``), normal otherwise.
@@ -210,14 +210,27 @@ def analyze(
                 n_draws=draws * chains,
                 seed=seed,
             )
-        # Imported here so that the exact path never loads PyMC.
-        from nof1.models.personal import fit_mcmc
-
         if announce is not None:
             announce(
                 f"Sampling with PyMC ({chains} chains x {draws} draws): "
                 f"{series.outcome}, {prior_name} prior..."
             )
+        # Imported here so that the exact path never loads PyMC.
+        if likelihood == "binomial":
+            from nof1.models.logistic import fit_logistic
+
+            return fit_logistic(
+                series,
+                prior_name,
+                ar1=ar1,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progressbar=progressbar,
+            )
+        from nof1.models.personal import fit_mcmc
+
         return fit_mcmc(
             series,
             prior_name,

@@ -127,3 +127,38 @@ def test_rate_difference_interval_covers_the_truth_at_16_vs_2_percent():
         covered += s.hdi_low <= 14.0 <= s.hdi_high
     # 93-97% with room for Monte-Carlo error: 3 standard errors at 600 trials is 2.7 points.
     assert 0.93 - 0.027 <= covered / trials <= 0.97 + 0.027
+
+
+def test_logistic_model_builds_without_sampling():
+    from nof1.models.logistic import build_logistic
+
+    series = _series(10, 40, 2, 40)
+    model = build_logistic(series, "neutral", ar1=True)
+    names = {v.name for v in model.free_RVs}
+    assert {"alpha", "beta", "sigma_latent", "rho_unit", "z"} <= names
+    assert {"rate_a", "rate_b", "rho"} <= {v.name for v in model.deterministics}
+    plain = build_logistic(series, "sceptical", ar1=False)
+    assert {v.name for v in plain.free_RVs} == {"alpha", "beta"}
+    with pytest.raises(ModelError, match="unknown prior 'flat'"):
+        build_logistic(series, "flat")
+
+
+@pytest.mark.slow
+def test_logistic_model_with_a_latent_ar1_agrees_with_the_exact_engine():
+    """Independent days simulated: the latent process should find little to do, and the
+    rates match the Beta-binomial model's within Monte-Carlo and prior differences."""
+    rng = np.random.default_rng(21)
+    template = _series(0, 63, 0, 63)
+    y = np.where(template.active == 1, rng.random(126) < 0.16, rng.random(126) < 0.02)
+    series = Series(y=y.astype(float), active=template.active, day=template.day,
+                    block=template.block, period=template.period, outcome="diarrhoea",
+                    low=0.0, high=1.0)  # fmt: skip
+    exact = analyze(series, seed=1)
+    mcmc = analyze(series, engine="mcmc", ar1=True, seed=1, draws=500, chains=2, tune=1000)
+    assert mcmc.summary.likelihood == "binomial" and mcmc.fit.engine == "mcmc"
+    assert mcmc.summary.mean == pytest.approx(exact.summary.mean, abs=2.5)
+    assert mcmc.summary.rates["A"]["mean"] == pytest.approx(
+        exact.summary.rates["A"]["mean"], abs=0.03
+    )
+    assert mcmc.summary.p_benefit == pytest.approx(exact.summary.p_benefit, abs=0.03)
+    assert mcmc.fit.diagnostics.divergences == 0

@@ -20,7 +20,7 @@ days), the PyMC engine's logistic model with a latent AR(1) process
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from nof1.errors import DataError, ModelError
 from nof1.models.base import Diagnostics, Fit
@@ -55,10 +55,9 @@ def arm_counts(series: Series) -> dict[str, tuple[int, int]]:
 
 def rate_interval(yes: int, n: int, prior: str = "neutral") -> dict[str, float]:
     """Posterior mean and 95% equal-tailed interval of one arm's rate (proportions)."""
-    a = BETA_PRIOR_A[prior]
-    post = stats.beta(a + yes, a + n - yes)
-    lo, hi = post.ppf([0.025, 0.975])
-    return {"mean": float(post.mean()), "low": float(lo), "high": float(hi)}
+    a0, b0 = BETA_PRIOR_A[prior] + yes, BETA_PRIOR_A[prior] + n - yes
+    lo, hi = special.betaincinv(a0, b0, [0.025, 0.975])
+    return {"mean": a0 / (a0 + b0), "low": float(lo), "high": float(hi)}
 
 
 def p_higher_on_a(yes_a: int, n_a: int, yes_b: int, n_b: int, prior: str = "neutral") -> float:
