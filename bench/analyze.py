@@ -1,9 +1,12 @@
-"""Whole-process wall time and peak memory of ``nof1 analyze --csv`` on a 112-day series.
+"""Whole-process wall time and peak memory of ``nof1 analyze`` on a 112-day series and a 175-day trial.
 
-Run:  python bench/analyze.py [--repeats 3]
+Run:  python bench/analyze.py [--repeats 3] [--no-mcmc]
 
-Rows: a baseline ``python -c "import nof1"``, the exact engine, and the PyMC engine
-(4 chains x 1000 draws) three ways:
+Rows: a baseline ``python -c "import nof1"``; the exact engine on a 112-day CSV; the exact
+engine's onset/carryover model on a 175-day trial folder (the magnesium design: 7 run-in
+days, 3 blocks of 28-day periods with 7 washout days; its pre-registered analysis, the tau
+grid times the rho grid) and, beside it, the same trial with ``--no-carryover``; and the
+PyMC engine on the CSV (4 chains x 1000 draws; left out with ``--no-mcmc``) three ways:
 
 - cold: PyTensor's compile cache is an empty folder of its own (``PYTENSOR_FLAGS``
   ``compiledir``), so everything the model needs is compiled by C++;
@@ -12,7 +15,7 @@ Rows: a baseline ``python -c "import nof1"``, the exact engine, and the PyMC eng
   key of every module in it at start-up, so a cache that also holds many other models
   (test suites, other PyMC work) costs more; the number of modules is printed.
 
-Targets: exact < 1.5 s, mcmc warm < 15 s. Warm rows and the exact row are medians over
+Targets: exact < 1.5 s (the onset model too), mcmc warm < 15 s. Warm rows and the exact row are medians over
 ``--repeats`` runs. Each command runs under a small wrapper that reports the child's wall
 time and peak RSS (``resource.getrusage(RUSAGE_CHILDREN)``), so wrapper start-up is not
 counted, and its CPU time (user + system), which a busy machine inflates far less than wall
@@ -25,6 +28,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +50,28 @@ def simulated_csv(path: Path, seed: int = 1) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def simulated_trial(folder: Path, seed: int = 1) -> None:
+    """A finished 175-day magnesium-open trial whose effect (-1.5) builds up with tau 10 days."""
+    from datetime import date
+
+    from nof1.diary import import_diary
+    from nof1.simulate import simulate_series
+    from nof1.trial import create_trial
+
+    protocol = create_trial(folder, "magnesium-open", passphrase=None, start=date(2026, 1, 5))
+    sim = simulate_series(
+        protocol, effect=-1.5, sd=1.5, rho=0.5, tau=10.0, missing_rate=0.05, ordinal=True,
+        allocation=protocol.open_allocation, washout="include", rng=seed,
+    )  # fmt: skip
+    lines = ["date,pain"]
+    for day, pain in zip(sim.frame["day"], sim.frame["pain"], strict=True):
+        if not np.isnan(pain):
+            lines.append(f"{protocol.start + timedelta(days=int(day))},{pain:g}")
+    diary = folder.parent / "trial-diary.csv"
+    diary.write_text("\n".join(lines) + "\n")
+    import_diary(folder, diary)
+
+
 def shared_cache_modules() -> int:
     """How many compiled modules the default PyTensor cache holds."""
     code = "import pytensor; print(pytensor.config.compiledir)"
@@ -57,13 +83,17 @@ def shared_cache_modules() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-mcmc", action="store_true", help="measure the exact engine only")
     args = parser.parse_args()
     nof1 = [sys.executable, "-m", "nof1"]
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "diary.csv"
         simulated_csv(csv)
+        trial = Path(tmp) / "trial"
+        simulated_trial(trial)
         base = ["analyze", "--csv", str(csv), "--outcome", "pain", "--treatment", "arm"]
         base += ["--active", "A", "--time", "day", "--seed", "1"]
+        onset = [*nof1, "analyze", "--trial", str(trial), "--seed", "1"]
         mcmc = [*nof1, *base, "--engine", "mcmc", "--draws", "1000"]
         own = {"PYTENSOR_FLAGS": f"compiledir={Path(tmp) / 'pytensor'}"}
         results = [
@@ -72,14 +102,25 @@ def main() -> None:
                 "analyze --engine exact",
                 *measure_median([*nof1, *base, "--engine", "exact"], args.repeats),
             ),
-            ("analyze --engine mcmc, cold", *measure(mcmc, own)),
-            ("analyze --engine mcmc, warm", *measure_median(mcmc, args.repeats, own)),
+            ("analyze --trial (175 days, onset model)", *measure_median(onset, args.repeats)),
+            (
+                "  same, --no-carryover",
+                *measure_median([*onset, "--no-carryover"], args.repeats),
+            ),
         ]
-        measure(mcmc)  # make sure the shared cache holds this model's modules too
-        modules = shared_cache_modules()
-        results.append(
-            (f"  same, warm shared cache ({modules} modules)", *measure_median(mcmc, args.repeats))
-        )
+        if not args.no_mcmc:
+            results += [
+                ("analyze --engine mcmc, cold", *measure(mcmc, own)),
+                ("analyze --engine mcmc, warm", *measure_median(mcmc, args.repeats, own)),
+            ]
+            measure(mcmc)  # make sure the shared cache holds this model's modules too
+            modules = shared_cache_modules()
+            results.append(
+                (
+                    f"  same, warm shared cache ({modules} modules)",
+                    *measure_median(mcmc, args.repeats),
+                )
+            )
     print(f"repeats: {args.repeats} (median wall and CPU seconds, max peak RSS; cold: one run)")
     print_table(results)
 

@@ -34,7 +34,7 @@ The richer options:
   outcome scale (expected score on active minus control, averaged over the series' days)
   as ``effect``, and on the latent logit scale as ``effect_latent``.
 - ``carryover=True``: the effect acts through the exposure ``E_t(tau)`` of
-  ``nof1.models.exposure`` (first-order onset and carryover), tau ~ LogNormal(log 3 days, 1)
+  ``nof1.models.exposure`` (first-order onset and carryover), tau ~ LogNormal(log 7 days, 0.5)
   (``nof1.models.priors``), the prior the exact engine integrates over its tau grid.
 
 PyMC is imported here only, so the exact path never pays for it.
@@ -459,16 +459,19 @@ def _mean(series, X, beta, carryover, rows, effect_col=1):
     if carryover:
         tau = pm.LogNormal("tau", mu=math.log(TAU_MEDIAN_DAYS), sigma=TAU_LOG_SD)
         X[:, effect_col] = 0.0
-        return pt.sum(X * beta[None, :], axis=1) + beta[effect_col] * _exposure(series, tau, rows)
+        effect = beta[effect_col] * _exposure(series, tau, rows)
+        return pt.sum(X * beta[None, :], axis=1) + effect
     return pt.sum(X * beta[None, :], axis=1)
 
 
 def _exposure(series: Series, tau, rows):
-    """Exposure E_t(tau) on the selected rows, the pytensor twin of ``nof1.models.exposure.exposure``.
+    """The centred exposure E_t(tau) - mean(E(tau)) on the selected rows: the effect's column
+    under carryover, the pytensor twin of ``design_matrix(series, tau=tau)``'s.
 
-    Closed form of E_t = a_t + (E_{t-1} - a_t) exp(-1/tau): E_t = sum over switch days
-    s <= t of Delta_s (1 - exp(-(t - s + 1)/tau)), on a calendar from the first row, where
-    absent days take the arm of the next present row.
+    E_t follows ``nof1.models.exposure.exposure``; in closed form, E_t = a_t + (E_{t-1} - a_t)
+    exp(-1/tau) gives E_t = sum over switch days s <= t of Delta_s (1 - exp(-(t - s + 1)/tau)),
+    on a calendar from the first row, where absent days take the arm of the next present
+    row. As in the design matrix, the mean is over every row of the series.
     """
     row_pos = series.day - series.day[0]
     grid = np.arange(row_pos[-1] + 1)
@@ -476,8 +479,11 @@ def _exposure(series: Series, tau, rows):
     delta = np.diff(arm, prepend=0.0)
     switch = np.flatnonzero(delta)
     # Lag 0 (switch after the row) contributes 1 - exp(0) = 0, which masks it.
-    lag = np.maximum(row_pos[rows][:, None] - switch[None, :] + 1, 0).astype(float)
-    return pt.sum((1.0 - pt.exp(-lag / tau)) * delta[switch][None, :], axis=1)
+    lag = np.maximum(row_pos[:, None] - switch[None, :] + 1, 0).astype(float)
+    gain = 1.0 - pt.exp(-lag / tau)
+    # Mean over all rows, then the selected ones: sum_s Delta_s (gain[rows, s] - mean gain_s).
+    centred = gain[np.flatnonzero(rows)] - pt.mean(gain, axis=0)[None, :]
+    return pt.sum(centred * delta[switch][None, :], axis=1)
 
 
 def _latent_ar1(rho, z, row_pos, n_grid):

@@ -78,13 +78,16 @@ SIGMA_REF = 1.5
 #: Shape of the inverse-gamma prior on s^2 for the informative priors (t6 marginals).
 A0_INFORMATIVE = 3.0
 #: Onset/carryover time constant tau (days, ``nof1.models.exposure``), when the model has it:
-#: tau ~ LogNormal(log 3 days, 1), in both engines. No source gives the time course of oral
-#: magnesium (IV relief lasting weeks, Collins 2009; oral separation from placebo only after
-#: weeks, Yousef & Al-deeb 2013), so the prior spans "acts within a day" to "builds over
-#: weeks": 95% of its mass within about 0.4-21 days (half-lives 0.3-15 days); tau 10 days is
-#: at its 89th percentile. The data of a 24-week trial then move it.
-TAU_MEDIAN_DAYS = 3.0
-TAU_LOG_SD = 1.0
+#: tau ~ LogNormal(log 7 days, 0.5), in both engines, for slow-acting treatments such as oral
+#: magnesium (docs/sources.md): 95% of the mass within 2.6-19 days (half-lives 1.8-13 days).
+#: No source gives oral magnesium's time course, but benefit, where seen, came after weeks;
+#: an effect that is in fact immediate reads as tau of a few days, which costs little on
+#: periods that start with 7 washout days (docs/validation.md, study "onset"). A wider prior
+#: centred at 3 days, LogNormal(log 3, 1), left the magnesium design's estimate 0.28 too
+#: small at tau 10 days (300 simulated trials): a small tau and the neutral prior's pull on
+#: the full effect reinforce each other when three blocks say little about tau.
+TAU_MEDIAN_DAYS = 7.0
+TAU_LOG_SD = 0.5
 
 
 @dataclass(frozen=True)
