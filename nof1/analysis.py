@@ -328,6 +328,7 @@ def analyze_trial(
     chains: int | None = None,
     progressbar: bool | None = None,
     announce: Callable[[str], None] | None = None,
+    without_deviations: bool = False,
 ) -> AnalysisResult:
     """Analyse an unblinded trial folder under its pre-registered analysis.
 
@@ -350,6 +351,8 @@ def analyze_trial(
     prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
         ``analyze``; None means as pre-registered (engine, prior, ar1, trend, carryover,
         mcid, threshold) or ``analyze``'s default.
+    without_deviations : leave out the diary records made after unblinding (the report
+        shows the result both with and without them).
 
     Returns
     -------
@@ -398,10 +401,14 @@ def analyze_trial(
         washout = "include"
     else:
         washout = "unobserved" if chosen["carryover"] else "exclude"
-    series = series_from_trial(trial_dir, outcome, washout=washout)
+    series = series_from_trial(
+        trial_dir, outcome, washout=washout, without_deviations=without_deviations
+    )
     blinding = None
     if protocol.blinded:
-        blinding = assess_trial_table(trial_table(trial_dir), protocol.outcomes)
+        blinding = assess_trial_table(
+            trial_table(trial_dir, without_deviations=without_deviations), protocol.outcomes
+        )
     as_registered = chosen_outcome.primary and all(chosen[k] == v for k, v in preregistered.items())
     result = analyze(
         series,

@@ -82,9 +82,11 @@ _DIARY_TABLES: dict[str, frozenset[str]] = {
             "recorded_at",
             "supersedes",
             "recall",
+            "deviation",
         }
     ),
     "unblinding": frozenset({"id", "unblinded_at", "early", "reason", "arms", "salt"}),
+    "chain": frozenset({"seq", "kind", "content", "prev", "hash"}),
     "sqlite_sequence": frozenset({"name", "seq"}),
 }
 # trial_table's columns: ``date`` and ``kit`` are dropped, the rest exported.

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nof1 import chain
 from nof1.blinding import Allocation, open_allocation, verify_allocation
 from nof1.entries import (
     ENTRY_COLUMNS,
@@ -52,7 +53,13 @@ from nof1.entries import (
 )
 from nof1.errors import BlindingError, DiaryError
 from nof1.files import check_output, write_output
-from nof1.protocol import Protocol, load_protocol
+from nof1.protocol import (
+    COMMITMENT_SECTION,
+    Protocol,
+    canonical_document,
+    load_protocol,
+    read_document,
+)
 
 DIARY_FILE = "diary.sqlite"
 #: Seconds a writer waits for another writer before giving up.
@@ -63,7 +70,8 @@ BUSY_TIMEOUT_S = 30.0
 class Record:
     """A stored diary row: the entry plus its audit fields.
 
-    ``current`` is False once a later correction supersedes the row. ``recall`` is True
+    ``current`` is False once a later correction supersedes the row. ``deviation`` is the
+    reason given for a record made after unblinding (None before). ``recall`` is True
     when the row was recorded after its day, from memory (``nof1 record --date`` for a
     missed day): a recall entry.
     """
@@ -74,6 +82,7 @@ class Record:
     supersedes: int | None
     current: bool
     recall: bool = False
+    deviation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,19 @@ def _schema_v2(con: sqlite3.Connection) -> None:
     )
 
 
+def _schema_v3(con: sqlite3.Connection) -> None:
+    # Deviations: a record made after unblinding keeps why (NULL before unblinding). Then
+    # the hash chain, linking the rows already there (``nof1.chain.create``).
+    con.execute("ALTER TABLE entries ADD COLUMN deviation TEXT")
+    chain.create(con)
+
+
 #: ``MIGRATIONS[i]`` takes a diary from schema version ``i`` to ``i + 1`` (0 = empty file).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _schema_v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _schema_v1,
+    _schema_v2,
+    _schema_v3,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -321,6 +341,13 @@ class Diary:
         self.path = path
         self.protocol = protocol
         self._con = con
+        self._head = (0, chain.GENESIS)
+        #: The hash chain as verified when the diary was opened (``nof1.chain.ChainCheck``).
+        self.chain = chain.verify(con)
+        # A diary just created or given its chain learns its protocol; never when read-only.
+        writable = not con.execute("PRAGMA query_only").fetchone()[0]
+        if self.chain.ok and not self.chain.anchors and writable:
+            self.anchor_protocol()
 
     def __enter__(self) -> Diary:
         return self
@@ -339,9 +366,15 @@ class Diary:
         SQLite failures (busy past the timeout, read-only file, full disk) become a
         ``DiaryError``; the transaction is rolled back, so nothing is half-written.
         """
+        if not self.chain.ok:
+            raise DiaryError(
+                f"{self.path} was altered outside nof1 ({self.chain.problems[0]}): nof1 will "
+                "not add to a diary whose history does not hold"
+            )
         try:
             self._con.execute("BEGIN IMMEDIATE")
             try:
+                self._head = chain.head(self._con)
                 yield self._con
                 self._con.execute("COMMIT")
             except BaseException:
@@ -357,7 +390,7 @@ class Diary:
         rows = self._con.execute(
             "SELECT e.id, e.date, e.outcomes, e.guess, e.adherence, e.note, e.recorded_at,"
             " e.supersedes, NOT EXISTS (SELECT 1 FROM entries s WHERE s.supersedes = e.id),"
-            " e.recall"
+            " e.recall, e.deviation"
             f" FROM entries e {where} ORDER BY e.date, e.id",
             params,
         ).fetchall()
@@ -375,13 +408,27 @@ class Diary:
                 supersedes=r[7],
                 current=bool(r[8]),
                 recall=bool(r[9]),
+                deviation=r[10],
             )
             for r in rows
         ]
 
-    def current_entries(self) -> list[Record]:
-        """The latest record of every recorded day, by date."""
-        return self._records("WHERE NOT EXISTS (SELECT 1 FROM entries s WHERE s.supersedes = e.id)")
+    def current_entries(self, without_deviations: bool = False) -> list[Record]:
+        """The latest record of every recorded day, by date.
+
+        ``without_deviations``: as the diary stood before unblinding, ignoring every record
+        made after it (a day then keeps its latest earlier record, or has none).
+        """
+        if not without_deviations:
+            return self._records(
+                "WHERE NOT EXISTS (SELECT 1 FROM entries s WHERE s.supersedes = e.id)"
+            )
+        latest = {r.entry.date: r for r in self._records("WHERE e.deviation IS NULL")}
+        return list(latest.values())
+
+    def deviations(self) -> list[Record]:
+        """The records made after unblinding (``--after-unblinding``), in recording order."""
+        return sorted(self._records("WHERE e.deviation IS NOT NULL"), key=lambda r: r.id)
 
     def history(self, day: str | date) -> list[Record]:
         """Every record of one day, oldest first (the last one is current)."""
@@ -414,8 +461,28 @@ class Diary:
                 return current
         return None
 
+    def _check_frozen(self, deviation: str | None) -> None:
+        """After unblinding the diary is closed: only a deviation with a reason goes in."""
+        unblinded = self.unblinding()
+        if unblinded is not None and deviation is None:
+            raise DiaryError(
+                f"the trial was unblinded on {unblinded.unblinded_at:%Y-%m-%d}: the diary is "
+                "closed. An entry made now is a deviation from the protocol; record it as one "
+                "with --after-unblinding --reason TEXT (the report lists it and shows the "
+                "result without it)"
+            )
+        if unblinded is None and deviation is not None:
+            raise DiaryError(_NOT_UNBLINDED)
+        if deviation is not None and not deviation.strip():
+            raise DiaryError("an entry made after unblinding needs a --reason")
+
     def _insert(
-        self, entry: Entry, correct: bool, merge: bool = False, recall: bool = False
+        self,
+        entry: Entry,
+        correct: bool,
+        merge: bool = False,
+        recall: bool = False,
+        deviation: str | None = None,
     ) -> int:
         """Insert one checked entry inside an open write transaction; return its id.
 
@@ -438,24 +505,41 @@ class Diary:
                 adherence=entry.adherence if entry.adherence is not None else old.adherence,
                 note=entry.note or old.note,
             )
-        return _insert_row(self._con, entry, previous, recall)
+        new_id = _insert_row(self._con, entry, previous, recall, deviation)
+        self._head = chain.append(
+            self._con, "entry", chain.row(self._con, "entries", new_id), self._head
+        )
+        return new_id
 
-    def record(self, entry: Entry, correct: bool = False, recall: bool = False) -> Record:
+    def record(
+        self,
+        entry: Entry,
+        correct: bool = False,
+        recall: bool = False,
+        deviation: str | None = None,
+    ) -> Record:
         """Append one day's entry; with ``correct=True`` it supersedes that day's entry,
         keeping the values of the superseded entry that the correction does not restate.
         ``recall=True`` marks a missed day recorded later from memory.
 
+        After unblinding only a ``deviation`` goes in: the reason it was recorded then.
+
         Raises
         ------
         DiaryError : the entry does not fit the protocol, the day already has an entry and
-            ``correct`` is False, or ``correct`` is True and there is nothing to correct.
+            ``correct`` is False, or ``correct`` is True and there is nothing to correct;
+            the trial is unblinded and no ``deviation`` reason is given (or one is given
+            before unblinding); the diary's chain does not hold.
         """
         validate_entry(self.protocol, entry, require_value=not correct)
         with self._write():
-            new_id = self._insert(entry, correct, merge=True, recall=recall)
+            self._check_frozen(deviation)
+            new_id = self._insert(entry, correct, merge=True, recall=recall, deviation=deviation)
         return self._records("WHERE e.id = ?", (new_id,))[0]
 
-    def import_csv(self, path: str | Path, correct: bool = False) -> int:
+    def import_csv(
+        self, path: str | Path, correct: bool = False, deviation: str | None = None
+    ) -> int:
         """Import a diary CSV: every row is checked first, then all go in one transaction.
 
         Columns: ``date``, any of the protocol's outcomes, ``guess``, ``adherence``, ``note``
@@ -471,15 +555,16 @@ class Diary:
         Raises
         ------
         DiaryError : unreadable file, bad header, any bad row (named by its line), a day
-            twice in the file, or a day already in the diary (unless ``correct``). Nothing
-            is imported then.
+            twice in the file, or a day already in the diary (unless ``correct``); after
+            unblinding, no ``deviation`` reason (as in ``record``). Nothing is imported then.
         """
         path = Path(path)
         entries = read_entries_csv(path, self.protocol)
         with self._write():
+            self._check_frozen(deviation)
             for line, entry in entries:
                 try:
-                    self._insert(entry, correct)
+                    self._insert(entry, correct, deviation=deviation)
                 except DiaryError as exc:
                     raise DiaryError(f"{path} line {line}: {exc}") from None
         return len(entries)
@@ -591,16 +676,44 @@ class Diary:
                     allocation.salt,
                 ),
             )
+            self._head = chain.append(
+                con, "unblinding", chain.row(con, "unblinding", 1), self._head
+            )
         return self.unblinding()
+
+    # ---- the protocol it belongs to
+
+    def anchor_protocol(self) -> None:
+        """Record in the chain which protocol this diary belongs to: its commitment and its
+        canonical text, so that a protocol replaced later can be named field by field.
+
+        Done when a diary is created (or first given its chain), and by
+        ``nof1 protocol upgrade``, which adds a commitment to an older protocol.
+        """
+        document = read_document(self.path.parent)
+        content = {
+            "registration": str(document.get(COMMITMENT_SECTION, {}).get("sha256", "")),
+            "document": canonical_document(document).decode("utf-8"),
+        }
+        with self._write() as con:
+            self._head = chain.append(con, "protocol", content, self._head)
+        self.chain = chain.verify(self._con)
+
+
+_NOT_UNBLINDED = "--after-unblinding applies only once the trial is unblinded"
 
 
 def _insert_row(
-    con: sqlite3.Connection, entry: Entry, supersedes: int | None, recall: bool = False
+    con: sqlite3.Connection,
+    entry: Entry,
+    supersedes: int | None,
+    recall: bool = False,
+    deviation: str | None = None,
 ) -> int:
     cur = con.execute(
         "INSERT INTO entries"
-        " (date, outcomes, guess, adherence, note, recorded_at, supersedes, recall)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " (date, outcomes, guess, adherence, note, recorded_at, supersedes, recall, deviation)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.date.isoformat(),
             json.dumps(dict(entry.values), sort_keys=True),
@@ -610,6 +723,7 @@ def _insert_row(
             datetime.now(UTC).isoformat(timespec="microseconds"),
             supersedes,
             int(recall),
+            None if deviation is None else deviation.strip(),
         ),
     )
     return cur.lastrowid
@@ -688,6 +802,7 @@ def record_day(
     note: str | None = None,
     correct: bool = False,
     today: date | None = None,
+    deviation: str | None = None,
 ) -> Record:
     """Check and record one day's entry in a trial's diary (what ``nof1 record`` does).
 
@@ -700,6 +815,8 @@ def record_day(
     today : when given, the day must be recordable on it (``entries.check_recordable``:
         not in the future, at most ``RECALL_DAYS`` back), and a first entry for an earlier
         day is kept as a recall entry; the command line always gives it.
+    deviation : after unblinding, why this entry is made then (``--after-unblinding
+        --reason``); it is kept as a deviation from the protocol.
 
     Raises
     ------
@@ -711,15 +828,20 @@ def record_day(
     if today is not None:
         check_recordable(entry.date, today, recall_days=None if correct else RECALL_DAYS)
     recall = today is not None and entry.date < today and not correct
+    if deviation is not None and not (Path(trial_dir) / DIARY_FILE).exists():
+        raise DiaryError(_NOT_UNBLINDED)  # without creating the diary
     with open_diary(trial_dir, protocol) as diary:
-        return diary.record(entry, correct=correct, recall=recall)
+        return diary.record(entry, correct=correct, recall=recall, deviation=deviation)
 
 
-def import_diary(trial_dir: str | Path, path: str | Path, correct: bool = False) -> int:
+def import_diary(
+    trial_dir: str | Path, path: str | Path, correct: bool = False, deviation: str | None = None
+) -> int:
     """Import a diary CSV into a trial's diary (what ``nof1 import`` does): all or nothing.
 
     The whole file is checked before the diary is opened, so a bad file never creates or
-    touches the diary. See ``Diary.import_csv`` for the columns.
+    touches the diary. See ``Diary.import_csv`` for the columns; ``deviation`` is the
+    reason for importing after unblinding.
 
     Raises
     ------
@@ -728,8 +850,10 @@ def import_diary(trial_dir: str | Path, path: str | Path, correct: bool = False)
     """
     protocol = load_protocol(trial_dir)
     read_entries_csv(path, protocol)
+    if deviation is not None and not (Path(trial_dir) / DIARY_FILE).exists():
+        raise DiaryError(_NOT_UNBLINDED)  # without creating the diary
     with open_diary(trial_dir, protocol) as diary:
-        return diary.import_csv(path, correct=correct)
+        return diary.import_csv(path, correct=correct, deviation=deviation)
 
 
 def unblind_trial(

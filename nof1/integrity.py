@@ -6,6 +6,9 @@ What a trial folder can prove about itself (``docs/security.md`` says what it ca
   line (``nof1.protocol.registration_digest``): schedule, kits, outcomes, analysis plan, the
   allocation's commitment and ``allocation.sealed``'s own SHA-256. An edit anywhere breaks it.
 - ``allocation.sealed`` must have the SHA-256 the protocol states.
+- The diary's hash chain must hold (``nof1.chain``), and the protocol must be the one the
+  diary was started with: the chain keeps its canonical text, so a change is named field
+  by field.
 - The unblinding record in the diary must match the allocation's commitment.
 
 An attacker who rewrites the protocol *and* its commitment passes these checks; that is
@@ -18,13 +21,22 @@ on any (``analyze`` and ``export --anonymise`` refuse).
 
 from __future__ import annotations
 
+import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from nof1.blinding import Allocation, registration_problems, verify_allocation
-from nof1.diary import DIARY_FILE, Unblinding, open_diary
+from nof1.chain import ChainCheck
+from nof1.diary import DIARY_FILE, Record, Unblinding, open_diary
 from nof1.errors import BlindingError, IntegrityError
-from nof1.protocol import load_protocol
+from nof1.protocol import (
+    PROTOCOL_FILE,
+    canonical_document,
+    changed_paths,
+    load_protocol,
+    read_document,
+)
 
 
 @dataclass(frozen=True)
@@ -34,14 +46,21 @@ class TrialCheck:
     Parameters
     ----------
     fingerprint : the short form of the commitment protocol.toml states ("" if none).
-    problems : one sentence per thing that does not match, naming the file; empty when
-        everything was verified.
+    problems : one sentence per thing that does not match, naming the file and what in it
+        changed; empty when everything was verified.
     unblinding : the diary's unblinding record, None while blinded or without a diary.
+    chain : the diary's hash chain as verified (``nof1.chain.ChainCheck``), None without
+        a diary.
+    deviations : diary records made after unblinding (``--after-unblinding``), in order.
+    after_unblinding : how many diary records were made after the unblinding.
     """
 
     fingerprint: str
     problems: tuple[str, ...]
     unblinding: Unblinding | None = None
+    chain: ChainCheck | None = None
+    deviations: tuple[Record, ...] = ()
+    after_unblinding: int = 0
 
     @property
     def ok(self) -> bool:
@@ -49,8 +68,40 @@ class TrialCheck:
         return not self.problems
 
 
+def _paths(changed: list[str]) -> str:
+    shown = ", ".join(changed[:6])
+    return shown + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+
+
+def _anchor_problems(trial_dir: Path, anchors: tuple[dict, ...]) -> list[str]:
+    """Does protocol.toml still say what it said when the diary was started?"""
+    if not anchors:
+        return []
+    for before, after in itertools.pairwise(anchors):
+        # Only an upgrade (a protocol without a commitment gaining one) may change it.
+        if before["registration"] and after["registration"] != before["registration"]:
+            changed = changed_paths(json.loads(before["document"]), json.loads(after["document"]))
+            return [
+                f"the diary was started under another {PROTOCOL_FILE}, replaced later "
+                f"(changed: {_paths(changed) or 'its commitment'})"
+            ]
+    current = json.loads(canonical_document(read_document(trial_dir)))
+    changed = changed_paths(json.loads(anchors[-1]["document"]), current)
+    if changed:
+        return [
+            f"{PROTOCOL_FILE} is not the one the diary was started with (changed: "
+            f"{_paths(changed)})"
+        ]
+    return []
+
+
 def check_trial(trial_dir: str | Path) -> TrialCheck:
     """Check a trial folder against its commitments; every problem is listed, none raised.
+
+    Checked: protocol.toml against its own commitment and against the protocol the diary
+    was started with (naming the fields that differ), allocation.sealed against its
+    SHA-256, the diary's hash chain and id sequence, and the unblinding record against the
+    allocation's commitment.
 
     Parameters
     ----------
@@ -73,10 +124,17 @@ def check_trial(trial_dir: str | Path) -> TrialCheck:
     trial_dir = Path(trial_dir)
     protocol = load_protocol(trial_dir)
     problems = registration_problems(trial_dir, protocol)
-    unblinding = None
-    if (trial_dir / DIARY_FILE).exists():
-        with open_diary(trial_dir, protocol, create=False) as diary:
-            unblinding = diary.unblinding()
+    if not (trial_dir / DIARY_FILE).exists():
+        return TrialCheck(protocol.fingerprint, tuple(problems))
+    with open_diary(trial_dir, protocol, readonly=True) as diary:
+        unblinding = diary.unblinding()
+        chain = diary.chain
+        deviations = tuple(diary.deviations())
+        after = 0
+        if unblinding is not None:
+            after = sum(r.recorded_at > unblinding.unblinded_at for r in diary.all_records())
+    problems += chain.problems
+    problems += _anchor_problems(trial_dir, chain.anchors)
     if unblinding is not None:
         try:
             verify_allocation(protocol, Allocation(unblinding.arms, unblinding.salt))
@@ -85,7 +143,7 @@ def check_trial(trial_dir: str | Path) -> TrialCheck:
                 f"the unblinding record in {DIARY_FILE} does not match the allocation's "
                 "commitment: the revealed allocation was changed"
             )
-    return TrialCheck(protocol.fingerprint, tuple(problems), unblinding)
+    return TrialCheck(protocol.fingerprint, tuple(problems), unblinding, chain, deviations, after)
 
 
 def verify_trial(trial_dir: str | Path, action: str = "analyse") -> TrialCheck:

@@ -546,6 +546,44 @@ def fingerprint(digest: str) -> str:
     return "-".join(text[i : i + 4] for i in range(0, 16, 4))
 
 
+def _branch(value: Any) -> bool:
+    """A table to descend into: not a tagged date (``{"toml-date": ...}``), which is a value."""
+    return isinstance(value, dict) and not (
+        len(value) == 1 and next(iter(value)).startswith("toml-")
+    )
+
+
+def changed_paths(before: Any, after: Any, path: str = "") -> list[str]:
+    """Where two protocol documents differ, as dotted paths (``schedule.periods[1].start``).
+
+    Works on parsed TOML or on ``canonical_document`` read back from JSON. The commitment
+    section is not compared; a list whose length changed is one path.
+
+    Example
+    -------
+    >>> changed_paths({"analysis": {"mcid": 1.0}}, {"analysis": {"mcid": 0.1}})
+    ['analysis.mcid']
+    """
+    if _branch(before) and _branch(after):
+        out = []
+        for key in sorted(set(before) | set(after)):
+            if not path and key == COMMITMENT_SECTION:
+                continue
+            where = f"{path}.{key}" if path else key
+            if key not in before or key not in after:
+                out.append(where)
+            else:
+                out += changed_paths(before[key], after[key], where)
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            out += changed_paths(b, a, f"{path}[{i + 1}]")
+        return out
+    same = type(before) is type(after) and before == after
+    return [] if same else [path]
+
+
 # -------------------------------------------------------------------- protocol.toml I/O
 
 

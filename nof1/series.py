@@ -159,7 +159,12 @@ class Series:
 _BELIEF = {"A": 1.0, "B": 0.0, "unsure": 0.5}
 
 
-def trial_table(trial_dir: str | Path, *, allocation: Allocation | None = None) -> pd.DataFrame:
+def trial_table(
+    trial_dir: str | Path,
+    *,
+    allocation: Allocation | None = None,
+    without_deviations: bool = False,
+) -> pd.DataFrame:
     """One row per protocol day (run-in included) with its schedule and diary entry.
 
     Parameters
@@ -169,6 +174,8 @@ def trial_table(trial_dir: str | Path, *, allocation: Allocation | None = None) 
         diary's unblinding record, or from the protocol itself for open-label protocols;
         while the trial is blinded they stay missing. A given allocation is checked
         against the protocol's commitment first.
+    without_deviations : the diary as it stood at unblinding, ignoring every record made
+        after it (``nof1 record --after-unblinding``).
 
     Returns
     -------
@@ -211,7 +218,10 @@ def trial_table(trial_dir: str | Path, *, allocation: Allocation | None = None) 
     # Reading must not create a diary, hence the existence check.
     if (trial_dir / DIARY_FILE).exists():
         with open_diary(trial_dir, protocol, readonly=True) as diary:
-            entries = {r.entry.date: r.entry for r in diary.current_entries()}
+            entries = {
+                r.entry.date: r.entry
+                for r in diary.current_entries(without_deviations=without_deviations)
+            }
             allocation = allocation or diary.allocation()
     if allocation is not None:
         arms = tuple(allocation.arms)
@@ -263,6 +273,7 @@ def series_from_trial(
     outcome: str | None = None,
     washout: str = "exclude",
     include_run_in: bool = False,
+    without_deviations: bool = False,
 ) -> Series:
     """The ``Series`` of one outcome of an unblinded (or open-label) trial.
 
@@ -275,6 +286,7 @@ def series_from_trial(
         so that an onset model's exposure starts on each kit's first day) or ``"include"``.
     include_run_in : keep run-in days, as untreated days (``active`` 0, block and period
         0). Only sensible when the control arm is no treatment.
+    without_deviations : leave out the records made after unblinding (``trial_table``).
 
     Returns
     -------
@@ -295,7 +307,7 @@ def series_from_trial(
 
     protocol = load_protocol(Path(trial_dir))
     chosen = protocol.primary if outcome is None else protocol.outcome(outcome)
-    table = trial_table(trial_dir)
+    table = trial_table(trial_dir, without_deviations=without_deviations)
     if table.loc[~table["run_in"], "arm"].isna().any():
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     keep = ~table["run_in"] | include_run_in

@@ -22,7 +22,7 @@ import tomli_w
 
 from nof1.blinding import SEALED_FILE, Allocation, commitment, new_allocation, open_allocation, seal
 from nof1.entries import RECALL_DAYS
-from nof1.errors import BlindingError, ProtocolError
+from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.files import replace_file
 from nof1.protocol import (
     COMMITMENT_METHOD,
@@ -174,7 +174,10 @@ def upgrade_protocol(trial_dir: Path | str) -> Protocol:
     ------
     ProtocolError : no trial in the folder, or its protocol is already current.
     BlindingError : a blinded trial without its sealed allocation.
+    DiaryError : the diary's chain does not hold (nothing is changed then).
     """
+    from nof1.diary import open_diary  # the diary stage sits above this one
+
     trial_dir = Path(trial_dir)
     document = read_document(trial_dir)
     version = document["nof1"]["format_version"]
@@ -197,7 +200,19 @@ def upgrade_protocol(trial_dir: Path | str) -> Protocol:
         "sha256": registration_digest(document),
         "method": COMMITMENT_METHOD,
     }
+    has_diary = (trial_dir / DIARY_FILE).exists()
+    if has_diary:
+        with open_diary(trial_dir, create=False) as diary:
+            if not diary.chain.ok:
+                raise DiaryError(
+                    f"{diary.path} was altered outside nof1 ({diary.chain.problems[0]}): "
+                    "a commitment added now would seal the alteration; nothing was changed"
+                )
     replace_file(trial_dir / PROTOCOL_FILE, _HEADER.encode() + tomli_w.dumps(document).encode())
+    if has_diary:
+        # The diary's chain now records that its protocol gained a commitment.
+        with open_diary(trial_dir, create=False) as diary:
+            diary.anchor_protocol()
     return load_protocol(trial_dir)
 
 

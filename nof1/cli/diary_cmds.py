@@ -140,6 +140,30 @@ def _describe(record: Record, protocol: Protocol) -> str:
     return " ".join(parts)
 
 
+def _after_unblinding_options(command):
+    """``--after-unblinding --reason TEXT``: the only way into a diary closed by unblinding."""
+    command = click.option(
+        "--reason",
+        default=None,
+        help="With --after-unblinding: why the entry is made after unblinding (kept with it).",
+    )(command)
+    return click.option(
+        "--after-unblinding",
+        is_flag=True,
+        help="Record after unblinding, as a deviation from the protocol (needs --reason); "
+        "the report lists it and shows the result without it.",
+    )(command)
+
+
+def _deviation(after_unblinding: bool, reason: str | None) -> str | None:
+    """The deviation reason to record, or None; refuses a flag without the other."""
+    if after_unblinding and not (reason or "").strip():
+        raise DiaryError("--after-unblinding needs --reason TEXT: why the entry is made now")
+    if reason is not None and not after_unblinding:
+        raise DiaryError("--reason applies only with --after-unblinding")
+    return reason.strip() if after_unblinding else None
+
+
 @cli.command()
 @trial_option()
 @click.option("--date", "day", default="today", show_default=True, help="Day (YYYY-MM-DD).")
@@ -163,12 +187,16 @@ def _describe(record: Record, protocol: Protocol) -> str:
     is_flag=True,
     help="Correct this day's entry: values you give replace the old ones, the rest stay (the old entry is kept in the history).",
 )
-def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
+@_after_unblinding_options
+def record(
+    trial, day, pain, outcomes, guess, adherence, note, correct, after_unblinding, reason
+) -> None:
     """Record one day's blinded diary entry (asks for each value when none is given).
 
     A missed day can be recorded later with --date, up to 3 days back: it is kept as a
     recall entry (typed after the day). Older days stay missing. Future days are refused.
     """
+    deviation = _deviation(after_unblinding, reason)
     today = date.today()
     d = parse_date(day, today)
     values: dict[str, str | float] = {}
@@ -186,7 +214,9 @@ def record(trial, day, pain, outcomes, guess, adherence, note, correct) -> None:
         values, guess, adherence, note = _ask(protocol, info)
     elif pain is not None:
         values[load_protocol(trial).primary.name] = pain
-    rec = record_day(trial, d, values, guess, adherence, note, correct=correct, today=today)
+    rec = record_day(
+        trial, d, values, guess, adherence, note, correct=correct, today=today, deviation=deviation
+    )
     what = "Correction recorded" if rec.supersedes is not None else "Recorded"
     click.echo(f"{what} for {rec.entry.date}: {_describe(rec, load_protocol(trial))}")
 
@@ -274,6 +304,13 @@ def history(trial, day, as_json) -> None:
     """Every record of one day, corrections included (the last one counts)."""
     with open_diary(trial, create=False, readonly=True) as diary:
         records = diary.history(day)
+        problems = diary.chain.problems
+    if problems:
+        click.echo(
+            "WARNING: this diary was altered outside nof1, so what follows may not be what "
+            f"was recorded: {'; '.join(problems)}",
+            err=True,
+        )
     if as_json:
         click.echo(
             json.dumps(
@@ -288,6 +325,7 @@ def history(trial, day, as_json) -> None:
                         "recorded_at": r.recorded_at.isoformat(),
                         "supersedes": r.supersedes,
                         "current": r.current,
+                        "after_unblinding": r.deviation,
                     }
                     for r in records
                 ],
@@ -300,6 +338,8 @@ def history(trial, day, as_json) -> None:
     protocol = load_protocol(trial)
     for r in records:
         mark = ("current" if r.current else "superseded") + (", recall" if r.recall else "")
+        if r.deviation is not None:
+            mark += f", after unblinding: {r.deviation}"
         click.echo(f"#{r.id} {r.recorded_at:%Y-%m-%d %H:%M} UTC [{mark}] {_describe(r, protocol)}")
 
 
@@ -307,9 +347,12 @@ def history(trial, day, as_json) -> None:
 @trial_option()
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--correct", is_flag=True, help="Rows for days already recorded correct them.")
-def import_(trial, csv_file, correct) -> None:
+@_after_unblinding_options
+def import_(trial, csv_file, correct, after_unblinding, reason) -> None:
     """Import diary rows from a CSV (date, outcomes, guess, adherence, note): all or none."""
-    n = import_diary(trial, csv_file, correct=correct)
+    n = import_diary(
+        trial, csv_file, correct=correct, deviation=_deviation(after_unblinding, reason)
+    )
     click.echo(f"Imported {n} entries from {csv_file}.")
 
 

@@ -321,6 +321,7 @@ def build_report(
     source: Source | None = None,
     unblinding: Any = None,
     integrity: Any = None,
+    without_deviations: Any = None,
     generated: date | None = None,
     recall_days: frozenset[date] = frozenset(),
 ) -> str:
@@ -337,7 +338,10 @@ def build_report(
     source : for a report without a protocol: what was analysed, the arm names.
     unblinding : the diary's ``Unblinding`` record (to flag an early unblinding).
     integrity : ``nof1.integrity.TrialCheck`` of the trial folder: its fingerprint is
-        printed for comparison, and any problem shown in red.
+        printed for comparison, and any problem shown in red; its chain, unblinding time
+        and deviations (records made after unblinding) are stated.
+    without_deviations : when there are deviations, the ``EffectSummary`` of the same
+        analysis without them, or a sentence saying why there is none.
     generated : the date printed in the footer (default: today).
     recall_days : days whose entry was typed after the day (``Diary.recall_days``).
 
@@ -448,6 +452,7 @@ def build_report(
         "commitment": commitment,
         "unblinding": unblinding,
         "integrity": integrity,
+        "without_deviations": without_deviations,
         "diag": diag,
         "ok": bool(diag.ok),
         "cent": _cent_items(protocol is not None),

@@ -93,6 +93,15 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
             secondary.append(Secondary(o.name, o.label, o.kind, o.role, note=note))
             continue
         secondary.append(Secondary(o.name, o.label, o.kind, o.role, result=r2))
+    without: Any = None
+    if integrity.deviations:
+        # The same analysis on the diary as it stood at unblinding.
+        try:
+            without = analyze_trial(
+                trial_dir, verify=False, without_deviations=True, **options
+            ).summary
+        except (DataError, ModelError) as exc:
+            without = f"cannot be analysed: {exc}"
     return build_report(
         result,
         protocol=protocol,
@@ -102,6 +111,7 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
         unblinding=unblinding,
         recall_days=frozenset(recall),
         integrity=integrity,
+        without_deviations=without,
     )
 
 
