@@ -400,9 +400,12 @@ BLINDING_METHOD = [
     "probability 0.25; from the first side-effect day of a period the patient believes they "
     "are on A, and the belief lowers pain by the expectation effect. Guesses are written on "
     "half the days; within a period a day repeats the period's guess with probability 0.85. "
-    "Each trial draws its own allocation and is analysed by the library's own `analyze()` "
-    "(exact engine, neutral prior, AR(1), washout days left out, MCID 1, pre-registered "
-    "threshold 0.8) with the blinding assessment of its guesses and side effect.",
+    "Each trial draws its own allocation and is analysed as `nof1 analyze` would: the exact "
+    "engine (neutral prior, AR(1), washout days left out, MCID 1, pre-registered threshold "
+    "0.8) through its batch path, the same model and numbers as `analyze()` (a test checks "
+    "that the tiers agree trial by trial), then the blinding assessment of the trial's "
+    "guesses and side effect and the library's verdict (`nof1.verdict.make_verdict`). The "
+    "expectation bound draws the effect from a normal with the posterior's mean and sd.",
     "",
     "Columns: *old benefit*: the verdict before this assessment said A helps (P(benefit >= "
     "MCID) >= 0.8 or P(benefit) >= 0.95); *benefit*: tier `benefit` or `benefit-unblinded` "
@@ -619,8 +622,12 @@ def study_binary_rates(args: argparse.Namespace) -> list[str]:
             for r in rows
         ],
         "",
-        "The default (neutral, uniform Beta(1, 1)) covers within the target; the sceptical "
-        "Beta(2, 2) pulls both rates towards one half and over-covers.",
+        "Beta(a, a): a = 1/2 (vague, Jeffreys), 1 (neutral, the default: uniform), 2 "
+        "(sceptical: pulls both rates towards one half). "
+        + " ".join(
+            f"{r['prior']}: {'within' if 0.93 <= r['coverage'] <= 0.97 else 'OUTSIDE'} the target."
+            for r in rows
+        ),
     ]
 
 

@@ -32,16 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from nof1.analysis import analyze
 from nof1.blinding_assessment import assess_blinding
+from nof1.design import analyse_batch
+from nof1.models.base import Diagnostics
 from nof1.models.exact import fit_exact_batch
 from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.randomization import draw_allocation
 from nof1.series import Series
-from nof1.simulate import Layout
-from nof1.summary import VERY_PROBABLY, bang_index
-from nof1.verdict import TIERS
+from nof1.simulate import Layout, SimulatedBatch
+from nof1.summary import VERY_PROBABLY, EffectSummary, bang_index
+from nof1.verdict import BOUND_DRAWS, TIERS, expectation_bound, make_verdict
 
 GUESSING = ("informed", "random", "felt")
 #: P(a day repeats its period's guess) in the simulated guesses.
@@ -201,12 +202,16 @@ def run_scenario(
     mcid: float = 1.0,
     threshold: float = 0.8,
 ) -> ScenarioResult:
-    """Simulate ``trials`` trials and analyse each as ``nof1 analyze`` would.
+    """Simulate ``trials`` trials and give each the verdict ``nof1 analyze`` would.
 
-    The default analysis is the library's own ``analyze`` (exact engine, neutral prior,
-    AR(1), washout days left out) with the blinding assessment of the trial's guesses and
-    side effect; the retired covariate analysis adds the guesses (1 A, 0 B, 0.5 unsure, the
-    last guess of the period carried forward) as a regressor.
+    The trials are fitted together by the exact engine's batch path
+    (``nof1.design.analyse_batch``: the model and numbers of ``analyze``'s exact fit, neutral
+    prior, AR(1), washout days left out), then each gets the blinding assessment of its
+    guesses and side effect and the library's verdict (``nof1.verdict.make_verdict``), as
+    in ``analyze``. The expectation bound draws the effect from a normal with the
+    posterior's mean and sd. ``tests/test_blinding_scenarios.py`` checks that this gives
+    ``analyze``'s tiers. The retired covariate analysis adds the guesses (1 A, 0 B, 0.5
+    unsure, the last guess of the period carried forward) as a regressor.
 
     Returns
     -------
@@ -216,46 +221,58 @@ def run_scenario(
         raise ValueError(f"unknown guessing {scenario.guessing!r}; use one of {GUESSING}")
     rng = np.random.default_rng(seed)
     keep = layout.analysis_mask()
+    on = ~layout.run_in
+    sims = [simulate_trial(layout, scenario, rng) for _ in range(trials)]
+    batch = SimulatedBatch(
+        Y=np.array([t["pain"][keep] for t in sims]),
+        active=np.array([t["arm"][keep] for t in sims]),
+        day=layout.day[keep],
+        block=layout.block[keep],
+        period=layout.period[keep],
+        allocations=np.array([[a == "A" for a in t["allocation"]] for t in sims], dtype=int),
+    )
+    # Pain: lower is better, so P(benefit >= x) = P(effect < -x).
+    cuts = (0.0, -mcid, -2.0, -mcid / 2, mcid / 2)
+    fits = analyse_batch(batch, thresholds=cuts)
     out: dict[str, list] = {k: [] for k in _FIELDS}
-    for _ in range(trials):
-        t = simulate_trial(layout, scenario, rng)
-        on = ~layout.run_in
+    for i, t in enumerate(sims):
         blinding = assess_blinding(
             layout.period[on],
             np.where(t["arm"][on] == 1, "A", "B"),
             list(t["guess"][on]),
             {"side": ("Side effect", t["side"][on])},
         )
-        series = Series(
-            y=t["pain"][keep],
-            active=t["arm"][keep],
-            day=layout.day[keep],
-            block=layout.block[keep],
-            period=layout.period[keep],
-            scheme=layout.scheme,
+        p = fits.p_below[i]
+        summary = EffectSummary(
+            outcome="pain", engine="exact", prior="neutral", likelihood="normal",
+            lower_is_better=True, mcid=mcid, mean=float(fits.mean[i]),
+            median=float(fits.mean[i]), sd=float(fits.sd[i]), hdi_low=float(fits.lower[i]),
+            hdi_high=float(fits.upper[i]), p_benefit=float(p[0]), p_mcid=float(p[1]),
+            p_large=float(p[2]), p_rope=float(p[4] - p[3]), standardized=None,
+            rho_mean=float(fits.rho_mean[i]), rho_sd=None, sigma_mean=None,
+            n_days=int(keep.sum()), n_observed=int(fits.n_obs[i]),
+            diagnostics=Diagnostics(ok=True), verdict="",
+        )  # fmt: skip
+        draws = rng.normal(summary.mean, summary.sd, BOUND_DRAWS)
+        bound = expectation_bound(draws, summary, blinding, mcid, seed=int(rng.integers(2**31)))
+        v = make_verdict(
+            summary, threshold=threshold, preregistered=True, blinding=blinding, bound=bound
         )
-        res = analyze(
-            series,
-            mcid=mcid,
-            threshold=threshold,
-            blinding=blinding,
-            preregistered=True,
-            seed=int(rng.integers(2**31)),
-            draws=250,
-        )
-        s, v = res.summary, res.verdict
         out["tier"].append(v.tier)
         out["status"].append(v.blinding)
-        out["mean"].append(s.mean)
-        out["lower"].append(s.hdi_low)
-        out["upper"].append(s.hdi_high)
-        b = v.bound
-        out["bound_mean"].append(b.mean)
-        out["bound_lower"].append(b.hdi_low)
-        out["bound_upper"].append(b.hdi_high)
-        out["bound_p_benefit"].append(b.p_benefit)
-        out["old_benefit"].append(s.p_mcid >= 0.8 or s.p_benefit >= VERY_PROBABLY)
+        out["mean"].append(summary.mean)
+        out["lower"].append(summary.hdi_low)
+        out["upper"].append(summary.hdi_high)
+        out["bound_mean"].append(bound.mean)
+        out["bound_lower"].append(bound.hdi_low)
+        out["bound_upper"].append(bound.hdi_high)
+        out["bound_p_benefit"].append(bound.p_benefit)
+        out["old_benefit"].append(summary.p_mcid >= 0.8 or summary.p_benefit >= VERY_PROBABLY)
         out["old_doubtful"].append(_old_doubtful(layout, t))
+        series = Series(
+            y=batch.Y[i], active=batch.active[i], day=batch.day, block=batch.block,
+            period=batch.period, scheme=layout.scheme,
+        )  # fmt: skip
         cov = _covariate_fit(series, t["guess"][keep])
         out["cov_failed"].append(cov is None)
         for k, x in zip(("cov_mean", "cov_lower", "cov_upper"), cov or (np.nan,) * 3, strict=True):

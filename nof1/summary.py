@@ -32,7 +32,8 @@ DEFAULT_THRESHOLD = 0.8
 VERY_PROBABLY = 0.95
 PROBABLY = 0.80
 MORE_LIKELY_THAN_NOT = 0.50
-#: |BI| at or below this reads as blinding held (Bang et al. 2004).
+#: The band of chance-like guessing: |BI| (Bang et al. 2004) or |J| (``nof1.blinding_assessment``)
+#: at or below it.
 BLINDING_OK = 0.2
 
 
@@ -427,7 +428,8 @@ class BlindingIndex:
     counts : arm -> guess -> count (the arm x guess table, arms and guesses "A", "B",
         guesses also "unsure").
     n : arm -> number of guesses on that arm.
-    interpretation : plain-language reading (|BI| <= 0.2 reads as blinding held).
+    interpretation : a plain-language description of the numbers (not a judgement of
+        whether blinding held: see ``nof1.blinding_assessment``).
     """
 
     index: dict[str, float | None]
@@ -487,23 +489,20 @@ def bang_index(arms: Sequence[str], guesses: Sequence[str | None]) -> BlindingIn
 
 
 def _blinding_text(index: dict[str, float | None]) -> str:
+    """A description of the index per arm; never a call on whether blinding held (with a few
+    periods per arm the index is too imprecise: ``nof1.blinding_assessment`` judges that)."""
     parts = []
     for arm, name in (("A", "active (A)"), ("B", "control (B)")):
         bi = index[arm]
         if bi is None:
             parts.append(f"no guesses on the {name} arm")
-        elif abs(bi) <= BLINDING_OK:
-            parts.append(f"on the {name} arm guesses were like chance (BI {bi:+.2f})")
+        elif bi == 0:
+            parts.append(f"on the {name} arm as many right as wrong guesses (BI {bi:+.2f})")
         elif bi > 0:
-            parts.append(
-                f"on the {name} arm the patient mostly guessed right (BI {bi:+.2f}): "
-                "blinding may have been broken"
-            )
+            parts.append(f"on the {name} arm more right than wrong guesses (BI {bi:+.2f})")
         else:
             parts.append(
-                f"on the {name} arm the patient mostly guessed wrong (BI {bi:+.2f}): "
-                "opposite guessing, often a sign of expectations rather than unblinding"
+                f"on the {name} arm more wrong than right guesses (BI {bi:+.2f}), as in "
+                "opposite guessing"
             )
-    held = all(bi is None or abs(bi) <= BLINDING_OK for bi in index.values())
-    verdict = "Blinding appears to have held" if held else "Blinding may not have held"
-    return f"{verdict}: " + "; ".join(parts) + "."
+    return "Bang index, a description only: " + "; ".join(parts) + "."

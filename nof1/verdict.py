@@ -149,6 +149,11 @@ class Verdict:
         return self.lines[1]
 
     @property
+    def bound_text(self) -> str | None:
+        """The expectation bound's paragraph, when the verdict shows one."""
+        return next((x for x in self.lines if x.startswith("Expectation bound:")), None)
+
+    @property
     def text(self) -> str:
         return "\n\n".join(self.lines)
 

@@ -11,7 +11,7 @@ from nof1.simulate import Layout
 
 #: The magnesium-crps template's design.
 MAGNESIUM = Layout(blocks=3, period_days=28, washout_days=7, run_in_days=7)
-TRIALS = 60
+TRIALS = 200
 
 
 def _at_most(rate: float, target: float, trials: int = TRIALS) -> bool:
@@ -51,3 +51,27 @@ def test_perfect_blinding_rarely_says_the_patient_could_tell_and_keeps_the_power
     assert m["old_doubtful"] > 0.5  # the old flag fired on most of these trials
     assert m["benefit"] >= m["old_benefit"] - 0.03  # same trials: paired
     assert (r["status"] == "cannot-tell").mean() > 0.5
+
+
+def test_batch_verdicts_are_those_of_analyze():
+    """run_scenario fits all trials at once; each verdict must be the one analyze() gives."""
+    from nof1.analysis import analyze
+    from nof1.blinding_assessment import assess_blinding
+    from nof1.series import Series
+
+    sc = Scenario("x", effect=-0.8, expectation=-1.0, reveal_share=0.7, guessing="informed")
+    result = run_scenario(MAGNESIUM, sc, 8, seed=5)
+    rng = np.random.default_rng(5)  # the same trials, simulated first in run_scenario
+    keep, on = MAGNESIUM.analysis_mask(), ~MAGNESIUM.run_in
+    for i in range(8):
+        t = simulate_trial(MAGNESIUM, sc, rng)
+        blinding = assess_blinding(
+            MAGNESIUM.period[on], np.where(t["arm"][on] == 1, "A", "B"), list(t["guess"][on]),
+            {"side": ("Side effect", t["side"][on])},
+        )  # fmt: skip
+        series = Series(y=t["pain"][keep], active=t["arm"][keep], day=MAGNESIUM.day[keep],
+                        block=MAGNESIUM.block[keep], period=MAGNESIUM.period[keep])  # fmt: skip
+        res = analyze(series, blinding=blinding, preregistered=True, seed=1)
+        assert res.verdict.tier == result["tier"][i]
+        assert res.verdict.blinding == result["status"][i]
+        assert res.summary.mean == pytest.approx(result["mean"][i], abs=0.01)

@@ -153,21 +153,23 @@ def test_bang_index_hand_example():
     assert bi.index["B"] == pytest.approx(0.0)
     assert bi.n == {"A": 3, "B": 2}
     assert bi.counts["A"] == {"A": 2, "B": 0, "unsure": 1}
-    assert bi.interpretation.startswith("Blinding may not have held")
-    assert "blinding may have been broken" in bi.interpretation
+    assert bi.interpretation == (
+        "Bang index, a description only: on the active (A) arm more right than wrong guesses "
+        "(BI +0.67); on the control (B) arm as many right as wrong guesses (BI +0.00)."
+    )
 
 
-def test_bang_index_random_guessing_reads_as_held():
+def test_bang_index_is_described_never_judged():
     bi = bang_index(["A", "B", "A", "B"], ["A", "A", "B", "B"])
     assert bi.index == {"A": 0.0, "B": 0.0}
-    assert bi.interpretation.startswith("Blinding appears to have held")
+    assert "held" not in bi.interpretation and "broken" not in bi.interpretation
 
 
 def test_bang_index_opposite_guessing_and_no_guesses():
     bi = bang_index(["A", "A", "B"], ["B", "B", None])
     assert bi.index["A"] == pytest.approx(-1.0)
     assert bi.index["B"] is None
-    assert "opposite guessing" in bi.interpretation
+    assert "as in opposite guessing" in bi.interpretation
     assert "no guesses on the control (B) arm" in bi.interpretation
 
 

@@ -273,7 +273,7 @@ def _cent_items(has_protocol: bool) -> list[dict[str, str]]:
         ("5", "The interventions in each period, in enough detail to replicate them", "protocol"),
         ("6a", "Pre-specified primary and secondary outcomes, how and when measured", "protocol"),
         ("8a", "Method used to generate the random allocation sequence", "protocol"),
-        ("8b", "Type of randomisation (blocked pairs) and its restriction", "sensitivity"),
+        ("8b", "Type of randomisation (the scheme) and its restriction", "sensitivity"),
         ("9", "Allocation concealment: sealed allocation and public commitment", "protocol"),
         ("11a", "Blinding: who was blinded, and how well it held", "blinding"),
         (
