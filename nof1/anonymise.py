@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from nof1.diary import DIARY_FILE, has_diary
 from nof1.errors import BlindingError, DataError
 from nof1.files import check_output, write_output
 from nof1.integrity import verify_trial
@@ -251,8 +252,8 @@ def check_known_fields(trial_dir: str | Path) -> None:
                 f"{PROTOCOL_FILE} has a section [{section}] that the anonymised export does "
                 "not know how to anonymise"
             )
-    diary = trial_dir / "diary.sqlite"
-    if not diary.exists():
+    diary = trial_dir / DIARY_FILE
+    if not has_diary(trial_dir):
         return
     outcomes = {o["name"] for o in data.get("outcomes", [])}
     # Read-only and outside the diary module on purpose: the check must see the file's

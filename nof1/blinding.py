@@ -35,7 +35,16 @@ SEALED_FILE = "allocation.sealed"
 _FORMAT = "nof1-sealed-allocation"
 # scrypt cost: about 0.1 s and 32 MiB per attempt, which makes guessing a passphrase slow.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+#: The most an opened file may ask of scrypt: nof1 writes n = 2^15, r = 8 (32 MiB).
+MAX_SCRYPT_N, MAX_SCRYPT_BYTES = 2**18, 256 << 20
 MIN_PASSPHRASE = 8
+#: How many different characters a passphrase needs at least.
+MIN_DISTINCT = 5
+#: The rule a new passphrase must meet, as the helper is told it.
+PASSPHRASE_RULE = (
+    f"at least {MIN_PASSPHRASE} characters, not only digits, with at least {MIN_DISTINCT} "
+    "different characters (e.g. a few unrelated words)"
+)
 
 
 @dataclass(frozen=True)
@@ -85,16 +94,47 @@ def _key(passphrase: str, salt: bytes) -> bytes:
     )
 
 
+def check_passphrase(passphrase: str) -> None:
+    """Refuse a passphrase that is quickly guessed (``PASSPHRASE_RULE``).
+
+    The sealed file may be copied by anyone who can read the trial folder; scrypt makes
+    each guess cost about 0.1 s, which stops long passphrases being guessed but not a PIN:
+    all 10^8 eight-digit numbers take a few days on one core, a dictionary of common
+    passwords minutes. The rule is deliberately simple enough to state in one line.
+
+    Raises
+    ------
+    BlindingError : too short, digits only, or too few different characters.
+
+    Examples
+    --------
+    >>> check_passphrase("correct horse battery")
+    >>> check_passphrase("12345678")
+    Traceback (most recent call last):
+    nof1.errors.BlindingError: the passphrase must not be only digits ...
+    """
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise BlindingError(
+            f"the passphrase must have at least {MIN_PASSPHRASE} characters, got {len(passphrase)}"
+        )
+    if passphrase.isdigit():
+        raise BlindingError(
+            f"the passphrase must not be only digits (a number is guessed quickly); use {PASSPHRASE_RULE}"
+        )
+    distinct = len(set(passphrase))
+    if distinct < MIN_DISTINCT:
+        raise BlindingError(
+            f"the passphrase has only {distinct} different characters; use {PASSPHRASE_RULE}"
+        )
+
+
 def seal(allocation: Allocation, passphrase: str, seed: int | None = None) -> bytes:
     """Encrypt an allocation with a passphrase; returns the file content (JSON, base64 fields).
 
     The commitment is bound in as associated data, so a sealed file cannot be moved to
     another protocol unnoticed. The seed, if any, is sealed too: it is as secret as the arms.
     """
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise BlindingError(
-            f"the passphrase must have at least {MIN_PASSPHRASE} characters, got {len(passphrase)}"
-        )
+    check_passphrase(passphrase)
     kdf_salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
     payload = json.dumps(
         {"arms": list(allocation.arms), "salt": allocation.salt, "seed": seed}
@@ -120,19 +160,57 @@ def seal(allocation: Allocation, passphrase: str, seed: int | None = None) -> by
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
+def _b64(value: object, what: str, sizes: range) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be base64 text")
+    raw = base64.b64decode(value, validate=True)
+    if len(raw) not in sizes:
+        raise ValueError(f"{what} has {len(raw)} bytes, expected {sizes.start}-{sizes.stop - 1}")
+    return raw
+
+
+def _kdf_cost(kdf: object) -> tuple[int, int, int]:
+    """scrypt's (n, r, p), refused beyond what any nof1 writes: a file asking for
+    n = 2^24 would make opening it take 16 GiB of memory."""
+    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
+        raise ValueError("the key derivation must be scrypt")
+    n, r, p = kdf.get("n"), kdf.get("r"), kdf.get("p")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, r, p)):
+        raise ValueError("scrypt n, r and p must be whole numbers")
+    if not (2**10 <= n <= MAX_SCRYPT_N and n & (n - 1) == 0 and 1 <= r <= 16 and 1 <= p <= 4):
+        raise ValueError(
+            f"scrypt cost n={n}, r={r}, p={p} is outside what nof1 writes (n a power of 2 "
+            f"from 2^10 to 2^{MAX_SCRYPT_N.bit_length() - 1}, r 1-16, p 1-4)"
+        )
+    if 128 * n * r > MAX_SCRYPT_BYTES:
+        raise ValueError(f"scrypt cost n={n}, r={r} needs more than {MAX_SCRYPT_BYTES >> 20} MiB")
+    return n, r, p
+
+
 def unseal(content: bytes, passphrase: str) -> Allocation:
-    """Decrypt sealed content. BlindingError on a wrong passphrase or an altered file."""
+    """Decrypt sealed content. BlindingError on a wrong passphrase or an altered file.
+
+    Every field is checked before it is used, so a damaged or hostile file (not a JSON
+    object, a short nonce, an scrypt cost that would exhaust memory) is an error naming
+    the field, never a crash.
+    """
     try:
         doc = json.loads(content)
+        if not isinstance(doc, dict):
+            raise ValueError(f"not a nof1 sealed allocation (a JSON {type(doc).__name__})")
         if doc.get("format") != _FORMAT or doc.get("version") != 1:
             raise ValueError("not a nof1 sealed allocation (version 1)")
-        kdf = doc["kdf"]
-        key = Scrypt(
-            salt=base64.b64decode(kdf["salt"]), length=32, n=kdf["n"], r=kdf["r"], p=kdf["p"]
-        ).derive(passphrase.encode())
-        nonce, ciphertext = base64.b64decode(doc["nonce"]), base64.b64decode(doc["ciphertext"])
+        if doc.get("cipher") != "AES-256-GCM":
+            raise ValueError(f"cipher {doc.get('cipher')!r} is not AES-256-GCM")
+        n, r, p = _kdf_cost(doc.get("kdf"))
+        salt = _b64(doc["kdf"].get("salt"), "the scrypt salt", range(16, 65))
+        nonce = _b64(doc.get("nonce"), "the nonce", range(12, 13))
+        ciphertext = _b64(doc.get("ciphertext"), "the ciphertext", range(16, 1 << 20))
+        if not isinstance(doc.get("commitment"), str):
+            raise ValueError("the commitment must be text")
         aad = doc["commitment"].encode()
-    except (ValueError, KeyError, TypeError) as exc:
+        key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
+    except (ValueError, KeyError, TypeError, UnicodeEncodeError) as exc:
         raise BlindingError(f"{SEALED_FILE} is damaged: {exc}") from None
     try:
         payload = json.loads(AESGCM(key).decrypt(nonce, ciphertext, aad))

@@ -127,6 +127,7 @@ def _series_from_rows(
     low: float | None,
     high: float | None,
 ) -> Series:
+    _check_scale(low, high)
     if not rows:
         raise DataError(f"{what_source} is empty")
     header = [h.strip().lstrip("\ufeff") for h in rows[0]]
@@ -149,6 +150,13 @@ def _series_from_rows(
     block_raw = column(block, "block") if block is not None else None
 
     y = np.array([_number(v, i, outcome) for i, v in enumerate(y_raw)])
+    outside = (low is not None and y < low) | (high is not None and y > high)
+    if np.any(outside):
+        i = int(np.argmax(outside))
+        raise DataError(
+            f"row {i + 1}: outcome {outcome!r} value {y_raw[i]!r} is outside the scale "
+            f"{_scale_text(low, high)} given by --low/--high"
+        )
     for i, v in enumerate(t_raw):
         if v.lower() in MISSING:
             raise DataError(f"row {i + 1}: treatment {treatment!r} is missing")
@@ -270,6 +278,29 @@ def _active_label(labels: list[str], active: str | None, column: str) -> str:
         ) from None
 
 
+def _check_scale(low: float | None, high: float | None) -> None:
+    """Refuse bounds that are not numbers, or a range that is empty or upside down."""
+    for name, value in (("--low", low), ("--high", high)):
+        if value is not None and not math.isfinite(value):
+            raise DataError(f"{name} {value} must be a finite number")
+    if low is not None and high is not None and not low < high:
+        raise DataError(
+            f"--low {low:g} must be below --high {high:g}: the scale "
+            f"{'is empty' if low == high else 'is upside down'}"
+        )
+
+
+def _scale_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{low:g}-{high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+#: The longest series a CSV may describe: 100 years of days. Day numbers beyond it are
+#: typos (or an attempt to make nof1 allocate a huge calendar), not a trial.
+MAX_SPAN_DAYS = 36_525
+
+
 def _days(values: list[str], column: str | None) -> np.ndarray:
     """Day numbers from integers or ISO dates, the first day being 1."""
     try:
@@ -277,13 +308,13 @@ def _days(values: list[str], column: str | None) -> np.ndarray:
     except ValueError:
         nums = None
     if nums is not None:
-        if not all(math.isfinite(x) and x == int(x) for x in nums):
-            bad = next(
-                v
-                for v, x in zip(values, nums, strict=True)
-                if not (math.isfinite(x) and x == int(x))
+        whole = [math.isfinite(x) and x == int(x) and abs(x) <= 1e9 for x in nums]
+        if not all(whole):
+            bad = values[whole.index(False)]
+            raise DataError(
+                f"time column {column!r} value {bad!r} is not a whole day number "
+                "(from -1,000,000,000 to 1,000,000,000)"
             )
-            raise DataError(f"time column {column!r} value {bad!r} is not a whole day number")
         days = np.array(nums, dtype=np.int64)
     else:
         ords = []
@@ -296,4 +327,11 @@ def _days(values: list[str], column: str | None) -> np.ndarray:
                     "nor a date (YYYY-MM-DD)"
                 ) from None
         days = np.array(ords, dtype=np.int64)
+    span = int(days.max() - days.min())
+    if span > MAX_SPAN_DAYS:
+        raise DataError(
+            f"time column {column!r} spans {span:,} days, from {values[int(days.argmin())]!r} "
+            f"to {values[int(days.argmax())]!r}; a series covers at most {MAX_SPAN_DAYS:,} "
+            "days (100 years)"
+        )
     return days - days.min() + 1

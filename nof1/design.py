@@ -25,7 +25,7 @@ from nof1.models.exact import BatchFit, fit_exact_batch, tau_grid
 from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.protocol import Analysis, check_design
-from nof1.randomization import all_allocations
+from nof1.randomization import n_allocations
 from nof1.series import Series
 from nof1.simulate import Layout, SimulatedBatch, simulate_batch
 
@@ -80,7 +80,7 @@ class DesignResult:
 
 def _min_p(blocks: int, scheme: str) -> float:
     # The observed allocation is one of the scheme's equally likely allocations.
-    return 1.0 / len(all_allocations(blocks, scheme))
+    return 1.0 / n_allocations(blocks, scheme)
 
 
 def analyse_batch(

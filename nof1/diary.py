@@ -745,6 +745,17 @@ def check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date
         raise BlindingError("early unblinding needs a --reason (it is kept in the diary)")
 
 
+def has_diary(trial_dir: str | Path) -> bool:
+    """Whether the trial folder holds a diary (without creating one).
+
+    Raises
+    ------
+    DiaryError : something else is in its place: a symbolic link (even a dangling one), a
+        folder, an empty or unreadable file.
+    """
+    return _check_diary_file(Path(trial_dir) / DIARY_FILE)
+
+
 def open_diary(
     trial_dir: str | Path,
     protocol: Protocol | None = None,

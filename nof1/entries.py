@@ -167,9 +167,11 @@ def _check_text(text: str, what: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise DiaryError(
-            f"{what} {text.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 text"
-        ) from None
+        try:  # show the bytes as they were given (undecodable bytes arrive as surrogates)
+            shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            shown = text.encode("utf-8", "backslashreplace").decode()
+        raise DiaryError(f"{what} {shown!r} is not valid UTF-8 text") from None
     return text
 
 

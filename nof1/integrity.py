@@ -28,7 +28,7 @@ from pathlib import Path
 
 from nof1.blinding import Allocation, registration_problems, verify_allocation
 from nof1.chain import ChainCheck
-from nof1.diary import DIARY_FILE, Record, Unblinding, open_diary
+from nof1.diary import DIARY_FILE, Record, Unblinding, has_diary, open_diary
 from nof1.errors import BlindingError, IntegrityError
 from nof1.protocol import (
     PROTOCOL_FILE,
@@ -124,7 +124,7 @@ def check_trial(trial_dir: str | Path) -> TrialCheck:
     trial_dir = Path(trial_dir)
     protocol = load_protocol(trial_dir)
     problems = registration_problems(trial_dir, protocol)
-    if not (trial_dir / DIARY_FILE).exists():
+    if not has_diary(trial_dir):
         return TrialCheck(protocol.fingerprint, tuple(problems))
     with open_diary(trial_dir, protocol, readonly=True) as diary:
         unblinding = diary.unblinding()

@@ -377,20 +377,36 @@ def _parse_analysis(a: dict[str, Any]) -> Analysis:
     return Analysis(**{**merged, "mcid": mcid, "threshold": threshold})
 
 
+#: Limits of a design. Beyond them a "trial" is a typo, not a plan, and the calendar, the
+#: randomization test and the analyses would be asked for unbounded work: 64 blocks are
+#: 128 periods, a 365-day period is a year, and every date lies in 2000-2100.
+MAX_BLOCKS = 64
+MAX_PERIOD_DAYS = 365
+MAX_RUN_IN_DAYS = 365
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
 def check_design(
     blocks: int, period_days: int, washout_days: int, run_in_days: int, scheme: str
 ) -> None:
-    """Refuse designs that cannot work, naming the value.
+    """Refuse designs that cannot work or are beyond any real trial, naming the value.
 
-    At least 2 blocks (one A/B pair cannot separate the effect from chance), periods of at
-    least 2 days, washout shorter than the period, run-in of 0 or more days.
+    At least 2 blocks (one A/B pair cannot separate the effect from chance) and at most
+    ``MAX_BLOCKS``, periods of 2 to ``MAX_PERIOD_DAYS`` days, washout shorter than the
+    period, a run-in of 0 to ``MAX_RUN_IN_DAYS`` days.
     """
     if blocks < 2:
         raise ProtocolError(
             f"blocks must be 2 or more, got {blocks}: one A/B pair cannot separate an effect from chance"
         )
+    if blocks > MAX_BLOCKS:
+        raise ProtocolError(f"blocks must be at most {MAX_BLOCKS}, got {blocks}")
     if period_days < 2:
         raise ProtocolError(f"period-days must be 2 or more, got {period_days}")
+    if period_days > MAX_PERIOD_DAYS:
+        raise ProtocolError(
+            f"period-days must be at most {MAX_PERIOD_DAYS} (a year), got {period_days}"
+        )
     if washout_days < 0:
         raise ProtocolError(f"washout-days must be 0 or more, got {washout_days}")
     if washout_days >= period_days:
@@ -400,8 +416,24 @@ def check_design(
         )
     if run_in_days < 0:
         raise ProtocolError(f"run-in-days must be 0 or more, got {run_in_days}")
+    if run_in_days > MAX_RUN_IN_DAYS:
+        raise ProtocolError(
+            f"run-in-days must be at most {MAX_RUN_IN_DAYS} (a year), got {run_in_days}"
+        )
     if scheme not in SCHEMES:
         raise ProtocolError(f"scheme {scheme!r} must be one of {', '.join(SCHEMES)}")
+
+
+def check_dates(start: date, n_days: int) -> None:
+    """Refuse a trial that would start before ``FIRST_DAY`` or end after ``LAST_DAY``."""
+    if not FIRST_DAY <= start <= LAST_DAY:
+        raise ProtocolError(f"start date {start} must be between {FIRST_DAY} and {LAST_DAY}")
+    end = start.toordinal() + n_days - 1
+    if end > LAST_DAY.toordinal():
+        raise ProtocolError(
+            f"a trial of {n_days} days from {start} would end after {LAST_DAY}; start earlier "
+            "or plan fewer or shorter periods"
+        )
 
 
 def build_periods(
@@ -456,6 +488,7 @@ def protocol_from_template(
         _int(value, key.replace("_", "-"))
     scheme = scheme or design.get("scheme", "block")
     check_design(scheme=scheme, **chosen)
+    check_dates(start, chosen["run_in_days"] + 2 * chosen["blocks"] * chosen["period_days"])
     trial = template.get("trial", {})
     changed = [
         f"{key.replace('_', ' ')} {design[key]} -> {value}"

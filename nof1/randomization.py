@@ -18,6 +18,7 @@ Schemes:
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,22 @@ def draw_allocation(blocks: int, scheme: str, rng: np.random.Generator) -> tuple
     return tuple(str(a) for a in rng.permutation(arms))
 
 
+def n_allocations(blocks: int, scheme: str) -> int:
+    """How many equally likely allocations the scheme can produce (without listing them).
+
+    Example
+    -------
+    >>> n_allocations(3, "block"), n_allocations(3, "alternating"), n_allocations(3, "random-pairs")
+    (8, 2, 20)
+    """
+    _check(blocks, scheme)
+    if scheme == "block":
+        return 2**blocks
+    if scheme == "alternating":
+        return 2
+    return math.comb(2 * blocks, blocks)
+
+
 def all_allocations(blocks: int, scheme: str) -> list[tuple[str, ...]]:
     """Every allocation the scheme could have produced, each equally likely."""
     _check(blocks, scheme)
@@ -70,9 +87,16 @@ def all_allocations(blocks: int, scheme: str) -> list[tuple[str, ...]]:
     ]
 
 
+#: Up to this many allocations the test enumerates every one of them (an exact p-value).
+EXACT_LIMIT = 2**16
+#: Beyond it, the p-value is estimated from this many allocations drawn from the scheme,
+#: with a fixed seed so that the same data always give the same p-value.
+MC_DRAWS, MC_SEED = 20_000, 20_240_101
+
+
 @dataclass(frozen=True)
 class RandomizationTest:
-    """Result of the exact randomization test of a series.
+    """Result of the randomization test of a series.
 
     Parameters
     ----------
@@ -83,8 +107,14 @@ class RandomizationTest:
         whose statistic is at least as favourable to the active arm as the observed one
         (the observed allocation included, so p >= min_p).
     n_allocations : how many allocations the scheme could have produced.
-    min_p : the smallest attainable p-value, 1 / n_allocations (3 blocks: 0.125).
-    scheme : the randomization scheme the test enumerates.
+    min_p : the smallest p-value the test can give: 1 / n_allocations when exact (3 blocks:
+        0.125), 1 / (n_draws + 1) for Monte Carlo.
+    scheme : the randomization scheme the test draws from.
+    method : ``"exact"`` (every allocation enumerated, while there are at most
+        ``EXACT_LIMIT``) or ``"monte carlo"`` (``n_draws`` allocations drawn at random).
+    n_draws : allocations drawn (Monte Carlo), None when exact.
+    mc_se : the Monte Carlo standard error of ``p_value`` (sqrt(p (1 - p) / n_draws)),
+        None when exact.
     """
 
     statistic: str
@@ -93,8 +123,11 @@ class RandomizationTest:
     n_allocations: int
     min_p: float
     scheme: str
+    method: str = "exact"
+    n_draws: int | None = None
+    mc_se: float | None = None
 
-    def to_dict(self) -> dict[str, float | int | str]:
+    def to_dict(self) -> dict[str, float | int | str | None]:
         return {
             "statistic": self.statistic,
             "observed": self.observed,
@@ -102,19 +135,46 @@ class RandomizationTest:
             "n_allocations": self.n_allocations,
             "min_p": self.min_p,
             "scheme": self.scheme,
+            "method": self.method,
+            "n_draws": self.n_draws,
+            "mc_se": self.mc_se,
         }
 
 
 STATISTICS = ("mean difference",)
 
 
-def randomization_test(series: Series, statistic: str = "mean difference") -> RandomizationTest:
-    """Exact randomization test over every allocation the series' scheme could produce.
+def _possible(used: tuple[str, ...], scheme: str) -> bool:
+    """Whether ``scheme`` could have produced the allocation ``used``."""
+    pairs = [used[i : i + 2] for i in range(0, len(used), 2)]
+    if scheme == "block":
+        return all(set(pair) == {"A", "B"} for pair in pairs)
+    if scheme == "alternating":
+        return used in (("A", "B") * len(pairs), ("B", "A") * len(pairs))
+    return used.count("A") == len(pairs)
 
-    Each allocation of ``all_allocations(n_blocks, series.scheme)`` re-labels the periods
-    (in calendar order) as A or B; the statistic is recomputed on the observed days. Under
-    the null hypothesis of no effect on any day, every allocation was equally likely to
-    give the observed data, so the p-value is exact however the days are correlated.
+
+def _drawn_labels(blocks: int, scheme: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` allocations drawn from the scheme, as an (n, 2 * blocks) array, 1 = active."""
+    if scheme == "block":
+        first_a = rng.integers(0, 2, size=(n, blocks)).astype(float)
+        return np.stack([first_a, 1 - first_a], axis=2).reshape(n, 2 * blocks)
+    ranks = np.argsort(rng.random((n, 2 * blocks)), axis=1)
+    return (ranks < blocks).astype(float)
+
+
+def randomization_test(series: Series, statistic: str = "mean difference") -> RandomizationTest:
+    """Randomization test over the allocations the series' scheme could produce.
+
+    Each allocation re-labels the periods (in calendar order) as A or B; the statistic is
+    recomputed on the observed days. Under the null hypothesis of no effect on any day,
+    every allocation was equally likely to give the observed data, so the p-value is
+    exact however the days are correlated. While the scheme has at most ``EXACT_LIMIT``
+    allocations (the block scheme up to 16 blocks) all are enumerated; beyond that the
+    work would grow as 2^blocks, so ``MC_DRAWS`` allocations are drawn (seeded) and the
+    p-value, (1 + drawn allocations at least as favourable) / (1 + draws), is valid and
+    comes with its Monte Carlo standard error (Phipson & Smyth 2010, Stat Appl Genet Mol
+    Biol 9:39).
 
     Parameters
     ----------
@@ -155,26 +215,47 @@ def randomization_test(series: Series, statistic: str = "mean difference") -> Ra
     if np.any(counts == 0):
         empty = int(periods[np.argmax(counts == 0)])
         raise DataError(f"period {empty} has no scores; the randomization test needs every period")
-    allocations = all_allocations(n_blocks, series.scheme)
-    labels = np.array([[arm == "A" for arm in alloc] for alloc in allocations], dtype=float)
     used = tuple("A" if a == 1 else "B" for a in arms)
-    if used not in allocations:
+    if not _possible(used, series.scheme):
         raise DataError(
             f"the allocation used ({''.join(used)}) could not have come from the "
             f"{series.scheme!r} scheme, so the randomization test does not apply"
         )
-    diff = labels @ sums / (labels @ counts) - (1 - labels) @ sums / ((1 - labels) @ counts)
-    observed = float(diff[allocations.index(used)])
+    total = n_allocations(n_blocks, series.scheme)
+    exact = total <= EXACT_LIMIT
+    if exact:
+        allocations = all_allocations(n_blocks, series.scheme)
+        labels = np.array([[arm == "A" for arm in alloc] for alloc in allocations], dtype=float)
+    else:
+        labels = _drawn_labels(n_blocks, series.scheme, MC_DRAWS, np.random.default_rng(MC_SEED))
+
+    def mean_difference(lab: np.ndarray) -> np.ndarray:
+        return lab @ sums / (lab @ counts) - (1 - lab) @ sums / ((1 - lab) @ counts)
+
+    diff = mean_difference(labels)
+    observed = float(mean_difference(np.array([a == "A" for a in used], dtype=float)))
     # A relative tolerance keeps allocations that tie with the observed one (same sums in a
     # different order) from being lost to rounding.
     tol = 1e-9 * max(1.0, abs(observed))
     extreme = diff <= observed + tol if series.lower_is_better else diff >= observed - tol
-    n = len(allocations)
+    if exact:
+        return RandomizationTest(
+            statistic=statistic,
+            observed=observed,
+            p_value=float(np.sum(extreme) / total),
+            n_allocations=total,
+            min_p=1.0 / total,
+            scheme=series.scheme,
+        )
+    p = float((1 + np.sum(extreme)) / (1 + MC_DRAWS))
     return RandomizationTest(
         statistic=statistic,
         observed=observed,
-        p_value=float(np.sum(extreme) / n),
-        n_allocations=n,
-        min_p=1.0 / n,
+        p_value=p,
+        n_allocations=total,
+        min_p=1.0 / (1 + MC_DRAWS),
         scheme=series.scheme,
+        method="monte carlo",
+        n_draws=MC_DRAWS,
+        mc_se=float(np.sqrt(p * (1 - p) / MC_DRAWS)),
     )

@@ -207,7 +207,7 @@ def trial_table(
 
     # Imported here: nof1.protocol imports this module (for SCHEMES).
     from nof1.blinding import verify_allocation
-    from nof1.diary import DIARY_FILE, open_diary
+    from nof1.diary import has_diary, open_diary
     from nof1.protocol import load_protocol
 
     trial_dir = Path(trial_dir)
@@ -216,7 +216,7 @@ def trial_table(
     if allocation is not None:
         verify_allocation(protocol, allocation)
     # Reading must not create a diary, hence the existence check.
-    if (trial_dir / DIARY_FILE).exists():
+    if has_diary(trial_dir):
         with open_diary(trial_dir, protocol, readonly=True) as diary:
             entries = {
                 r.entry.date: r.entry

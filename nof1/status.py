@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from nof1.diary import DIARY_FILE, open_diary
+from nof1.diary import has_diary, open_diary
 from nof1.entries import RECALL_DAYS
 from nof1.protocol import load_protocol
 
@@ -116,7 +116,7 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     recorded: set[date] = set()
     recalled: set[date] = set()
     unblinded = False
-    if (trial_dir / DIARY_FILE).exists():
+    if has_diary(trial_dir):
         with open_diary(trial_dir, protocol, readonly=True) as diary:
             recorded = {r.entry.date for r in diary.current_entries()}
             recalled = diary.recall_days()

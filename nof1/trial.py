@@ -114,7 +114,7 @@ def create_trial(
     )
     if trial_dir.exists() and not trial_dir.is_dir():
         raise ProtocolError(f"{trial_dir} exists and is not a folder")
-    if (trial_dir / DIARY_FILE).exists():
+    if os.path.lexists(trial_dir / DIARY_FILE):
         raise ProtocolError(
             f"{trial_dir} already holds a diary; a new protocol would orphan its entries: choose a new folder"
         )

@@ -182,7 +182,10 @@ def _human(result, names: dict[str, str] | None = None) -> str:
             (
                 "Randomization test",
                 f"p = {rt.p_value:.3g} (one-sided; smallest possible {rt.min_p:.3g} "
-                f"with {rt.n_allocations} allocations)",
+                f"with {rt.n_allocations} allocations)"
+                if rt.method == "exact"
+                else f"p = {rt.p_value:.3g} +/- {rt.mc_se:.2g} (one-sided; Monte Carlo over "
+                f"{rt.n_draws:,} of the {rt.n_allocations:,} allocations, seeded)",
             )
         )
     else:

@@ -60,9 +60,15 @@ def read_passphrase(path: Path | None, confirm: bool = False) -> str:
             "Helper's passphrase", hide_input=True, confirmation_prompt=confirm, err=True
         )
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark that an editor put first is not part of the phrase.
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise click.ClickException(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise click.ClickException(
+            f"passphrase file {path} is not UTF-8 text; save it as UTF-8 (or type the "
+            "passphrase when asked, without --passphrase-file)"
+        ) from None
     lines = text.splitlines()
     phrase = lines[0].strip() if lines else ""
     if not phrase:

@@ -8,7 +8,7 @@ from datetime import date
 
 import click
 
-from nof1.blinding import MIN_PASSPHRASE
+from nof1.blinding import PASSPHRASE_RULE
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, seed_option, trial_option
 from nof1.entries import parse_date
@@ -99,8 +99,8 @@ def protocol_new(
     blinded = read_template(template).get("trial", {}).get("blinded", True)
     if blinded and passphrase_file is None:
         click.echo(
-            f"The helper now chooses a passphrase of at least {MIN_PASSPHRASE} characters and "
-            "types it twice; only the helper should know it.",
+            f"The helper now chooses a passphrase of {PASSPHRASE_RULE}, and types it twice; "
+            "only the helper should know it.",
             err=True,
         )
     passphrase = read_passphrase(passphrase_file, confirm=True) if blinded else None

@@ -59,7 +59,7 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     """
     from nof1.analysis import analyze_trial
     from nof1.blinding import Allocation
-    from nof1.diary import DIARY_FILE, open_diary
+    from nof1.diary import has_diary, open_diary
     from nof1.integrity import check_trial
     from nof1.protocol import load_protocol
     from nof1.series import trial_table
@@ -72,7 +72,7 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     unblinding = integrity.unblinding
     allocation = None if unblinding is None else Allocation(unblinding.arms, unblinding.salt)
     recall: set = set()
-    if (trial_dir / DIARY_FILE).exists():
+    if has_diary(trial_dir):
         with open_diary(trial_dir, protocol, readonly=True) as diary:
             recall = diary.recall_days()
     if protocol.blinded and allocation is None:
