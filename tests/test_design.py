@@ -197,8 +197,12 @@ def test_cli_without_options_evaluates_the_magnesium_template_for_a_patient(run)
         assert any(line.split(head, 1)[-1].strip().startswith(text) for line in lines), head
     assert "What the template's design (3 blocks of 28-day periods, 25 weeks) can show:" in out
     assert "If Magnesium lowers your pain by 1.5 points, this design concludes benefit" in out
-    assert lines[-2] == "To create it, with the template's treatments, outcomes and analysis:"
-    assert lines[-1].startswith("  nof1 protocol new --template magnesium-crps --blocks ")
+    assert lines[-4] == "To create it, with the template's treatments, outcomes and analysis:"
+    assert lines[-3].startswith("  nof1 protocol new --template magnesium-crps --blocks ")
+    assert lines[-2:] == [
+        "Or keep the template's own design:",
+        "  nof1 protocol new --template magnesium-crps --blocks 3 --period-days 28 --washout-days 7",
+    ]
     assert "generic-ab" not in out
     assert written == []
 
@@ -216,9 +220,11 @@ def test_cli_recommends_the_shortest_adequate_design_of_the_chosen_template(run)
     assert "Recommended: 2 blocks of 14-day periods (8 weeks), the shortest design" in (
         result.stdout
     )
-    assert result.stdout.splitlines()[-1] == (
-        "  nof1 protocol new --template generic-ab --blocks 2 --period-days 14 --washout-days 3"
-    )
+    assert result.stdout.splitlines()[-3:] == [
+        "  nof1 protocol new --template generic-ab --blocks 2 --period-days 14 --washout-days 3",
+        "Or keep the template's own design:",
+        "  nof1 protocol new --template generic-ab --blocks 4 --period-days 14 --washout-days 3",
+    ]
 
 
 def test_cli_json(run):

@@ -294,3 +294,6 @@ def design(
     click.echo("")
     click.echo("To create it, with the template's treatments, outcomes and analysis:")
     click.echo(f"  {command}")
+    if best != mine:
+        click.echo("Or keep the template's own design:")
+        click.echo(f"  {protocol_command(mine, own.template or template)}")
