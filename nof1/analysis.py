@@ -20,7 +20,7 @@ from nof1.models.exact import fit_exact
 from nof1.models.priors import PRIOR_NAMES
 from nof1.randomization import RandomizationTest, randomization_test
 from nof1.series import Series
-from nof1.summary import DEFAULT_THRESHOLD, EffectSummary, summarize
+from nof1.summary import DEFAULT_THRESHOLD, EffectSummary, fallback_advice, summarize
 from nof1.verdict import Verdict, expectation_bound, make_verdict
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class AnalysisResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested dict: the summary's keys plus ``verdict`` (tier,
         criterion_met, blinding, text), ``blinding``, ``randomization_test``,
-        ``sensitivity`` and ``options``."""
+        ``sensitivity``, ``options`` and ``advice`` (None unless the fit failed its checks)."""
         out = self.summary.to_dict()
         out["effect_text"] = out.pop("verdict")
         out["verdict"] = self.verdict.to_dict()
@@ -87,7 +87,13 @@ class AnalysisResult:
             else {name: s.to_dict() for name, s in self.sensitivity.items()}
         )
         out["options"] = dict(self.options)
+        out["advice"] = self.advice
         return out
+
+    @property
+    def advice(self) -> str | None:
+        """What to run instead when the fit failed its checks (``fallback_advice``), else None."""
+        return fallback_advice(self.fit)
 
 
 def analyze(

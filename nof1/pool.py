@@ -387,6 +387,26 @@ class PoolResult:
             f"probability {self.p_new_mcid:.2f}."
         )
 
+    @property
+    def advice(self) -> str | None:
+        """What to run instead when the fit failed its checks, else None.
+
+        The fast engine integrates over a grid instead of sampling, so it always answers;
+        more draws are not offered: where NUTS diverged, more draws diverge more.
+        """
+        if self.diagnostics.ok:
+            return None
+        if self.likelihood == "normal":
+            return (
+                "The fast engine fits the normal-normal model exactly on a grid of tau, without "
+                "sampling, and always gives an answer: run the pool again with --engine fast."
+            )
+        return (
+            f"The fast engine gives an answer without sampling under the normal likelihood (a "
+            f"simpler model than the {self.likelihood} one): run the pool again with "
+            "--engine fast --likelihood normal."
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of everything reported."""
         return {
@@ -408,6 +428,7 @@ class PoolResult:
             "p_new_benefit_mcid": self.p_new_mcid,
             "diagnostics": self.diagnostics.to_dict(),
             "conclusion": self.conclusion,
+            "advice": self.advice,
             "priors": dict(self.priors),
             "series": json.loads(self.series.to_json(orient="records")),
         }

@@ -37,6 +37,41 @@ MORE_LIKELY_THAN_NOT = 0.50
 BLINDING_OK = 0.2
 
 
+def fallback_advice(fit: Fit) -> str | None:
+    """What to run instead when a fit failed its convergence checks; None when it passed.
+
+    The advice names an engine that always answers: the exact engine integrates rather than
+    samples, so it has no convergence to fail. More draws are not offered: where NUTS
+    diverged, more draws give more divergences (``docs/validation.md``, "MCMC robustness").
+
+    Parameters
+    ----------
+    fit : a fit of either engine.
+
+    Returns
+    -------
+    One sentence ending in the command-line option(s) to use, or None.
+    """
+    if fit.diagnostics.ok:
+        return None
+    if fit.likelihood == "normal":
+        return (
+            "The exact engine fits this same model without sampling and always gives an "
+            "answer: run the analysis again with --engine exact."
+        )
+    if fit.likelihood == "binomial":
+        model = "this model" if not fit.options.get("ar1") else "the model without latent AR(1)"
+        return (
+            f"The exact engine fits {model} (independent days) without sampling and always "
+            "gives an answer: run the analysis again with --engine exact."
+        )
+    return (
+        f"The exact engine gives an answer without sampling under the normal likelihood (a "
+        f"simpler model than the {fit.likelihood} one): run the analysis again with "
+        "--engine exact --likelihood normal."
+    )
+
+
 def large_benefit(series: Series, mcid: float, likelihood: str = "normal") -> float:
     """The "much better" threshold: 2 points of a 0-10 scale (Salaffi 2004), scaled to the
     outcome's range; on an unbounded outcome, where points have no common meaning, and on a
@@ -252,7 +287,9 @@ def summarize(
     if "tau" in draws:
         q = np.quantile(np.asarray(draws["tau"], dtype=float), [0.5, 0.025, 0.975])
         tau = {"tau_median": float(q[0]), "tau_low": float(q[1]), "tau_high": float(q[2])}
-    return EffectSummary(**summary, verdict=_verdict(summary, threshold, large), **tau)
+    return EffectSummary(
+        **summary, verdict=_verdict(summary, threshold, large, fallback_advice(fit)), **tau
+    )
 
 
 def _rates(fit: Fit) -> dict[str, Any]:
@@ -334,14 +371,13 @@ def _amount(x: float, better: str, worse: str, benefit_sign: float, unit: str) -
     return f"{abs(x):.1f} {unit} {word}"
 
 
-def _verdict(s: dict[str, Any], threshold: float, large: float) -> str:
+def _verdict(s: dict[str, Any], threshold: float, large: float, advice: str | None) -> str:
     diag: Diagnostics = s["diagnostics"]
     if not diag.ok:
         why = "; ".join(diag.messages) if diag.messages else "convergence checks failed"
         return (
             "No conclusion: the model fit did not pass its convergence checks "
-            f"({why}). The numbers must not be used for a decision; run the analysis "
-            "again with more draws or a simpler model (for example the exact engine)."
+            f"({why}). The numbers must not be used for a decision. {advice}"
         )
     lower = s["lower_is_better"]
     better, worse = ("lower", "higher") if lower else ("higher", "lower")

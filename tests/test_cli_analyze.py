@@ -260,3 +260,60 @@ def test_exact_engine_never_announces_sampling():
     )
     analyze(series, engine="exact", announce=messages.append, seed=1)
     assert messages == []
+
+
+def _failing_mcmc(monkeypatch):
+    """Every PyMC fit fails its checks, as the README series with a trend did (118 divergences)."""
+    import dataclasses
+
+    from nof1.models import personal
+    from nof1.models.base import Diagnostics
+    from nof1.models.exact import fit_exact
+
+    failed = Diagnostics(
+        ok=False,
+        rhat_max=1.096,
+        ess_bulk_min=32.0,
+        ess_tail_min=16.0,
+        divergences=118,
+        messages=("118 divergent transition(s); there must be none",),
+    )
+
+    def fit_mcmc(series, prior, *, likelihood, ar1, trend, carryover, seed, **_):
+        fit = fit_exact(series, prior, ar1=ar1, trend=trend, carryover=carryover, seed=seed)
+        return dataclasses.replace(
+            fit, engine="mcmc", likelihood=likelihood, exact=None, diagnostics=failed,
+            options={**fit.options, "tune": 500},
+        )  # fmt: skip
+
+    monkeypatch.setattr(personal, "fit_mcmc", fit_mcmc)
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "advice"),
+    [
+        ("normal", "The exact engine fits this same model without sampling and always gives "
+         "an answer: run the analysis again with --engine exact."),
+        ("student", "The exact engine gives an answer without sampling under the normal "
+         "likelihood (a simpler model than the student one): run the analysis again with "
+         "--engine exact --likelihood normal."),
+    ],
+)  # fmt: skip
+def test_failed_fit_exits_3_with_advice_that_works(tmp_path, monkeypatch, likelihood, advice):
+    _failing_mcmc(monkeypatch)
+    args = [*README_ARGS, "--trend", "linear", "--seed", "1"]
+    result, _, written = _run(tmp_path, [*args, "--engine", "mcmc", "--likelihood", likelihood])
+    assert result.exit_code == 3, result.output
+    assert "Verdict (no-verdict)" in result.output
+    assert result.output.rstrip().endswith(advice.split()[-1])
+    assert advice in " ".join(result.output.split())  # the paragraph is wrapped
+    assert written == []
+    as_json, _, _ = _run(tmp_path, [*args, "--engine", "mcmc", "--likelihood", likelihood, "--json"])  # fmt: skip
+    assert as_json.exit_code == 3
+    assert json.loads(as_json.stdout)["advice"] == advice
+    # The advice works: the options it names give an answer.
+    advised = advice.rsplit(" with ", 1)[1].rstrip(".").split()
+    again, _, _ = _run(tmp_path, [*args, "--likelihood", likelihood, *advised])
+    assert again.exit_code == 0, again.output
+    assert "Verdict (no-verdict)" not in again.output
+    assert "Verdict (" in again.output

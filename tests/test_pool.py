@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import stat
 
@@ -13,6 +14,7 @@ from scipy.stats import norm
 
 from nof1.anonymise import anonymise_simulated, to_csv_text, write_anonymised
 from nof1.cli import cli
+from nof1.models.base import Diagnostics
 from nof1.models.exact import effect_moments
 from nof1.models.fastpool import fast_pool
 from nof1.models.priors import POOLED_MU_SD, POOLED_TAU_SCALE
@@ -250,6 +252,46 @@ def test_cli_fast_json_and_report(tmp_path):
     assert "data:image/png;base64," in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "advice"),
+    [
+        ("normal", "The fast engine fits the normal-normal model exactly on a grid of tau, "
+         "without sampling, and always gives an answer: run the pool again with --engine fast."),
+        ("student", "The fast engine gives an answer without sampling under the normal "
+         "likelihood (a simpler model than the student one): run the pool again with "
+         "--engine fast --likelihood normal."),
+    ],
+)  # fmt: skip
+def test_cli_failed_mcmc_exits_3_with_advice_that_works(tmp_path, monkeypatch, likelihood, advice):
+    """A failed PyMC fit (as 2 divergences on a small pool were) prints no conclusion."""
+    import nof1.pool
+
+    def failed_mcmc(data, unpooled, likelihood, mcid, seed, draws):
+        fast = nof1.pool._summarise_fast(data, unpooled, 1.0, mcid)
+        failed = Diagnostics(
+            ok=False, rhat_max=1.002, ess_bulk_min=1352.0, ess_tail_min=1767.0, divergences=2,
+            messages=("2 divergent transition(s); there must be none",),
+        )  # fmt: skip
+        return dataclasses.replace(fast, engine="mcmc", likelihood=likelihood, diagnostics=failed)
+
+    monkeypatch.setattr(nof1.pool, "_summarise_mcmc", failed_mcmc)
+    f, out = tmp_path / "pool.csv", tmp_path / "report.html"
+    _pool_file(f, 4, seed=0)
+    result = _run([f, "--likelihood", likelihood, "--out", out])
+    assert result.exit_code == 3, result.output
+    lines = result.stdout.splitlines()
+    i = lines.index("No conclusion: the fit failed its checks: 2 divergent transition(s); there must be none")  # fmt: skip
+    assert lines[i + 1] == advice
+    assert advice in out.read_text()
+    as_json = _run([f, "--likelihood", likelihood, "--json"])
+    assert as_json.exit_code == 3
+    assert json.loads(as_json.stdout)["advice"] == advice
+    # The advice works: the options it names give an answer.
+    again = _run([f, *advice.rsplit(" with ", 1)[1].rstrip(".").split()])
+    assert again.exit_code == 0, again.output
+    assert "Across 4 patients the average effect of A over B is" in again.stdout
 
 
 # --------------------------------------------------------------------------- PyMC engine

@@ -8,7 +8,13 @@ import textwrap
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import csv_options, csv_source, seed_option, trial_option
+from nof1.cli.common import (
+    csv_options,
+    csv_source,
+    exit_without_conclusion,
+    seed_option,
+    trial_option,
+)
 from nof1.protocol import load_protocol
 from nof1.summary import format_probability
 
@@ -87,6 +93,9 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
     \b
     On an unblinded trial folder:   nof1 analyze --trial mytrial
     On any CSV (one row per day):   nof1 analyze --csv diary.csv --outcome pain --treatment arm --active magnesium
+
+    Exit status 3 when the MCMC fit fails its convergence checks: the numbers are
+    printed, but no conclusion, with the engine that will answer instead.
     """
     from nof1.analysis import EXPECTATION_RETIRED, analyze_csv, analyze_trial
 
@@ -115,8 +124,10 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
         result = analyze_csv(**source, **options)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    click.echo(_human(result, names))
+    else:
+        click.echo(_human(result, names))
+    if result.advice is not None:
+        exit_without_conclusion()
 
 
 def _human(result, names: dict[str, str] | None = None) -> str:

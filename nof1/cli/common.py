@@ -10,6 +10,16 @@ import click
 
 from nof1.errors import Nof1Error
 
+#: Exit status of ``nof1 analyze`` and ``nof1 pool`` when the fit failed its convergence
+#: checks and so gave no conclusion (the output is printed all the same, with advice on
+#: what to run instead). 1 is bad input, 2 bad usage (click), 130 an interrupt.
+NO_CONCLUSION_EXIT = 3
+
+
+def exit_without_conclusion() -> None:
+    """End the command with ``NO_CONCLUSION_EXIT`` after its output has been printed."""
+    raise click.exceptions.Exit(NO_CONCLUSION_EXIT)
+
 
 class Nof1Group(click.Group):
     """A click group that turns library errors into one ``Error: ...`` line, exit 1.

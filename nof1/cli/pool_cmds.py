@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import force_option, seed_option
+from nof1.cli.common import exit_without_conclusion, force_option, seed_option
 from nof1.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
 
 
@@ -46,6 +46,8 @@ def pool(files, as_json, out, force, engine, outcome, likelihood, mcid, seed, dr
     """Pool anonymised series (``nof1 export --anonymise``) in a hierarchical model.
 
     Every file is checked before anything is fitted; a bad file is named with its line.
+    Exit status 3 when the MCMC fit fails its convergence checks: the numbers are printed,
+    but no conclusion, with the engine that will answer instead (--engine fast).
     """
     result = pool_files(
         files,
@@ -61,10 +63,12 @@ def pool(files, as_json, out, force, engine, outcome, likelihood, mcid, seed, dr
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    _print(result)
-    if out is not None:
-        click.echo(f"Report written to {out}.")
+    else:
+        _print(result)
+        if out is not None:
+            click.echo(f"Report written to {out}.")
+    if result.advice is not None:
+        exit_without_conclusion()
 
 
 def _print(r: PoolResult) -> None:
@@ -94,6 +98,7 @@ def _print(r: PoolResult) -> None:
         )
     if r.conclusion is None:
         click.echo("No conclusion: the fit failed its checks: " + "; ".join(d.messages))
+        click.echo(r.advice)
     else:
         click.echo(r.conclusion)
     click.echo("Series (unpooled -> pooled):")

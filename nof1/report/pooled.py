@@ -91,8 +91,11 @@ def render_html(result: PoolResult) -> str:
     if result.conclusion is None:
         verdict = (
             "<p class='warn'><strong>No conclusion:</strong> the fit failed its convergence "
-            "checks (" + e("; ".join(d.messages)) + "). Rerun with more draws before reading "
-            "any number below.</p>"
+            "checks ("
+            + e("; ".join(d.messages))
+            + "): no number below may be used. "
+            + e(result.advice)
+            + "</p>"
         )
     else:
         verdict = f"<p><strong>{e(result.conclusion)}</strong></p>"
