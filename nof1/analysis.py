@@ -376,8 +376,7 @@ def analyze_trial(
     from nof1.protocol import load_protocol
     from nof1.series import series_from_trial, trial_table
 
-    if verify:
-        verify_trial(trial_dir)
+    deviations = len(verify_trial(trial_dir).deviations) if verify else 0
     protocol = load_protocol(trial_dir)
     pre = protocol.analysis
     chosen_outcome = protocol.primary if outcome is None else protocol.outcome(outcome)
@@ -425,6 +424,9 @@ def analyze_trial(
     )
     result.options["preregistered"] = {**preregistered, "exclude_washout": pre.exclude_washout}
     result.options["washout"] = washout
+    if deviations and not without_deviations:
+        # Diary records made after unblinding that this result includes.
+        result.options["deviations"] = deviations
     return result
 
 

@@ -422,8 +422,10 @@ def test_corrections_after_unblinding_are_deviations_shown_with_and_without(tria
     assert res.exit_code == 0, res.output
     corrected = effect(trial)
     assert corrected < honest - 2  # the corrections move the effect a lot
-    page = report_page(trial)
     n = 2 * DESIGN["blocks"] * DESIGN["period_days"]
+    said = " ".join(run("analyze", "--trial", trial).output.split())
+    assert f"Deviations: this result includes {n} diary entries made after unblinding" in said
+    page = report_page(trial)
     summary = item(page, "summary-deviations")
     assert summary.startswith(f"{n} diary entries were made after unblinding")
     assert f"without them: effect {honest:+.1f}" in summary

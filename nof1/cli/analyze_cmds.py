@@ -224,6 +224,17 @@ def _human(result, names: dict[str, str] | None = None) -> str:
     ]
     for paragraph in v.lines[2:]:
         lines += ["", textwrap.fill(paragraph, width=88)]
+    if result.options.get("deviations"):
+        n = result.options["deviations"]
+        lines += [
+            "",
+            textwrap.fill(
+                f"Deviations: this result includes {n} diary "
+                f"entr{'y' if n == 1 else 'ies'} made after unblinding; `nof1 report` shows "
+                "the result without them.",
+                width=88,
+            ),
+        ]
     if result.sensitivity is not None:
         lines += [
             "",
