@@ -435,6 +435,30 @@ def test_corrections_after_unblinding_are_deviations_shown_with_and_without(tria
     assert "pain 2" in _text(table) and "pain 8" in _text(table)
 
 
+def test_new_entries_after_an_early_unblinding_are_refused(tmp_path):
+    folder = tmp_path / "early"
+    start = date.today() - timedelta(days=2)
+    create_trial(folder, "generic-ab", passphrase=PASS, start=start, **DESIGN)
+    record_day(folder, start, {"pain": 5}, today=start)
+    phrase = tmp_path / "pass.txt"
+    phrase.write_text(PASS + "\n")
+    res = run(
+        "unblind", "--trial", folder, "--passphrase-file", phrase, "--early",
+        "--reason", "side effects",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    line = refused(folder, "record", "--trial", folder, "--date", start + timedelta(days=1),
+                   "--pain", "4")  # fmt: skip
+    assert CLOSED in line
+    res = run(
+        "record", "--trial", folder, "--date", start + timedelta(days=1), "--pain", "4",
+        "--after-unblinding", "--reason", "kept the diary going",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    history = run("history", "--trial", folder, "--date", start + timedelta(days=1)).output
+    assert "after unblinding: kept the diary going" in history
+
+
 def test_entries_before_unblinding_need_no_reason_and_accept_none(tmp_path):
     folder = tmp_path / "blinded"
     create_trial(folder, "generic-ab", passphrase=PASS, start=date.today(), **DESIGN)
