@@ -345,4 +345,3 @@ def test_carryover_model_agrees_with_the_exact_engine():
     se = float(np.ravel(az.mcse(log_tau.reshape(2, -1), method="mean"))[0])
     expected = np.sum(ex.exact.weights * np.log(ex.exact.tau))
     assert abs(log_tau.mean() - expected) <= 4.5 * se
-    assert np.mean(mc.draws["effect"] < 0) > 0.9
