@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from mcerror import SEED_SHIFT
+from mcerror import SEED_SHIFT, record
 
 from nof1.cli import cli
 from nof1.design import (
@@ -49,6 +49,7 @@ def test_power_matches_brute_force_fits():
     sims, seed = 300, 11 + SEED_SHIFT
     (res,) = evaluate_designs(blocks=(4,), period_days=(14,), sims=sims, seed=seed, **ACCEPT)
     brute = _brute_force_power(sims, seed)
+    record(power=res.power, brute_force=brute)
     assert abs(res.power - brute) <= 0.03
     assert 0.35 < res.power < 0.8  # an informative design, neither hopeless nor certain
     assert res.false_positive <= 0.06
@@ -76,7 +77,9 @@ def test_strict_power_matches_brute_force_fits():
 def test_power_matches_brute_force_fits_large():
     sims, seed = 1000, 5 + SEED_SHIFT
     (res,) = evaluate_designs(blocks=(4,), period_days=(14,), sims=sims, seed=seed, **ACCEPT)
-    assert abs(res.power - _brute_force_power(sims, seed)) <= 0.01
+    brute = _brute_force_power(sims, seed)
+    record(power=res.power, brute_force=brute)
+    assert abs(res.power - brute) <= 0.01
 
 
 def test_false_positive_rate_under_no_effect():
