@@ -35,8 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from nof1 import chain
 from nof1.blinding import Allocation, open_allocation, verify_allocation
@@ -60,6 +59,9 @@ from nof1.protocol import (
     load_protocol,
     read_document,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DIARY_FILE = "diary.sqlite"
 #: Seconds a writer waits for another writer before giving up.
@@ -559,7 +561,17 @@ class Diary:
             unblinding, no ``deviation`` reason (as in ``record``). Nothing is imported then.
         """
         path = Path(path)
-        entries = read_entries_csv(path, self.protocol)
+        return self.import_entries(path, read_entries_csv(path, self.protocol), correct, deviation)
+
+    def import_entries(
+        self,
+        path: Path,
+        entries: list[tuple[int, Entry]],
+        correct: bool = False,
+        deviation: str | None = None,
+    ) -> int:
+        """Import entries already read and checked by ``read_entries_csv(path, ...)`` (so
+        that ``import_diary`` reads the file once): as ``import_csv``."""
         with self._write():
             self._check_frozen(deviation)
             for line, entry in entries:
@@ -579,6 +591,8 @@ class Diary:
         ``recorded_at`` (UTC ISO), ``supersedes`` (id or <NA>), ``current`` (1 for the
         latest record of its day, 0 for a superseded one).
         """
+        import pandas as pd  # here: record, status and import start faster without it
+
         outcomes = [o.name for o in self.protocol.outcomes]
         rows = []
         for r in self.all_records():
@@ -860,11 +874,11 @@ def import_diary(
     DiaryError : see ``read_entries_csv`` and ``Diary.import_csv``.
     """
     protocol = load_protocol(trial_dir)
-    read_entries_csv(path, protocol)
+    entries = read_entries_csv(path, protocol)
     if deviation is not None and not (Path(trial_dir) / DIARY_FILE).exists():
         raise DiaryError(_NOT_UNBLINDED)  # without creating the diary
     with open_diary(trial_dir, protocol) as diary:
-        return diary.import_csv(path, correct=correct, deviation=deviation)
+        return diary.import_entries(Path(path), entries, correct=correct, deviation=deviation)
 
 
 def unblind_trial(

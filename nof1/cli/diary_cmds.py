@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from nof1.anonymise import export_anonymised
 from nof1.cli import cli
 from nof1.cli.common import force_option, passphrase_option, read_passphrase, trial_option
 from nof1.diary import (
@@ -374,6 +373,8 @@ def export(trial, csv_file, anonymise, force) -> None:
     that ' again. CSV_FILE is never one of a trial's own files.
     """
     if anonymise:
+        from nof1.anonymise import export_anonymised  # pandas: only the export needs it
+
         n = export_anonymised(trial, csv_file, force=force)
         click.echo(f"Exported {n} anonymised days to {csv_file} (readable by you only).")
         return

@@ -60,7 +60,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln
 
 from nof1.errors import ModelError
 from nof1.series import Series
@@ -145,6 +144,8 @@ class ResolvedPrior:
             return np.zeros((len(rho), len(self.m0))), zero, zero
         prec0 = stationary[:, None] / self.v0[None, :]
         b0 = self.b0 * stationary
+        from scipy.special import gammaln  # here: the diary commands never need SciPy
+
         log_norm = 0.5 * np.sum(np.log(prec0), axis=1) + self.a0 * np.log(b0) - gammaln(self.a0)
         return prec0, b0, log_norm
 
