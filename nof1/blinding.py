@@ -99,8 +99,8 @@ def check_passphrase(passphrase: str) -> None:
 
     The sealed file may be copied by anyone who can read the trial folder; scrypt makes
     each guess cost about 0.1 s, which stops long passphrases being guessed but not a PIN:
-    all 10^8 eight-digit numbers take a few days on one core, a dictionary of common
-    passwords minutes. The rule is deliberately simple enough to state in one line.
+    the 10^8 eight-digit numbers take four months of one core, hours on a rented cluster,
+    and a dictionary of common passwords minutes. The rule is deliberately simple enough to state in one line.
 
     Raises
     ------

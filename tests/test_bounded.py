@@ -162,3 +162,20 @@ def test_finding_a_days_current_entry_uses_indexes_only(trial):
             plan = " ".join(row[-1] for row in con.execute(f"EXPLAIN QUERY PLAN {sql}", (1,)))
             assert "USING" in plan and "INDEX" in plan, plan
             assert not plan.startswith("SCAN"), plan
+
+
+def test_the_report_of_a_40_block_trial_shows_the_monte_carlo_p(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    from long_trial import make_trial
+
+    trial = tmp_path / "trial"
+    make_trial(trial, blocks=40)
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(cli, ["report", "--trial", str(trial), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    assert "1,099,511,627,776 equally likely orders, too many to list, so 20,000" in page
+    assert "Monte Carlo standard error" in page
