@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -157,3 +158,38 @@ def test_protocol_new_replaces_an_existing_protocol_whole(tmp_path):
     assert (target / "protocol.toml").read_bytes() != first
     assert sorted(p.name for p in target.iterdir()) == ["allocation.sealed", "protocol.toml"]
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+def test_a_new_diary_appears_complete_even_without_hard_links(trial, monkeypatch):
+    """Where the file system has no hard links the diary is copied into an O_EXCL file."""
+
+    def no_links(src, dst, *args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("nof1.diary.os.link", no_links)
+    with open_diary(trial) as diary:
+        assert diary.current_entries() == []
+    assert (trial / "diary.sqlite").stat().st_size > 0
+    assert stat.S_IMODE((trial / "diary.sqlite").stat().st_mode) == 0o600
+    assert not [p.name for p in trial.iterdir() if p.name.startswith(".")]
+
+
+def test_a_diary_created_meanwhile_by_another_process_is_kept(trial, monkeypatch):
+    """Two first records at once: the second finds the first's diary and uses it."""
+    import nof1.diary
+
+    real_link = os.link
+
+    created = {}
+
+    def other_process_first(src, dst, *args, **kwargs):
+        monkeypatch.setattr(nof1.diary.os, "link", real_link)
+        with open_diary(trial) as other:  # the other process creates the diary...
+            created["inode"] = other.path.stat().st_ino
+        return real_link(src, dst, *args, **kwargs)  # ...so this link fails: FileExistsError
+
+    monkeypatch.setattr(nof1.diary.os, "link", other_process_first)
+    with open_diary(trial) as diary:
+        assert diary.path.stat().st_ino == created["inode"]
+        assert diary.current_entries() == []
+    assert not [p.name for p in trial.iterdir() if p.name.startswith(".")]
