@@ -428,10 +428,10 @@ EXPECTATION_CHOICE = [
     "are recorded *after* randomization and follow how the patient feels, so the covariate "
     "is a mediator or collider of the effect: adjusting for it removes real effects (Pearl, "
     "*Causality*, 2009, on conditioning on a consequence of treatment; Rosenbaum 1984 on "
-    "post-treatment covariates). The table below shows it: where guesses follow felt pain "
-    "it takes a large share of a real effect away, and where the side effect drives both "
-    "belief and guess it cannot separate the two. So `--expectation` now fails with an error "
-    "that points here.",
+    "post-treatment covariates). The last table above shows it: where guesses follow felt "
+    "pain it takes a large share of a real effect away, and where the side effect drives "
+    "belief but the guesses do not show it, it removes nothing. So `--expectation` now "
+    "fails with an error that points here.",
     "",
     "Three designs were considered:",
     "",
@@ -458,7 +458,13 @@ EXPECTATION_CHOICE = [
     "",
     "The verdict tier itself does not depend on the bound: a benefit with a patient who "
     "could tell the arms apart is always stated as `benefit-unblinded`, with how they could "
-    "tell, and the bound is shown beside it.",
+    "tell, and the bound is shown beside it. Two rows of the tables deserve a word. When "
+    "guesses follow a real effect (the last scenario), the patient could tell the arms apart "
+    "*because the drug worked*; no analysis of one trial can tell that from expectation, so "
+    "the verdict says `benefit-unblinded` and the bound shows how much survives. Under "
+    "perfect blinding the bound still removes E x max(J, 0), whose posterior mean is not 0 "
+    "with three periods per arm: it is conservative there (bias towards no benefit, lower "
+    "coverage), which is the price of a bound that holds when blinding breaks.",
 ]
 
 

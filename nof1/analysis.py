@@ -28,13 +28,13 @@ if TYPE_CHECKING:
 
 ENGINES = ("exact", "mcmc")
 LIKELIHOODS = ("normal", "student", "ordinal", "binomial")
-#: What ``--expectation`` said when it was retired (the CLI and the API raise it).
+#: Why ``nof1 analyze --expectation`` fails: it was retired (the CLI raises this message).
 EXPECTATION_RETIRED = (
     "--expectation was retired: the guesses are recorded after randomization, so adjusting "
-    "for them removes real effects (in simulation 59% of a real effect; docs/validation.md, "
-    "'Blinding and expectation'). The verdict now states whether the patient could tell the "
-    "arms apart, and the expectation bound (--expectation-max) shows how much of the effect "
-    "expectation could explain"
+    "for them removes real effects (about 40% of a real effect when guesses follow felt pain; "
+    "docs/validation.md, 'Blinding and expectation'). The verdict now states whether the "
+    "patient could tell the arms apart, and the expectation bound (--expectation-max) shows "
+    "how much of the effect expectation could explain"
 )
 
 

@@ -154,11 +154,13 @@ def test_logistic_model_with_a_latent_ar1_agrees_with_the_exact_engine():
                     block=template.block, period=template.period, outcome="diarrhoea",
                     low=0.0, high=1.0)  # fmt: skip
     exact = analyze(series, seed=1)
-    mcmc = analyze(series, engine="mcmc", ar1=True, seed=1, draws=500, chains=2, tune=1000)
+    mcmc = analyze(series, engine="mcmc", ar1=True, seed=1, draws=300, chains=2, tune=500)
     assert mcmc.summary.likelihood == "binomial" and mcmc.fit.engine == "mcmc"
     assert mcmc.summary.mean == pytest.approx(exact.summary.mean, abs=2.5)
     assert mcmc.summary.rates["A"]["mean"] == pytest.approx(
         exact.summary.rates["A"]["mean"], abs=0.03
     )
-    assert mcmc.summary.p_benefit == pytest.approx(exact.summary.p_benefit, abs=0.03)
+    # 600 draws: Monte-Carlo se of a probability near 0.1 about 0.012, plus the priors'
+    # difference (logit normal against Beta per arm).
+    assert mcmc.summary.p_benefit == pytest.approx(exact.summary.p_benefit, abs=0.06)
     assert mcmc.fit.diagnostics.divergences == 0
