@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcerror import SEED_SHIFT
+from mcerror import SEED_SHIFT, record
 
 from nof1.csv_input import series_from_csv
 from nof1.errors import DataError
@@ -52,9 +52,15 @@ def test_draws_only_summary_agrees_with_the_analytic_one(readme, fit):
     from_draws = summarize(dataclasses.replace(fit, exact=None), readme)
     for name in ("mean", "median", "p_benefit", "p_mcid", "p_rope"):
         assert getattr(from_draws, name) == pytest.approx(getattr(analytic, name), abs=0.02), name
-    # Interval ends from draws carry more Monte-Carlo error than central summaries.
-    for name in ("hdi_low", "hdi_high"):
-        assert getattr(from_draws, name) == pytest.approx(getattr(analytic, name), abs=0.06), name
+    # The ends of an HDI from draws slide along a flat optimum (sd about 0.03 here over
+    # seeds), so check what is stable: the interval's exact probability content (binomial
+    # Monte Carlo sd 0.0011 for 40,000 draws; 4 sds) and its length (within 2%; the ratio's
+    # sd over seeds is about 0.004, and the shortest interval of draws runs a little short).
+    low, high = from_draws.hdi_low, from_draws.hdi_high
+    content = fit.exact.cdf(high) - fit.exact.cdf(low)
+    record(hdi_content=content)
+    assert content == pytest.approx(0.95, abs=4 * np.sqrt(0.95 * 0.05 / 40_000))
+    assert high - low == pytest.approx(analytic.hdi_high - analytic.hdi_low, rel=0.02)
     assert from_draws.sd == pytest.approx(analytic.sd, rel=0.02)
     assert from_draws.standardized == pytest.approx(analytic.standardized, abs=0.02)
     assert from_draws.rho_mean == pytest.approx(analytic.rho_mean, abs=0.01)
