@@ -20,7 +20,7 @@ from nof1.design import (
     protocol_command,
     recommend,
 )
-from nof1.protocol import protocol_from_template, read_template
+from nof1.protocol import check_design, protocol_from_template, read_template
 from nof1.series import SCHEMES
 
 #: Any start date: only the template's design and analysis are read, not its calendar.
@@ -194,6 +194,9 @@ def design(
         effect=effect, sd=sd, rho=rho, tau=tau, mcid=mcid, threshold=threshold, sims=sims,
         prior=a.prior, scheme=scheme, seed=seed,
     )  # fmt: skip
+    for b in blocks:  # a bad design is one Error line, before the progress bar starts
+        for p in period_days:
+            check_design(b, p, washout, 0, scheme)
     n = 1 + len(blocks) * len(period_days)
     with click.progressbar(length=n, label="Simulating designs", file=sys.stderr) as bar:
         (mine,) = evaluate_designs(
