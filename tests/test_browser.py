@@ -36,7 +36,7 @@ def _run(binary: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
         "--disable-component-update",
         "--disable-sync",
         f"--user-data-dir={tmp / 'profile'}",
-        "--window-size=1280,2000",
+        "--window-size=1280,4000",
     ]
     return subprocess.run(
         [binary, *flags, *args], capture_output=True, text=True, timeout=120, check=False
@@ -57,12 +57,14 @@ def test_screenshot_is_not_blank(report, tmp_path):
     assert png.exists(), done.stderr[-2000:]
     assert png.stat().st_size > 100_000
     pixels = mpimg.imread(png)
-    assert pixels.shape[:2] == (2000, 1280)
+    assert pixels.shape[:2] == (4000, 1280)
     grey = pixels[..., :3].mean(axis=2)
     # A page of text and figures: not one colour, and mostly light (white paper).
     assert grey.std() > 0.1
     assert 0.6 < grey.mean() < 0.99
-    # The coloured figure and chips: some pixels far from grey.
+    # The coloured figures and chips (the first screen is the longer summary box, so the
+    # window is tall enough to hold the daily-scores and posterior figures): some pixels
+    # far from grey.
     colour = np.ptp(pixels[..., :3], axis=2)
     assert (colour > 0.1).mean() > 0.02
 
