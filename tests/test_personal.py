@@ -22,6 +22,7 @@ from nof1.models.personal import (
     _latent_ar1,
     ar1_conditionals,
     build_model,
+    default_target_accept,
     default_tune,
     diagnose,
     fit_mcmc,
@@ -356,3 +357,32 @@ def test_carryover_model_agrees_with_the_exact_engine():
     se = float(np.ravel(az.mcse(log_tau.reshape(2, -1), method="mean"))[0])
     expected = np.sum(ex.exact.weights * np.log(ex.exact.tau))
     assert abs(log_tau.mean() - expected) <= 4.5 * se
+
+
+def test_trend_models_sample_with_smaller_steps():
+    assert default_target_accept("normal", "linear") == 0.95
+    assert default_target_accept("student", "block") == 0.95
+    assert default_target_accept("normal", "none") == 0.8
+    assert default_target_accept("ordinal", "linear") == 0.98
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prior", ["vague", "neutral"])
+def test_short_trend_ar1_series_samples_cleanly_or_the_exact_engine_answers(prior):
+    """bench/calibration.py --study mcmc-robust on one fit per prior: the nof1ins README
+    series (28 days) with a linear trend and AR(1), where seed 1 gave 118 divergent
+    transitions (issue 13). The fit must pass every check, or else name the exact engine,
+    which must then answer."""
+    from nof1.csv_input import series_from_csv
+    from nof1.models.exact import fit_exact
+    from nof1.summary import fallback_advice
+
+    s = series_from_csv(PEER, "Y", "Treat", active="2", time="Day", block="Block")
+    fit = fit_mcmc(s, prior, trend="linear", seed=1 + SEED_SHIFT)
+    assert fit.options["target_accept"] == 0.95
+    if fit.diagnostics.ok:
+        assert fit.diagnostics.divergences == 0 and fit.diagnostics.rhat_max <= 1.01
+        return
+    assert fallback_advice(fit).endswith("run the analysis again with --engine exact.")
+    exact = fit_exact(s, prior, trend="linear", seed=1)
+    assert exact.diagnostics.ok and np.isfinite(exact.draws["effect"]).all()

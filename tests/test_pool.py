@@ -365,3 +365,25 @@ def test_pymc_intervals_cover_truth_on_a_few_pools(tmp_path):
         hits += r.mu.lower < -0.8 < r.mu.upper
     record(hits=hits)
     assert hits >= 2  # P(>= 2 of 3 | 95% coverage) = 0.993
+
+
+def test_small_pools_sample_with_smaller_steps():
+    from nof1.models.pooled import SMALL_POOL, TARGET_ACCEPT, TARGET_ACCEPT_SMALL
+
+    assert (SMALL_POOL, TARGET_ACCEPT, TARGET_ACCEPT_SMALL) == (10, 0.95, 0.99)
+
+
+@pytest.mark.slow
+def test_small_pool_samples_cleanly_or_the_fast_path_answers(tmp_path):
+    """bench/calibration.py --study mcmc-robust on one pool: 4 ordinary trials, a pool on
+    which ``nof1 pool`` had a divergent transition at target_accept 0.95 (issue 13). The
+    fit must pass every check, or else name the fast engine, which must then answer."""
+    f = tmp_path / "pool.csv"
+    trials = simulate_pool(4, -1.0, 0.5, blocks=(3, 4), period_days=(14,), ordinal=True, rng=0)
+    write_anonymised(anonymise_simulated(trials), f)
+    r = pool_files([f], engine="mcmc", seed=1 + SEED_SHIFT)
+    if r.diagnostics.ok:
+        assert r.diagnostics.divergences == 0 and r.diagnostics.rhat_max <= 1.01
+        return
+    assert r.advice.endswith("run the pool again with --engine fast.")
+    assert pool_files([f], engine="fast").conclusion is not None

@@ -94,6 +94,13 @@ VAGUE_LOGIT_SD = 10.0
 #: those two and 6 more had none (``python bench/ordinal.py``), for about 1.6 times the
 #: sampling time of an opt-in model.
 ORDINAL_TARGET_ACCEPT = 0.98
+#: Normal and Student-t models with a trend term: NUTS target acceptance. On a short series
+#: the level, the trend and a rho near 1 trade off (a near-random walk has a barely
+#: identified level and slope), which needs smaller steps than PyMC's 0.8: the 28-day
+#: nof1ins README series with a linear trend diverged at 0.8 (issue 13: 118 divergent
+#: transitions with seed 1) and had none at 0.95 (``python bench/calibration.py --study
+#: mcmc-robust``). Models without a trend keep 0.8.
+TREND_TARGET_ACCEPT = 0.95
 #: NUTS tuning steps per chain. The Gaussian model without carryover (a handful of
 #: parameters, a near-normal posterior) adapts in 500: on 30 seeded 112-day series
 #: (``python bench/tuning.py``) 500 and 1000 tuning steps both gave no failed diagnostic,
@@ -174,8 +181,8 @@ def fit_mcmc(
         cores.
     seed : random seed for sampling and the posterior predictive draws.
     progressbar : show PyMC's progress bar.
-    target_accept : NUTS target acceptance; None means ``ORDINAL_TARGET_ACCEPT`` (0.98) for
-        the ordinal likelihood and PyMC's 0.8 for the others.
+    target_accept : NUTS target acceptance; None means ``default_target_accept``: 0.98 for
+        the ordinal likelihood, 0.95 for a model with a trend term, else PyMC's 0.8.
 
     Returns
     -------
@@ -202,7 +209,7 @@ def fit_mcmc(
     if tune is None:
         tune = default_tune(likelihood, carryover)
     if target_accept is None:
-        target_accept = ORDINAL_TARGET_ACCEPT if likelihood == "ordinal" else 0.8
+        target_accept = default_target_accept(likelihood, trend)
     check_sampler_settings(draws, tune, chains, target_accept)
     model, coef_names = _build(series, prior, ar1, trend, likelihood, carryover)
     with model:
@@ -258,6 +265,13 @@ def sample_nuts(draws, tune, chains, target_accept, seed, progressbar):
         progressbar=progressbar,
         compute_convergence_checks=False,
     )
+
+
+def default_target_accept(likelihood: str = "normal", trend: str = "none") -> float:
+    """NUTS target acceptance for a model: 0.98 ordinal, 0.95 with a trend, else PyMC's 0.8."""
+    if likelihood == "ordinal":
+        return ORDINAL_TARGET_ACCEPT
+    return TREND_TARGET_ACCEPT if trend != "none" else 0.8
 
 
 def default_tune(likelihood: str = "normal", carryover: bool = False) -> int:

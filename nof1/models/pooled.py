@@ -63,6 +63,14 @@ from nof1.models.regression import design_matrix
 from nof1.series import Series
 
 AR1_OPTIONS = ("shared", "per-series", "none")
+#: NUTS target acceptance. Hierarchical scales (tau) call for small steps, so 0.95 rather
+#: than PyMC's 0.8; a small pool says little about tau, and its funnel between tau and the
+#: effects needs smaller still: at 0.95, 3 of 4 seeded 4-series pools had a divergent
+#: transition (so no conclusion); at 0.99 those three and two more had none, for about
+#: twice the sampling time (``python bench/calibration.py --study mcmc-robust``).
+TARGET_ACCEPT, TARGET_ACCEPT_SMALL = 0.95, 0.99
+#: Pools of at most this many series are small.
+SMALL_POOL = 10
 LIKELIHOODS = ("normal", "student")
 
 
@@ -228,7 +236,7 @@ def fit_pooled(
     tune: int = 1000,
     chains: int = 4,
     seed: int | None = None,
-    target_accept: float = 0.95,
+    target_accept: float | None = None,
     progressbar: bool = False,
 ) -> PooledFit:
     """Fit the hierarchical model by NUTS and check convergence.
@@ -239,8 +247,8 @@ def fit_pooled(
     draws, tune : draws and tuning steps per chain.
     chains : number of chains (at least 2 for R-hat), run on up to two cores.
     seed : random seed.
-    target_accept : NUTS target acceptance; 0.95 because hierarchical scales (tau near 0)
-        make small steps necessary to avoid divergences.
+    target_accept : NUTS target acceptance; None means ``TARGET_ACCEPT_SMALL`` (0.99) for
+        pools of up to ``SMALL_POOL`` (10) series, else ``TARGET_ACCEPT`` (0.95).
     progressbar : show PyMC's progress bar.
 
     Returns
@@ -253,6 +261,8 @@ def fit_pooled(
     ModelError : bad sampler settings, or as in ``build_pooled_model``.
     DataError : a series cannot support an effect estimate.
     """
+    if target_accept is None:
+        target_accept = TARGET_ACCEPT_SMALL if len(series_list) <= SMALL_POOL else TARGET_ACCEPT
     check_sampler_settings(draws, tune, chains, target_accept)
     model = build_pooled_model(series_list, likelihood=likelihood, ar1=ar1, series_ids=series_ids)
     with model:
