@@ -345,7 +345,8 @@ def analyze_trial(
     trend, onset/carryover model, washout exclusion) gives every option that is not passed
     or passed as None; ``options["preregistered"]`` keeps the protocol's values so a report
     can show any deviation from them. Excluded washout days stay out of the series, except
-    under the onset model, where they enter as unobserved rows (``options["washout"]``).
+    under the onset model, where they enter as unobserved rows (``options["washout"]``,
+    and their number in ``options["washout_rows"]``).
 
     Parameters
     ----------
@@ -424,6 +425,9 @@ def analyze_trial(
     )
     result.options["preregistered"] = {**preregistered, "exclude_washout": pre.exclude_washout}
     result.options["washout"] = washout
+    if washout == "unobserved":
+        # Rows of the series without a score by design, not missed days.
+        result.options["washout_rows"] = sum(q.washout_days for q in protocol.periods)
     if deviations and not without_deviations:
         # Diary records made after unblinding that this result includes.
         result.options["deviations"] = deviations

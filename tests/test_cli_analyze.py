@@ -220,13 +220,15 @@ def test_slow_onset_trial_is_analysed_with_the_onset_model_by_default(tmp_path):
     result, _, _ = _run(tmp_path, ["--trial", str(trial), "--seed", "1"])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "onset/carryover modelled from each kit's first day (washout days unscored)" in out
+    assert "onset/carryover modelled from each kit's first day (42 washout days entered" in out
+    assert f"{6 * 21} of {6 * 21} days with a score" in out
     assert "Effect, A minus B (full onset)" in out and "Onset time constant" in out
     result, _, _ = _run(tmp_path, ["--trial", str(trial), "--seed", "1", "--json"])
     d = json.loads(result.output)
     assert d["options"]["carryover"] is True and d["options"]["washout"] == "unobserved"
     assert d["options"]["preregistered"]["carryover"] is True
     assert (d["n_days"], d["n_observed"]) == (6 * 28, 6 * 21)  # washout rows, unscored
+    assert d["options"]["washout_rows"] == 6 * 7
     assert d["effect"]["mean"] == pytest.approx(-2.0, abs=3 * d["effect"]["sd"])
     assert d["tau"]["low"] < 10 < d["tau"]["high"]
 

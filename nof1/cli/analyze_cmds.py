@@ -140,10 +140,11 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         model = "days independent"
     else:
         model = "AR(1) errors" if result.options["ar1"] else "independent days"
+    unscored = result.options.get("washout_rows", 0)
     if result.options["carryover"]:
         model += ", onset/carryover modelled"
-        if result.options.get("washout") == "unobserved":
-            model += " from each kit's first day (washout days unscored)"
+        if unscored:
+            model += f" from each kit's first day ({unscored} washout days entered unscored)"
     unit = "pp" if binary else ""
     rows = [
         (
@@ -212,7 +213,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         )
     width = max(len(label) for label, _ in rows) + 2
     lines = [
-        f"Outcome {s.outcome!r}: {s.n_observed} of {s.n_days} days with a score "
+        f"Outcome {s.outcome!r}: {s.n_observed} of {s.n_days - unscored} days with a score "
         f"({s.engine} engine, {s.prior} prior, {s.likelihood} likelihood, {model}, "
         f"trend {result.options['trend']}; {better} is better)",
         *([f"A is {names['A']}, B is {names['B']}."] if names else []),
