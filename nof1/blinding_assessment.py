@@ -138,13 +138,13 @@ class SideEffect:
         return max(self.p_higher_on_a, 1.0 - self.p_higher_on_a) >= SIDE_EFFECT_TELL
 
     def describe(self) -> str:
-        """'diarrhoea on A only (12 of 84 days on A, 0 of 84 on B)' style wording."""
+        """'diarrhoea on A only: 12 of 84 days on A, 0 of 84 on B' style wording."""
         (ya, na), (yb, nb) = self.counts["A"], self.counts["B"]
         where = "on A only" if yb == 0 else "on B only" if ya == 0 else "on both arms"
         if yb and ya:
             more = "A" if self.p_higher_on_a >= 0.5 else "B"
             where = f"more often on {more}"
-        return f"{self.name} {where} ({ya} of {na} days on A, {yb} of {nb} on B)"
+        return f"{self.name} {where}: {ya} of {na} days on A, {yb} of {nb} on B"
 
     def to_dict(self) -> dict[str, Any]:
         return {

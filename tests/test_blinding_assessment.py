@@ -84,7 +84,7 @@ def test_a_side_effect_on_one_arm_reveals_the_kit():
     assert se.periods_with == {"A": (1, 3), "B": (0, 3)}
     assert se.p_higher_on_a > 0.975 and se.reveals
     assert a.status == "could-tell"
-    assert a.how == ("diarrhoea on A only (8 of 84 days on A, 0 of 84 on B)",)
+    assert a.how == ("diarrhoea on A only: 8 of 84 days on A, 0 of 84 on B",)
     assert a.revealed_share() == pytest.approx(1 / 3)
 
 
