@@ -118,8 +118,11 @@ def test_headline_numbers_equal_the_analysis(demo, html):
     v = demo.result.verdict
     assert f'<p id="criterion"><strong>{v.criterion.line()}</strong></p>' in page
     assert f'<div class="verdict" id="verdict" data-tier="{v.tier}">' in page
-    for line in v.lines[1:]:
-        assert f"<p>{line}</p>" in page
+    assert f"<p>{v.headline}" in page
+    if v.bound_text:
+        assert f'<p id="expectation-bound">{v.bound_text}' in page
+    # The effect in words opens the effect's own section.
+    assert f'<p id="effect-text">{v.lines[-1]}</p>' in page
 
 
 def test_randomization_and_blinding_and_side_effects(demo, html):
