@@ -14,18 +14,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from nof1.errors import DiaryError, ProtocolError
-from nof1.protocol import Outcome, Protocol
+from nof1.protocol import RECALL_DAYS, Outcome, Protocol
 
 GUESSES = ("A", "B", "unsure")
 #: Columns of a diary CSV besides the outcomes (import reads them, export writes them).
 ENTRY_COLUMNS = ("guess", "adherence", "note")
 #: Bookkeeping columns written by ``export_csv``; ``import_csv`` accepts and skips them.
 AUDIT_COLUMNS = ("id", "recorded_at", "supersedes", "current")
-
-#: How many days back a missed day may still be recorded with ``nof1 record --date``, as a
-#: recall entry. Recalled pain agrees less with the pain rated at the time as the recall
-#: period grows (Broderick et al. 2008, Pain 139:146-157), so an older day stays missing.
-RECALL_DAYS = 3
 
 #: A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -33,7 +33,6 @@ import pandas as pd
 
 from nof1.anonymise import FORMAT, FORMAT_VERSION, LEAD_COLUMNS, TAIL_COLUMNS, OutcomeMeta
 from nof1.errors import DataError
-from nof1.files import check_output, write_output
 from nof1.models.base import Diagnostics
 from nof1.models.fastpool import Estimate, fast_pool
 from nof1.models.priors import outcome_unit
@@ -448,11 +447,11 @@ def pool_files(
     mcid: float | None = None,
     seed: int | None = None,
     draws: int = 1000,
-    out: str | Path | None = None,
-    force: bool = False,
     announce: Callable[[str], None] | None = None,
 ) -> PoolResult:
-    """Validate anonymised files, fit the pooled model, optionally write the HTML report.
+    """Validate anonymised files and fit the pooled model.
+
+    The HTML report of the result is ``nof1.report.pooled`` (``write_pool_report``).
 
     Parameters
     ----------
@@ -464,10 +463,6 @@ def pool_files(
         10 points of scale).
     seed : random seed of the MCMC engine and of the new-patient draws.
     draws : MCMC draws per chain (4 chains, as many tuning steps).
-    out : write a self-contained HTML report here (mode 0600); nothing is written when
-        any input is bad. Checked before the fit: never a trial's own file, nor an
-        existing file unless ``force``.
-    force : replace ``out`` if it exists.
     announce : called with a short message before the MCMC fit (the CLI prints it), after
         every file has been validated.
 
@@ -478,7 +473,6 @@ def pool_files(
     Raises
     ------
     DataError : a bad file (see ``load_pool``), a bad option.
-    OutputError : ``out`` must not or cannot be written.
     ModelError : the model cannot be fitted as asked.
 
     Example
@@ -496,8 +490,6 @@ def pool_files(
         raise DataError(f"MCID {mcid:g} must be a positive number of outcome units")
     if draws < 100:
         raise DataError(f"draws {draws} is too few; use at least 100 per chain")
-    if out is not None:
-        check_output(out, force=force, what="pooled report")
     data = load_pool(paths, outcome)
     from nof1.models.exact import effect_moments
 
@@ -514,10 +506,6 @@ def pool_files(
                 "for tens of series, minutes for hundreds; --engine fast takes seconds)..."
             )
         result = _summarise_mcmc(data, unpooled, likelihood, mcid, seed, draws)
-    if out is not None:
-        from nof1.report.pooled import render_html
-
-        write_output(out, render_html(result).encode("utf-8"), force=force, what="pooled report")
     return result
 
 

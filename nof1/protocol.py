@@ -23,9 +23,20 @@ from typing import Any
 import tomli_w
 
 from nof1.errors import ProtocolError
-from nof1.models.priors import PRIOR_NAMES
-from nof1.models.regression import TRENDS
-from nof1.series import SCHEMES
+
+# The vocabularies a protocol is written in live here, at the lowest stage that uses them;
+# the stages above (series, models, diary) import them from here, never the other way round.
+#: Randomization schemes (``nof1.randomization`` draws and enumerates them).
+SCHEMES = ("block", "alternating", "random-pairs")
+#: Named priors of the analysis (``nof1.models.priors`` defines them).
+PRIOR_NAMES = ("vague", "neutral", "sceptical")
+#: Slow trends the analysis can model (``nof1.models.regression`` builds them).
+TRENDS = ("none", "linear", "block")
+#: How many days back a missed day may still be recorded with ``nof1 record --date``, as a
+#: recall entry. Recalled pain agrees less with the pain rated at the time as the recall
+#: period grows (Broderick et al. 2008, Pain 139:146-157), so an older day stays missing;
+#: for the same reason a trial cannot start further back (``nof1.trial.check_start``).
+RECALL_DAYS = 3
 
 PROTOCOL_FILE = "protocol.toml"
 #: Version 2 added the commitment over the whole protocol (``[commitment]``) and the sealed

@@ -20,11 +20,15 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nof1.errors import DataError, ProtocolError
-from nof1.series import SCHEMES, Series
+from nof1.protocol import SCHEMES
+
+if TYPE_CHECKING:
+    from nof1.series import Series
 
 
 def _check(blocks: int, scheme: str) -> None:

@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nof1.errors import DataError
+from nof1.protocol import SCHEMES
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from nof1.blinding import Allocation
 
-#: Randomization schemes a protocol can use (see ``nof1.protocol``).
-SCHEMES = ("block", "alternating", "random-pairs")
 #: How washout days enter a series: no rows (``exclude``), rows whose scores are withheld
 #: (``unobserved``, for the onset model) or scored rows (``include``).
 WASHOUT_MODES = ("exclude", "unobserved", "include")
@@ -205,7 +204,6 @@ def trial_table(
 
     import pandas as pd  # only the trial table needs it; `analyze --csv` starts faster
 
-    # Imported here: nof1.protocol imports this module (for SCHEMES).
     from nof1.blinding import verify_allocation
     from nof1.diary import has_diary, open_diary
     from nof1.protocol import load_protocol

@@ -21,7 +21,6 @@ import numpy as np
 import tomli_w
 
 from nof1.blinding import SEALED_FILE, Allocation, commitment, new_allocation, open_allocation, seal
-from nof1.entries import RECALL_DAYS
 from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.files import replace_file
 from nof1.protocol import (
@@ -29,6 +28,7 @@ from nof1.protocol import (
     COMMITMENT_SECTION,
     FORMAT_VERSION,
     PROTOCOL_FILE,
+    RECALL_DAYS,
     Protocol,
     load_protocol,
     protocol_from_template,

@@ -9,7 +9,9 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import exit_without_conclusion, force_option, seed_option
+from nof1.files import check_output
 from nof1.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
+from nof1.report.pooled import write_pool_report
 
 
 @cli.command()
@@ -49,6 +51,8 @@ def pool(files, as_json, out, force, engine, outcome, likelihood, mcid, seed, dr
     Exit status 3 when the MCMC fit fails its convergence checks: the numbers are printed,
     but no conclusion, with the engine that will answer instead (--engine fast).
     """
+    if out is not None:  # a bad --out fails before the fit, not after it
+        check_output(out, force=force, what="pooled report")
     result = pool_files(
         files,
         announce=lambda message: click.echo(message, err=True),
@@ -58,9 +62,9 @@ def pool(files, as_json, out, force, engine, outcome, likelihood, mcid, seed, dr
         mcid=mcid,
         seed=seed,
         draws=draws,
-        out=out,
-        force=force,
     )
+    if out is not None:
+        write_pool_report(result, out, force=force)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -62,9 +62,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nof1.errors import ModelError
+from nof1.protocol import PRIOR_NAMES
 from nof1.series import Series
 
-PRIOR_NAMES = ("vague", "neutral", "sceptical")
 DEFAULT_PRIOR = "neutral"
 
 #: Prior scales (sd_j above) on a 0-10 scale, by coefficient kind (the vague prior is flat).

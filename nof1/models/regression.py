@@ -18,9 +18,8 @@ import numpy as np
 
 from nof1.errors import ModelError
 from nof1.models.exposure import exposure
+from nof1.protocol import TRENDS
 from nof1.series import Series
-
-TRENDS = ("none", "linear", "block")
 
 
 def design_matrix(

@@ -1,11 +1,17 @@
-"""The pooled analysis as one self-contained HTML page, with a forest plot."""
+"""The pooled analysis as one self-contained HTML page, with a forest plot.
+
+This renders a ``nof1.pool.PoolResult``; the pool stage below it knows nothing of HTML.
+"""
 
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from nof1.files import write_output
 
 if TYPE_CHECKING:
     from nof1.models.fastpool import Estimate
@@ -150,3 +156,27 @@ unpooled estimates: {e(result.priors["unpooled"])}.</p>
 </table>
 </body></html>
 """
+
+
+def write_pool_report(result: PoolResult, path: str | Path, *, force: bool = False) -> Path:
+    """Write the pooled report (``render_html``) to ``path``, readable by its owner only.
+
+    Check the path with ``nof1.files.check_output`` before a long fit, so that a bad
+    ``--out`` fails at once; it is checked again here.
+
+    Returns
+    -------
+    Path : the file written.
+
+    Raises
+    ------
+    OutputError : ``path`` is a trial's file, a folder, in a missing folder, or an existing
+        file and ``force`` is False; or it cannot be written.
+
+    Example
+    -------
+    >>> write_pool_report(pool_files(["a.csv", "b.csv"]), "pool.html")  # doctest: +SKIP
+    """
+    return write_output(
+        path, render_html(result).encode("utf-8"), force=force, what="pooled report"
+    )
