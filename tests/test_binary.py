@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mcerror import SEED_SHIFT
 from scipy import stats
 
 from nof1.analysis import analyze
@@ -118,12 +119,12 @@ def test_binomial_needs_a_yes_no_outcome():
 @pytest.mark.slow
 def test_rate_difference_interval_covers_the_truth_at_16_vs_2_percent():
     """Acceptance (smaller than docs/validation.md): 63 analysed days per arm."""
-    rng = np.random.default_rng(12)
+    rng = np.random.default_rng(12 + SEED_SHIFT)
     trials, covered = 600, 0
     for i in range(trials):
         yes_a, yes_b = rng.binomial(63, 0.16), rng.binomial(63, 0.02)
         series = _series(int(yes_a), 63, int(yes_b), 63)
-        s = summarize(fit_binary_exact(series, seed=i), series, mcid=BINARY_MCID)
+        s = summarize(fit_binary_exact(series, seed=i + SEED_SHIFT), series, mcid=BINARY_MCID)
         covered += s.hdi_low <= 14.0 <= s.hdi_high
     # 93-97% with room for Monte-Carlo error: 3 standard errors at 600 trials is 2.7 points.
     assert 0.93 - 0.027 <= covered / trials <= 0.97 + 0.027
@@ -147,14 +148,16 @@ def test_logistic_model_builds_without_sampling():
 def test_logistic_model_with_a_latent_ar1_agrees_with_the_exact_engine():
     """Independent days simulated: the latent process should find little to do, and the
     rates match the Beta-binomial model's within Monte-Carlo and prior differences."""
-    rng = np.random.default_rng(21)
+    rng = np.random.default_rng(21 + SEED_SHIFT)
     template = _series(0, 63, 0, 63)
     y = np.where(template.active == 1, rng.random(126) < 0.16, rng.random(126) < 0.02)
     series = Series(y=y.astype(float), active=template.active, day=template.day,
                     block=template.block, period=template.period, outcome="diarrhoea",
                     low=0.0, high=1.0)  # fmt: skip
-    exact = analyze(series, seed=1)
-    mcmc = analyze(series, engine="mcmc", ar1=True, seed=1, draws=300, chains=2, tune=500)
+    exact = analyze(series, seed=1 + SEED_SHIFT)
+    mcmc = analyze(
+        series, engine="mcmc", ar1=True, seed=1 + SEED_SHIFT, draws=300, chains=2, tune=500
+    )
     assert mcmc.summary.likelihood == "binomial" and mcmc.fit.engine == "mcmc"
     assert mcmc.summary.mean == pytest.approx(exact.summary.mean, abs=2.5)
     assert mcmc.summary.rates["A"]["mean"] == pytest.approx(
