@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -246,6 +247,16 @@ def run_demo(
     say(
         f"5. analyze ({engine}): effect {s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} "
         f"to {s.hdi_high:+.2f}), P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
+    )
+    verdict = result.verdict
+    say(f"   {verdict.criterion.line()}")
+    say(
+        textwrap.fill(
+            f"Verdict ({verdict.tier}): {verdict.headline}",
+            88,
+            initial_indent="   ",
+            subsequent_indent="   ",
+        )
     )
     html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
     report = write_report(out / REPORT_FILE, html)
