@@ -20,8 +20,8 @@ HERE = Path(__file__).parent
 
 def main() -> None:
     trials = simulate_pool(12, -1.0, 0.6, blocks=(3, 4), period_days=(14,), ordinal=True, rng=2026)
-    write_anonymised(anonymise_simulated(trials[:7]), HERE / "clinic-a.csv")
-    write_anonymised(anonymise_simulated(trials[7:]), HERE / "clinic-b.csv")
+    write_anonymised(anonymise_simulated(trials[:7]), HERE / "clinic-a.csv", force=True)
+    write_anonymised(anonymise_simulated(trials[7:]), HERE / "clinic-b.csv", force=True)
     truth = ", ".join(f"{t.truth['effect']:+.2f}" for t in trials)
     (HERE / "truth.txt").write_text(f"true effects, in file order: {truth}\n")
     subprocess.run(
@@ -38,6 +38,7 @@ def main() -> None:
             "1",
             "--out",
             str(HERE / "report.html"),
+            "--force",
         ],
         check=True,
     )
