@@ -21,7 +21,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from measure import BASELINE, measure, print_table
+from measure import BASELINE, measure_rows, print_table
 
 from nof1.trial import create_trial
 
@@ -67,10 +67,7 @@ def main() -> None:
             else:
                 name = f"import --correct {days:,} days ({k * days:,} rows there)"
                 rows.append((name, [*nof1, str(csv), "--correct"]))
-        results = []
-        for name, cmd in rows:
-            results.append((name, *measure(cmd)))
-            print(f"done: {name}", file=sys.stderr)
+        results = measure_rows(rows)
     print_table(results)
     imports = results[1:]
     print(

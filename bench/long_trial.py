@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
-from measure import BASELINE, measure, print_table
+from measure import BASELINE, measure_rows, print_table
 
 from nof1.blinding import open_allocation
 from nof1.diary import import_diary, unblind_trial
@@ -63,10 +63,7 @@ def main() -> None:
             (f"analyze, {blocks} blocks", nof1),
             (f"analyze --json, {blocks} blocks", [*nof1, "--json"]),
         ]
-        results = []
-        for name, cmd in rows:
-            results.append((name, *measure(cmd)))
-            print(f"done: {name}", file=sys.stderr)
+        results = measure_rows(rows)
     print_table(results)
 
 

@@ -56,6 +56,15 @@ def measure_median(
     )
 
 
+def measure_rows(rows: list[tuple[str, list[str]]]) -> list[tuple[str, float, float, float]]:
+    """Measure each (name, command) once, in order, saying on stderr which is done."""
+    results = []
+    for name, cmd in rows:
+        results.append((name, *measure(cmd)))
+        print(f"done: {name}", file=sys.stderr)
+    return results
+
+
 def print_table(results: list[tuple[str, float, float, float]]) -> None:
     """Rows (name, wall, cpu, peak MB), the first being the baseline; ratios against it."""
     width = max(len(r[0]) for r in results) + 2

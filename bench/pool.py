@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import BASELINE, measure, print_table
+from measure import BASELINE, measure_rows, print_table
 
 from nof1.anonymise import anonymise_simulated, write_anonymised
 from nof1.simulate import simulate_pool
@@ -46,10 +46,7 @@ def main() -> None:
             if n == 200 and skip_mcmc_200:
                 continue
             rows.append((f"pool --engine mcmc, {n} series", [*nof1, str(files[n]), "--seed", "1"]))
-        results = []
-        for name, cmd in rows:
-            results.append((name, *measure(cmd)))
-            print(f"done: {name}", file=sys.stderr)
+        results = measure_rows(rows)
     print_table(results)
 
 
