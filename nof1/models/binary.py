@@ -69,6 +69,17 @@ def p_higher_on_a(yes_a: int, n_a: int, yes_b: int, n_b: int, prior: str = "neut
     return float(np.clip(np.sum(dens_a * cdf_b) / np.sum(dens_a), 0.0, 1.0))
 
 
+def rate_draws(rate_a: np.ndarray, rate_b: np.ndarray) -> dict[str, np.ndarray]:
+    """The draws every binary fit reports: both rates, the effect (A minus B, in percentage
+    points) and the rate ratio."""
+    return {
+        "rate_a": rate_a,
+        "rate_b": rate_b,
+        "effect": 100.0 * (rate_a - rate_b),
+        "ratio": rate_a / rate_b,
+    }
+
+
 def fit_binary_exact(
     series: Series, prior: str = "neutral", *, n_draws: int = 4000, seed: int | None = None
 ) -> Fit:
@@ -112,12 +123,7 @@ def fit_binary_exact(
     a = BETA_PRIOR_A[prior]
     rng = np.random.default_rng(seed)
     rate = {arm: rng.beta(a + yes, a + n - yes, size=n_draws) for arm, (yes, n) in counts.items()}
-    draws = {
-        "rate_a": rate["A"],
-        "rate_b": rate["B"],
-        "effect": 100.0 * (rate["A"] - rate["B"]),
-        "ratio": rate["A"] / rate["B"],
-    }
+    draws = rate_draws(rate["A"], rate["B"])
     return Fit(
         engine="exact",
         prior=prior,

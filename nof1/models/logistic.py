@@ -26,7 +26,7 @@ import pytensor.tensor as pt
 
 from nof1.errors import DataError, ModelError
 from nof1.models.base import Fit
-from nof1.models.binary import arm_counts, is_binary
+from nof1.models.binary import arm_counts, is_binary, rate_draws
 from nof1.models.personal import (
     LATENT_SIGMA_SCALE,
     RHO_BETA,
@@ -134,14 +134,7 @@ def fit_logistic(
     def pooled(name: str) -> np.ndarray:
         return np.asarray(post[name]).reshape(-1)
 
-    rate_a, rate_b = pooled("rate_a"), pooled("rate_b")
-    out = {
-        "rate_a": rate_a,
-        "rate_b": rate_b,
-        "effect": 100.0 * (rate_a - rate_b),
-        "ratio": rate_a / rate_b,
-        "effect_logit": pooled("beta"),
-    }
+    out = {**rate_draws(pooled("rate_a"), pooled("rate_b")), "effect_logit": pooled("beta")}
     if ar1:
         out.update(rho=pooled("rho"), sigma_latent=pooled("sigma_latent"))
     return Fit(
