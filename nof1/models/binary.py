@@ -20,7 +20,7 @@ days), the PyMC engine's logistic model with a latent AR(1) process
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from nof1.errors import DataError, ModelError
 from nof1.models.base import Diagnostics, Fit
@@ -64,8 +64,11 @@ def p_higher_on_a(yes_a: int, n_a: int, yes_b: int, n_b: int, prior: str = "neut
     """P(rate on A > rate on B) under the per-arm Beta posteriors, by quadrature."""
     a = BETA_PRIOR_A[prior]
     x = (np.arange(4000) + 0.5) / 4000
-    dens_a = stats.beta.pdf(x, a + yes_a, a + n_a - yes_a)
-    cdf_b = stats.beta.cdf(x, a + yes_b, a + n_b - yes_b)
+    # Beta density and distribution function from scipy.special (what scipy.stats.beta
+    # evaluates): importing scipy.stats would add a third of a second to every analysis.
+    a1, b1 = a + yes_a, a + n_a - yes_a
+    dens_a = np.exp((a1 - 1) * np.log(x) + (b1 - 1) * np.log1p(-x) - special.betaln(a1, b1))
+    cdf_b = special.betainc(a + yes_b, a + n_b - yes_b, x)
     return float(np.clip(np.sum(dens_a * cdf_b) / np.sum(dens_a), 0.0, 1.0))
 
 
