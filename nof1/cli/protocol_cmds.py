@@ -23,6 +23,15 @@ _GIVE_FINGERPRINT = (
 )
 
 
+def _echo_safety(notes: tuple[str, ...], heading: str) -> None:
+    """The template's safety notes under ``heading``, after a blank line (none: nothing)."""
+    if notes:
+        click.echo("")
+        click.echo(heading)
+        for note in notes:
+            click.echo(f"  - {note}")
+
+
 def _echo_fingerprint(fingerprint: str, text: str = _GIVE_FINGERPRINT) -> None:
     """The fingerprint, and what the patient must do with it."""
     click.echo("")
@@ -132,11 +141,7 @@ def protocol_new(
         f"Then record every day: `nof1 record --trial {trial} --pain N`. See `nof1 protocol show --trial {trial}`."
     )
     click.echo(f"Reminders in your calendar app: `nof1 calendar --trial {trial} --out trial.ics`.")
-    if p.safety:
-        click.echo("")
-        click.echo("Safety (read these with your clinician before you start):")
-        for note in p.safety:
-            click.echo(f"  - {note}")
+    _echo_safety(p.safety, "Safety (read these with your clinician before you start):")
     _echo_fingerprint(p.fingerprint)
 
 
@@ -233,11 +238,7 @@ def protocol_show(trial, as_json):
         )
         wash = f" (washout until {r.washout_until})" if r.washout_until else ""
         click.echo(f"  {r.start} to {r.end}  {r.label:<28} {kit}{wash}")
-    if p.safety:
-        click.echo("")
-        click.echo("Safety")
-        for note in p.safety:
-            click.echo(f"  - {note}")
+    _echo_safety(p.safety, "Safety")
 
 
 @cli.command()
