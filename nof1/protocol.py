@@ -23,6 +23,7 @@ from typing import Any
 import tomli_w
 
 from nof1.errors import ProtocolError
+from nof1.stopping import SequentialRule, parse_rule, rule_to_toml
 
 # The vocabularies a protocol is written in live here, at the lowest stage that uses them;
 # the stages above (series, models, diary) import them from here, never the other way round.
@@ -73,7 +74,9 @@ _ANALYSIS_KEYS = {
     "carryover",
     "exclude_washout",
 }
-_TEMPLATE_SECTIONS = {"trial", "treatments", "design", "outcomes", "analysis", "safety"}
+_TEMPLATE_SECTIONS = {
+    "trial", "treatments", "design", "outcomes", "analysis", "safety", "sequential",
+}  # fmt: skip
 _PROTOCOL_SECTIONS = _TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding", COMMITMENT_SECTION}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -188,6 +191,8 @@ class Protocol:
     registration: str = ""
     format_version: int = FORMAT_VERSION
     upgraded: str = ""
+    #: Pre-registered interim looks (``nof1.stopping``); None for a fixed-length trial.
+    sequential: SequentialRule | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -260,6 +265,7 @@ def read_template(template: str | Path) -> dict[str, Any]:
         raise ProtocolError(f"template {path} is not valid TOML: {exc}") from None
     _check_keys(data, _TEMPLATE_SECTIONS, f"template {path}")
     data.setdefault("_source", path.stem)
+    template_rule(data)  # a malformed [sequential] table is refused here, not at first use
     return data
 
 
@@ -481,14 +487,25 @@ def protocol_from_template(
     washout_days: int | None = None,
     run_in_days: int | None = None,
     scheme: str | None = None,
+    sequential: SequentialRule | None = None,
 ) -> Protocol:
     """A protocol without its allocation yet: template + overrides, validated and dated.
+
+    With ``sequential`` the trial has interim looks and runs at most ``sequential.max_blocks``
+    blocks, which is then its number of blocks (``blocks``, if given, must agree).
 
     Raises
     ------
     ProtocolError : any value the trial cannot be run with, named.
     """
     design = template.get("design", {})
+    if sequential is not None:
+        if blocks is not None and blocks != sequential.max_blocks:
+            raise ProtocolError(
+                f"--blocks {blocks} disagrees with the sequential rule's last look after block "
+                f"{sequential.max_blocks}: a sequential trial runs at most that many blocks"
+            )
+        blocks = sequential.max_blocks
     chosen = {
         "blocks": blocks if blocks is not None else design.get("blocks", 4),
         "period_days": period_days if period_days is not None else design.get("period_days", 14),
@@ -527,8 +544,21 @@ def protocol_from_template(
         rationale=trial.get("rationale", ""),
         design_rationale=design_rationale,
         template=template.get("_source", ""),
+        sequential=sequential,
         **chosen,
     )
+
+
+def template_rule(template: dict[str, Any]) -> SequentialRule | None:
+    """The template's default sequential rule (its ``[sequential]`` table), or None.
+
+    Raises
+    ------
+    ProtocolError : a malformed ``[sequential]`` table.
+    """
+    if "sequential" not in template:
+        return None
+    return parse_rule(template["sequential"], f"template {template.get('_source', '')}")
 
 
 def with_allocation(
@@ -690,6 +720,8 @@ def protocol_to_toml(p: Protocol) -> dict[str, Any]:
             **({"sealed_sha256": p.sealed_sha256} if p.sealed_sha256 else {}),
         },
     }
+    if p.sequential is not None:
+        doc["sequential"] = rule_to_toml(p.sequential)
     if p.registration:
         doc[COMMITMENT_SECTION] = {"sha256": p.registration, "method": COMMITMENT_METHOD}
     return doc
@@ -776,6 +808,11 @@ def load_protocol(trial_dir: Path | str) -> Protocol:
             registration=str(data.get(COMMITMENT_SECTION, {}).get("sha256", "")),
             format_version=version,
             upgraded=str(data["nof1"].get("upgraded", "")),
+            sequential=(
+                parse_rule(data["sequential"], str(path), design["blocks"])
+                if "sequential" in data
+                else None
+            ),
         )
     except (KeyError, TypeError) as exc:
         raise ProtocolError(f"{path} is incomplete or malformed (problem at {exc})") from None

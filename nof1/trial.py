@@ -39,6 +39,7 @@ from nof1.protocol import (
     with_allocation,
 )
 from nof1.randomization import draw_allocation
+from nof1.stopping import SequentialRule
 
 DIARY_FILE = "diary.sqlite"
 
@@ -78,6 +79,7 @@ def create_trial(
     washout_days: int | None = None,
     run_in_days: int | None = None,
     scheme: str | None = None,
+    sequential: SequentialRule | None = None,
     force: bool = False,
 ) -> Protocol:
     """Randomize a protocol from a template and write ``protocol.toml`` (+ ``allocation.sealed``).
@@ -90,6 +92,8 @@ def create_trial(
     start : first day of the trial (the run-in, if any, starts here).
     seed : makes the allocation reproducible; it is sealed with the allocation, never public.
     blocks, period_days, washout_days, run_in_days, scheme : override the template's design.
+    sequential : pre-registered interim looks (``nof1.stopping``); the trial then has
+        ``sequential.max_blocks`` blocks.
     force : replace an existing protocol (never an existing diary).
 
     Returns
@@ -111,6 +115,7 @@ def create_trial(
         washout_days=washout_days,
         run_in_days=run_in_days,
         scheme=scheme,
+        sequential=sequential,
     )
     if trial_dir.exists() and not trial_dir.is_dir():
         raise ProtocolError(f"{trial_dir} exists and is not a folder")

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = (
     ("nof1.errors",),
     ("nof1.files",),
+    ("nof1.stopping",),
     ("nof1.protocol",),
     ("nof1.randomization",),
     ("nof1.blinding",),

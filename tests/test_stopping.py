@@ -1,0 +1,101 @@
+"""The sequential rule (issue 16): its decisions, its checks and its place in the protocol."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+
+import pytest
+import tomli_w
+
+from nof1.errors import ProtocolError
+from nof1.integrity import check_trial
+from nof1.protocol import PROTOCOL_FILE, load_protocol, read_template, template_rule
+from nof1.stopping import (
+    CONTINUE,
+    STOP_EFFICACY,
+    STOP_FUTILITY,
+    SequentialRule,
+    parse_rule,
+    rule_to_toml,
+)
+from nof1.trial import create_trial
+
+PASS = "correct horse battery staple"
+RULE = SequentialRule((2, 3, 4), (0.9, 0.85, 0.8), (0.2, 0.4))
+
+
+@pytest.mark.parametrize(
+    ("look", "p", "decision"),
+    [
+        (0, 0.91, STOP_EFFICACY),
+        (0, 0.90, CONTINUE),  # strictly above the boundary
+        (0, 0.19, STOP_FUTILITY),
+        (0, 0.20, CONTINUE),
+        (1, 0.86, STOP_EFFICACY),
+        (1, 0.39, STOP_FUTILITY),
+        (2, 0.81, STOP_EFFICACY),
+        (2, 0.79, STOP_FUTILITY),  # the last look never continues
+    ],
+)
+def test_each_look_applies_its_own_boundaries(look, p, decision):
+    assert RULE.decide(look, p) == decision
+
+
+def test_look_index_names_only_scheduled_looks():
+    assert [RULE.look_index(b) for b in range(1, 6)] == [None, 0, 1, 2, None]
+    assert RULE.max_blocks == 4
+    with pytest.raises(ProtocolError, match="look 3"):
+        RULE.decide(3, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"looks": [], "efficacy": [], "futility": []}, "at least one look"),
+        ({"looks": [3, 2], "efficacy": [0.8, 0.8], "futility": [0.1]}, "must increase"),
+        ({"looks": [0, 2], "efficacy": [0.8, 0.8], "futility": [0.1]}, "block numbers"),
+        ({"looks": [2, 4], "efficacy": [0.8], "futility": [0.1]}, "2 efficacy"),
+        ({"looks": [2, 4], "efficacy": [0.8, 0.8], "futility": []}, "1 futility"),
+        ({"looks": [2, 4], "efficacy": [1.2, 0.8], "futility": [0.1]}, "0.5-1"),
+        ({"looks": [2, 4], "efficacy": [0.8, 0.8], "futility": [0.9]}, "below its efficacy"),
+        ({"looks": [2, 4], "efficacy": ["x", 0.8], "futility": [0.1]}, "probability"),
+        ({"looks": [2, 4], "efficacy": [0.8, 0.8], "futility": [0.1], "shape": "?"}, "shape"),
+        ({"looks": [2, 4], "efficacy": [0.8, 0.8], "futility": [0.1], "when": 1}, "'when'"),
+        ({"looks": [2, 4], "efficacy": [0.8, 0.8]}, "needs futility"),
+    ],
+)
+def test_a_malformed_rule_is_refused_naming_the_value(section, message):
+    with pytest.raises(ProtocolError, match=message):
+        parse_rule(section, "here")
+
+
+def test_the_last_look_must_be_the_last_block():
+    with pytest.raises(ProtocolError, match="last block"):
+        parse_rule(rule_to_toml(RULE), "here", blocks=5)
+    assert parse_rule(rule_to_toml(RULE), "here", blocks=4) == RULE
+
+
+def test_the_rule_is_written_read_back_and_covered_by_the_fingerprint(tmp_path):
+    rule = template_rule(read_template("magnesium-crps"))
+    assert rule is not None and rule.max_blocks == 4
+    folder = tmp_path / "t"
+    made = create_trial(folder, "magnesium-crps", passphrase=PASS, start=date.today(), seed=3,
+                        sequential=rule)  # fmt: skip
+    assert made.blocks == 4 and len(made.periods) == 8
+    assert load_protocol(folder).sequential == rule
+    assert check_trial(folder).problems == ()
+    # Loosening a boundary after the start breaks the commitment.
+    path = folder / PROTOCOL_FILE
+    document = tomllib.loads(path.read_text())
+    document["sequential"]["efficacy"][0] = 0.6
+    path.write_text(tomli_w.dumps(document))
+    assert any("no longer matches its own commitment" in p for p in check_trial(folder).problems)
+
+
+def test_blocks_must_agree_with_the_rule(tmp_path):
+    rule = template_rule(read_template("magnesium-crps"))
+    with pytest.raises(ProtocolError, match="--blocks 3 disagrees"):
+        create_trial(tmp_path / "t", "magnesium-crps", passphrase=PASS, start=date.today(),
+                     blocks=3, sequential=rule)  # fmt: skip
+    assert not (tmp_path / "t").exists()
