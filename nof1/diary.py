@@ -59,6 +59,7 @@ from nof1.protocol import (
     load_protocol,
     read_document,
 )
+from nof1.stopping import DECISIONS, STOP_EFFICACY, STOP_FUTILITY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,6 +97,22 @@ class Unblinding:
     reason: str
     arms: tuple[str, ...]
     salt: str
+
+
+@dataclass(frozen=True)
+class Look:
+    """A pre-registered interim look as recorded: which look, after which block, the decision
+    (one of ``nof1.stopping.DECISIONS``) and when (UTC). Nothing else is kept, so a look
+    record reveals nothing about the allocation or the effect."""
+
+    look: int  # 1-based, as shown to people
+    after_block: int
+    decision: str
+    at: datetime
+
+    @property
+    def stops(self) -> bool:
+        return self.decision in (STOP_EFFICACY, STOP_FUTILITY)
 
 
 # --------------------------------------------------------------------------- schema
@@ -638,6 +655,47 @@ class Diary:
         write_output(path, text.encode("utf-8"), force=force, what="export")
         return len(frame)
 
+    # ---- interim looks (records of kind "look" in the chain; no table of their own)
+
+    def looks(self) -> tuple[Look, ...]:
+        """Every interim look recorded, oldest first (a repeated look appears each time)."""
+        rows = self._con.execute(
+            "SELECT content FROM chain WHERE kind = 'look' ORDER BY seq"
+        ).fetchall()
+        out = []
+        for (text,) in rows:
+            c = json.loads(text)
+            out.append(
+                Look(c["look"], c["after_block"], c["decision"], datetime.fromisoformat(c["at"]))
+            )
+        return tuple(out)
+
+    def stopped(self) -> Look | None:
+        """The first look that said STOP, or None while the trial may go on."""
+        return next((look for look in self.looks() if look.stops), None)
+
+    def record_look(self, look: int, after_block: int, decision: str) -> Look:
+        """Record an interim look's decision in the chain (``nof1 interim``).
+
+        Only the look, the block and the decision are kept: never a probability, an
+        estimate or an arm.
+
+        Raises
+        ------
+        BlindingError : the trial is already unblinded (a look would mean nothing).
+        DiaryError : a decision that is not one of ``nof1.stopping.DECISIONS``, or the
+            diary cannot be written.
+        """
+        if decision not in DECISIONS:
+            raise DiaryError(f"unknown look decision {decision!r}; one of {', '.join(DECISIONS)}")
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        content = {"look": look, "after_block": after_block, "decision": decision, "at": at}
+        with self._write() as con:
+            if self.unblinding() is not None:
+                raise BlindingError("the trial is already unblinded: there is nothing to look at")
+            self._head = chain.append(con, "look", content, self._head)
+        return Look(look, after_block, decision, datetime.fromisoformat(at))
+
     # ---- unblinding
 
     def unblinding(self) -> Unblinding | None:
@@ -671,7 +729,10 @@ class Diary:
             not set; ``early`` without a reason; the allocation does not match the protocol.
         """
         today = today or date.today()
-        check_unblind_time(self.protocol, early, reason, today)
+        stop = self.stopped()
+        check_unblind_time(self.protocol, early, reason, today, stop is not None)
+        if stop is not None and today <= self.protocol.end and not reason.strip():
+            reason = f"interim look {stop.look} after block {stop.after_block}: {stop.decision}"
         verify_allocation(self.protocol, allocation)
         with self._write() as con:
             done = self.unblinding()
@@ -743,13 +804,18 @@ def _insert_row(
     return cur.lastrowid
 
 
-def check_unblind_time(protocol: Protocol, early: bool, reason: str, today: date) -> None:
-    """Refuse unblinding before the last period has ended, unless early and with a reason.
+def check_unblind_time(
+    protocol: Protocol, early: bool, reason: str, today: date, stopped: bool = False
+) -> None:
+    """Refuse unblinding before the last period has ended, unless early and with a reason,
+    or a pre-registered interim look said STOP (``stopped``).
 
     Raises
     ------
     BlindingError : too early without ``early``, or ``early`` without a reason.
     """
+    if stopped:
+        return
     if today <= protocol.end and not early:
         raise BlindingError(
             f"the last period ends on {protocol.end}; unblinding before then needs --early "
@@ -905,7 +971,11 @@ def unblind_trial(
     today = today or date.today()
     if not protocol.blinded:
         raise BlindingError("this protocol is open-label: there is nothing to unblind")
-    check_unblind_time(protocol, early, reason, today)
+    stopped = False
+    if protocol.sequential is not None and has_diary(trial_dir):
+        with open_diary(trial_dir, protocol, create=False, readonly=True) as diary:
+            stopped = diary.stopped() is not None
+    check_unblind_time(protocol, early, reason, today, stopped)
     # Decrypt before opening the diary, so a wrong passphrase leaves no trace.
     allocation = open_allocation(Path(trial_dir), passphrase)
     with open_diary(trial_dir, protocol) as diary:

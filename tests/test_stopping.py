@@ -99,3 +99,34 @@ def test_blocks_must_agree_with_the_rule(tmp_path):
         create_trial(tmp_path / "t", "magnesium-crps", passphrase=PASS, start=date.today(),
                      blocks=3, sequential=rule)  # fmt: skip
     assert not (tmp_path / "t").exists()
+
+
+def test_looks_are_chained_records_and_a_stop_opens_unblinding(tmp_path):
+    from datetime import timedelta
+
+    from nof1.diary import open_diary, unblind_trial
+    from nof1.errors import BlindingError, DiaryError
+
+    rule = template_rule(read_template("magnesium-crps"))
+    folder = tmp_path / "t"
+    made = create_trial(folder, "magnesium-crps", passphrase=PASS, start=date.today(), seed=3,
+                        sequential=rule)  # fmt: skip
+    mid_trial = made.periods[5].start
+    with pytest.raises(BlindingError, match="--early"):
+        unblind_trial(folder, PASS, today=mid_trial)
+    with open_diary(folder, made) as diary:
+        diary.record_look(1, 2, CONTINUE)
+        assert diary.stopped() is None
+        with pytest.raises(DiaryError, match="unknown look decision"):
+            diary.record_look(2, 3, "P = 0.93")
+        diary.record_look(2, 3, STOP_EFFICACY)
+        looks = diary.looks()
+    assert [(x.look, x.after_block, x.decision) for x in looks] == [
+        (1, 2, CONTINUE), (2, 3, STOP_EFFICACY),
+    ]  # fmt: skip
+    with open_diary(folder, made) as diary:
+        assert diary.chain.ok and diary.stopped().decision == STOP_EFFICACY
+    _, unblinding = unblind_trial(folder, PASS, today=mid_trial + timedelta(days=1))
+    assert unblinding.early and unblinding.reason == "interim look 2 after block 3: STOP: efficacy"
+    with open_diary(folder, made) as diary, pytest.raises(BlindingError, match="already unblinded"):
+        diary.record_look(3, 4, CONTINUE)
