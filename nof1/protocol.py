@@ -530,6 +530,10 @@ def protocol_from_template(
             f"The template's design was changed when this protocol was made ({'; '.join(changed)}). "
             f"The template's reasoning for its own design: {design_rationale}"
         )
+    analysis = _parse_analysis(template.get("analysis", {}))
+    if sequential is not None:
+        # The last look is the final analysis: its efficacy boundary is the decision rule.
+        analysis = replace(analysis, threshold=sequential.efficacy[-1])
     return Protocol(
         title=trial.get("title", "N-of-1 trial"),
         condition=trial.get("condition", ""),
@@ -539,7 +543,7 @@ def protocol_from_template(
         start=start,
         periods=build_periods(start, **chosen),
         outcomes=_parse_outcomes(template.get("outcomes", [])),
-        analysis=_parse_analysis(template.get("analysis", {})),
+        analysis=analysis,
         safety=tuple(template.get("safety", {}).get("notes", ())),
         rationale=trial.get("rationale", ""),
         design_rationale=design_rationale,
@@ -816,6 +820,12 @@ def load_protocol(trial_dir: Path | str) -> Protocol:
         )
     except (KeyError, TypeError) as exc:
         raise ProtocolError(f"{path} is incomplete or malformed (problem at {exc})") from None
+    rule = protocol.sequential
+    if rule is not None and rule.efficacy[-1] != protocol.analysis.threshold:
+        raise ProtocolError(
+            f"{path}: the last look's efficacy boundary {rule.efficacy[-1]:g} must be the "
+            f"analysis threshold {protocol.analysis.threshold:g} (the last look is the final analysis)"
+        )
     if len(protocol.periods) != 2 * protocol.blocks or not protocol.periods:
         raise ProtocolError(
             f"{path} lists {len(protocol.periods)} periods for {protocol.blocks} blocks"
