@@ -36,8 +36,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from nof1.blinding_scenarios import Scenario, run_scenario  # noqa: E402
 from nof1.design import analyse_batch  # noqa: E402
+from nof1.design.blinding import Scenario, run_scenario  # noqa: E402
 from nof1.models.binary import BINARY_MCID, fit_binary_exact  # noqa: E402
 from nof1.models.exact import fit_exact  # noqa: E402
 from nof1.models.priors import SIGMA_REF, resolve_prior  # noqa: E402
@@ -382,7 +382,7 @@ BLINDING_DESIGNS = {
     "magnesium-crps": Layout(blocks=3, period_days=28, washout_days=7, run_in_days=7),
     "generic-ab": Layout(blocks=4, period_days=14, washout_days=3),
 }
-#: The worlds of the blinding studies (``nof1.blinding_scenarios``), by row label.
+#: The worlds of the blinding studies (``nof1.design.blinding``), by row label.
 BLINDING_SCENARIOS = (
     Scenario("no effect; side effect reveals 70% of A periods; expectation -1; guesses "
              "'placebo' without the side effect", expectation=-1.0, reveal_share=0.7,
@@ -400,7 +400,7 @@ BLINDING_SCENARIOS = (
 )  # fmt: skip
 
 BLINDING_METHOD = [
-    "How each simulated trial is made (`nof1/blinding_scenarios.py`): daily pain with AR(1) "
+    "How each simulated trial is made (`nof1/design/blinding.py`): daily pain with AR(1) "
     "noise (rho 0.5, sd 1.5) around 6, the drug effect on A days; a side effect (diarrhoea) "
     "that in a *revealing* A period (probability 0.7 per A period) occurs on each day with "
     "probability 0.25; from the first side-effect day of a period the patient believes they "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mcerror import SEED_SHIFT
 
-from nof1.blinding_scenarios import Scenario, run_scenario, simulate_trial
+from nof1.design.blinding import Scenario, run_scenario, simulate_trial
 from nof1.simulate import Layout
 
 #: The magnesium-crps template's design.

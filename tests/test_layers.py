@@ -47,8 +47,8 @@ LAYERS = (
     ("nof1.anonymise",),
     ("nof1.pool",),
     ("nof1.report.pooled",),
-    ("nof1.design",),
-    ("nof1.blinding_scenarios",),
+    ("nof1.design.fixed", "nof1.design"),
+    ("nof1.design.blinding",),
     ("nof1.demo",),
 )
 #: Above every stage: the command line and the package's own entry points.

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from nof1.blinding_assessment import assess_blinding
-from nof1.design import analyse_batch
+from nof1.design.fixed import analyse_batch
 from nof1.models.base import Diagnostics
 from nof1.models.exact import fit_exact_batch
 from nof1.models.priors import resolve_prior
@@ -205,7 +205,7 @@ def run_scenario(
     """Simulate ``trials`` trials and give each the verdict ``nof1 analyze`` would.
 
     The trials are fitted together by the exact engine's batch path
-    (``nof1.design.analyse_batch``: the model and numbers of ``analyze``'s exact fit, neutral
+    (``nof1.design.fixed.analyse_batch``: the model and numbers of ``analyze``'s exact fit, neutral
     prior, AR(1), washout days left out), then each gets the blinding assessment of its
     guesses and side effect and the library's verdict (``nof1.verdict.make_verdict``), as
     in ``analyze``. The expectation bound draws the effect from a normal with the
