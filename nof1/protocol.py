@@ -521,10 +521,21 @@ def protocol_from_template(
     changed = [
         f"{key.replace('_', ' ')} {design[key]} -> {value}"
         for key, value in {**chosen, "scheme": scheme}.items()
-        if key in design and design[key] != value
+        if key in design
+        and design[key] != value
+        and not (sequential is not None and key == "blocks")
     ]
     design_rationale = design.get("rationale", "")
-    if changed:
+    if sequential is not None:
+        # The template argues for a fixed length; a sequential trial's length is its rule's.
+        also = f" The template's design was also changed ({'; '.join(changed)})." if changed else ""
+        own = (
+            f" The template's reasoning for its own fixed-length design: {design_rationale}"
+            if design_rationale
+            else ""
+        )
+        design_rationale = f"{sequential_rationale(sequential)}{also}{own}"
+    elif changed:
         # The template's reasoning was written for its own numbers: say plainly they changed.
         design_rationale = (
             f"The template's design was changed when this protocol was made ({'; '.join(changed)}). "
@@ -550,6 +561,31 @@ def protocol_from_template(
         template=template.get("_source", ""),
         sequential=sequential,
         **chosen,
+    )
+
+
+def sequential_rationale(rule: SequentialRule) -> str:
+    """The design rationale's first sentences for a sequential protocol.
+
+    Example
+    -------
+    >>> from nof1.stopping import SequentialRule
+    >>> sequential_rationale(SequentialRule((2, 3, 4), (0.8, 0.8, 0.8), (0.3, 0.5)))[:96]
+    'This is a sequential trial: it runs at most 4 blocks, with interim looks after blocks 2 and 3 an'
+    """
+    before = rule.looks[:-1]
+    if not before:
+        looks = "with no interim look"
+    elif len(before) == 1:
+        looks = f"with an interim look after block {before[0]}"
+    else:
+        looks = (
+            f"with interim looks after blocks {', '.join(map(str, before[:-1]))} and {before[-1]}"
+        )
+    return (
+        f"This is a sequential trial: it runs at most {rule.max_blocks} blocks, {looks} "
+        f"and the last look after block {rule.max_blocks}. It stops at the first look whose "
+        "pre-registered boundary is crossed (the [sequential] section)."
     )
 
 
@@ -843,6 +879,16 @@ class CalendarRow:
     kit: str = ""
     washout_until: date | None = None
     arm: str = ""
+
+
+def look_dates(p: Protocol) -> tuple[date, ...]:
+    """The day each pre-registered look is due (the day after its block ends), one per look.
+
+    Empty for a fixed-length trial. The last look's day is the day after the trial ends.
+    """
+    if p.sequential is None:
+        return ()
+    return tuple(p.periods[2 * k - 1].end + timedelta(days=1) for k in p.sequential.looks)
 
 
 def calendar(p: Protocol) -> list[CalendarRow]:

@@ -12,8 +12,9 @@ from nof1.blinding import PASSPHRASE_RULE
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, seed_option, trial_option
 from nof1.entries import parse_date
-from nof1.protocol import calendar, load_protocol
+from nof1.protocol import Protocol, calendar, load_protocol, look_dates
 from nof1.series import SCHEMES
+from nof1.stopping import rule_to_toml
 from nof1.trial import check_start, create_trial, packing_sheet, upgrade_protocol
 
 _GIVE_FINGERPRINT = (
@@ -37,6 +38,42 @@ def _echo_fingerprint(fingerprint: str, text: str = _GIVE_FINGERPRINT) -> None:
     click.echo("")
     click.echo(f"Fingerprint: {fingerprint}")
     click.echo(textwrap.fill(text, width=88, initial_indent="  ", subsequent_indent="  "))
+
+
+#: Who runs the looks of a sequential trial, and what they see.
+_WHO_LOOKS = (
+    "The helper or the clinician runs each look on its day, never the patient alone: "
+    "`nof1 interim --trial {trial} --passphrase-file F` (it needs the helper's passphrase, "
+    "and says only CONTINUE, STOP: efficacy or STOP: futility)."
+)
+
+
+def _wrap(text: str, indent: str = "  ") -> str:
+    return textwrap.fill(text, width=88, initial_indent=indent, subsequent_indent=indent)
+
+
+def _looks(p: Protocol) -> list[dict]:
+    """The pre-registered looks with the day each is due (empty for a fixed-length trial)."""
+    if p.sequential is None:
+        return []
+    return [
+        {"look": i + 1, "after_block": block, "due": due.isoformat()}
+        for i, (block, due) in enumerate(zip(p.sequential.looks, look_dates(p), strict=True))
+    ]
+
+
+def _echo_looks(p: Protocol, trial) -> None:
+    """A sequential protocol's rule in words, its looks with their days, and who runs them."""
+    rule = p.sequential
+    click.echo("")
+    click.echo(
+        f"Interim looks (sequential: at most {rule.max_blocks} blocks, {rule.shape} boundaries)"
+    )
+    click.echo(_wrap(rule.describe(p.analysis.mcid)))
+    for look in _looks(p):
+        last = " (the last look)" if look["after_block"] == rule.max_blocks else ""
+        click.echo(f"  {look['due']}  look {look['look']}, after block {look['after_block']}{last}")
+    click.echo(_wrap(_WHO_LOOKS.format(trial=trial)))
 
 
 @cli.group()
@@ -200,6 +237,13 @@ def protocol_show(trial, as_json):
                         }
                         for r in rows
                     ],
+                    "sequential": None
+                    if p.sequential is None
+                    else {
+                        **rule_to_toml(p.sequential),
+                        "rule": p.sequential.describe(p.analysis.mcid),
+                        "looks_due": _looks(p),
+                    },
                 },
                 indent=2,
             )
@@ -215,8 +259,9 @@ def protocol_show(trial, as_json):
         else "OPEN LABEL: no placebo, so expectation cannot be separated from the effect"
     )
     click.echo(f"  {blinding}")
+    blocks = f"at most {p.blocks} blocks (sequential)" if p.sequential else f"{p.blocks} blocks"
     click.echo(
-        f"  Design: {p.scheme} randomization, {p.blocks} blocks, periods of {p.period_days} days "
+        f"  Design: {p.scheme} randomization, {blocks}, periods of {p.period_days} days "
         f"(first {p.washout_days} washout), run-in {p.run_in_days} days"
     )
     a = p.analysis
@@ -238,6 +283,8 @@ def protocol_show(trial, as_json):
         )
         wash = f" (washout until {r.washout_until})" if r.washout_until else ""
         click.echo(f"  {r.start} to {r.end}  {r.label:<28} {kit}{wash}")
+    if p.sequential is not None:
+        _echo_looks(p, trial)
     _echo_safety(p.safety, "Safety")
 
 
