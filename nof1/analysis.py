@@ -8,7 +8,7 @@ the reader sees how much the conclusion depends on the prior.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,8 @@ from nof1.verdict import Verdict, expectation_bound, make_verdict
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from nof1.monitoring import Monitoring
 
 ENGINES = ("exact", "mcmc")
 LIKELIHOODS = ("normal", "student", "ordinal", "binomial")
@@ -55,6 +57,8 @@ class AnalysisResult:
     verdict : the tiered verdict: the decision line, the tier and the blinding evidence.
     blinding : the blinding assessment, or None when there were no guesses or side effects
         to assess (a CSV file).
+    sequential : the interim looks of a sequential trial (``nof1.monitoring.Monitoring``):
+        the rule, every look, where it stopped and the blocks analysed; None otherwise.
     """
 
     summary: EffectSummary
@@ -65,11 +69,14 @@ class AnalysisResult:
     options: dict[str, Any]
     verdict: Verdict
     blinding: BlindingAssessment | None = None
+    sequential: Monitoring | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested dict: the summary's keys plus ``verdict`` (tier,
         criterion_met, blinding, text), ``blinding``, ``randomization_test``,
-        ``sensitivity``, ``options`` and ``advice`` (None unless the fit failed its checks)."""
+        ``sensitivity``, ``options``, ``advice`` (None unless the fit failed its checks) and
+        ``sequential`` (``Monitoring.to_dict``: rule, looks, stopped_at; None for a trial
+        without interim looks)."""
         out = self.summary.to_dict()
         out["effect_text"] = out.pop("verdict")
         out["verdict"] = self.verdict.to_dict()
@@ -88,6 +95,7 @@ class AnalysisResult:
         )
         out["options"] = dict(self.options)
         out["advice"] = self.advice
+        out["sequential"] = None if self.sequential is None else self.sequential.to_dict()
         return out
 
     @property
@@ -374,6 +382,7 @@ def analyze_trial(
     """
     from nof1.blinding_assessment import assess_trial_table
     from nof1.integrity import verify_trial
+    from nof1.monitoring import read_monitoring
     from nof1.protocol import load_protocol
     from nof1.series import series_from_trial, trial_table
 
@@ -410,11 +419,16 @@ def analyze_trial(
     series = series_from_trial(
         trial_dir, outcome, washout=washout, without_deviations=without_deviations
     )
+    monitoring = read_monitoring(trial_dir, protocol)
+    if monitoring is not None:
+        # A trial stopped at an interim look never ran its later blocks: no missing days.
+        series = series.subset(monitoring.analysed(series.block))
     blinding = None
     if protocol.blinded:
-        blinding = assess_trial_table(
-            trial_table(trial_dir, without_deviations=without_deviations), protocol.outcomes
-        )
+        table = trial_table(trial_dir, without_deviations=without_deviations)
+        if monitoring is not None:
+            table = table[monitoring.analysed(table["block"])]
+        blinding = assess_trial_table(table, protocol.outcomes)
     as_registered = chosen_outcome.primary and all(chosen[k] == v for k, v in preregistered.items())
     result = analyze(
         series,
@@ -427,10 +441,15 @@ def analyze_trial(
     result.options["washout"] = washout
     if washout == "unobserved":
         # Rows of the series without a score by design, not missed days.
-        result.options["washout_rows"] = sum(q.washout_days for q in protocol.periods)
+        blocks = protocol.blocks if monitoring is None else monitoring.blocks_analysed
+        result.options["washout_rows"] = sum(
+            q.washout_days for q in protocol.periods if q.block <= blocks
+        )
     if deviations and not without_deviations:
         # Diary records made after unblinding that this result includes.
         result.options["deviations"] = deviations
+    if monitoring is not None:
+        result = replace(result, sequential=monitoring)
     return result
 
 

@@ -27,6 +27,7 @@ LAYERS = (
     ("nof1.diary",),
     ("nof1.integrity",),
     ("nof1.trial",),
+    ("nof1.monitoring",),
     ("nof1.status", "nof1.reminders"),
     ("nof1.series",),
     ("nof1.csv_input",),

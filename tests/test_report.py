@@ -68,6 +68,11 @@ def test_every_section_in_order(html):
     assert _ids(html) == list(SECTIONS)
 
 
+def test_a_trial_without_interim_looks_has_no_interim_section(demo, html):
+    assert 'id="interim"' not in html and "Interim looks" not in html
+    assert demo.result.sequential is None and demo.result.to_dict()["sequential"] is None
+
+
 def test_title_names_an_n_of_1_trial_and_no_person(html):
     title = re.search(r"<title>(.*?)</title>", html).group(1)
     assert title == "N-of-1 trial report: oral magnesium versus placebo for CRPS type 1 pain"

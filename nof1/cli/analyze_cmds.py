@@ -217,6 +217,10 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         f"({s.engine} engine, {s.prior} prior, {s.likelihood} likelihood, {model}, "
         f"trend {result.options['trend']}; {better} is better)",
         *([f"A is {names['A']}, B is {names['B']}."] if names else []),
+        *(
+            textwrap.fill(line, width=88)
+            for line in (result.sequential.summary_lines() if result.sequential else [])
+        ),
         "",
         v.criterion.line(),
         textwrap.fill(f"Verdict ({v.tier}): {v.headline}", width=88),

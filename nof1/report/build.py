@@ -23,6 +23,7 @@ from nof1.errors import DataError
 from nof1.files import write_output
 from nof1.models.binary import rate_interval
 from nof1.report import plots
+from nof1.stopping import STOP_EFFICACY
 from nof1.summary import format_probability, large_benefit
 
 #: Replicated series drawn for the posterior predictive check.
@@ -260,7 +261,7 @@ def _binary_rates(table: pd.DataFrame, outcome: str) -> dict[str, dict[str, Any]
     return out
 
 
-def _cent_items(has_protocol: bool) -> list[dict[str, str]]:
+def _cent_items(has_protocol: bool, sequential: bool = False) -> list[dict[str, str]]:
     """The CENT 2015 items this report answers, each pointing at its section."""
     items = [
         ("1a", "Identification as an n-of-1 trial in the title", "header"),
@@ -272,6 +273,7 @@ def _cent_items(has_protocol: bool) -> list[dict[str, str]]:
         ),
         ("5", "The interventions in each period, in enough detail to replicate them", "protocol"),
         ("6a", "Pre-specified primary and secondary outcomes, how and when measured", "protocol"),
+        ("7b", "Interim analyses and stopping guidelines", "interim"),
         ("8a", "Method used to generate the random allocation sequence", "protocol"),
         ("8b", "Type of randomisation (the scheme) and its restriction", "sensitivity"),
         ("9", "Allocation concealment: sealed allocation and public commitment", "protocol"),
@@ -282,6 +284,7 @@ def _cent_items(has_protocol: bool) -> list[dict[str, str]]:
             "diagnostics",
         ),
         ("16", "Numbers analysed: days analysed per treatment", "timeseries"),
+        ("14b", "Why the trial ended or was stopped", "interim"),
         ("17a", "Outcomes and estimation: effect with 95% interval, per outcome", "posterior"),
         ("17b", "Secondary outcomes, binary ones as rates", "secondary"),
         ("19", "Harms: side effects per treatment", "blinding"),
@@ -293,8 +296,106 @@ def _cent_items(has_protocol: bool) -> list[dict[str, str]]:
     for item, text, section in items:
         if not has_protocol and section in ("protocol", "blinding"):
             continue
+        if not sequential and section == "interim":
+            continue
         out.append({"item": item, "text": text, "section": section})
     return out
+
+
+#: What the design's simulation must hold for the report to state its operating
+#: characteristics (``SequentialRule.simulated``, from ``nof1 design --sequential``).
+_SIMULATED_KEYS = (
+    "sims", "seed", "effect", "sd", "rho", "tau", "false_positive", "power",
+    "expected_days_no_effect", "expected_days_effect", "fixed_days",
+)  # fmt: skip
+
+
+def design_characteristics(rule: Any) -> str | None:
+    """The design's simulated operating characteristics in one paragraph, or None when
+    they are not on record in the protocol (a rule made by hand)."""
+    sim = rule.simulated
+    if any(not isinstance(sim.get(k), int | float) for k in _SIMULATED_KEYS):
+        return None
+    fixed = sim["fixed_days"]
+    shorter = [1 - sim[k] / fixed for k in ("expected_days_no_effect", "expected_days_effect")]
+    return (
+        f"In the design's simulation ({sim['sims']:,} simulated trials per scenario, seed "
+        f"{sim['seed']}; day-to-day sd {sim['sd']:g}, autocorrelation {sim['rho']:g}, onset "
+        f"time constant {sim['tau']:g} days): with no effect, the chance of stopping for "
+        f"efficacy at any look (the false-positive rate over all looks) was "
+        f"{sim['false_positive']:.3f} (target at most {rule.false_positive_target:g}); with a "
+        f"true effect of {sim['effect']:+g} points, the power was {sim['power']:.2f}. "
+        f"Expected length: {sim['expected_days_no_effect']:.0f} days with no effect and "
+        f"{sim['expected_days_effect']:.0f} days with that effect, against {fixed:.0f} days "
+        f"for the same design without looks ({shorter[0]:.0%} and {shorter[1]:.0%} shorter)."
+    )
+
+
+def _interim(monitoring: Any, protocol: Any, mcid: float, n_observed: int) -> dict | None:
+    """What the report's "Interim looks" section shows, or None for a fixed-length trial."""
+    if monitoring is None:
+        return None
+    rule = monitoring.rule
+    rows = []
+    for x, again in zip(monitoring.looks, monitoring.repeats(), strict=True):
+        rows.append(
+            {
+                "look": x.look,
+                "after_block": x.after_block,
+                "block_end": monitoring.block_ends[x.after_block - 1].isoformat()
+                if 0 < x.after_block <= len(monitoring.block_ends)
+                else "",
+                "at": x.at.strftime("%Y-%m-%d %H:%M"),
+                "blocks": "1" if x.after_block == 1 else f"1–{x.after_block}",
+                "decision": x.decision,
+                "repeat": again,
+                "stops": x.stops,
+            }
+        )
+    stop = monitoring.stopped
+    planned = rule.max_blocks
+    if stop is None:
+        where = (
+            f"No look said STOP: the trial ran to its planned end ({planned} blocks, "
+            f"{protocol.end})."
+        )
+    elif not monitoring.stopped_early:
+        where = (
+            f"The trial ran to its planned end: the last look, after block {planned}, is the "
+            f"final analysis ({stop.decision})."
+        )
+    else:
+        end = monitoring.block_ends[stop.after_block - 1]
+        saved = (protocol.end - end).days
+        where = (
+            f"The trial stopped early at look {stop.look}, after block {stop.after_block} of "
+            f"{planned} ({stop.decision}): its planned end was {protocol.end}, {saved} days "
+            f"(about {saved / 7:.0f} weeks) after block {stop.after_block} ended on {end}."
+        )
+    b = monitoring.blocks_analysed
+    if monitoring.stopped_early:
+        used = (
+            f"The analysis in this report uses every day recorded: blocks 1–{b} "
+            f"({n_observed} analysed days with a score); "
+            + (f"block {planned} was" if b + 1 == planned else f"blocks {b + 1}–{planned} were")
+            + " not run."
+        )
+    else:
+        used = f"The analysis in this report uses every day recorded, in all {planned} blocks."
+    return {
+        "rule": rule.describe(mcid),
+        "shape": rule.shape,
+        "design": design_characteristics(rule),
+        "rows": rows,
+        "missed": ", ".join(map(str, monitoring.missed())),
+        "where": where,
+        "used": used,
+        "stop": stop,
+        "early": monitoring.stopped_early,
+        "stopped_on": monitoring.block_ends[b - 1].isoformat(),
+        "efficacy": stop is not None and stop.decision == STOP_EFFICACY,
+        "bias": monitoring.simulated_bias(),
+    }
 
 
 def _title(protocol: Any, source: Source | None) -> str:
@@ -324,6 +425,7 @@ def build_report(
     without_deviations: Any = None,
     generated: date | None = None,
     recall_days: frozenset[date] = frozenset(),
+    sequential: Any = None,
 ) -> str:
     """Render the clinician's report as one self-contained HTML page.
 
@@ -344,6 +446,9 @@ def build_report(
         analysis without them, or a sentence saying why there is none.
     generated : the date printed in the footer (default: today).
     recall_days : days whose entry was typed after the day (``Diary.recall_days``).
+    sequential : the interim looks of a sequential trial (``nof1.monitoring.Monitoring``)
+        for the "Interim looks" section; None (the default: ``result.sequential``) for a
+        fixed-length trial.
 
     Returns
     -------
@@ -429,7 +534,12 @@ def build_report(
     diag = s.diagnostics
     rt = result.randomization_test
     blocks = int(len(np.unique(series.block[series.block > 0])))
+    sequential = sequential if sequential is not None else getattr(result, "sequential", None)
+    interim = None
+    if protocol is not None:
+        interim = _interim(sequential, protocol, s.mcid, s.n_observed)
     context = {
+        "interim": interim,
         "title": _title(protocol, source),
         "protocol": protocol,
         "source": source,
@@ -455,7 +565,7 @@ def build_report(
         "without_deviations": without_deviations,
         "diag": diag,
         "ok": bool(diag.ok),
-        "cent": _cent_items(protocol is not None),
+        "cent": _cent_items(protocol is not None, interim is not None),
         "generated": (generated or date.today()).isoformat(),
         "large": large,
         "n_missing": int((~series.observed).sum()),

@@ -61,6 +61,7 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     from nof1.blinding import Allocation
     from nof1.diary import has_diary, open_diary
     from nof1.integrity import check_trial
+    from nof1.monitoring import read_monitoring
     from nof1.protocol import load_protocol
     from nof1.series import trial_table
 
@@ -102,10 +103,16 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
             ).summary
         except (DataError, ModelError) as exc:
             without = f"cannot be analysed: {exc}"
+    table = trial_table(trial_dir)
+    monitoring = read_monitoring(trial_dir, protocol)
+    if monitoring is not None:
+        # A trial stopped at an interim look: its later blocks were never run.
+        table = table[monitoring.analysed(table["block"])]
     return build_report(
         result,
         protocol=protocol,
-        table=trial_table(trial_dir),
+        table=table,
+        sequential=monitoring,
         commitment=_commitment(protocol, allocation),
         secondary=secondary,
         unblinding=unblinding,
