@@ -384,7 +384,7 @@ def analyze_trial(
     from nof1.integrity import verify_trial
     from nof1.monitoring import read_monitoring
     from nof1.protocol import load_protocol
-    from nof1.series import series_from_trial, trial_table
+    from nof1.series import series_from_trial, trial_table, washout_mode
 
     deviations = len(verify_trial(trial_dir).deviations) if verify else 0
     protocol = load_protocol(trial_dir)
@@ -412,10 +412,7 @@ def analyze_trial(
         # (MCID in percentage points, no onset model) unless they are given.
         defaults.update(mcid=None, carryover=False)
     chosen = {**defaults, **options}
-    if not pre.exclude_washout:
-        washout = "include"
-    else:
-        washout = "unobserved" if chosen["carryover"] else "exclude"
+    washout = washout_mode(pre.exclude_washout, chosen["carryover"])
     series = series_from_trial(
         trial_dir, outcome, washout=washout, without_deviations=without_deviations
     )

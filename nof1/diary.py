@@ -947,6 +947,15 @@ def import_diary(
         return diary.import_entries(Path(path), entries, correct=correct, deviation=deviation)
 
 
+def trial_stopped(trial_dir: str | Path, protocol: Protocol | None = None) -> bool:
+    """True when an interim look of a sequential trial said STOP (never creates a diary)."""
+    protocol = protocol or load_protocol(trial_dir)
+    if protocol.sequential is None or not has_diary(trial_dir):
+        return False
+    with open_diary(trial_dir, protocol, create=False, readonly=True) as diary:
+        return diary.stopped() is not None
+
+
 def unblind_trial(
     trial_dir: str | Path,
     passphrase: str,
@@ -971,11 +980,7 @@ def unblind_trial(
     today = today or date.today()
     if not protocol.blinded:
         raise BlindingError("this protocol is open-label: there is nothing to unblind")
-    stopped = False
-    if protocol.sequential is not None and has_diary(trial_dir):
-        with open_diary(trial_dir, protocol, create=False, readonly=True) as diary:
-            stopped = diary.stopped() is not None
-    check_unblind_time(protocol, early, reason, today, stopped)
+    check_unblind_time(protocol, early, reason, today, trial_stopped(trial_dir, protocol))
     # Decrypt before opening the diary, so a wrong passphrase leaves no trace.
     allocation = open_allocation(Path(trial_dir), passphrase)
     with open_diary(trial_dir, protocol) as diary:

@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 WASHOUT_MODES = ("exclude", "unobserved", "include")
 
 
+def washout_mode(exclude_washout: bool, carryover: bool) -> str:
+    """How a pre-registered analysis takes washout days (``Analysis.exclude_washout``):
+    scored rows when they are not excluded; else no rows, or rows without a score under
+    the onset model (``carryover``), whose exposure starts on each kit's first day."""
+    if not exclude_washout:
+        return "include"
+    return "unobserved" if carryover else "exclude"
+
+
 def check_washout_mode(washout: str) -> None:
     """Raise ``DataError`` unless ``washout`` is one of ``WASHOUT_MODES``."""
     if washout not in WASHOUT_MODES:
@@ -272,6 +281,7 @@ def series_from_trial(
     washout: str = "exclude",
     include_run_in: bool = False,
     without_deviations: bool = False,
+    allocation: Allocation | None = None,
 ) -> Series:
     """The ``Series`` of one outcome of an unblinded (or open-label) trial.
 
@@ -285,6 +295,8 @@ def series_from_trial(
     include_run_in : keep run-in days, as untreated days (``active`` 0, block and period
         0). Only sensible when the control arm is no treatment.
     without_deviations : leave out the records made after unblinding (``trial_table``).
+    allocation : the opened allocation, held in memory only (``nof1 interim`` looks at a
+        trial that stays blinded); checked against the protocol's commitment.
 
     Returns
     -------
@@ -295,7 +307,8 @@ def series_from_trial(
     Raises
     ------
     ProtocolError : no trial in the folder, or an unknown outcome.
-    BlindingError : the trial is blinded and not yet unblinded.
+    BlindingError : the trial is blinded and not yet unblinded (and no ``allocation`` is
+        given), or a given allocation does not match the commitment.
     DataError : an unknown ``washout`` handling.
     """
     from nof1.errors import BlindingError
@@ -305,7 +318,7 @@ def series_from_trial(
 
     protocol = load_protocol(Path(trial_dir))
     chosen = protocol.primary if outcome is None else protocol.outcome(outcome)
-    table = trial_table(trial_dir, without_deviations=without_deviations)
+    table = trial_table(trial_dir, allocation=allocation, without_deviations=without_deviations)
     if table.loc[~table["run_in"], "arm"].isna().any():
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     keep = ~table["run_in"] | include_run_in

@@ -1,4 +1,8 @@
-"""Where a trial stands today: period, kit, washout, days recorded and missing. Never the arm."""
+"""Where a trial stands today: period, kit, washout, days recorded and missing. Never the arm.
+
+For a sequential trial also its interim looks: when the next is due, and the decisions of
+those taken (only the decisions: ``nof1.interim``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,46 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from nof1.diary import has_diary, open_diary
+from nof1.diary import Look, has_diary, open_diary
 from nof1.entries import RECALL_DAYS
-from nof1.protocol import load_protocol
+from nof1.protocol import Protocol, load_protocol
 
 #: Days shown in the progress line of ``Status.recent``.
 RECENT_DAYS = 28
+
+
+def block_end(protocol: Protocol, block: int) -> date:
+    """The last day of a block: the last day of its second period."""
+    return max(p.end for p in protocol.periods if p.block == block)
+
+
+def blocks_complete(protocol: Protocol, today: date) -> int:
+    """How many blocks are complete on ``today``: a block is once its last day is over.
+
+    Example
+    -------
+    >>> blocks_complete(protocol, block_end(protocol, 2) + timedelta(days=1))  # doctest: +SKIP
+    2
+    """
+    return sum(block_end(protocol, k) < today for k in range(1, protocol.blocks + 1))
+
+
+def look_opens(protocol: Protocol, after_block: int) -> date:
+    """The first day the look after block ``after_block`` may be taken (the day after it);
+    it may be taken until the next block is complete."""
+    return block_end(protocol, after_block) + timedelta(days=1)
+
+
+def next_look(protocol: Protocol, looks: tuple[Look, ...], today: date) -> int | None:
+    """The block after which the next interim look falls: the look due now if it was not
+    taken yet, else the next one ahead; None without interim looks or after a STOP."""
+    rule = protocol.sequential
+    if rule is None or any(look.stops for look in looks):
+        return None
+    done = blocks_complete(protocol, today)
+    taken = {look.after_block for look in looks}
+    ahead = [k for k in rule.looks if k > done or (k == done and k not in taken)]
+    return ahead[0] if ahead else None
 
 
 @dataclass(frozen=True)
@@ -44,6 +82,10 @@ class Status:
     first_day, last_day : the trial's first (run-in included) and last day.
     unblinded : True once the allocation was revealed.
     blinded : False for an open-label trial (nothing to unblind).
+    looks : the interim looks taken so far, oldest first (a repeated look each time); each
+        holds only its number, block, decision and time.
+    next_look : the block after which the next interim look falls (None: no interim looks,
+        none left, a STOP, or unblinded); ``next_look_on`` the day it may first be taken.
     """
 
     today: date
@@ -69,6 +111,14 @@ class Status:
     last_day: date
     unblinded: bool
     blinded: bool = True
+    looks: tuple[Look, ...] = ()
+    next_look: int | None = None
+    next_look_on: date | None = None
+
+    @property
+    def stopped(self) -> Look | None:
+        """The first interim look that said STOP, or None."""
+        return next((look for look in self.looks if look.stops), None)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form: dates as ISO text."""
@@ -97,6 +147,20 @@ class Status:
             "last_day": self.last_day.isoformat(),
             "unblinded": self.unblinded,
             "blinded": self.blinded,
+            "looks": [
+                {
+                    "look": look.look,
+                    "after_block": look.after_block,
+                    "decision": look.decision,
+                    "at": look.at.isoformat(),
+                }
+                for look in self.looks
+            ],
+            "next_look": (
+                None
+                if self.next_look is None
+                else {"after_block": self.next_look, "on": self.next_look_on.isoformat()}
+            ),
         }
 
 
@@ -116,11 +180,14 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     recorded: set[date] = set()
     recalled: set[date] = set()
     unblinded = False
+    looks: tuple[Look, ...] = ()
     if has_diary(trial_dir):
         with open_diary(trial_dir, protocol, readonly=True) as diary:
             recorded = {r.entry.date for r in diary.current_entries()}
             recalled = diary.recall_days()
             unblinded = diary.unblinding() is not None
+            looks = diary.looks()
+    look_block = None if unblinded else next_look(protocol, looks, today)
     info = protocol.day_info(today)
     last = min(today, protocol.end)
     so_far = [protocol.start + timedelta(days=i) for i in range((last - protocol.start).days + 1)]
@@ -164,4 +231,7 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
         last_day=protocol.end,
         unblinded=unblinded,
         blinded=protocol.blinded,
+        looks=looks,
+        next_look=look_block,
+        next_look_on=None if look_block is None else look_opens(protocol, look_block),
     )

@@ -43,6 +43,7 @@ LAYERS = (
     ("nof1.blinding_assessment",),
     ("nof1.verdict",),
     ("nof1.analysis",),
+    ("nof1.interim",),
     ("nof1.report", "nof1.report.plots", "nof1.report.build", "nof1.report.make"),
     ("nof1.simulate",),
     ("nof1.anonymise",),

@@ -20,6 +20,7 @@ from nof1.diary import (
     import_diary,
     open_diary,
     record_day,
+    trial_stopped,
     unblind_trial,
 )
 from nof1.entries import (
@@ -274,6 +275,13 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
         )
     elif s.missing:
         lines.append(f"Days missed more than {RECALL_DAYS} days ago stay missing; that is fine.")
+    lines += _look_lines(s, t)
+    if s.stopped is not None and not s.unblinded:
+        lines.append(
+            f"Next: the trial can end now; the helper unblinds with the passphrase: "
+            f"nof1 unblind{t}; then nof1 analyze{t} and nof1 report{t} --out report.html"
+        )
+        return lines
     if s.phase == "after":
         if s.unblinded or not s.blinded:
             lines.append("The trial is unblinded." if s.unblinded else "Open label: no unblinding.")
@@ -292,6 +300,25 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
         lines.append(f"Next switch: {s.next_switch}, to {s.next_kit}.")
     else:
         lines.append(f"Last period: it ends on {s.last_day}; then the helper unblinds.")
+    return lines
+
+
+def _look_lines(s: Status, t: str) -> list[str]:
+    """A sequential trial's interim looks: the decisions so far (nothing else) and the next."""
+    lines = [
+        f"Interim look {look.look} (after block {look.after_block}, {look.at:%Y-%m-%d}): "
+        f"{look.decision}"
+        for look in s.looks
+    ]
+    if s.next_look is not None:
+        who = f"the helper or clinician runs nof1 interim{t}"
+        if s.next_look_on <= s.today:
+            lines.append(f"Interim look after block {s.next_look}: due now ({who}).")
+        else:
+            lines.append(
+                f"Next interim look: after block {s.next_look}, on or after {s.next_look_on} "
+                f"({who})."
+            )
     return lines
 
 
@@ -387,7 +414,11 @@ def export(trial, csv_file, anonymise, force) -> None:
 @cli.command()
 @trial_option()
 @passphrase_option()
-@click.option("--early", is_flag=True, help="Unblind before the last period has ended.")
+@click.option(
+    "--early",
+    is_flag=True,
+    help="Unblind before the last period has ended (not needed after an interim look said STOP).",
+)
 @click.option("--reason", default="", help="Why unblinding early (kept in the diary).")
 def unblind(trial, passphrase_file, early, reason) -> None:
     """Reveal and verify the allocation after the last period; it is recorded once."""
@@ -395,9 +426,10 @@ def unblind(trial, passphrase_file, early, reason) -> None:
     # Everything that can be refused is refused before the helper types the passphrase.
     if not protocol.blinded:
         raise BlindingError("this protocol is open-label: there is nothing to unblind")
-    check_unblind_time(protocol, early, reason, date.today())
+    today = date.today()
+    check_unblind_time(protocol, early, reason, today, trial_stopped(trial, protocol))
     passphrase = read_passphrase(passphrase_file)
-    protocol, u = unblind_trial(trial, passphrase, early=early, reason=reason)
+    protocol, u = unblind_trial(trial, passphrase, early=early, reason=reason, today=today)
     when = "early, " if u.early else ""
     click.echo(f"Unblinded ({when}{u.unblinded_at:%Y-%m-%d %H:%M} UTC); allocation verified.")
     for p, arm in zip(protocol.periods, u.arms, strict=True):
