@@ -484,3 +484,13 @@ def test_an_unfittable_look_records_nothing(tmp_path):
     with pytest.raises(DataError, match="too few pain scores in blocks 1-2 to look \\(14 rec"):
         interim_look(folder, PASS, today=LOOK_DAY[2])
     assert snapshot(folder) == before
+
+
+def test_look_days_agree_with_the_protocols_calendar(effective):
+    """``nof1 status`` and ``nof1 interim`` open each look on the day ``protocol show`` gives."""
+    from nof1.protocol import look_dates
+    from nof1.status import look_opens
+
+    protocol = load_protocol(effective)
+    assert look_dates(protocol) == tuple(look_opens(protocol, k) for k in RULE.looks)
+    assert look_dates(protocol) == tuple(LOOK_DAY.values())
