@@ -21,7 +21,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nof1.errors import ProtocolError
-from nof1.models.exact import BatchFit, fit_exact_batch, tau_grid
+from nof1.models.exact import (
+    BATCH_GRID_SIZE,
+    TAU_GRID_SIZE,
+    BatchFit,
+    fit_exact_batch,
+    tau_grid,
+)
 from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.protocol import Analysis, check_design
@@ -91,6 +97,9 @@ def analyse_batch(
     ar1: bool = True,
     carryover: bool = False,
     thresholds: Sequence[float] = (0.0,),
+    grid_size: int = BATCH_GRID_SIZE,
+    tau_points: int = TAU_GRID_SIZE,
+    interval: float | None = 0.95,
 ) -> BatchFit:
     """Fit the exact engine to every trial of a simulated batch, whatever its allocation.
 
@@ -104,6 +113,9 @@ def analyse_batch(
         ``washout="unobserved"`` so that exposure starts on the first kit's first day.
     prior, trend, ar1, carryover : the analysis, as in ``nof1.models.exact.fit_exact``.
     thresholds : the t's of ``BatchFit.p_below`` (P(effect < t)).
+    grid_size, tau_points : points of the rho grid and (with ``carryover``) of the tau grid;
+        coarser grids for many fits at once (``nof1.design.sequential``).
+    interval : as in ``fit_exact_batch``; None skips the credible interval.
 
     Returns
     -------
@@ -117,7 +129,7 @@ def analyse_batch(
     fields = ("mean", "sd", "p_below", "lower", "upper", "rho_mean", "n_obs")
     if carryover:
         fields += ("tau_mean",)
-        taus, tau_weights = tau_grid()
+        taus, tau_weights = tau_grid(tau_points)
     out: dict[str, np.ndarray] = {}
     for idx in groups.values():
         template = Series(
@@ -134,7 +146,7 @@ def analyse_batch(
             grid = {"tau": taus, "tau_weights": tau_weights}
         res = fit_exact_batch(
             batch.Y[idx], X, batch.day, resolve_prior(prior, template, names),
-            ar1=ar1, thresholds=thresholds, **grid,
+            ar1=ar1, thresholds=thresholds, grid_size=grid_size, interval=interval, **grid,
         )  # fmt: skip
         for f in fields:
             value = getattr(res, f)

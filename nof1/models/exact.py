@@ -671,7 +671,7 @@ def fit_exact_batch(
     *,
     ar1: bool = True,
     thresholds: Sequence[float] = (0.0,),
-    interval: float = 0.95,
+    interval: float | None = 0.95,
     grid_size: int = BATCH_GRID_SIZE,
     chunk: int = BATCH_CHUNK,
     tau: np.ndarray | None = None,
@@ -699,7 +699,9 @@ def fit_exact_batch(
     thresholds : the t's for P(effect < t), e.g. ``(0.0, -mcid)`` for a pain outcome
         (lower is better: P(benefit) = P(effect < 0)); for a higher-is-better outcome use
         ``1 - p_below`` with t = 0 and t = +mcid (ties have probability zero).
-    interval : probability of the equal-tailed credible interval.
+    interval : probability of the equal-tailed credible interval; None skips the interval
+        (``lower`` and ``upper`` are then NaN), a third of the time when only means and
+        tail probabilities are needed (sequential designs).
     grid_size : points of the rho grid (the single-series default is ``GRID_SIZE``).
     chunk : series per vectorized chunk (memory is about chunk * K * grid_size * 1 kB).
     tau, tau_weights : with a 3-D ``X``, the tau of each design matrix and its prior
@@ -759,7 +761,7 @@ def fit_exact_batch(
     t = np.asarray(thresholds, dtype=float)
     e = prior.coef_names.index("effect")
     rho = rho_grid(grid_size) if ar1 else np.zeros(1)
-    tail = (1 - interval) / 2
+    tail = None if interval is None else (1 - interval) / 2
     parts = []
     for start in range(0, len(Y), chunk):
         post, _ = _design_mixture(Y[start : start + chunk], designs, day, prior, rho, e, log_prior)
@@ -769,7 +771,10 @@ def fit_exact_batch(
         )
         mean, sd = _mix_moments(w, loc, scale, df)
         p_below = _mix_cdf(w, loc, scale, df, np.broadcast_to(t, (len(w), len(t))))
-        ci = _mix_quantile(w, loc, scale, df, np.array([tail, 1 - tail]), tol=1e-8)
+        if tail is None:
+            ci = np.full((len(w), 2), np.nan)
+        else:
+            ci = _mix_quantile(w, loc, scale, df, np.array([tail, 1 - tail]), tol=1e-8)
         rho_mean = post.weights @ post.rho
         tau_mean = post.weights @ np.repeat(tau, len(rho))
         parts.append((mean, sd, p_below, ci[:, 0], ci[:, 1], rho_mean, tau_mean))
@@ -783,7 +788,7 @@ def fit_exact_batch(
         upper=cols[4],
         rho_mean=cols[5],
         n_obs=n_obs,
-        interval=interval,
+        interval=float("nan") if interval is None else interval,
         tau_mean=cols[6] if X.ndim == 3 else None,
     )
 

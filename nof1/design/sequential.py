@@ -1,0 +1,893 @@
+"""Sequential designs: interim looks with stopping boundaries calibrated by simulation.
+
+A sequential trial (``nof1.stopping.SequentialRule``) looks at its data after some completed
+blocks and stops for efficacy when P(benefit >= MCID) is above the look's efficacy boundary,
+for futility when it is below the futility boundary. This module chooses the boundaries
+before any data exist and reports what they do (``nof1 design --sequential``).
+
+The boundaries do not change the posterior at a look: it depends only on the data of the
+blocks done. So each simulated trial is simulated once, to the maximum number of blocks, and
+the pre-registered analysis (prior, trend, AR(1), onset/carryover) is fitted to blocks
+1..k at every analysis point k, keeping P(benefit >= MCID) and the posterior mean: a
+(trials x looks) matrix per scenario (``LookSimulation``). Any boundary set is then only
+thresholds on that matrix, so calibrating boundaries and comparing shapes cost nothing
+beyond the fits, and every rule is compared on the same trials (paired), as is the fixed
+design that analyses the same trials once after its own number of blocks.
+
+Calibration (docs/sequential.md has the method and its sources):
+
+- three shapes of the efficacy boundary on the posterior-probability scale: ``constant``
+  (Pocock-like, u_k = u), ``obrien-fleming`` (u_k = Phi(Phi^-1(u) sqrt(K / k)), k and K the
+  blocks done at the look and at the last look: information grows with the analysed days,
+  which grow with the blocks) and ``haybittle-peto`` (0.999 before the last look, u at it);
+- u is the smallest level, rounded up to ``EFFICACY_STEP``, that keeps the overall
+  false-positive rate (any look crossing its efficacy boundary, futility ignored: futility is
+  non-binding, so a clinician who continues anyway does not raise it) at or below the target
+  under every no-effect scenario, and never below the template's analysis threshold: a look
+  never asks for less evidence than the fixed trial asks at its end;
+- the futility boundaries of each shape are chosen from non-decreasing steps of
+  ``FUTILITY_LEVELS``: the set with the shortest expected trial (mean of the no-effect and
+  the hoped-for-effect scenarios) whose power (futility binding: the trial stops) is at
+  least that of the template's fixed design on the same trials under every hoped-for effect;
+- the recommended rule is the calibrated shape with the shortest expected trial among those
+  that keep both conditions.
+
+For speed the design integrates the onset model over a 9-point tau grid and a 50-point rho
+grid (the analysis itself uses 29 x 100): on 1,000 simulated 4-block magnesium trials the
+largest difference in P(benefit >= 1) is 0.0007 and no decision at 0.8 changes
+(``tests/test_sequential_design.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from nof1.design.fixed import analyse_batch
+from nof1.errors import ProtocolError
+from nof1.protocol import MAX_BLOCKS, Protocol, protocol_from_template, template_rule
+from nof1.simulate import Layout, SimulatedBatch, simulate_batch
+from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
+
+#: Rho and tau grid points of the design's fits (the analysis uses 100/400 and 29).
+DESIGN_GRID_SIZE = 50
+DESIGN_TAU_POINTS = 9
+#: The calibrated shapes, in the order they are shown.
+CALIBRATED_SHAPES = ("constant", "obrien-fleming", "haybittle-peto")
+#: Haybittle-Peto: the efficacy boundary of every look before the last.
+HAYBITTLE_PETO_EARLY = 0.999
+#: Efficacy levels are rounded up to this step (a number a protocol can state plainly;
+#: rounding up only lowers the false-positive rate).
+EFFICACY_STEP = 0.01
+#: Early boundaries of the O'Brien-Fleming shape are rounded up to this step.
+EARLY_STEP = 0.001
+#: Highest efficacy boundary a look may have (SequentialRule needs u < 1).
+MAX_EFFICACY = 0.999
+#: Futility boundaries are non-decreasing steps of these levels, one per look but the last.
+FUTILITY_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+#: Autocorrelations under which the false-positive rate is calibrated by default.
+CALIBRATION_RHOS = (0.0, 0.5, 0.8)
+#: Any start date: only the template's design and analysis are read.
+_ANY_DAY = date(2000, 1, 3)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A world in which trials are simulated.
+
+    Parameters
+    ----------
+    effect : true effect of the active arm in outcome points (negative = less pain);
+        0 is the no-effect world of the false-positive rate.
+    rho : lag-1 autocorrelation of the daily outcome.
+    tau : onset/carryover time constant in days (0 = immediate); with no effect it changes
+        nothing in the data.
+    sd : day-to-day SD of the outcome.
+    """
+
+    effect: float
+    rho: float
+    tau: float = 0.0
+    sd: float = 1.5
+
+    @property
+    def no_effect(self) -> bool:
+        return self.effect == 0
+
+    def label(self) -> str:
+        """e.g. ``'effect -1.5, rho 0.5, tau 7'``."""
+        return f"effect {self.effect:g}, rho {self.rho:g}, tau {self.tau:g}"
+
+
+@dataclass(frozen=True)
+class SequentialOC:
+    """Operating characteristics of one rule under one scenario.
+
+    Parameters
+    ----------
+    rule, scenario, sims : what was simulated, and how many trials.
+    p_efficacy : P(stop for efficacy at any look), futility binding (the trial stops): the
+        power, or under no effect the false-positive rate of the trial as run.
+    p_efficacy_nonbinding : P(some look crosses its efficacy boundary), futility ignored: the
+        false-positive rate that calibration keeps to the target (a clinician who continues
+        after a futility stop cannot raise it above this).
+    stop_efficacy : P(stop for efficacy at look k).
+    stop_futility : P(stop for futility at look k); at the last look, all trials not
+        stopped for efficacy.
+    expected_blocks, expected_days : mean length of the trial; days include run-in and
+        washout.
+    bias_efficacy, bias_futility : per look, mean(posterior mean - true effect) among the
+        trials stopping there for efficacy (futility); None if none did. With a pain outcome
+        a negative bias overstates the benefit.
+    fixed_power : blocks -> share of the same trials that a fixed design of that many blocks
+        concludes benefit for (P(benefit >= MCID) after that block > the analysis threshold);
+        under no effect its false-positive rate.
+    """
+
+    rule: SequentialRule
+    scenario: Scenario
+    sims: int
+    p_efficacy: float
+    p_efficacy_nonbinding: float
+    stop_efficacy: tuple[float, ...]
+    stop_futility: tuple[float, ...]
+    expected_blocks: float
+    expected_days: float
+    bias_efficacy: tuple[float | None, ...]
+    bias_futility: tuple[float | None, ...]
+    fixed_power: dict[int, float]
+    stops_efficacy_count: tuple[int, ...] = ()
+    stops_futility_count: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SequentialDesign:
+    """The result of ``evaluate_sequential``.
+
+    Parameters
+    ----------
+    template : the template's name.
+    looks : blocks after which the data are looked at (the last is the maximum).
+    period_days, washout_days, run_in_days : the design of each block.
+    scenarios : the no-effect ones first, then the hoped-for effect ones.
+    candidates : each calibrated boundary set with its OC per scenario (same order as
+        ``scenarios``).
+    recommended : the recommended rule, its ``simulated`` filled.
+    fixed_days : blocks -> days of the fixed design of that many blocks (run-in included).
+    fixed_blocks : blocks of the fixed design the power is compared with (the template's).
+    threshold : the template's analysis threshold (the fixed design's decision rule).
+    sims, seed : trials per scenario and the simulation seed.
+    """
+
+    template: str
+    looks: tuple[int, ...]
+    period_days: int
+    washout_days: int
+    run_in_days: int
+    scenarios: tuple[Scenario, ...]
+    candidates: tuple[tuple[SequentialRule, tuple[SequentialOC, ...]], ...]
+    recommended: SequentialRule
+    fixed_days: dict[int, int]
+    fixed_blocks: int = 0
+    threshold: float = 0.8
+    sims: int = 0
+    seed: int = 0
+
+    @property
+    def max_blocks(self) -> int:
+        return self.looks[-1]
+
+    def oc(self, rule: SequentialRule) -> tuple[SequentialOC, ...]:
+        """The OC per scenario of one of the candidates."""
+        for r, ocs in self.candidates:
+            if r == rule:
+                return ocs
+        raise ProtocolError(f"rule {rule} is not one of this design's candidates")
+
+
+@dataclass(frozen=True)
+class LookSimulation:
+    """Simulated trials of one scenario, analysed after each analysis point.
+
+    Parameters
+    ----------
+    scenario : the world simulated.
+    points : blocks after which the trials were analysed (increasing).
+    p_benefit : P(benefit >= MCID), shape (sims, len(points)).
+    estimate : posterior mean of the effect, shape (sims, len(points)).
+    """
+
+    scenario: Scenario
+    points: tuple[int, ...]
+    p_benefit: np.ndarray
+    estimate: np.ndarray
+
+    def columns(self, blocks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(p_benefit, estimate) at the given blocks only."""
+        idx = [self.points.index(b) for b in blocks]
+        return self.p_benefit[:, idx], self.estimate[:, idx]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the simulation needs from a template: the longest design and its analysis."""
+
+    protocol: Protocol  # the template's protocol at the maximum number of blocks
+    fixed_blocks: int
+
+    @property
+    def layout(self) -> Layout:
+        p = self.protocol
+        return Layout(p.blocks, p.period_days, p.washout_days, p.run_in_days, p.scheme)
+
+    def days(self, blocks: int) -> int:
+        p = self.protocol
+        return p.run_in_days + 2 * blocks * p.period_days
+
+
+# ------------------------------------------------------------------ checks and the plan
+
+
+def _check_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ProtocolError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _default_max_blocks(template: dict[str, Any]) -> int:
+    rule = template_rule(template)
+    if rule is not None:
+        return rule.max_blocks
+    return int(template.get("design", {}).get("blocks", 4)) + 1
+
+
+def _plan(template: dict[str, Any], max_blocks: int | None) -> _Plan:
+    if max_blocks is None:
+        max_blocks = _default_max_blocks(template)
+    if isinstance(max_blocks, bool) or not isinstance(max_blocks, int | np.integer):
+        raise ProtocolError(f"max-blocks must be a whole number, got {max_blocks!r}")
+    if not 2 <= max_blocks <= MAX_BLOCKS:
+        raise ProtocolError(
+            f"max-blocks must be 2-{MAX_BLOCKS} (a look needs at least one block before the "
+            f"last), got {max_blocks}"
+        )
+    protocol = protocol_from_template(template, start=_ANY_DAY, blocks=int(max_blocks))
+    fixed = int(template.get("design", {}).get("blocks", 4))
+    return _Plan(protocol, min(fixed, int(max_blocks)))
+
+
+def _check_looks(looks: Sequence[int] | None, max_blocks: int) -> tuple[int, ...]:
+    if looks is None:
+        return tuple(range(2, max_blocks + 1))
+    looks = tuple(looks)
+    for k in looks:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= max_blocks:
+            raise ProtocolError(f"looks must be blocks 1-{max_blocks}, got {k!r}")
+    if len(looks) < 2:
+        raise ProtocolError(f"a sequential design needs at least 2 looks, got {list(looks)}")
+    if any(b <= a for a, b in zip(looks, looks[1:], strict=False)):
+        raise ProtocolError(f"looks must increase, got {list(looks)}")
+    if looks[-1] != max_blocks:
+        raise ProtocolError(
+            f"the last look must be after the last block ({max_blocks}), got looks {list(looks)}"
+        )
+    return tuple(int(k) for k in looks)
+
+
+def _check_scenario(s: Scenario) -> None:
+    _check_number(s.effect, "effect")
+    if not _check_number(s.sd, "sd") > 0:
+        raise ProtocolError(f"sd must be positive, got {s.sd:g}")
+    if not -1 < _check_number(s.rho, "rho") < 1:
+        raise ProtocolError(f"rho must lie strictly between -1 and 1, got {s.rho:g}")
+    if not _check_number(s.tau, "tau") >= 0:
+        raise ProtocolError(f"tau must be 0 or more days, got {s.tau:g}")
+
+
+def _check_common(sims: Any, seed: Any, target: Any) -> None:
+    if isinstance(sims, bool) or not isinstance(sims, int) or sims < 100:
+        raise ProtocolError(f"sims must be a whole number of at least 100, got {sims!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ProtocolError(f"seed must be a whole number 0 or more, got {seed!r}")
+    if not 0 < _check_number(target, "target") < 0.5:
+        raise ProtocolError(f"target false-positive rate must be in 0-0.5, got {target:g}")
+
+
+def design_scenarios(
+    effect: float = -1.5,
+    sd: float = 1.5,
+    rho: float = 0.5,
+    tau: float = 0.0,
+    calibration_rhos: Sequence[float] = CALIBRATION_RHOS,
+) -> tuple[Scenario, ...]:
+    """The scenarios ``evaluate_sequential`` simulates: no effect under each calibration rho
+    (and ``rho``), then the hoped-for effect. Their number sizes a progress bar.
+
+    Example
+    -------
+    >>> [s.label() for s in design_scenarios()]
+    ['effect 0, rho 0, tau 0', 'effect 0, rho 0.5, tau 0', 'effect 0, rho 0.8, tau 0', 'effect -1.5, rho 0.5, tau 0']
+    """
+    rhos = tuple(calibration_rhos)
+    if not rhos:
+        raise ProtocolError("give at least one calibration rho")
+    for r in rhos:
+        _check_number(r, "a calibration rho")
+    nulls = [Scenario(0.0, float(r), 0.0, sd) for r in sorted({*rhos, rho})]
+    hoped = Scenario(effect, rho, tau, sd)
+    for s in (*nulls, hoped):
+        _check_scenario(s)
+    if effect == 0:
+        raise ProtocolError("the hoped-for effect must not be 0 (that is the no-effect scenario)")
+    return (*nulls, hoped)
+
+
+# ------------------------------------------------------------------------- simulation
+
+
+def _scenario_rng(seed: int, s: Scenario) -> np.random.Generator:
+    """A generator of its own for each scenario: its trials do not depend on which other
+    scenarios are simulated beside it (a spot check reproduces the study's trials)."""
+    words = [round(1000 * v) + 10**6 for v in (s.effect, s.rho, s.tau if s.effect else 0, s.sd)]
+    return np.random.default_rng([seed, *words])
+
+
+def _prefix(batch: SimulatedBatch, blocks: int) -> SimulatedBatch:
+    """The batch as seen after ``blocks`` completed blocks (its first columns)."""
+    keep = batch.block <= blocks
+    return SimulatedBatch(
+        Y=batch.Y[:, keep],
+        active=batch.active[:, keep],
+        day=batch.day[keep],
+        block=batch.block[keep],
+        period=batch.period[keep],
+        allocations=batch.allocations[:, : 2 * blocks],
+    )
+
+
+def simulate_looks(
+    plan: _Plan, scenario: Scenario, points: Sequence[int], sims: int, seed: int
+) -> LookSimulation:
+    """Simulate ``sims`` trials of ``scenario`` to the plan's maximum number of blocks and fit
+    the pre-registered analysis after each of ``points`` (data of blocks 1..k only)."""
+    p = plan.protocol
+    a = p.analysis
+    washout = "include" if not a.exclude_washout else "unobserved" if a.carryover else "exclude"
+    batch = simulate_batch(
+        plan.layout, None, sims, effect=scenario.effect, sd=scenario.sd, rho=scenario.rho,
+        tau=scenario.tau, washout=washout, rng=_scenario_rng(seed, scenario),
+    )  # fmt: skip
+    lower = p.primary.lower_is_better
+    cut = -a.mcid if lower else a.mcid
+    probs, means = [], []
+    for k in points:
+        fit = analyse_batch(
+            _prefix(batch, k), prior=a.prior, trend=a.trend, ar1=a.ar1, carryover=a.carryover,
+            thresholds=(cut,), grid_size=DESIGN_GRID_SIZE, tau_points=DESIGN_TAU_POINTS,
+            interval=None,
+        )  # fmt: skip
+        below = fit.p_below[:, 0]
+        probs.append(below if lower else 1.0 - below)
+        means.append(fit.mean)
+    return LookSimulation(scenario, tuple(points), np.column_stack(probs), np.column_stack(means))
+
+
+# ------------------------------------------------------------------- rules on matrices
+
+
+def apply_rule(rule: SequentialRule, p_benefit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run a rule on simulated trials: where each stops and why.
+
+    Parameters
+    ----------
+    rule : the stopping rule.
+    p_benefit : P(benefit >= MCID) per trial (rows) at each of the rule's looks (columns).
+
+    Returns
+    -------
+    (look, efficacy) : per trial, the index of the look where it stops and whether it
+        stopped for efficacy (else for futility, at the latest at the last look), exactly as
+        ``SequentialRule.decide`` decides look by look.
+
+    Example
+    -------
+    >>> r = SequentialRule((2, 3, 4), (0.8, 0.8, 0.8), (0.3, 0.5))
+    >>> look, eff = apply_rule(r, np.array([[0.9, 0, 0], [0.5, 0.4, 0.9], [0.5, 0.6, 0.7]]))
+    >>> look.tolist(), eff.tolist()
+    ([0, 1, 2], [True, False, False])
+    """
+    p = np.asarray(p_benefit, dtype=float)
+    if p.ndim != 2 or p.shape[1] != len(rule.looks):
+        raise ProtocolError(
+            f"need P(benefit) at the rule's {len(rule.looks)} looks per trial, got shape {p.shape}"
+        )
+    efficacy = p > np.asarray(rule.efficacy)
+    stop = efficacy.copy()
+    stop[:, :-1] |= p[:, :-1] < np.asarray(rule.futility)
+    stop[:, -1] = True
+    look = np.argmax(stop, axis=1)
+    return look, efficacy[np.arange(len(p)), look]
+
+
+def crosses_efficacy(rule: SequentialRule, p_benefit: np.ndarray) -> np.ndarray:
+    """Per trial: does any look cross its efficacy boundary (futility ignored)?"""
+    return np.any(np.asarray(p_benefit) > np.asarray(rule.efficacy), axis=1)
+
+
+def shape_boundaries(shape: str, level: float, looks: Sequence[int]) -> tuple[float, ...]:
+    """The efficacy boundaries of a shape whose last look has boundary ``level``.
+
+    Example
+    -------
+    >>> shape_boundaries("obrien-fleming", 0.8, (2, 3, 4))
+    (0.884, 0.835, 0.8)
+    >>> shape_boundaries("haybittle-peto", 0.8, (2, 3, 4))
+    (0.999, 0.999, 0.8)
+    """
+    looks = tuple(looks)
+    if shape == "constant":
+        early = [level] * (len(looks) - 1)
+    elif shape == "obrien-fleming":
+        z = ndtri(level)
+        early = [
+            min(MAX_EFFICACY, _ceil(float(ndtr(z * math.sqrt(looks[-1] / k))), EARLY_STEP))
+            for k in looks[:-1]
+        ]
+    elif shape == "haybittle-peto":
+        early = [HAYBITTLE_PETO_EARLY] * (len(looks) - 1)
+    else:
+        raise ProtocolError(f"unknown boundary shape {shape!r}; use one of {CALIBRATED_SHAPES}")
+    return (*early, level)
+
+
+def _ceil(x: float, step: float) -> float:
+    # The small slack keeps 0.8 at 0.8 when floating point makes it 0.8000000000000001.
+    return round(math.ceil(x / step - 1e-9) * step, 6)
+
+
+def _critical_levels(shape: str, looks: Sequence[int], p: np.ndarray) -> np.ndarray:
+    """Per trial: the level u (boundary of the last look) below which the trial crosses an
+    efficacy boundary at some look; the shape's boundaries all increase with u."""
+    looks = tuple(looks)
+    last = p[:, -1]
+    if shape == "constant":
+        return p.max(axis=1)
+    if shape == "haybittle-peto":
+        early = np.any(p[:, :-1] > HAYBITTLE_PETO_EARLY, axis=1)
+        return np.where(early, 1.0, last)
+    if shape == "obrien-fleming":
+        ratio = np.sqrt(looks[-1] / np.asarray(looks, dtype=float))
+        clipped = np.clip(p, 1e-12, 1 - 1e-12)
+        return np.max(ndtr(ndtri(clipped) / ratio), axis=1)
+    raise ProtocolError(f"unknown boundary shape {shape!r}; use one of {CALIBRATED_SHAPES}")
+
+
+def calibrate_efficacy(
+    shape: str,
+    looks: Sequence[int],
+    null_p: Sequence[np.ndarray],
+    *,
+    floor: float = 0.8,
+    target: float = DEFAULT_FALSE_POSITIVE_TARGET,
+) -> tuple[float, ...]:
+    """The efficacy boundaries of a shape at the smallest level that keeps the false-positive
+    rate at or below ``target`` under every no-effect matrix, and never below ``floor``.
+
+    Parameters
+    ----------
+    shape : one of ``CALIBRATED_SHAPES``.
+    looks : the blocks of the looks.
+    null_p : P(benefit >= MCID) of no-effect trials at the looks, one matrix per scenario.
+    floor : the template's analysis threshold: no look asks for less evidence.
+    target : the overall false-positive rate (any look, futility non-binding).
+
+    Returns
+    -------
+    efficacy boundaries per look. A shape that cannot reach the target below
+    ``MAX_EFFICACY`` gets it there (its OC then shows the rate it has).
+    """
+    level = floor
+    for p in null_p:
+        crit = np.sort(_critical_levels(shape, looks, np.asarray(p, dtype=float)))
+        allowed = math.floor(target * len(crit) + 1e-9)  # trials that may cross
+        # The level must be at least the (allowed+1)-th largest critical level.
+        level = max(level, float(crit[len(crit) - allowed - 1]))
+    level = min(_ceil(level, EFFICACY_STEP), MAX_EFFICACY)
+    return shape_boundaries(shape, level, looks)
+
+
+def futility_candidates(n_early: int) -> list[tuple[float, ...]]:
+    """Non-decreasing futility boundaries from ``FUTILITY_LEVELS``, one per early look.
+
+    Example
+    -------
+    >>> len(futility_candidates(2)), futility_candidates(1)[:3]
+    (21, [(0.0,), (0.1,), (0.2,)])
+    """
+    return [tuple(c) for c in itertools.combinations_with_replacement(FUTILITY_LEVELS, n_early)]
+
+
+# ------------------------------------------------------------ operating characteristics
+
+
+def operating_characteristics(
+    rule: SequentialRule, sim: LookSimulation, plan: _Plan
+) -> SequentialOC:
+    """The OC of a rule on one scenario's simulated trials."""
+    p, est = sim.columns(rule.looks)
+    n, k = p.shape
+    look, eff = apply_rule(rule, p)
+    blocks = np.asarray(rule.looks)[look]
+    days = plan.protocol.run_in_days + 2 * blocks * plan.protocol.period_days
+    error = est[np.arange(n), look] - sim.scenario.effect
+
+    def per_look(mask: np.ndarray) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
+        counts = np.bincount(look[mask], minlength=k)
+        sums = np.bincount(look[mask], weights=error[mask], minlength=k)
+        bias = tuple(float(s / c) if c else None for s, c in zip(sums, counts, strict=True))
+        return tuple(int(c) for c in counts), bias
+
+    n_eff, bias_eff = per_look(eff)
+    n_fut, bias_fut = per_look(~eff)
+    threshold = plan.protocol.analysis.threshold
+    return SequentialOC(
+        rule=rule,
+        scenario=sim.scenario,
+        sims=n,
+        p_efficacy=float(eff.mean()),
+        p_efficacy_nonbinding=float(crosses_efficacy(rule, p).mean()),
+        stop_efficacy=tuple(c / n for c in n_eff),
+        stop_futility=tuple(c / n for c in n_fut),
+        expected_blocks=float(blocks.mean()),
+        expected_days=float(days.mean()),
+        bias_efficacy=bias_eff,
+        bias_futility=bias_fut,
+        fixed_power={
+            b: float(np.mean(sim.p_benefit[:, i] > threshold)) for i, b in enumerate(sim.points)
+        },
+        stops_efficacy_count=n_eff,
+        stops_futility_count=n_fut,
+    )
+
+
+def _mean_length(lengths: dict[Scenario, float]) -> float:
+    """Mean of the expected length under no effect and under the hoped-for effects (each
+    group averaged first, so that several no-effect scenarios do not outweigh the hope)."""
+    groups = [
+        [v for s, v in lengths.items() if s.no_effect],
+        [v for s, v in lengths.items() if not s.no_effect],
+    ]
+    return float(np.mean([np.mean(g) for g in groups if g]))
+
+
+def _fixed_reference(sim: LookSimulation, plan: _Plan) -> float:
+    """Share of the trials the template's fixed design concludes benefit for."""
+    p = sim.columns((plan.fixed_blocks,))[0][:, 0]
+    return float(np.mean(p > plan.protocol.analysis.threshold))
+
+
+def _choose_futility(
+    efficacy: tuple[float, ...],
+    shape: str,
+    looks: tuple[int, ...],
+    sims: Sequence[LookSimulation],
+    plan: _Plan,
+    target: float,
+) -> SequentialRule:
+    """The futility boundaries that shorten the expected trial most while keeping the power
+    of the template's fixed design under every hoped-for effect, on the same trials; no
+    futility stop if no set keeps it. Ties go to the lower (less aggressive) boundaries."""
+    days = plan.protocol.run_in_days + 2 * np.asarray(looks) * plan.protocol.period_days
+    columns = [(s.scenario, s.columns(looks)[0]) for s in sims]
+    need = {s.scenario: _fixed_reference(s, plan) for s in sims if not s.scenario.no_effect}
+    best: tuple[float, tuple[float, ...]] | None = None
+    for fut in futility_candidates(len(looks) - 1):
+        if any(f >= u for f, u in zip(fut, efficacy, strict=False)):
+            continue
+        rule = SequentialRule(looks, efficacy, fut, shape, target)
+        lengths = {}
+        for scenario, p in columns:
+            look, eff = apply_rule(rule, p)
+            if scenario in need and eff.mean() < need[scenario]:
+                break
+            lengths[scenario] = float(days[look].mean())
+        else:
+            mean = _mean_length(lengths)
+            if best is None or mean < best[0] - 1e-9:
+                best = (mean, fut)
+    fut = best[1] if best is not None else (0.0,) * (len(looks) - 1)
+    return SequentialRule(looks, efficacy, fut, shape, target)
+
+
+def _keeps(ocs: Sequence[SequentialOC], plan: _Plan, target: float) -> tuple[bool, bool, float]:
+    """(false-positive rate within target, power at least the fixed design's, worst power
+    margin) of a rule's OCs."""
+    fpr_ok = all(o.p_efficacy_nonbinding <= target for o in ocs if o.scenario.no_effect)
+    margins = [
+        o.p_efficacy - o.fixed_power[plan.fixed_blocks] for o in ocs if not o.scenario.no_effect
+    ]
+    worst = min(margins) if margins else 0.0
+    return fpr_ok, worst >= 0, worst
+
+
+def _recommend(
+    candidates: Sequence[tuple[SequentialRule, tuple[SequentialOC, ...]]],
+    plan: _Plan,
+    target: float,
+) -> SequentialRule:
+    """The shortest expected trial among the rules that keep the false-positive target and
+    the fixed design's power; failing that, the one with the best worst power margin among
+    those within the target; failing that, the one with the lowest false-positive rate."""
+
+    def length(ocs: tuple[SequentialOC, ...]) -> float:
+        return _mean_length({o.scenario: o.expected_days for o in ocs})
+
+    scored = [(rule, ocs, *_keeps(ocs, plan, target)) for rule, ocs in candidates]
+    ok = [c for c in scored if c[2] and c[3]]
+    if ok:
+        return min(ok, key=lambda c: length(c[1]))[0]
+    within = [c for c in scored if c[2]]
+    if within:
+        return max(within, key=lambda c: c[4])[0]
+    return min(
+        scored,
+        key=lambda c: max(o.p_efficacy_nonbinding for o in c[1] if o.scenario.no_effect),
+    )[0]
+
+
+def _r(x: float | None, digits: int = 4) -> float:
+    return 0.0 if x is None else round(float(x), digits)
+
+
+def simulated_summary(
+    rule: SequentialRule, ocs: Sequence[SequentialOC], plan: _Plan, seed: int
+) -> dict[str, Any]:
+    """The ``[sequential.simulated]`` table of a rule: plain TOML values only (a look where
+    no trial stopped has bias 0.0 and count 0).
+
+    Keys: sims, seed, effect, sd, rho, tau (the hoped-for scenario), calibration_rhos,
+    false_positive (worst over the no-effect scenarios, futility non-binding), power,
+    fixed_blocks and fixed_power (the template's fixed design on the same trials),
+    expected_days_no_effect (no effect at the hoped-for rho), expected_days_effect,
+    fixed_days (the fixed design of the maximum number of blocks), and per look under the
+    hoped-for effect: stops_efficacy, bias_efficacy, stops_futility, bias_futility
+    (bias = mean posterior mean minus the true effect among the trials stopping there).
+    """
+    hoped = next(o for o in ocs if not o.scenario.no_effect)
+    nulls = [o for o in ocs if o.scenario.no_effect]
+    null = next((o for o in nulls if o.scenario.rho == hoped.scenario.rho), nulls[0])
+    s = hoped.scenario
+    return {
+        "sims": hoped.sims,
+        "seed": seed,
+        "effect": s.effect,
+        "sd": s.sd,
+        "rho": s.rho,
+        "tau": s.tau,
+        "calibration_rhos": [o.scenario.rho for o in nulls],
+        "false_positive": _r(max(o.p_efficacy_nonbinding for o in nulls)),
+        "power": _r(hoped.p_efficacy),
+        "fixed_blocks": plan.fixed_blocks,
+        "fixed_power": _r(hoped.fixed_power[plan.fixed_blocks]),
+        "expected_days_no_effect": _r(null.expected_days, 1),
+        "expected_days_effect": _r(hoped.expected_days, 1),
+        "fixed_days": plan.days(rule.max_blocks),
+        "stops_efficacy": list(hoped.stops_efficacy_count),
+        "bias_efficacy": [_r(b, 3) for b in hoped.bias_efficacy],
+        "stops_futility": list(hoped.stops_futility_count),
+        "bias_futility": [_r(b, 3) for b in hoped.bias_futility],
+    }
+
+
+# ---------------------------------------------------------------------- entry points
+
+
+def _simulate_all(
+    plan: _Plan,
+    scenarios: Sequence[Scenario],
+    points: Sequence[int],
+    sims: int,
+    seed: int,
+    progress: Callable[[int], None] | None,
+) -> list[LookSimulation]:
+    """One LookSimulation per scenario; no-effect scenarios that differ only in tau share
+    their trials (with no effect, tau changes nothing in the data)."""
+    done: dict[tuple[float, ...], LookSimulation] = {}
+    out = []
+    for s in scenarios:
+        key = (s.effect, s.rho, s.tau if s.effect else 0.0, s.sd)
+        if key not in done:
+            done[key] = simulate_looks(plan, s, points, sims, seed)
+        out.append(replace(done[key], scenario=s))
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def _check_scenarios(scenarios: Sequence[Scenario]) -> tuple[Scenario, ...]:
+    scenarios = tuple(scenarios)
+    for s in scenarios:
+        if not isinstance(s, Scenario):
+            raise ProtocolError(f"scenarios must be Scenario objects, got {s!r}")
+        _check_scenario(s)
+    if not any(s.no_effect for s in scenarios) or all(s.no_effect for s in scenarios):
+        raise ProtocolError("give at least one no-effect scenario and one with an effect")
+    return tuple(sorted(scenarios, key=lambda s: not s.no_effect))
+
+
+def evaluate_sequential(
+    template: dict[str, Any],
+    *,
+    max_blocks: int | None = None,
+    looks: Sequence[int] | None = None,
+    effect: float = -1.5,
+    sd: float = 1.5,
+    rho: float = 0.5,
+    tau: float = 0.0,
+    calibration_rhos: Sequence[float] = CALIBRATION_RHOS,
+    target: float = DEFAULT_FALSE_POSITIVE_TARGET,
+    sims: int = 2000,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+    scenarios: Sequence[Scenario] | None = None,
+) -> SequentialDesign:
+    """Calibrate the three boundary shapes for a template and recommend one.
+
+    Parameters
+    ----------
+    template : a template from ``nof1.protocol.read_template``; its design (period, washout,
+        run-in, scheme) and pre-registered analysis are used.
+    max_blocks : the most blocks the trial runs (default: the template's ``[sequential]``
+        last look, else its design's blocks + 1).
+    looks : blocks after which the data are looked at (default: every block from 2).
+    effect, sd, rho, tau : the hoped-for scenario (``Scenario``).
+    calibration_rhos : autocorrelations under which the false-positive rate is kept (the
+        hoped-for ``rho`` is added to them).
+    target : the overall false-positive rate over all looks (futility non-binding).
+    sims : simulated trials per scenario.
+    seed : the simulation seed; results are reproducible from it.
+    progress : called with 1 after each scenario (``len(design_scenarios(...))`` of them).
+    scenarios : instead of the four above, the scenarios themselves: the no-effect ones
+        calibrate, the others set the power to keep.
+
+    Returns
+    -------
+    SequentialDesign; its ``recommended`` rule (and every candidate) has ``simulated``
+    filled (``simulated_summary``).
+
+    Raises
+    ------
+    ProtocolError : a bad value, named.
+
+    Example
+    -------
+    >>> from nof1.protocol import read_template
+    >>> d = evaluate_sequential(read_template("generic-ab"), sims=200)  # doctest: +SKIP
+    >>> d.recommended.shape, d.looks                                      # doctest: +SKIP
+    ('constant', (2, 3, 4, 5))
+    """
+    plan = _plan(template, max_blocks)
+    looks = _check_looks(looks, plan.protocol.blocks)
+    _check_common(sims, seed, target)
+    if scenarios is None:
+        scenarios = design_scenarios(effect, sd, rho, tau, calibration_rhos)
+    else:
+        scenarios = _check_scenarios(scenarios)
+    points = sorted({*looks, plan.fixed_blocks})
+    sims_by = _simulate_all(plan, scenarios, points, sims, seed, progress)
+    null_p = [s.columns(looks)[0] for s in sims_by if s.scenario.no_effect]
+    floor = plan.protocol.analysis.threshold
+    candidates = []
+    for shape in CALIBRATED_SHAPES:
+        efficacy = calibrate_efficacy(shape, looks, null_p, floor=floor, target=target)
+        rule = _choose_futility(efficacy, shape, looks, sims_by, plan, target)
+        ocs = tuple(operating_characteristics(rule, s, plan) for s in sims_by)
+        rule = replace(rule, simulated=simulated_summary(rule, ocs, plan, seed))
+        candidates.append((rule, tuple(replace(o, rule=rule) for o in ocs)))
+    recommended = _recommend(candidates, plan, target)
+    recommended = next(r for r, _ in candidates if r == recommended)
+    return SequentialDesign(
+        template=str(template.get("_source", "")),
+        looks=looks,
+        period_days=plan.protocol.period_days,
+        washout_days=plan.protocol.washout_days,
+        run_in_days=plan.protocol.run_in_days,
+        scenarios=tuple(scenarios),
+        candidates=tuple(candidates),
+        recommended=recommended,
+        fixed_days={b: plan.days(b) for b in range(1, plan.protocol.blocks + 1)},
+        fixed_blocks=plan.fixed_blocks,
+        threshold=floor,
+        sims=sims,
+        seed=seed,
+    )
+
+
+def evaluate_rules(
+    template: dict[str, Any],
+    rules: Sequence[SequentialRule],
+    scenarios: Sequence[Scenario],
+    *,
+    sims: int = 2000,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[tuple[SequentialOC, ...], ...]:
+    """The OC of given rules (all with the same last look) under given scenarios, on the same
+    simulated trials: per rule, one SequentialOC per scenario in the given order.
+
+    Raises
+    ------
+    ProtocolError : rules with different maximum blocks, or a bad value.
+    """
+    rules = tuple(rules)
+    if not rules:
+        raise ProtocolError("give at least one rule")
+    if len({r.max_blocks for r in rules}) != 1:
+        raise ProtocolError(
+            f"the rules must share their last look, got {sorted({r.max_blocks for r in rules})}"
+        )
+    _check_common(sims, seed, rules[0].false_positive_target)
+    scenarios = tuple(scenarios)
+    for s in scenarios:
+        _check_scenario(s)
+    plan = _plan(template, rules[0].max_blocks)
+    points = sorted({plan.fixed_blocks, *(k for r in rules for k in r.looks)})
+    sims_by = _simulate_all(plan, scenarios, points, sims, seed, progress)
+    return tuple(tuple(operating_characteristics(r, s, plan) for s in sims_by) for r in rules)
+
+
+def rule_for_protocol(
+    template: dict[str, Any],
+    max_blocks: int | None = None,
+    *,
+    sims: int = 2000,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> SequentialRule:
+    """The rule ``protocol new --sequential [--max-blocks N]`` pre-registers.
+
+    The template's ``[sequential]`` rule when it is for ``max_blocks`` (or none is given),
+    with its ``simulated`` table filled by simulating it under ``design_scenarios()``; else
+    the rule ``evaluate_sequential(template, max_blocks=...)`` recommends.
+
+    Raises
+    ------
+    ProtocolError : a bad ``max_blocks``.
+    """
+    own = template_rule(template)
+    max_blocks = _plan(template, max_blocks).protocol.blocks
+    if own is not None and own.max_blocks == max_blocks:
+        scenarios = design_scenarios()
+        (ocs,) = evaluate_rules(template, [own], scenarios, sims=sims, seed=seed, progress=progress)
+        return replace(
+            own, simulated=simulated_summary(own, ocs, _plan(template, max_blocks), seed)
+        )
+    return evaluate_sequential(
+        template, max_blocks=max_blocks, sims=sims, seed=seed, progress=progress
+    ).recommended
+
+
+def sequential_command(design: SequentialDesign) -> str:
+    """The ``nof1 protocol new`` command that pre-registers the design's sequential rule.
+
+    It gives the recommended rule when the design was evaluated at its defaults (looks
+    every block from 2, hoped-for effect -1.5 at rho 0.5, sims 2000, seed 0).
+
+    Example
+    -------
+    >>> d = SequentialDesign("magnesium-crps", (2, 3, 4), 28, 7, 7, (), (),
+    ...     SequentialRule((2, 3, 4), (0.8, 0.8, 0.8), (0.3, 0.5)), {})
+    >>> sequential_command(d)
+    'nof1 protocol new --template magnesium-crps --sequential --max-blocks 4'
+    """
+    return (
+        f"nof1 protocol new --template {design.template} --sequential "
+        f"--max-blocks {design.max_blocks}"
+    )
