@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nof1.errors import Nof1Error
+from nof1.stopping import STOP_EFFICACY
 
 #: The demo's design: 3 blocks of 14-day periods, 3 washout days each, 7-day run-in.
 DEMO_DESIGN = {"blocks": 3, "period_days": 14, "washout_days": 3, "run_in_days": 7}
@@ -250,15 +251,216 @@ def run_demo(
     )
     verdict = result.verdict
     say(f"   {verdict.criterion.line()}")
-    say(
-        textwrap.fill(
-            f"Verdict ({verdict.tier}): {verdict.headline}",
-            88,
-            initial_indent="   ",
-            subsequent_indent="   ",
-        )
-    )
+    say(_wrap(f"Verdict ({verdict.tier}): {verdict.headline}"))
     html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
     report = write_report(out / REPORT_FILE, html)
     say(f"6. report -> {report}")
     return DemoResult(out, trial_dir, report, result, truth, tuple(arms))
+
+
+# --------------------------------------------------------------------------- sequential
+
+
+#: Simulated trials per scenario when the demo makes its design's rule: few, so the demo
+#: runs in seconds (``nof1 design --sequential`` uses thousands).
+SEQUENTIAL_SIMS = 200
+
+
+@dataclass(frozen=True)
+class SequentialDemoResult(DemoResult):
+    """What the sequential demo made: as ``DemoResult``, plus each look as recorded (number,
+    block, decision, time) and the day the trial ended."""
+
+    looks: tuple[Any, ...] = ()
+    ended: date | None = None
+
+
+def _sequential_rule() -> Any:
+    """The template's stopping rule, as ``protocol new --sequential`` would pre-register it."""
+    from nof1.protocol import read_template, template_rule
+
+    rule = template_rule(read_template(TEMPLATE))
+    if rule is None:
+        raise Nof1Error(f"the {TEMPLATE} template has no [sequential] rule")
+    return rule
+
+
+def _take_look(trial_dir: Path, today: date) -> Any:
+    """The helper's interim look on ``today``: the same library call as ``nof1 interim``."""
+    from nof1.interim import interim_look
+
+    return interim_look(trial_dir, DEMO_PASSPHRASE, today=today).record
+
+
+def _record_days(trial_dir: Path, protocol: Any, rows: list[dict[str, str]]) -> int:
+    """Record the simulated patient's days in the diary, as ``nof1 import`` would."""
+    from nof1.diary import open_diary
+    from nof1.entries import make_entry
+
+    entries = []
+    for line, row in enumerate(rows, start=2):
+        values = {o.name: row[o.name] for o in protocol.outcomes if row.get(o.name, "")}
+        entry = make_entry(protocol, row["date"], values, row["guess"], row["adherence"])
+        entries.append((line, entry))
+    with open_diary(trial_dir, protocol) as diary:
+        return diary.import_entries(trial_dir / DIARY_CSV, entries)
+
+
+def run_sequential_demo(
+    out: str | Path,
+    *,
+    seed: int = 1,
+    engine: str = "exact",
+    force: bool = False,
+    step: Callable[[str], None] | None = None,
+) -> SequentialDemoResult:
+    """Run a sequential magnesium trial on a simulated patient: looks, a stop, the report.
+
+    The protocol is the magnesium-crps template's own design with its pre-registered
+    interim looks (at most 4 blocks of 28-day periods, looks after blocks 2, 3 and 4).
+    The patient's diary is recorded block by block; at each look point the helper takes
+    the interim look (``nof1.interim.interim_look``, as ``nof1 interim`` does) on the day
+    after the block ends; at the first STOP the trial ends, is unblinded, analysed and
+    reported. The patient is the one of ``run_demo`` (``DEMO_PATIENT``).
+
+    Parameters
+    ----------
+    out, seed, engine, force, step : as in ``run_demo``; ``engine`` is the final analysis's
+        (the looks always use the exact engine).
+
+    Returns
+    -------
+    SequentialDemoResult
+
+    Raises
+    ------
+    Nof1Error : ``out`` is a file, or a non-empty folder without ``force``.
+    ModelError : an unknown engine.
+
+    Example
+    -------
+    >>> run_sequential_demo("/tmp/nof1-seq", seed=1).looks[-1].decision  # doctest: +SKIP
+    'STOP: efficacy'
+    """
+    from nof1.analysis import analyze_trial
+    from nof1.blinding import open_allocation
+    from nof1.diary import unblind_trial
+    from nof1.errors import ModelError
+    from nof1.files import write_output
+    from nof1.report import trial_report, write_report
+    from nof1.report.build import design_characteristics
+    from nof1.trial import create_trial
+
+    if engine not in ("exact", "mcmc"):
+        raise ModelError(f"engine {engine!r} must be 'exact' or 'mcmc'")
+    say = step or (lambda _msg: None)
+    out = Path(out)
+    _check_out(out, force)
+    if force:
+        _clear_previous(out)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    trial_dir = out / TRIAL_DIR
+    write_output(out / PASSPHRASE_FILE, (DEMO_PASSPHRASE + "\n").encode(), what="passphrase file")
+
+    rule = _sequential_rule()
+    protocol = create_trial(
+        trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed,
+        sequential=rule,
+    )  # fmt: skip
+    say(
+        f"1. protocol new --sequential: {TEMPLATE}, at most {protocol.blocks} blocks of "
+        f"{protocol.period_days}-day periods ({protocol.washout_days} washout days), "
+        f"{protocol.run_in_days}-day run-in, {protocol.start} to {protocol.end} at the "
+        f"latest -> {trial_dir}"
+    )
+    say(_wrap(f"Stopping rule: {rule.describe(protocol.analysis.mcid)}"))
+    design = design_characteristics(rule)
+    if design is not None:
+        say(_wrap(design))
+
+    # The helper's view: the demo needs the true arms to simulate the patient.
+    arms = open_allocation(trial_dir, DEMO_PASSPHRASE).arms
+    rows, truth = simulate_diary(protocol, arms, seed)
+    say(
+        f"2. the simulated patient (true effect {truth['effect']:+.1f} points on magnesium) "
+        "records the diary; the helper takes each interim look the day after its block ends:"
+    )
+    recorded: list[dict[str, str]] = []
+    looks = []
+    done = 0
+    for k in rule.looks:
+        end = max(p.end for p in protocol.periods if p.block == k)
+        new = [r for r in rows[len(recorded) :] if r["date"] <= end.isoformat()]
+        _record_days(trial_dir, protocol, new)
+        recorded += new
+        look = _take_look(trial_dir, end + timedelta(days=1))
+        looks.append(look)
+        blocks = f"block {k}" if k == done + 1 else f"blocks {done + 1}-{k}"
+        say(
+            f"   {blocks}: {len(new)} days recorded; look {look.look} on "
+            f"{end + timedelta(days=1)} (blocks 1-{k}): {look.decision}"
+        )
+        done = k
+        if look.stops:
+            break
+    stop = looks[-1]
+    ended = max(p.end for p in protocol.periods if p.block == stop.after_block)
+    saved = (protocol.end - ended).days
+    if stop.after_block < rule.max_blocks:
+        say(
+            f"3. stopped at look {stop.look} after block {stop.after_block} ({stop.decision}): "
+            f"the trial ended on {ended} instead of {protocol.end}, {saved} days (about "
+            f"{saved / 7:.0f} weeks) sooner than the fixed {rule.max_blocks}-block design"
+        )
+    else:
+        say(
+            f"3. no look stopped the trial early: it ran its {rule.max_blocks} blocks to "
+            f"{protocol.end}, as long as the fixed design ({stop.decision} at the last look)"
+        )
+    diary_csv = out / DIARY_CSV
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(recorded)
+    write_output(diary_csv, text.getvalue().encode("utf-8"), what="simulated diary")
+    say(f"   the {len(recorded)} days the patient recorded -> {diary_csv}")
+
+    _, unblinding = unblind_trial(trial_dir, DEMO_PASSPHRASE, today=ended + timedelta(days=1))
+    say(
+        f"4. unblind: allocation {' '.join(arms)} verified against the commitment "
+        f"(reason: {unblinding.reason or 'the trial is over'})"
+    )
+
+    mcmc = {"chains": 2} if engine == "mcmc" else {}
+    result = analyze_trial(trial_dir, engine=engine, seed=seed, prior_sensitivity=True, **mcmc)
+    s = result.summary
+    say(
+        f"5. analyze ({engine}, blocks 1-{result.sequential.blocks_analysed}): effect "
+        f"{s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}), "
+        f"P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
+    )
+    say(f"   {result.verdict.criterion.line()}")
+    say(_wrap(f"Verdict ({result.verdict.tier}): {result.verdict.headline}"))
+    if result.sequential.stopped_early:
+        bias = result.sequential.simulated_bias()
+        tends = "overestimate" if stop.decision == STOP_EFFICACY else "underestimate"
+        say(
+            _wrap(
+                f"Stopping early tends to {tends} the effect. "
+                + (
+                    bias.sentence()
+                    if bias is not None
+                    else "The design's simulation is not on record, so by how much is not known."
+                )
+            )
+        )
+    html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
+    report = write_report(out / REPORT_FILE, html)
+    say(f"6. report (with its 'Interim looks' section) -> {report}")
+    return SequentialDemoResult(
+        out, trial_dir, report, result, truth, tuple(arms), tuple(looks), ended
+    )
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 88, initial_indent="   ", subsequent_indent="   ")

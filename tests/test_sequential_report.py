@@ -25,7 +25,8 @@ from nof1.trial import create_trial
 #: What ``nof1 design --sequential`` records with a rule (made-up numbers, plain values).
 SIMULATED = {
     "sims": 2000, "seed": 16, "effect": -1.5, "sd": 1.2, "rho": 0.5, "tau": 0.0,
-    "false_positive": 0.041, "power": 0.71,
+    "calibration_rhos": [0.0, 0.5, 0.8], "false_positive": 0.041, "power": 0.71,
+    "fixed_blocks": 3, "fixed_power": 0.62,
     "expected_days_no_effect": 180.0, "expected_days_effect": 150.0, "fixed_days": 231,
     "stops_efficacy": [700, 312, 120], "bias_efficacy": [-0.62, -0.45, -0.1],
     "stops_futility": [90, 60, 0], "bias_futility": [0.71, 0.52, 0.0],
@@ -112,8 +113,11 @@ def test_an_efficacy_stop_warns_with_the_simulated_bias_at_its_look(efficacy_sto
         "benefit by 0.45 points on average (312 of 2,000 simulated trials, true effect -1.5 "
         "points)." in text
     )
-    assert "false-positive rate over all looks) was 0.041 (target at most 0.05)" in text
-    assert "the power was 0.71" in text
+    assert (
+        "false-positive rate over all looks) was 0.041, the largest over autocorrelations 0, "
+        "0.5, 0.8 (target at most 0.05)" in text
+    )
+    assert "the power was 0.71 (the fixed design of 3 blocks: 0.62)" in text
     assert "180 days with no effect and 150 days with that effect, against 231 days" in text
     summary = _text(efficacy_stop[3].split('id="summary"')[1].split('id="interim"')[0])
     assert "stopped early at look 2, after block 3 (STOP: efficacy)" in summary

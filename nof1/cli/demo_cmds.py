@@ -28,15 +28,26 @@ from nof1.cli.common import seed_option
     help="exact (seconds) or mcmc (PyMC NUTS, a few minutes).",
 )
 @click.option("--force", is_flag=True, help="Replace an earlier demo in --out.")
-def demo(out: Path, seed: int, engine: str, force: bool) -> None:
+@click.option(
+    "--sequential",
+    is_flag=True,
+    help="A sequential trial instead: the template's design with its pre-registered interim "
+    "looks, taken block by block until one says STOP.",
+)
+def demo(out: Path, seed: int, engine: str, force: bool, sequential: bool) -> None:
     """Run a simulated magnesium-for-CRPS trial from protocol to report.
 
     A shorter design than the template's (3 blocks of 14-day periods, 3 washout days, a
     7-day run-in) and a patient whose pain is about 1.5 points lower on magnesium.
+
+    With --sequential: the template's own design (at most 4 blocks of 28-day periods) with
+    interim looks after blocks 2, 3 and 4; the trial stops at the first look that says
+    STOP, is unblinded and reported.
     """
-    from nof1.demo import run_demo
+    from nof1.demo import run_demo, run_sequential_demo
 
     # Not the current folder: run from a clone of nof1, the demo would land in the clone.
     out = out or Path(tempfile.mkdtemp(prefix="nof1-demo-"))
-    result = run_demo(out, seed=seed, engine=engine, force=force, step=click.echo)
+    run = run_sequential_demo if sequential else run_demo
+    result = run(out, seed=seed, engine=engine, force=force, step=click.echo)
     click.echo(f"\nOpen the report: {result.report}")

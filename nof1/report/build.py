@@ -318,14 +318,26 @@ def design_characteristics(rule: Any) -> str | None:
         return None
     fixed = sim["fixed_days"]
     shorter = [1 - sim[k] / fixed for k in ("expected_days_no_effect", "expected_days_effect")]
+    rhos = sim.get("calibration_rhos")
+    worst = (
+        f", the largest over autocorrelations {', '.join(f'{r:g}' for r in rhos)}"
+        if isinstance(rhos, list) and len(rhos) > 1
+        else ""
+    )
+    fixed_power = ""
+    if isinstance(sim.get("fixed_power"), int | float) and isinstance(sim.get("fixed_blocks"), int):
+        fixed_power = (
+            f" (the fixed design of {sim['fixed_blocks']} blocks: {sim['fixed_power']:.2f})"
+        )
     return (
         f"In the design's simulation ({sim['sims']:,} simulated trials per scenario, seed "
         f"{sim['seed']}; day-to-day sd {sim['sd']:g}, autocorrelation {sim['rho']:g}, onset "
         f"time constant {sim['tau']:g} days): with no effect, the chance of stopping for "
         f"efficacy at any look (the false-positive rate over all looks) was "
-        f"{sim['false_positive']:.3f} (target at most {rule.false_positive_target:g}); with a "
-        f"true effect of {sim['effect']:+g} points, the power was {sim['power']:.2f}. "
-        f"Expected length: {sim['expected_days_no_effect']:.0f} days with no effect and "
+        f"{sim['false_positive']:.3f}{worst} (target at most {rule.false_positive_target:g}); "
+        f"with a true effect of {sim['effect']:+g} points, the power was "
+        f"{sim['power']:.2f}{fixed_power}. Expected length: "
+        f"{sim['expected_days_no_effect']:.0f} days with no effect and "
         f"{sim['expected_days_effect']:.0f} days with that effect, against {fixed:.0f} days "
         f"for the same design without looks ({shorter[0]:.0%} and {shorter[1]:.0%} shorter)."
     )
