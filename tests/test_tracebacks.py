@@ -351,3 +351,50 @@ def test_analyze_csv_accepts_values_within_the_bounds(day_csv):
         cli, [str(a) for a in _analyze_csv(day_csv, "--low", "0", "--high", "10")]
     )
     assert res.exit_code == 0, res.output
+
+
+# --------------------------------------------------------------------------- interim looks
+
+
+@pytest.fixture
+def sequential(tmp_path, monkeypatch) -> Path:
+    """A sequential generic-ab trial (looks after blocks 2, 3, 4 of 7-day periods) on the
+    day its first look opens (2026-02-02), as ``nof1 interim`` sees today."""
+    from datetime import timedelta
+
+    from nof1.stopping import SequentialRule
+    from nof1.trial import create_trial
+
+    folder = tmp_path / "seq"
+    rule = SequentialRule((2, 3, 4), (0.9, 0.85, 0.8), (0.2, 0.4))
+    create_trial(folder, "generic-ab", passphrase=PASS, start=date(2026, 1, 5), seed=1,
+                 period_days=7, washout_days=0, sequential=rule)  # fmt: skip
+    src = tmp_path / "seq.csv"
+    days = [date(2026, 1, 5) + timedelta(days=i) for i in range(28)]
+    src.write_text("date,pain\n" + "".join(f"{d},{4 + i % 3}\n" for i, d in enumerate(days)))
+    import_diary(folder, src)
+
+    class LookDay(date):
+        @classmethod
+        def today(cls) -> date:
+            return date(2026, 2, 2)
+
+    monkeypatch.setattr("nof1.cli.interim_cmds.date", LookDay)
+    return folder
+
+
+def test_interim_on_a_damaged_folder_is_one_error_line(sequential, tmp_path):
+    phrase = tmp_path / "phrase.txt"
+    phrase.write_bytes(b"caf\xe9 au lait et croissants\n")
+    line = _error(["interim", "--trial", sequential, "--passphrase-file", phrase], sequential)
+    assert line.startswith(f"Error: passphrase file {phrase} is not UTF-8 text")
+    phrase.write_text(PASS + "\n")
+    sealed = sequential / SEALED_FILE
+    sealed.write_bytes(sealed.read_bytes()[:-4] + b"AAA}")
+    line = _error(["interim", "--trial", sequential, "--passphrase-file", phrase], sequential)
+    assert line.startswith("Error: nof1 will not look at this trial: ")
+    assert SEALED_FILE in line
+    shutil.move(sequential / "diary.sqlite", tmp_path / "moved.sqlite")
+    (sequential / "diary.sqlite").mkdir()
+    line = _error(["interim", "--trial", sequential, "--passphrase-file", phrase], sequential)
+    assert line == f"Error: {sequential / 'diary.sqlite'} is a folder, not a diary"
