@@ -216,6 +216,26 @@ def test_batch_equals_single_series_path():
     np.testing.assert_allclose(moments[:, 1], out.sd[:3], atol=1e-6)
 
 
+def test_batch_with_shared_missing_days_equals_the_single_series_path():
+    """When every series misses the same days (simulated trials, washout rows), the batch
+    path shares the pairs of days across series (``_shared_lag_stats``): same posteriors."""
+    rng = np.random.default_rng(18)
+    y, active = _simulate(rng, 6, 8, [1, 0, 0, 1, 0, 1], effect=-1.0, rho=0.6)
+    y[:, rng.random(y.shape[1]) < 0.15] = np.nan  # the same missing days in every row
+    day = np.arange(1, y.shape[1] + 1) * 2  # and gaps of 2 days between rows
+    tmpl = _series(y[0], active, day=day)
+    X, names = design_matrix(tmpl, trend="linear")
+    rp = resolve_prior("neutral", tmpl, names)
+    out = fit_exact_batch(y, X, day, rp, thresholds=(-1.0,), grid_size=100)
+    for i in range(len(y)):
+        ex = fit_exact(
+            _series(y[i], active, day=day), "neutral", trend="linear", grid_size=100
+        ).exact
+        assert out.mean[i] == pytest.approx(ex.mean, abs=1e-8)
+        assert out.sd[i] == pytest.approx(ex.sd, abs=1e-8)
+        assert out.p_below[i, 0] == pytest.approx(ex.cdf(-1.0), abs=1e-8)
+
+
 def test_batch_chunks_do_not_change_results():
     rng = np.random.default_rng(9)
     y, active = _simulate(rng, 7, 7, [0, 1, 1, 0], effect=0.5, rho=0.3)

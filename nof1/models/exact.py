@@ -125,6 +125,14 @@ class _LagStats:
 
 
 def _lag_stats(Y: np.ndarray, X: np.ndarray, day: np.ndarray) -> _LagStats:
+    obs = ~np.isnan(Y)
+    if len(Y) > 1 and obs[0].any() and np.all(obs == obs[:1]):
+        return _shared_lag_stats(Y, X, day, obs[0])
+    return _series_lag_stats(Y, X, day)
+
+
+def _series_lag_stats(Y: np.ndarray, X: np.ndarray, day: np.ndarray) -> _LagStats:
+    """``_lag_stats`` with each series' own observed days."""
     S, n = Y.shape
     p = X.shape[1]
     obs = ~np.isnan(Y)
@@ -156,6 +164,50 @@ def _lag_stats(Y: np.ndarray, X: np.ndarray, day: np.ndarray) -> _LagStats:
         count[:, i] = m[:, 0].sum(axis=1)
     f = (zt * first[:, None, :]) @ Z
     return _LagStats(first=f, gaps=gaps, a=a, b=b, c=c, count=count, n_obs=obs.sum(axis=1))
+
+
+def _shared_lag_stats(Y: np.ndarray, X: np.ndarray, day: np.ndarray, obs: np.ndarray) -> _LagStats:
+    """``_lag_stats`` when every series has the same observed days (simulation studies):
+    the pairs of days are then shared, so the X'X parts are computed once and the parts
+    with y are plain matrix products over days, several times faster than per-series
+    products. Same numbers up to rounding (tests/test_exact.py)."""
+    S, n = Y.shape
+    p = X.shape[1]
+    q = p + 1
+    seen = np.flatnonzero(obs)
+    prev = np.full(n, -1)
+    prev[seen[1:]] = seen[:-1]
+    has_prev = prev >= 0
+    gap = np.where(has_prev, day - day[np.clip(prev, 0, None)], 0)
+    gaps = np.unique(gap[has_prev])
+    y = np.where(obs, Y, 0.0)
+    xp = X[np.clip(prev, 0, None)]
+    yp = y[:, np.clip(prev, 0, None)]
+
+    def block(u: np.ndarray, v: np.ndarray, yu: np.ndarray, yv: np.ndarray, m: np.ndarray):
+        """(S, q, q) sums over the days in m of [u, yu] [v, yv]'."""
+        out = np.empty((S, q, q))
+        out[:, :p, :p] = (u * m[:, None]).T @ v
+        out[:, :p, p] = (yv * m) @ u
+        out[:, p, :p] = (yu * m) @ v
+        out[:, p, p] = (yu * yv * m).sum(axis=1)
+        return out
+
+    k = len(gaps)
+    a = np.empty((S, k, q, q))
+    b = np.empty((S, k, q, q))
+    c = np.empty((S, k, q, q))
+    count = np.empty((S, k))
+    for i, d in enumerate(gaps):
+        m = (has_prev & (gap == d)).astype(float)
+        a[:, i] = block(X, X, y, y, m)
+        b[:, i] = block(X, xp, y, yp, m)
+        c[:, i] = block(xp, xp, yp, yp, m)
+        count[:, i] = m.sum()
+    first = np.zeros(n)
+    first[seen[0]] = 1.0
+    f = block(X, X, y, y, first)
+    return _LagStats(first=f, gaps=gaps, a=a, b=b, c=c, count=count, n_obs=np.full(S, len(seen)))
 
 
 @dataclass(frozen=True)
