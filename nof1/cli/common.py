@@ -221,3 +221,41 @@ def csv_source(
         "low": low,
         "high": high,
     }
+
+
+def check_sequential_options(
+    max_blocks: int | None, looks: tuple[int, ...] = (), target: float | None = None
+) -> tuple[int | None, tuple[int, ...]]:
+    """Check ``--max-blocks``, ``--looks`` and ``--target-fpr``; the looks end at max blocks.
+
+    Returns ``(max_blocks, looks)``: with both given, a last look after the last block is
+    added when ``looks`` stops short of it; without ``--max-blocks`` the last look is the
+    most blocks. Raises ``click.ClickException`` (one ``Error:`` line) naming the bad value.
+    """
+    if max_blocks is not None and max_blocks < 2:
+        raise click.ClickException(
+            f"--max-blocks {max_blocks} must be 2 or more: one A/B pair cannot separate an "
+            "effect from chance"
+        )
+    given = ",".join(map(str, looks))
+    if any(k < 1 for k in looks):
+        raise click.ClickException(f"--looks {given}: looks are block numbers from 1")
+    if any(b <= a for a, b in zip(looks, looks[1:], strict=False)):
+        raise click.ClickException(f"--looks {given} must increase (give e.g. 2,3,4)")
+    if looks and max_blocks is not None and looks[-1] > max_blocks:
+        raise click.ClickException(
+            f"--looks {given} goes beyond --max-blocks {max_blocks}: a look after block "
+            f"{looks[-1]} would never come"
+        )
+    if target is not None and not 0 < target < 0.5:
+        raise click.ClickException(f"--target-fpr {target:g} must be between 0 and 0.5 (e.g. 0.05)")
+    if looks and max_blocks is None:
+        max_blocks = looks[-1]
+    if looks and looks[:-1] == () and looks[-1] == max_blocks:
+        raise click.ClickException(
+            f"--looks {given} has no look before the last block: that is the fixed "
+            f"{max_blocks}-block design (`nof1 design` without --sequential)"
+        )
+    if looks and looks[-1] < max_blocks:
+        looks = (*looks, max_blocks)
+    return max_blocks, looks

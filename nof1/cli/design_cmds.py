@@ -10,7 +10,7 @@ from datetime import date
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import seed_option
+from nof1.cli.common import check_sequential_options, seed_option
 from nof1.design import (
     MAX_FALSE_POSITIVE,
     STRICT_THRESHOLD,
@@ -22,6 +22,7 @@ from nof1.design import (
 )
 from nof1.protocol import check_design, protocol_from_template, read_template
 from nof1.series import SCHEMES
+from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET
 
 #: Any start date: only the template's design and analysis are read, not its calendar.
 _ANY_DAY = date(2000, 1, 3)
@@ -81,6 +82,21 @@ def can_show(r: DesignResult, treatment: str, effect: float, mcid: float, thresh
         f"benefit in about {_in_100(r.false_positive)}. The estimate will typically come with "
         f"a 95% interval of +/-{half:.1f} points."
     )
+
+
+def _refuse_options_of_the_other_kind(sequential: bool, fixed: dict, seq: dict) -> None:
+    """One Error line for an option that would do nothing with (or without) --sequential."""
+    if sequential:
+        given = [name for name, value in fixed.items() if value not in (None, ())]
+        if given:
+            raise click.ClickException(
+                f"{given[0]} applies only without --sequential (a sequential design takes the "
+                "template's periods and analysis; give --max-blocks and --looks)"
+            )
+    else:
+        given = [name for name, value in seq.items() if value not in (None, ())]
+        if given:
+            raise click.ClickException(f"{given[0]} applies only with --sequential")
 
 
 @cli.command()
@@ -151,6 +167,30 @@ def can_show(r: DesignResult, treatment: str, effect: float, mcid: float, thresh
     default=None,
     help="Randomization scheme (default: the template's).",
 )
+@click.option(
+    "--sequential",
+    is_flag=True,
+    help="Designs with interim looks that may stop the trial early (calibrated boundaries).",
+)
+@click.option(
+    "--max-blocks",
+    type=int,
+    default=None,
+    help="With --sequential: the most blocks (default: the template's rule, else its blocks + 1).",
+)
+@click.option(
+    "--looks",
+    default=None,
+    callback=_int_list,
+    help="With --sequential: blocks after which to look, e.g. 2,3,4 (the last block always is).",
+)
+@click.option(
+    "--target-fpr",
+    type=float,
+    default=None,
+    help=f"With --sequential: the false alarm over all looks to stay within [default: "
+    f"{DEFAULT_FALSE_POSITIVE_TARGET:g}].",
+)
 @seed_option("Simulation seed.", default=0)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def design(
@@ -166,6 +206,10 @@ def design(
     threshold,
     sims,
     scheme,
+    sequential,
+    max_blocks,
+    looks,
+    target_fpr,
     seed,
     as_json,
 ):
@@ -178,10 +222,34 @@ def design(
     shows how often each design finds the benefit, how often it raises a false alarm and
     how precise its estimate is, so you and your clinician can trade length against
     certainty. It ends with the `nof1 protocol new` command for the recommended design.
+
+    With --sequential: designs that look at the data after some blocks and stop early when
+    the answer is clear. Three sets of boundaries are calibrated so that the false alarm over
+    all looks stays within --target-fpr, and compared with the fixed designs; it ends with
+    the `nof1 protocol new --sequential` command that pre-registers the recommended rule.
     """
     data = read_template(template)
     own = protocol_from_template(data, start=_ANY_DAY)
     a = own.analysis
+    _refuse_options_of_the_other_kind(
+        sequential,
+        fixed={"--blocks": blocks, "--period-days": period_days, "--washout-days": washout_days,
+               "--mcid": mcid, "--threshold": threshold, "--scheme": scheme},
+        seq={"--max-blocks": max_blocks, "--looks": looks, "--target-fpr": target_fpr},
+    )  # fmt: skip
+    if sequential:
+        from nof1.cli import design_sequential
+
+        max_blocks, looks = check_sequential_options(max_blocks, looks, target_fpr)
+        if max_blocks is not None:
+            check_design(max_blocks, own.period_days, own.washout_days, own.run_in_days, own.scheme)
+        design_sequential.show(
+            data, name=own.template or template, treatment=own.treatments["A"].name,
+            mcid=a.mcid, max_blocks=max_blocks, looks=looks, effect=effect, sd=sd, rho=rho,
+            tau=tau, sims=sims, seed=seed, as_json=as_json,
+            target=DEFAULT_FALSE_POSITIVE_TARGET if target_fpr is None else target_fpr,
+        )  # fmt: skip
+        return
     mcid = a.mcid if mcid is None else mcid
     threshold = a.threshold if threshold is None else threshold
     scheme = scheme or own.scheme

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from datetime import date
 
@@ -10,11 +11,17 @@ import click
 
 from nof1.blinding import PASSPHRASE_RULE
 from nof1.cli import cli
-from nof1.cli.common import passphrase_option, read_passphrase, seed_option, trial_option
+from nof1.cli.common import (
+    check_sequential_options,
+    passphrase_option,
+    read_passphrase,
+    seed_option,
+    trial_option,
+)
 from nof1.entries import parse_date
-from nof1.protocol import Protocol, calendar, load_protocol, look_dates
+from nof1.protocol import Protocol, calendar, load_protocol, look_dates, protocol_from_template
 from nof1.series import SCHEMES
-from nof1.stopping import rule_to_toml
+from nof1.stopping import SequentialRule, rule_to_toml
 from nof1.trial import check_start, create_trial, packing_sheet, upgrade_protocol
 
 _GIVE_FINGERPRINT = (
@@ -62,6 +69,31 @@ def _looks(p: Protocol) -> list[dict]:
     ]
 
 
+#: The keys of ``[sequential.simulated]`` that ``_simulated_words`` reads.
+_SIMULATED_KEYS = {
+    "sims", "false_positive", "calibration_rhos", "effect", "power", "fixed_blocks",
+    "fixed_power", "expected_days_no_effect", "expected_days_effect", "fixed_days",
+}  # fmt: skip
+
+
+def _simulated_words(rule: SequentialRule, blocks: int) -> str:
+    """The rule's simulated operating characteristics in one sentence ("" when not kept)."""
+    sim = rule.simulated
+    if not set(sim) >= _SIMULATED_KEYS:
+        return ""
+    rhos = ", ".join(f"{r:g}" for r in sim["calibration_rhos"])
+    return (
+        f"Simulated when it was pre-registered ({sim['sims']} trials per scenario): with no "
+        f"effect a false alarm at some look in {sim['false_positive']:.1%} of trials (the "
+        f"worst with autocorrelation {rhos}); with an effect of {sim['effect']:g} points it "
+        f"stops for efficacy in {sim['power']:.0%} (the fixed {sim['fixed_blocks']}-block "
+        f"design: {sim['fixed_power']:.0%}). Expected length "
+        f"{sim['expected_days_no_effect'] / 7:.0f} weeks with no effect and "
+        f"{sim['expected_days_effect'] / 7:.0f} with the effect, against "
+        f"{sim['fixed_days'] / 7:.0f} weeks for all {blocks} blocks."
+    )
+
+
 def _echo_looks(p: Protocol, trial) -> None:
     """A sequential protocol's rule in words, its looks with their days, and who runs them."""
     rule = p.sequential
@@ -70,6 +102,9 @@ def _echo_looks(p: Protocol, trial) -> None:
         f"Interim looks (sequential: at most {rule.max_blocks} blocks, {rule.shape} boundaries)"
     )
     click.echo(_wrap(rule.describe(p.analysis.mcid)))
+    simulated = _simulated_words(rule, p.blocks)
+    if simulated:
+        click.echo(_wrap(simulated))
     for look in _looks(p):
         last = " (the last look)" if look["after_block"] == rule.max_blocks else ""
         click.echo(f"  {look['due']}  look {look['look']}, after block {look['after_block']}{last}")
@@ -115,6 +150,19 @@ def protocol() -> None:
 )
 @passphrase_option()
 @click.option(
+    "--sequential",
+    is_flag=True,
+    help="Pre-register interim looks that may stop the trial early (rule as `nof1 design "
+    "--sequential` recommends; simulated here, which takes a while).",
+)
+@click.option(
+    "--max-blocks",
+    type=int,
+    default=None,
+    help="With --sequential: the most blocks the trial runs (default: the template's rule, "
+    "else one more than its blocks).",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Replace an existing protocol in the folder (never an existing diary).",
@@ -130,19 +178,40 @@ def protocol_new(
     scheme,
     start,
     passphrase_file,
+    sequential,
+    max_blocks,
     force,
 ):
     """Randomize a new blinded protocol from a template.
 
     Writes protocol.toml (public) and allocation.sealed (the allocation, encrypted with the
     helper's passphrase). Give the passphrase to nobody but the helper who packs the kits.
+
+    With --sequential the protocol also pre-registers interim looks: after some blocks the
+    helper or clinician runs `nof1 interim`, which may stop the trial early for efficacy or
+    futility. Its boundaries are simulated and calibrated now, as `nof1 design --sequential`
+    does, so that the chance of a false alarm over all looks stays at or below 5%.
     """
     today = date.today()
     start_date = parse_date(start, today, what="start date") if start else today
     check_start(start_date, today)
     from nof1.protocol import read_template
 
-    blinded = read_template(template).get("trial", {}).get("blinded", True)
+    spec = read_template(template)
+    if max_blocks is not None and not sequential:
+        raise click.ClickException("--max-blocks applies only with --sequential")
+    if sequential and blocks is not None and max_blocks is not None and blocks != max_blocks:
+        raise click.ClickException(
+            f"--blocks {blocks} disagrees with --max-blocks {max_blocks}: a sequential trial's "
+            "blocks are its most blocks (give one of them)"
+        )
+    if sequential:
+        max_blocks, _ = check_sequential_options(max_blocks if max_blocks is not None else blocks)
+        # Checked before the simulation starts, as protocol_from_template would after it.
+        overrides = dict(period_days=period_days, washout_days=washout_days,
+                         run_in_days=run_in_days, scheme=scheme)  # fmt: skip
+        protocol_from_template(spec, start=start_date, blocks=max_blocks, **overrides)
+    blinded = spec.get("trial", {}).get("blinded", True)
     if blinded and passphrase_file is None:
         click.echo(
             f"The helper now chooses a passphrase of {PASSPHRASE_RULE}, and types it twice; "
@@ -150,6 +219,11 @@ def protocol_new(
             err=True,
         )
     passphrase = read_passphrase(passphrase_file, confirm=True) if blinded else None
+    rule = (
+        _simulate_rule(spec, max_blocks, period_days, washout_days, run_in_days, scheme)
+        if sequential
+        else None
+    )
     p = create_trial(
         trial,
         template,
@@ -161,12 +235,14 @@ def protocol_new(
         washout_days=washout_days,
         run_in_days=run_in_days,
         scheme=scheme,
+        sequential=rule,
         force=force,
     )
     click.echo(f"Created {p.title}")
+    most = "at most " if p.sequential else ""
     click.echo(
-        f"  {p.blocks} blocks x 2 periods of {p.period_days} days, {p.washout_days} washout days each, "
-        f"run-in {p.run_in_days} days: {p.start} to {p.end} ({p.n_days} days)"
+        f"  {most}{p.blocks} blocks x 2 periods of {p.period_days} days, {p.washout_days} washout "
+        f"days each, run-in {p.run_in_days} days: {p.start} to {p.end} ({p.n_days} days)"
     )
     click.echo(f"  {trial / 'protocol.toml'} (public plan)")
     if p.blinded:
@@ -178,8 +254,24 @@ def protocol_new(
         f"Then record every day: `nof1 record --trial {trial} --pain N`. See `nof1 protocol show --trial {trial}`."
     )
     click.echo(f"Reminders in your calendar app: `nof1 calendar --trial {trial} --out trial.ics`.")
+    if p.sequential is not None:
+        _echo_looks(p, trial)
     _echo_safety(p.safety, "Safety (read these with your clinician before you start):")
     _echo_fingerprint(p.fingerprint)
+
+
+def _simulate_rule(spec, max_blocks, period_days, washout_days, run_in_days, scheme):
+    """The recommended sequential rule for the template's design with these overrides."""
+    from nof1.design.sequential import design_scenarios, rule_for_protocol
+
+    design = dict(spec.get("design", {}))
+    given = dict(period_days=period_days, washout_days=washout_days, run_in_days=run_in_days,
+                 scheme=scheme)  # fmt: skip
+    design.update({k: v for k, v in given.items() if v is not None})
+    with click.progressbar(
+        length=len(design_scenarios()), label="Simulating the stopping rule", file=sys.stderr
+    ) as bar:
+        return rule_for_protocol({**spec, "design": design}, max_blocks, progress=bar.update)
 
 
 @protocol.command("upgrade")
