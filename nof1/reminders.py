@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nof1.errors import ProtocolError
-from nof1.protocol import Protocol
+from nof1.protocol import Protocol, look_dates
 
 #: The daily reminder's default time (evening: pain "in the last 24 hours" is rated then).
 REMINDER_TIME = time(20, 0)
@@ -95,7 +95,8 @@ def trial_calendar(
 
     - a daily reminder from the first to the last day (one recurring event with an alarm);
     - all-day milestones: run-in start, each kit switch ("Start Kit 3"), each washout
-      (spanning its days), and the first day after the trial (unblinding).
+      (spanning its days), each look of a sequential trial (for the helper or
+      clinician), and the first day after the trial (unblinding).
 
     Event UIDs derive from the protocol's commitment, so importing a newer file for the
     same trial updates its events instead of duplicating them.
@@ -168,6 +169,25 @@ def trial_calendar(
                 f"Washout days ({p.kit})",
                 f"Take {p.kit} and record as usual; these {p.washout_days} days are kept out "
                 "of the primary analysis.",
+            )
+    if protocol.sequential is not None:
+        rule = protocol.sequential
+        for i, (block, day) in enumerate(zip(rule.looks, look_dates(protocol), strict=True)):
+            last = block == rule.max_blocks
+            all_day(
+                f"look-{i + 1}",
+                day,
+                day,
+                f"{'Last' if last else 'Interim'} look {i + 1} (after block {block}): helper "
+                "or clinician",
+                "The helper or the clinician runs nof1 interim with the passphrase today. "
+                + (
+                    "It closes the trial's looks; then unblind, analyze and report."
+                    if last
+                    else "It says CONTINUE (go on with the next kit) or STOP (the trial "
+                    "ends: unblind, analyze and report; the later events here no longer "
+                    "apply)."
+                ),
             )
     after = protocol.end + timedelta(days=1)
     all_day(

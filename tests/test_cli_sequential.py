@@ -92,9 +92,10 @@ def test_protocol_show_gives_the_rule_and_the_look_dates(sequential_trial):
         "  2027-06-28  look 2, after block 3",
         "  2027-08-23  look 3, after block 4 (the last look)",
     ]
-    assert "The helper or the clinician runs each look on its day, never the patient alone" in (
-        block
-    )
+    assert (
+        "The helper or the clinician runs each look on its day (or before the next block "
+        "ends), never the patient alone"
+    ) in " ".join(block.split())
     assert "nof1 interim --trial" in " ".join(block.split())
 
 
@@ -407,3 +408,26 @@ def test_design_bad_sequential_options_one_error_line_nothing_written(
     assert [x for x in result.stderr.splitlines() if x.startswith("Error")] == [line]
     assert "Traceback" not in result.output and "Simulating" not in result.stderr
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_the_calendar_has_an_event_for_each_interim_look(sequential_trial):
+    import icalendar
+
+    from nof1.reminders import trial_calendar
+
+    p = load_protocol(sequential_trial)
+    cal = icalendar.Calendar.from_ical(trial_calendar(p))
+    looks = {
+        str(e["uid"]).split("-", 1)[1].split("@")[0]: e
+        for e in cal.walk("VEVENT")
+        if "look" in str(e["uid"])
+    }
+    assert sorted(looks) == ["look-1", "look-2", "look-3"]
+    for key, day, block in (("look-1", date(2027, 5, 3), 2), ("look-2", date(2027, 6, 28), 3),
+                            ("look-3", date(2027, 8, 23), 4)):  # fmt: skip
+        assert looks[key].decoded("dtstart") == day
+        kind = "Last" if block == 4 else "Interim"
+        assert str(looks[key]["summary"]) == (
+            f"{kind} look {key[-1]} (after block {block}): helper or clinician"
+        )
+        assert "nof1 interim" in str(looks[key]["description"])

@@ -49,7 +49,8 @@ def _echo_fingerprint(fingerprint: str, text: str = _GIVE_FINGERPRINT) -> None:
 
 #: Who runs the looks of a sequential trial, and what they see.
 _WHO_LOOKS = (
-    "The helper or the clinician runs each look on its day, never the patient alone: "
+    "The helper or the clinician runs each look on its day (or before the next block "
+    "ends), never the patient alone: "
     "`nof1 interim --trial {trial} --passphrase-file F` (it needs the helper's passphrase, "
     "and says only CONTINUE, STOP: efficacy or STOP: futility)."
 )
