@@ -431,3 +431,12 @@ def test_the_calendar_has_an_event_for_each_interim_look(sequential_trial):
             f"{kind} look {key[-1]} (after block {block}): helper or clinician"
         )
         assert "nof1 interim" in str(looks[key]["description"])
+
+
+def test_an_open_label_sequential_trial_needs_no_passphrase_for_its_looks(tmp_path):
+    folder = tmp_path / "open"
+    rule = SequentialRule((2, 3), (0.9, 0.8), (0.2,))
+    create_trial(folder, "magnesium-open", passphrase=None, start=START, sequential=rule)
+    result = CliRunner().invoke(cli, ["protocol", "show", "--trial", str(folder)])
+    flat = " ".join(result.output.split())
+    assert f"never the patient alone: `nof1 interim --trial {folder}`. It says only" in flat

@@ -46,8 +46,9 @@ COLUMNS = (
 
 def _wrap(text: str, indent: str = "  ") -> str:
     return textwrap.fill(
-        text, width=88, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
-    )
+        text, width=88, initial_indent=indent, subsequent_indent=indent,
+        break_long_words=False, break_on_hyphens=False,
+    )  # fmt: skip
 
 
 def _in_100(p: float) -> str:

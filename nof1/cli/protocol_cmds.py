@@ -50,14 +50,17 @@ def _echo_fingerprint(fingerprint: str, text: str = _GIVE_FINGERPRINT) -> None:
 #: Who runs the looks of a sequential trial, and what they see.
 _WHO_LOOKS = (
     "The helper or the clinician runs each look on its day (or before the next block "
-    "ends), never the patient alone: "
-    "`nof1 interim --trial {trial} --passphrase-file F` (it needs the helper's passphrase, "
-    "and says only CONTINUE, STOP: efficacy or STOP: futility)."
+    "ends), never the patient alone: `{command}`{needs}. It says only CONTINUE, STOP: "
+    "efficacy or STOP: futility."
 )
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
-    return textwrap.fill(text, width=88, initial_indent=indent, subsequent_indent=indent)
+    # Commands and paths stay whole, to be copied.
+    return textwrap.fill(
+        text, width=88, initial_indent=indent, subsequent_indent=indent,
+        break_long_words=False, break_on_hyphens=False,
+    )  # fmt: skip
 
 
 def _looks(p: Protocol) -> list[dict]:
@@ -109,7 +112,9 @@ def _echo_looks(p: Protocol, trial) -> None:
     for look in _looks(p):
         last = " (the last look)" if look["after_block"] == rule.max_blocks else ""
         click.echo(f"  {look['due']}  look {look['look']}, after block {look['after_block']}{last}")
-    click.echo(_wrap(_WHO_LOOKS.format(trial=trial)))
+    command = f"nof1 interim --trial {trial}" + (" --passphrase-file F" if p.blinded else "")
+    needs = " (it opens the sealed allocation with the helper's passphrase)" if p.blinded else ""
+    click.echo(_wrap(_WHO_LOOKS.format(command=command, needs=needs)))
 
 
 @cli.group()
