@@ -7,6 +7,11 @@ diary, imports it, unblinds, analyses and writes the report. The simulated patie
 realistic rather than convenient: pain around 6.5 on placebo and about 1.5 points lower on
 magnesium, autocorrelated day-to-day noise, whole-number scores, a missed week, occasional
 guesses and some diarrhoea on magnesium (its main side effect; docs/sources.md).
+
+``nof1 demo --sequential`` (``run_sequential_demo``) runs the same patient through a
+sequential trial: the template's own design with its pre-registered interim looks, the
+diary recorded block by block, a look (``nof1 interim``'s library call) at each look
+point, and the report of the trial where the first STOP ended it.
 """
 
 from __future__ import annotations
@@ -264,6 +269,9 @@ def run_demo(
 #: Simulated trials per scenario when the demo makes its design's rule: few, so the demo
 #: runs in seconds (``nof1 design --sequential`` uses thousands).
 SEQUENTIAL_SIMS = 200
+#: The sequential demo's default patient: one whose trial continues at the first look and
+#: stops for efficacy at the second (other seeds run to the end or stop for futility).
+SEQUENTIAL_DEMO_SEED = 4
 
 
 @dataclass(frozen=True)
@@ -275,14 +283,13 @@ class SequentialDemoResult(DemoResult):
     ended: date | None = None
 
 
-def _sequential_rule() -> Any:
-    """The template's stopping rule, as ``protocol new --sequential`` would pre-register it."""
-    from nof1.protocol import read_template, template_rule
+def _sequential_rule(seed: int) -> Any:
+    """The template's stopping rule with its simulated operating characteristics, as
+    ``protocol new --sequential`` pre-registers it (with fewer simulated trials)."""
+    from nof1.design.sequential import rule_for_protocol
+    from nof1.protocol import read_template
 
-    rule = template_rule(read_template(TEMPLATE))
-    if rule is None:
-        raise Nof1Error(f"the {TEMPLATE} template has no [sequential] rule")
-    return rule
+    return rule_for_protocol(read_template(TEMPLATE), sims=SEQUENTIAL_SIMS, seed=seed)
 
 
 def _take_look(trial_dir: Path, today: date) -> Any:
@@ -292,8 +299,9 @@ def _take_look(trial_dir: Path, today: date) -> Any:
     return interim_look(trial_dir, DEMO_PASSPHRASE, today=today).record
 
 
-def _record_days(trial_dir: Path, protocol: Any, rows: list[dict[str, str]]) -> int:
-    """Record the simulated patient's days in the diary, as ``nof1 import`` would."""
+def _record_days(trial_dir: Path, protocol: Any, rows: list[dict[str, str]], source: Path) -> int:
+    """Record the simulated patient's days in the diary, as ``nof1 import`` would
+    (``source``: the diary CSV the rows end up in, named in any error)."""
     from nof1.diary import open_diary
     from nof1.entries import make_entry
 
@@ -303,13 +311,13 @@ def _record_days(trial_dir: Path, protocol: Any, rows: list[dict[str, str]]) -> 
         entry = make_entry(protocol, row["date"], values, row["guess"], row["adherence"])
         entries.append((line, entry))
     with open_diary(trial_dir, protocol) as diary:
-        return diary.import_entries(trial_dir / DIARY_CSV, entries)
+        return diary.import_entries(source, entries)
 
 
 def run_sequential_demo(
     out: str | Path,
     *,
-    seed: int = 1,
+    seed: int = SEQUENTIAL_DEMO_SEED,
     engine: str = "exact",
     force: bool = False,
     step: Callable[[str], None] | None = None,
@@ -317,7 +325,9 @@ def run_sequential_demo(
     """Run a sequential magnesium trial on a simulated patient: looks, a stop, the report.
 
     The protocol is the magnesium-crps template's own design with its pre-registered
-    interim looks (at most 4 blocks of 28-day periods, looks after blocks 2, 3 and 4).
+    interim looks (at most 4 blocks of 28-day periods, looks after blocks 2, 3 and 4) and
+    their simulated operating characteristics (``rule_for_protocol`` with
+    ``SEQUENTIAL_SIMS`` trials per scenario, so that the demo takes seconds).
     The patient's diary is recorded block by block; at each look point the helper takes
     the interim look (``nof1.interim.interim_look``, as ``nof1 interim`` does) on the day
     after the block ends; at the first STOP the trial ends, is unblinded, analysed and
@@ -325,8 +335,9 @@ def run_sequential_demo(
 
     Parameters
     ----------
-    out, seed, engine, force, step : as in ``run_demo``; ``engine`` is the final analysis's
+    out, engine, force, step : as in ``run_demo``; ``engine`` is the final analysis's
         (the looks always use the exact engine).
+    seed : seed of the allocation, the patient and the design's simulation.
 
     Returns
     -------
@@ -339,7 +350,7 @@ def run_sequential_demo(
 
     Example
     -------
-    >>> run_sequential_demo("/tmp/nof1-seq", seed=1).looks[-1].decision  # doctest: +SKIP
+    >>> run_sequential_demo("/tmp/nof1-seq").looks[-1].decision  # doctest: +SKIP
     'STOP: efficacy'
     """
     from nof1.analysis import analyze_trial
@@ -349,6 +360,7 @@ def run_sequential_demo(
     from nof1.files import write_output
     from nof1.report import trial_report, write_report
     from nof1.report.build import design_characteristics
+    from nof1.status import block_end
     from nof1.trial import create_trial
 
     if engine not in ("exact", "mcmc"):
@@ -362,16 +374,19 @@ def run_sequential_demo(
     trial_dir = out / TRIAL_DIR
     write_output(out / PASSPHRASE_FILE, (DEMO_PASSPHRASE + "\n").encode(), what="passphrase file")
 
-    rule = _sequential_rule()
+    rule = _sequential_rule(seed)
     protocol = create_trial(
         trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed,
         sequential=rule,
     )  # fmt: skip
     say(
-        f"1. protocol new --sequential: {TEMPLATE}, at most {protocol.blocks} blocks of "
-        f"{protocol.period_days}-day periods ({protocol.washout_days} washout days), "
-        f"{protocol.run_in_days}-day run-in, {protocol.start} to {protocol.end} at the "
-        f"latest -> {trial_dir}"
+        _wrap(
+            f"1. protocol new --sequential: {TEMPLATE}, at most {protocol.blocks} blocks of "
+            f"{protocol.period_days}-day periods ({protocol.washout_days} washout days), "
+            f"{protocol.run_in_days}-day run-in, {protocol.start} to {protocol.end} at the "
+            f"latest -> {trial_dir}",
+            first="",
+        )
     )
     say(_wrap(f"Stopping rule: {rule.describe(protocol.analysis.mcid)}"))
     design = design_characteristics(rule)
@@ -382,16 +397,21 @@ def run_sequential_demo(
     arms = open_allocation(trial_dir, DEMO_PASSPHRASE).arms
     rows, truth = simulate_diary(protocol, arms, seed)
     say(
-        f"2. the simulated patient (true effect {truth['effect']:+.1f} points on magnesium) "
-        "records the diary; the helper takes each interim look the day after its block ends:"
+        _wrap(
+            f"2. the simulated patient (true effect {truth['effect']:+.1f} points on "
+            "magnesium) records the diary; the helper takes each interim look the day after "
+            "its block ends:",
+            first="",
+        )
     )
+    diary_csv = out / DIARY_CSV
     recorded: list[dict[str, str]] = []
     looks = []
     done = 0
     for k in rule.looks:
-        end = max(p.end for p in protocol.periods if p.block == k)
+        end = block_end(protocol, k)
         new = [r for r in rows[len(recorded) :] if r["date"] <= end.isoformat()]
-        _record_days(trial_dir, protocol, new)
+        _record_days(trial_dir, protocol, new, diary_csv)
         recorded += new
         look = _take_look(trial_dir, end + timedelta(days=1))
         looks.append(look)
@@ -404,20 +424,27 @@ def run_sequential_demo(
         if look.stops:
             break
     stop = looks[-1]
-    ended = max(p.end for p in protocol.periods if p.block == stop.after_block)
+    ended = block_end(protocol, stop.after_block)
     saved = (protocol.end - ended).days
     if stop.after_block < rule.max_blocks:
         say(
-            f"3. stopped at look {stop.look} after block {stop.after_block} ({stop.decision}): "
-            f"the trial ended on {ended} instead of {protocol.end}, {saved} days (about "
-            f"{saved / 7:.0f} weeks) sooner than the fixed {rule.max_blocks}-block design"
+            _wrap(
+                f"3. stopped at look {stop.look} after block {stop.after_block} "
+                f"({stop.decision}): the trial ended on {ended} instead of {protocol.end}, "
+                f"{saved} days (about {saved / 7:.0f} weeks) sooner than the fixed "
+                f"{rule.max_blocks}-block design",
+                first="",
+            )
         )
     else:
         say(
-            f"3. no look stopped the trial early: it ran its {rule.max_blocks} blocks to "
-            f"{protocol.end}, as long as the fixed design ({stop.decision} at the last look)"
+            _wrap(
+                f"3. no look stopped the trial early: it ran its {rule.max_blocks} blocks to "
+                f"{protocol.end}, as long as the fixed design ({stop.decision} at the last "
+                "look)",
+                first="",
+            )
         )
-    diary_csv = out / DIARY_CSV
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
@@ -427,17 +454,23 @@ def run_sequential_demo(
 
     _, unblinding = unblind_trial(trial_dir, DEMO_PASSPHRASE, today=ended + timedelta(days=1))
     say(
-        f"4. unblind: allocation {' '.join(arms)} verified against the commitment "
-        f"(reason: {unblinding.reason or 'the trial is over'})"
+        _wrap(
+            f"4. unblind: allocation {' '.join(arms)} verified against the commitment "
+            f"(reason: {unblinding.reason or 'the trial is over'})",
+            first="",
+        )
     )
 
     mcmc = {"chains": 2} if engine == "mcmc" else {}
     result = analyze_trial(trial_dir, engine=engine, seed=seed, prior_sensitivity=True, **mcmc)
     s = result.summary
     say(
-        f"5. analyze ({engine}, blocks 1-{result.sequential.blocks_analysed}): effect "
-        f"{s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}), "
-        f"P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
+        _wrap(
+            f"5. analyze ({engine}, blocks 1-{result.sequential.blocks_analysed}): effect "
+            f"{s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}), "
+            f"P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}",
+            first="",
+        )
     )
     say(f"   {result.verdict.criterion.line()}")
     say(_wrap(f"Verdict ({result.verdict.tier}): {result.verdict.headline}"))
@@ -462,5 +495,6 @@ def run_sequential_demo(
     )
 
 
-def _wrap(text: str) -> str:
-    return textwrap.fill(text, 88, initial_indent="   ", subsequent_indent="   ")
+def _wrap(text: str, first: str = "   ") -> str:
+    """A step's text filled to 88 columns, its later lines indented under the first."""
+    return textwrap.fill(text, 88, initial_indent=first, subsequent_indent="   ")

@@ -134,3 +134,45 @@ def test_the_committed_example_trial_works_as_git_checks_it_out(tmp_path):
         res = CliRunner().invoke(cli, [str(a) for a in args])
         assert res.exit_code == 0, (args, res.output)
     assert "A is Magnesium, B is Placebo." in res.output
+
+
+def test_cli_sequential_demo_looks_block_by_block_stops_and_reports(tmp_path):
+    from nof1.diary import open_diary
+    from nof1.monitoring import read_monitoring
+    from nof1.protocol import load_protocol
+
+    out = tmp_path / "seq"
+    res = CliRunner().invoke(cli, ["demo", "--sequential", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    # The default patient continues at the first look and stops at the second.
+    assert "blocks 1-2: 106 days recorded; look 1 on 2026-05-04 (blocks 1-2): CONTINUE" in text
+    assert "block 3: 54 days recorded; look 2 on 2026-06-29 (blocks 1-3): STOP: efficacy" in text
+    assert (
+        "the trial ended on 2026-06-28 instead of 2026-08-23, 56 days (about 8 weeks) sooner "
+        "than the fixed 4-block design" in text
+    )
+    assert "reason: interim look 2 after block 3: STOP: efficacy" in text
+    assert "5. analyze (exact, blocks 1-3)" in text
+    assert "Stopping early tends to overestimate the effect. In the design's simulation" in text
+    steps = re.findall(r"^(\d)\. ", res.output, flags=re.M)
+    assert steps == ["1", "2", "3", "4", "5", "6"]
+    report = out / "report.html"
+    assert f"Open the report: {report}" in res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "diary.csv", "helper-passphrase.txt", "report.html", "trial",
+    ]  # fmt: skip
+    trial = out / "trial"
+    protocol = load_protocol(trial)
+    assert protocol.sequential.simulated["sims"] == 200  # pre-registered with its simulation
+    with open_diary(trial, protocol, readonly=True) as diary:
+        assert [(x.look, x.after_block, x.decision) for x in diary.looks()] == [
+            (1, 2, "CONTINUE"), (2, 3, "STOP: efficacy"),
+        ]  # fmt: skip
+        assert max(r.entry.date for r in diary.current_entries()).isoformat() <= "2026-06-28"
+    monitoring = read_monitoring(trial)
+    assert monitoring.stopped_early and monitoring.blocks_analysed == 3
+    page = report.read_text()
+    assert '<section id="interim">' in page
+    assert re.findall(r'<tr data-decision="([^"]+)">', page) == ["CONTINUE", "STOP: efficacy"]
+    assert "trials that stopped here for efficacy overestimated the benefit by" in page

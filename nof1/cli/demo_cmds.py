@@ -19,7 +19,10 @@ from nof1.cli.common import seed_option
     help="Folder for the demo trial, its diary and the report (must be empty or new; "
     "default: a new folder in the system's temporary folder, never the current one).",
 )
-@seed_option("Seed of the allocation and the patient.", default=1)
+@seed_option(
+    "Seed of the allocation and the patient (default: 1; with --sequential 4, a patient "
+    "whose trial stops at its second look)."
+)
 @click.option(
     "--engine",
     type=click.Choice(["exact", "mcmc"]),
@@ -44,10 +47,12 @@ def demo(out: Path, seed: int, engine: str, force: bool, sequential: bool) -> No
     interim looks after blocks 2, 3 and 4; the trial stops at the first look that says
     STOP, is unblinded and reported.
     """
-    from nof1.demo import run_demo, run_sequential_demo
+    from nof1.demo import SEQUENTIAL_DEMO_SEED, run_demo, run_sequential_demo
 
     # Not the current folder: run from a clone of nof1, the demo would land in the clone.
     out = out or Path(tempfile.mkdtemp(prefix="nof1-demo-"))
     run = run_sequential_demo if sequential else run_demo
+    if seed is None:
+        seed = SEQUENTIAL_DEMO_SEED if sequential else 1
     result = run(out, seed=seed, engine=engine, force=force, step=click.echo)
     click.echo(f"\nOpen the report: {result.report}")
