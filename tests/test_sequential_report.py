@@ -201,3 +201,22 @@ def test_a_last_look_is_the_planned_end_not_an_early_stop(ran_to_end):
     assert monitoring.stopped.decision == STOP_FUTILITY and not monitoring.stopped_early
     assert monitoring.blocks_analysed == 4 and monitoring.simulated_bias() is None
     assert monitoring.missed() == ()
+
+
+def test_a_look_not_taken_is_named_and_repeats_are_marked():
+    from datetime import UTC, date, datetime
+
+    from nof1.diary import Look
+    from nof1.monitoring import Monitoring
+
+    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    ends = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1))
+    # The look after block 2 was never taken; the one after block 3 twice, then STOP.
+    looks = (Look(2, 3, CONTINUE, at), Look(2, 3, CONTINUE, at), Look(3, 4, STOP_FUTILITY, at))
+    m = Monitoring(RULE, looks, 4, ends)
+    assert m.missed() == (2,) and m.repeats() == (False, True, False)
+    assert not m.stopped_early and m.simulated_bias() is None
+    assert Monitoring(RULE, (), 4, ends).summary_lines() == [
+        "Sequential trial: 0 interim looks recorded.",
+        "No look said STOP: the trial ran its 4 blocks; this analysis uses all of them.",
+    ]
