@@ -143,17 +143,28 @@ def expected_decision(folder: Path, after_block: int) -> str:
 # ------------------------------------------------------------------ (a) only the decision
 
 
-def test_two_allocations_with_the_same_decision_write_the_same_bytes(tmp_path, clock, monkeypatch):
-    """The same diary (no effect) under two allocations that differ in blocks 1-2: stdout,
-    stderr, exit code and the look record (its time aside) are byte for byte the same."""
+#: Never stops at look 1 (no futility stop, an efficacy boundary no 28 days reach).
+NO_EARLY_STOP = SequentialRule((2, 3, 4), (0.999, 0.99, 0.8), (0.0, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("rule", "decision"), [(RULE, STOP_FUTILITY), (NO_EARLY_STOP, CONTINUE)], ids=["stop", "go"]
+)
+def test_two_allocations_with_the_same_decision_write_the_same_bytes(
+    tmp_path, clock, monkeypatch, rule, decision
+):
+    """The same diary (no effect) under two mirror allocations (BABA and ABAB in blocks
+    1-2): stdout, stderr, exit code and the look record (its time aside) are byte for byte
+    the same."""
     outputs = []
     arms = []
     for name, seed in (("one", 1), ("two", 2)):
         place = tmp_path / name
         folder = place / "trial"
-        protocol = make(folder, seed)
+        protocol = make(folder, seed, rule)
         arms.append(open_allocation(folder, PASS).arms)
         fill(folder, protocol, 0.0, blocks=2)
+        assert expected_decision(folder, 2) == decision
         (place / "pass.txt").write_text(PASS + "\n")
         monkeypatch.chdir(place)
         clock(LOOK_DAY[2])
@@ -165,7 +176,6 @@ def test_two_allocations_with_the_same_decision_write_the_same_bytes(tmp_path, c
     assert outputs[0] == outputs[1]
     code, out, err, records = outputs[0]
     assert code == 0 and err == b""
-    decision = records[0]["decision"]
     assert records == [{"look": 1, "after_block": 2, "decision": decision}]
     assert out.decode().splitlines()[0] == f"Look 1 of 3 (after block 2): {decision}"
 
@@ -410,9 +420,8 @@ def test_no_effect_with_enough_data_gives_what_the_rule_says(tmp_path):
 
 def test_the_continue_line_names_the_next_look(tmp_path, passfile, clock):
     """A rule with no futility stop at look 1 and a boundary no data reach: CONTINUE."""
-    rule = SequentialRule((2, 3, 4), (0.999, 0.99, 0.8), (0.0, 0.0))
     folder = tmp_path / "trial"
-    fill(folder, make(folder, rule=rule), 0.0, blocks=2)
+    fill(folder, make(folder, rule=NO_EARLY_STOP), 0.0, blocks=2)
     assert expected_decision(folder, 2) == CONTINUE
     clock(LOOK_DAY[2])
     res = run("interim", "--trial", folder, "--passphrase-file", passfile)
