@@ -36,10 +36,7 @@ TEMPLATES = ("magnesium-crps", "generic-ab")
 #: The worlds of the acceptance study: no effect first (tau changes nothing there: the
 #: trials of tau 0 and tau 7 are the same ones), then the hoped-for effect.
 SCENARIOS = tuple(
-    Scenario(effect, rho, tau)
-    for effect in (0.0, -1.5)
-    for rho in (0.5, 0.8)
-    for tau in (0.0, 7.0)
+    Scenario(effect, rho, tau) for effect in (0.0, -1.5) for rho in (0.5, 0.8) for tau in (0.0, 7.0)
 )
 
 
@@ -80,7 +77,9 @@ def candidates_table(design) -> list[str]:
     return lines
 
 
-def acceptance_table(ocs: tuple[SequentialOC, ...], fixed_blocks: int, fixed_days: int) -> list[str]:
+def acceptance_table(
+    ocs: tuple[SequentialOC, ...], fixed_blocks: int, fixed_days: int
+) -> list[str]:
     """One row per scenario: error rates, power against the fixed design, length."""
     lines = [
         f"| effect | rho | tau | P(STOP: efficacy) | any look crosses (non-binding) | fixed "

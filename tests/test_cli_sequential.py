@@ -104,7 +104,7 @@ def test_protocol_show_json_gives_the_rule_and_the_look_dates(sequential_trial):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     seq = json.loads(result.output)["sequential"]
-    assert (seq["looks"], seq["efficacy"], seq["futility"]) == ([2, 3, 4], [0.8] * 3, [0.3, 0.5])
+    assert (seq["looks"], seq["efficacy"], seq["futility"]) == ([2, 3, 4], [0.8] * 3, [0.5, 0.5])
     assert seq["rule"].startswith("Looks after blocks 2, 3 and at the end (block 4).")
     assert seq["looks_due"] == [
         {"look": 1, "after_block": 2, "due": "2027-05-03"},

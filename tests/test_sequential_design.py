@@ -241,3 +241,56 @@ def test_rule_for_protocol_keeps_the_templates_rule():
     assert rule == template_rule(template)
     assert rule.simulated["sims"] == 100 and rule.simulated["fixed_days"] == 231
     assert len(rule.simulated["bias_efficacy"]) == len(rule.looks)
+
+
+# --- slow: the templates' defaults and a spot check of the acceptance study -----------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["magnesium-crps", "generic-ab"])
+def test_templates_default_rule_is_what_the_design_recommends(name):
+    """The template's [sequential] rule is what ``nof1 design --sequential`` recommends at
+    its defaults (2,000 trials per scenario, seed 0), and ``protocol new --sequential``
+    pre-registers it with the same simulated characteristics."""
+    template = read_template(name)
+    design = evaluate_sequential(template)
+    assert design.recommended == template_rule(template)
+    sim = design.recommended.simulated
+    assert sim["false_positive"] <= 0.05 and sim["power"] >= sim["fixed_power"]
+    if name == "generic-ab":  # the same trials again: cheap without the onset model
+        assert rule_for_protocol(template).simulated == sim
+
+
+#: The acceptance study's worlds (docs/sequential.md), with fewer trials.
+SPOT = 600
+
+
+def _binomial_margin(p: float, n: int = SPOT) -> float:
+    return 2.5 * np.sqrt(p * (1 - p) / n)
+
+
+@pytest.fixture(scope="module")
+def magnesium_spot_check():
+    from nof1.design.sequential import evaluate_rules
+
+    template = read_template("magnesium-crps")
+    rule = template_rule(template)
+    scenarios = [Scenario(0.0, 0.8)] + [
+        Scenario(-1.5, rho, tau) for rho in (0.5, 0.8) for tau in (0.0, 7.0)
+    ]
+    (ocs,) = evaluate_rules(template, [rule], scenarios, sims=SPOT, seed=11)
+    return ocs
+
+
+@pytest.mark.slow
+def test_magnesium_sequential_design_keeps_its_promises(magnesium_spot_check):
+    """Seeded spot check of the acceptance study (600 trials per scenario instead of 5,000):
+    false-positive rate over all looks at rho 0.8 (futility non-binding) within 0.05 plus
+    2.5 binomial sds; power at least that of the fixed 3-block design on the same trials;
+    expected length at most 75% of the fixed 4-block design's 231 days."""
+    null, *hoped = magnesium_spot_check
+    assert null.p_efficacy_nonbinding <= 0.05 + _binomial_margin(0.05)
+    assert null.expected_days <= 0.75 * 231
+    for o in hoped:
+        assert o.p_efficacy >= o.fixed_power[3], o.scenario
+        assert o.expected_days <= 0.75 * 231, o.scenario
