@@ -342,9 +342,16 @@ def test_the_design_command_pre_registers_exactly_the_recommended_rule(tmp_path,
 
 
 def test_design_options_that_change_the_rule_say_the_command_may_differ():
+    # generic-ab's own rule is for 5 blocks: for 4, protocol new simulates again.
+    args = ("--template", "generic-ab", "--max-blocks", "4", "--looks", "2,4")
+    flat = " ".join(design(*args).stdout.split())
+    assert "looks after blocks 2 and 4." in flat
+    assert "This command simulates again with the defaults" in flat
+    assert "To pre-register it" not in flat
+    # For 5 blocks protocol new pre-registers the template's own rule, not this one.
     flat = " ".join(design("--template", "generic-ab", "--looks", "2,4,5").stdout.split())
     assert "looks after blocks 2, 4 and 5." in flat
-    assert "This command simulates again with the defaults" in flat
+    assert "This command pre-registers the template's own rule for 5 blocks" in flat
     assert "To pre-register it" not in flat
 
 
