@@ -50,7 +50,7 @@ LAYERS = (
     ("nof1.pool",),
     ("nof1.report.pooled",),
     ("nof1.design.fixed", "nof1.design"),
-    ("nof1.design.blinding", "nof1.design.sequential"),
+    ("nof1.design.blinding", "nof1.design.boundaries", "nof1.design.sequential"),
     ("nof1.demo",),
 )
 #: Above every stage: the command line and the package's own entry points.

@@ -8,24 +8,26 @@ import numpy as np
 import pytest
 import tomli_w
 
+from nof1.design.boundaries import (
+    CALIBRATED_SHAPES,
+    apply_rule,
+    calibrate_efficacy,
+    crosses_efficacy,
+    futility_candidates,
+    shape_boundaries,
+)
 from nof1.design.fixed import analyse_batch
 from nof1.design.sequential import (
-    CALIBRATED_SHAPES,
     DESIGN_GRID_SIZE,
     DESIGN_TAU_POINTS,
     Scenario,
     SequentialDesign,
     _plan,
     _prefix,
-    apply_rule,
-    calibrate_efficacy,
-    crosses_efficacy,
     design_scenarios,
     evaluate_sequential,
-    futility_candidates,
     rule_for_protocol,
     sequential_command,
-    shape_boundaries,
     simulate_looks,
 )
 from nof1.errors import ProtocolError
@@ -144,8 +146,9 @@ def test_design_scenarios_no_effect_first():
         ({"sims": 5}, "sims must be a whole number of at least 100, got 5"),
         ({"target": 0.7}, "target false-positive rate must be in 0-0.5, got 0.7"),
         ({"rho": 1.0}, "rho must lie strictly between -1 and 1, got 1"),
-        ({"sd": 0}, "sd must be positive, got 0"),
-        ({"tau": -1}, "tau must be 0 or more days, got -1"),
+        ({"sd": 0}, "sd must be positive and at most 100, got 0"),
+        ({"effect": -2000}, "effect must be between -100 and 100 points, got -2000"),
+        ({"tau": -1}, "tau must be 0-365 days, got -1"),
         ({"effect": 0}, "the hoped-for effect must not be 0 (that is the no-effect scenario)"),
         ({"calibration_rhos": ()}, "give at least one calibration rho"),
         ({"effect": float("nan")}, "effect must be a number, got nan"),

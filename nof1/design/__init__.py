@@ -2,7 +2,8 @@
 
 - ``nof1.design.fixed``: operating characteristics of fixed-length designs (``nof1 design``);
 - ``nof1.design.sequential``: pre-registered interim looks with calibrated stopping
-  boundaries (``nof1 design --sequential``);
+  boundaries (``nof1 design --sequential``), the boundaries themselves in
+  ``nof1.design.boundaries``;
 - ``nof1.design.blinding``: simulated trials in which blinding holds or breaks, and what the
   verdict makes of them (validation studies).
 
