@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import numpy as np
 import pytest
@@ -162,6 +163,23 @@ def test_recommend_shortest_adequate_design():
     )
 
 
+def test_designs_are_analysed_with_the_templates_onset_model():
+    """With slow onset (tau 10 days) the plain analysis underestimates the effect; the
+    magnesium template pre-registers the onset model, and the design study analyses with it
+    (as `nof1 design --sequential` does), so its estimates sit much closer to the truth."""
+    from nof1.protocol import protocol_from_template, read_template
+
+    onset = protocol_from_template(read_template("magnesium-crps"), start=date(2030, 1, 7)).analysis
+    assert onset.carryover
+    kw = dict(effect=-1.5, tau=10.0, sims=300, seed=5)
+    (plain,) = evaluate_designs((3,), (28,), 7, **kw)
+    (modelled,) = evaluate_designs((3,), (28,), 7, analysis=onset, **kw)
+    # Issue 13's onset study (2,000 trials): bias +0.50 plain, +0.18 with the onset model;
+    # the mean of 300 estimates has a standard error of about 0.04.
+    assert plain.mean_estimate - (-1.5) > 0.35
+    assert modelled.mean_estimate - (-1.5) < plain.mean_estimate - (-1.5) - 0.15
+
+
 # --- CLI ----------------------------------------------------------------------------------
 
 
@@ -182,7 +200,8 @@ def test_cli_without_options_evaluates_the_magnesium_template_for_a_patient(run)
     out = result.stdout
     lines = out.splitlines()
     assert lines[0].startswith("What a trial of Magnesium can show (magnesium-crps;")
-    assert "Pre-registered rule: benefit if P(benefit >= 1) > 0.8." in lines[1]
+    assert "analysed as pre-registered (with the onset model" in lines[1]
+    assert "the rule: benefit if P(benefit >= 1) > 0.8." in lines[1]
     header = next(i for i, line in enumerate(lines) if "finds benefit" in line)
     assert lines[header].split() == [
         "blocks", "period", "washout", "weeks", "finds", "benefit", "P(benefit)>0.95",

@@ -140,7 +140,7 @@ def _refuse_options_of_the_other_kind(sequential: bool, fixed: dict, seq: dict) 
     default=0.0,
     show_default=True,
     type=float,
-    help="Onset/carryover time constant in days (simulated, not modelled).",
+    help="Onset/carryover time constant in days of the simulated effect (the analysis is the template's: with its onset model, it estimates it).",
 )
 @click.option(
     "--mcid",
@@ -217,8 +217,8 @@ def design(
 
     Many trials are simulated for each design, once with the effect you hope for and once
     with no effect, and each is analysed with the template's prior, MCID and decision rule
-    (by the exact engine, assuming an immediate effect; --tau shows what a slower onset
-    costs). The table
+    (by the exact engine, with the template's onset model if it has one; --tau shows what a
+    slower onset costs). The table
     shows how often each design finds the benefit, how often it raises a false alarm and
     how precise its estimate is, so you and your clinician can trade length against
     certainty. It ends with the `nof1 protocol new` command for the recommended design.
@@ -268,11 +268,14 @@ def design(
     n = 1 + len(blocks) * len(period_days)
     with click.progressbar(length=n, label="Simulating designs", file=sys.stderr) as bar:
         (mine,) = evaluate_designs(
-            (own.blocks,), (own.period_days,), own.washout_days, progress=bar.update, **kw
-        )
+            (own.blocks,), (own.period_days,), own.washout_days, progress=bar.update,
+            analysis=a, **kw,
+        )  # fmt: skip
         others = [
             r
-            for r in evaluate_designs(blocks, period_days, washout, progress=bar.update, **kw)
+            for r in evaluate_designs(
+                blocks, period_days, washout, progress=bar.update, analysis=a, **kw
+            )
             if (r.blocks, r.period_days, r.washout_days)
             != (mine.blocks, mine.period_days, mine.washout_days)
         ]
@@ -308,8 +311,9 @@ def design(
     )
     click.echo(
         f"Assumed: {treatment} changes pain by {effect:+g} points; day-to-day SD {sd:g}, "
-        f"autocorrelation {rho:g}{onset}. Pre-registered rule: benefit if "
-        f"P(benefit >= {mcid:g}) > {threshold:g}."
+        f"autocorrelation {rho:g}{onset}. Each trial is analysed as pre-registered"
+        + (" (with the onset model: the effect builds up and fades)" if a.carryover else "")
+        + f"; the rule: benefit if P(benefit >= {mcid:g}) > {threshold:g}."
     )
     click.echo("")
     widths = [max(len(head), 6) for _, head, _ in COLUMNS]

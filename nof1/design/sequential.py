@@ -56,15 +56,12 @@ from nof1.design.boundaries import (
     crosses_efficacy,
     futility_candidates,
 )
-from nof1.design.fixed import analyse_batch
+from nof1.design.fixed import DESIGN_GRID_SIZE, DESIGN_TAU_POINTS, analyse_batch
 from nof1.errors import ProtocolError
 from nof1.protocol import MAX_BLOCKS, Protocol, protocol_from_template, template_rule
 from nof1.simulate import Layout, SimulatedBatch, simulate_batch
 from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
 
-#: Rho and tau grid points of the design's fits (the analysis uses 100/400 and 29).
-DESIGN_GRID_SIZE = 50
-DESIGN_TAU_POINTS = 9
 #: Autocorrelations under which the false-positive rate is calibrated by default.
 CALIBRATION_RHOS = (0.0, 0.5, 0.8)
 #: Any start date: only the template's design and analysis are read.
