@@ -432,7 +432,7 @@ def run_sequential_demo(
                 f"3. stopped at look {stop.look} after block {stop.after_block} "
                 f"({stop.decision}): the trial ended on {ended} instead of {protocol.end}, "
                 f"{saved} days (about {saved / 7:.0f} weeks) sooner than the fixed "
-                f"{rule.max_blocks}-block design",
+                f"{rule.max_blocks}-block design.",
                 first="",
             )
         )
@@ -441,7 +441,7 @@ def run_sequential_demo(
             _wrap(
                 f"3. no look stopped the trial early: it ran its {rule.max_blocks} blocks to "
                 f"{protocol.end}, as long as the fixed design ({stop.decision} at the last "
-                "look)",
+                "look).",
                 first="",
             )
         )
@@ -450,7 +450,7 @@ def run_sequential_demo(
     writer.writeheader()
     writer.writerows(recorded)
     write_output(diary_csv, text.getvalue().encode("utf-8"), what="simulated diary")
-    say(f"   the {len(recorded)} days the patient recorded -> {diary_csv}")
+    say(f"   Diary: the {len(recorded)} days the patient recorded -> {diary_csv}")
 
     _, unblinding = unblind_trial(trial_dir, DEMO_PASSPHRASE, today=ended + timedelta(days=1))
     say(
