@@ -164,6 +164,26 @@ def simulate_diary(
     return rows, truth
 
 
+def _start(
+    out: str | Path, engine: str, force: bool, step: Callable[[str], None] | None
+) -> tuple[Callable[[str], None], Path]:
+    """Check the engine and the output folder, make the folder (0700) and write the
+    helper's passphrase file into it: (say, out) for the demo's steps."""
+    from nof1.errors import ModelError
+    from nof1.files import write_output
+
+    if engine not in ("exact", "mcmc"):
+        raise ModelError(f"engine {engine!r} must be 'exact' or 'mcmc'")
+    say = step or (lambda _msg: None)
+    out = Path(out)
+    _check_out(out, force)
+    if force:
+        _clear_previous(out)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_output(out / PASSPHRASE_FILE, (DEMO_PASSPHRASE + "\n").encode(), what="passphrase file")
+    return say, out
+
+
 def run_demo(
     out: str | Path,
     *,
@@ -201,23 +221,12 @@ def run_demo(
     from nof1.analysis import analyze_trial
     from nof1.blinding import open_allocation
     from nof1.diary import import_diary, unblind_trial
-    from nof1.errors import ModelError
     from nof1.files import write_output
     from nof1.report import trial_report, write_report
     from nof1.trial import create_trial
 
-    if engine not in ("exact", "mcmc"):
-        raise ModelError(f"engine {engine!r} must be 'exact' or 'mcmc'")
-    say = step or (lambda _msg: None)
-    out = Path(out)
-    _check_out(out, force)
-    if force:
-        _clear_previous(out)
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    say, out = _start(out, engine, force, step)
     trial_dir = out / TRIAL_DIR
-
-    phrase_file = out / PASSPHRASE_FILE
-    write_output(phrase_file, (DEMO_PASSPHRASE + "\n").encode(), what="passphrase file")
     protocol = create_trial(
         trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed, **DEMO_DESIGN
     )
@@ -356,23 +365,14 @@ def run_sequential_demo(
     from nof1.analysis import analyze_trial
     from nof1.blinding import open_allocation
     from nof1.diary import unblind_trial
-    from nof1.errors import ModelError
     from nof1.files import write_output
     from nof1.report import trial_report, write_report
     from nof1.report.build import design_characteristics
     from nof1.status import block_end
     from nof1.trial import create_trial
 
-    if engine not in ("exact", "mcmc"):
-        raise ModelError(f"engine {engine!r} must be 'exact' or 'mcmc'")
-    say = step or (lambda _msg: None)
-    out = Path(out)
-    _check_out(out, force)
-    if force:
-        _clear_previous(out)
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    say, out = _start(out, engine, force, step)
     trial_dir = out / TRIAL_DIR
-    write_output(out / PASSPHRASE_FILE, (DEMO_PASSPHRASE + "\n").encode(), what="passphrase file")
 
     rule = _sequential_rule(seed)
     protocol = create_trial(
