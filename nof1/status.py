@@ -79,7 +79,8 @@ class Status:
         not yet recorded, a space outside the trial.
     next_switch : the first day of the next period, None if none follows.
     next_kit : the kit label from ``next_switch`` on.
-    first_day, last_day : the trial's first (run-in included) and last day.
+    first_day, last_day : the trial's first (run-in included) and last day; after a STOP at
+        an interim look the last day is that of the block the look analysed.
     unblinded : True once the allocation was revealed.
     blinded : False for an open-label trial (nothing to unblind).
     looks : the interim looks taken so far, oldest first (a repeated look each time); each
@@ -188,12 +189,17 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
             unblinded = diary.unblinding() is not None
             looks = diary.looks()
     look_block = None if unblinded else next_look(protocol, looks, today)
+    # A STOP at an interim look ends the trial with the block it looked at: the days of
+    # the blocks never run are not missing, and no kit is due any more.
+    stop = next((look for look in looks if look.stops), None)
+    end = protocol.end if stop is None else block_end(protocol, stop.after_block)
     info = protocol.day_info(today)
-    last = min(today, protocol.end)
+    phase = "after" if stop is not None and today > end else info.phase
+    last = min(today, end)
     so_far = [protocol.start + timedelta(days=i) for i in range((last - protocol.start).days + 1)]
     missing = tuple(d for d in so_far if d < today and d not in recorded)
-    upcoming = [p for p in protocol.periods if p.start > today]
-    period = info.period
+    upcoming = [p for p in protocol.periods if today < p.start <= end]
+    period = None if phase == "after" else info.period
     arm = (
         protocol.open_allocation[period.index - 1]
         if period is not None and protocol.open_allocation
@@ -201,7 +207,7 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     )
 
     def mark(d: date) -> str:
-        if not protocol.start <= d <= protocol.end:
+        if not protocol.start <= d <= end:
             return " "
         if d in recorded:
             return "r" if d in recalled else "#"
@@ -209,14 +215,14 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
 
     return Status(
         today=today,
-        phase=info.phase,
+        phase=phase,
         period=None if period is None else period.index,
         block=None if period is None else period.block,
         kit=None if period is None else period.kit,
         treatment=None if arm is None else protocol.treatments[arm].name,
         doses_per_day=None if arm is None else protocol.treatments[arm].doses_per_day,
         period_days=protocol.period_days,
-        washout=info.washout,
+        washout=info.washout and period is not None,
         day_of_period=None if period is None else (today - period.start).days + 1,
         recorded_today=today in recorded,
         days_so_far=len(so_far),
@@ -228,7 +234,7 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
         next_switch=upcoming[0].start if upcoming else None,
         next_kit=upcoming[0].kit if upcoming else None,
         first_day=protocol.start,
-        last_day=protocol.end,
+        last_day=end,
         unblinded=unblinded,
         blinded=protocol.blinded,
         looks=looks,

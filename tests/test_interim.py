@@ -503,3 +503,20 @@ def test_look_days_agree_with_the_protocols_calendar(effective):
     protocol = load_protocol(effective)
     assert look_dates(protocol) == tuple(look_opens(protocol, k) for k in RULE.looks)
     assert look_dates(protocol) == tuple(LOOK_DAY.values())
+
+
+def test_after_a_stop_the_blocks_never_run_are_not_missing(effective):
+    """A STOP ends the trial with the block it looked at: status no longer asks for the
+    days of blocks 3-4, names no kit, and says where the trial stopped."""
+    interim_look(effective, PASS, today=LOOK_DAY[2])
+    later = LOOK_DAY[3] + timedelta(days=3)  # block 4 would be running
+    s = trial_status(effective, later)
+    assert s.phase == "after" and s.kit is None and s.next_switch is None
+    assert s.last_day == block_end(load_protocol(effective), 2)
+    assert s.missing == () and s.days_so_far == s.days_recorded == 28
+    out = CliRunner().invoke(cli, ["status", "--trial", str(effective)], catch_exceptions=False)
+    # The CLI's clock is today's date, long after this 2026 trial: the stop line shows.
+    assert (
+        "the trial stopped at interim look 1 (STOP: efficacy); its last day was 2026-02-01."
+        in out.output
+    )

@@ -242,7 +242,12 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
             f"{s.today}: the trial has not started (first day {s.first_day}).",
             f"Next: from {s.first_day}, record every day: nof1 record{t}",
         ]
-    if s.phase == "after":
+    if s.phase == "after" and s.stopped is not None:
+        lines = [
+            f"{s.today}: the trial stopped at interim look {s.stopped.look} "
+            f"({s.stopped.decision}); its last day was {s.last_day}."
+        ]
+    elif s.phase == "after":
         lines = [f"{s.today}: the trial is over (last day {s.last_day})."]
     elif s.phase == "run-in":
         lines = [f"{s.today}: run-in (baseline), no kit yet."]
