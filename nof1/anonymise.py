@@ -29,6 +29,7 @@ from nof1.diary import DIARY_FILE, has_diary
 from nof1.errors import BlindingError, DataError
 from nof1.files import check_output, write_output
 from nof1.integrity import verify_trial
+from nof1.monitoring import read_monitoring
 from nof1.protocol import PROTOCOL_FILE, load_protocol
 from nof1.series import SCHEMES, trial_table
 
@@ -59,6 +60,12 @@ _PROTOCOL_FIELDS: dict[str, frozenset[str]] = {
     "schedule": frozenset({"start", "end", "periods"}),
     "blinding": frozenset({"commitment", "commitment_method", "sealed_sha256"}),
     "commitment": frozenset({"sha256", "method"}),
+    # A sequential trial's stopping rule and its design simulation: no personal data, and
+    # not part of the pooled series (dropped). The looks' decisions live in the diary's
+    # chain, whose records are never exported.
+    "sequential": frozenset(
+        {"looks", "efficacy", "futility", "shape", "false_positive_target", "simulated"}
+    ),
 }
 _TREATMENT_FIELDS = frozenset({"name", "description", "doses_per_day", "dose_unit"})
 _PERIOD_FIELDS = frozenset({"period", "block", "start", "end", "washout_days", "kit", "arm"})
@@ -172,6 +179,11 @@ def anonymise_trial(trial_dir: str | Path) -> pd.DataFrame:
         if o.name in RESERVED:
             raise DataError(f"outcome {o.name!r} has the name of a fixed anonymised column")
     table = trial_table(trial_dir)
+    monitoring = read_monitoring(trial_dir, protocol)
+    if monitoring is not None:
+        # A trial stopped at an interim look was never run past it: its series ends there,
+        # as its own final analysis does.
+        table = table[monitoring.analysed(table["block"])].reset_index(drop=True)
     unknown = (
         set(table.columns) - _TABLE_DROPPED - _TABLE_KEPT - {o.name for o in protocol.outcomes}
     )

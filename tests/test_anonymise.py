@@ -172,3 +172,38 @@ def test_cli_export_anonymise(tmp_path):
     assert "anonymised" in result.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert NOTE_MARKER.encode() not in out.read_bytes()
+
+
+def test_a_trial_stopped_at_an_interim_look_exports_the_blocks_it_ran(tmp_path):
+    """A sequential trial: its [sequential] section (no personal data) is not exported, and
+    its series ends with the block its STOP looked at, as its final analysis does."""
+    from nof1.interim import interim_look
+    from nof1.stopping import STOP_EFFICACY, SequentialRule
+
+    passphrase = "correct horse battery"
+    start = date(2026, 1, 5)
+    rule = SequentialRule((2, 3, 4), (0.8, 0.8, 0.8), (0.5, 0.5))
+    trial = tmp_path / "trial"
+    protocol = create_trial(trial, "generic-ab", passphrase=passphrase, start=start, seed=2,
+                            sequential=rule, period_days=7, washout_days=0)  # fmt: skip
+    from nof1.blinding import open_allocation
+
+    arms = open_allocation(trial, passphrase).arms
+    rng = np.random.default_rng(1)
+    rows = ["date,pain"]
+    for i in range(protocol.n_days):
+        day = start + timedelta(days=i)
+        period = protocol.day_info(day).period
+        if period is not None and period.block <= 2:
+            pain = 5.5 - 2.5 * (arms[period.index - 1] == "A") + rng.normal(0, 1)
+            rows.append(f"{day},{np.clip(np.round(pain), 0, 10):g}")
+    diary_csv = tmp_path / "diary.csv"
+    diary_csv.write_text("\n".join(rows) + "\n")
+    import_diary(trial, diary_csv)
+    after_block_2 = date(2026, 2, 2)
+    assert interim_look(trial, passphrase, today=after_block_2).decision == STOP_EFFICACY
+    unblind_trial(trial, passphrase, today=after_block_2)
+    frame = anonymise_trial(trial)
+    assert set(frame["block"]) == {1, 2} and len(frame) == 28
+    text = to_csv_text(frame)
+    assert "efficacy" not in text.replace("role=efficacy", "") and "look" not in text
