@@ -218,7 +218,13 @@ def record(
         trial, d, values, guess, adherence, note, correct=correct, today=today, deviation=deviation
     )
     what = "Correction recorded" if rec.supersedes is not None else "Recorded"
-    click.echo(f"{what} for {rec.entry.date}: {_describe(rec, load_protocol(trial))}")
+    protocol = load_protocol(trial)
+    click.echo(f"{what} for {rec.entry.date}: {_describe(rec, protocol)}")
+    if trial_stopped(trial, protocol):
+        click.echo(
+            "The trial stopped at an interim look: no more kits to take. The helper can "
+            "unblind it now (`nof1 status` says how)."
+        )
 
 
 @cli.command()
