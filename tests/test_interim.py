@@ -299,7 +299,7 @@ def test_a_stop_lets_unblind_run_before_the_planned_end(effective, passfile, clo
     status = run("status", "--trial", effective, "--date", str(LOOK_DAY[2] + timedelta(days=1)))
     assert "): STOP: efficacy" in status.stdout
     assert status.stdout.splitlines()[-1].startswith("Next: the trial can end now; the helper")
-    recorded = run("record", "--trial", effective, "--pain", "4")
+    recorded = run("record", "--trial", effective, "--pain", "4", "--correct")
     assert recorded.exit_code == 0, recorded.output
     assert "The trial stopped at an interim look: no more kits to take." in recorded.stdout
     done = run("unblind", "--trial", effective, "--passphrase-file", passfile)
