@@ -366,9 +366,9 @@ def run_sequential_demo(
     from nof1.blinding import open_allocation
     from nof1.diary import unblind_trial
     from nof1.files import write_output
+    from nof1.protocol import block_end
     from nof1.report import trial_report, write_report
     from nof1.report.build import design_characteristics
-    from nof1.status import block_end
     from nof1.trial import create_trial
 
     say, out = _start(out, engine, force, step)

@@ -30,9 +30,9 @@ from nof1.diary import Look, has_diary, open_diary
 from nof1.errors import BlindingError, DataError, IntegrityError, ProtocolError
 from nof1.integrity import check_trial
 from nof1.models.exact import fit_exact
-from nof1.protocol import PROTOCOL_FILE, Protocol, load_protocol
+from nof1.protocol import PROTOCOL_FILE, Protocol, block_end, load_protocol
 from nof1.series import series_from_trial, washout_mode
-from nof1.status import block_end, blocks_complete, look_opens
+from nof1.status import blocks_complete, look_opens
 from nof1.stopping import SequentialRule
 from nof1.summary import summarize
 

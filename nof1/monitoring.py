@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from nof1.diary import Look, has_diary, open_diary
-from nof1.protocol import Protocol, load_protocol
+from nof1.protocol import Protocol, block_end, load_protocol
 from nof1.stopping import STOP_EFFICACY, SequentialRule, rule_to_toml
 
 
@@ -235,9 +235,7 @@ def read_monitoring(trial_dir: str | Path, protocol: Protocol | None = None) -> 
                 info = protocol.day_info(r.entry.date)
                 if info.period is not None and not info.washout and r.entry.values:
                     scored = max(scored, info.period.block)
-    block_ends = tuple(
-        max(p.end for p in protocol.periods if p.block == b) for b in range(1, protocol.blocks + 1)
-    )
+    block_ends = tuple(block_end(protocol, b) for b in range(1, protocol.blocks + 1))
     stop = next((look for look in looks if look.stops), None)
     blocks = rule.max_blocks
     if stop is not None and stop.after_block < rule.max_blocks:

@@ -881,6 +881,11 @@ class CalendarRow:
     arm: str = ""
 
 
+def block_end(p: Protocol, block: int) -> date:
+    """The last day of a block: the last day of its second period."""
+    return max(q.end for q in p.periods if q.block == block)
+
+
 def look_dates(p: Protocol) -> tuple[date, ...]:
     """The day each pre-registered look is due (the day after its block ends), one per look.
 
@@ -888,7 +893,7 @@ def look_dates(p: Protocol) -> tuple[date, ...]:
     """
     if p.sequential is None:
         return ()
-    return tuple(p.periods[2 * k - 1].end + timedelta(days=1) for k in p.sequential.looks)
+    return tuple(block_end(p, k) + timedelta(days=1) for k in p.sequential.looks)
 
 
 def calendar(p: Protocol) -> list[CalendarRow]:

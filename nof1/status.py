@@ -12,15 +12,10 @@ from pathlib import Path
 
 from nof1.diary import Look, has_diary, open_diary
 from nof1.entries import RECALL_DAYS
-from nof1.protocol import Protocol, load_protocol
+from nof1.protocol import Protocol, block_end, load_protocol
 
 #: Days shown in the progress line of ``Status.recent``.
 RECENT_DAYS = 28
-
-
-def block_end(protocol: Protocol, block: int) -> date:
-    """The last day of a block: the last day of its second period."""
-    return max(p.end for p in protocol.periods if p.block == block)
 
 
 def blocks_complete(protocol: Protocol, today: date) -> int:

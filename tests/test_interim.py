@@ -26,9 +26,16 @@ from nof1.cli import cli
 from nof1.diary import DIARY_FILE, import_diary, open_diary, unblind_trial
 from nof1.errors import DataError
 from nof1.interim import interim_look
-from nof1.protocol import PROTOCOL_FILE, Protocol, load_protocol, read_template, template_rule
+from nof1.protocol import (
+    PROTOCOL_FILE,
+    Protocol,
+    block_end,
+    load_protocol,
+    read_template,
+    template_rule,
+)
 from nof1.series import series_from_trial, washout_mode
-from nof1.status import block_end, trial_status
+from nof1.status import trial_status
 from nof1.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
 from nof1.trial import create_trial
 
