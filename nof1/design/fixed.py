@@ -35,7 +35,7 @@ from nof1.models.priors import resolve_prior
 from nof1.models.regression import design_matrix
 from nof1.protocol import Analysis, check_design
 from nof1.randomization import n_allocations
-from nof1.series import Series
+from nof1.series import Series, washout_mode
 from nof1.simulate import Layout, SimulatedBatch, simulate_batch
 
 #: Rho and tau grid points of the design's fits with the onset model (the analysis of a
@@ -182,7 +182,7 @@ def _conclusions(
     95% interval width (None without ``interval``: its quantiles are half the work),
     posterior mean."""
     a = analysis
-    washout = "include" if not a.exclude_washout else "unobserved" if a.carryover else "exclude"
+    washout = washout_mode(a.exclude_washout, a.carryover)
     batch = simulate_batch(
         layout, None, sims, effect=effect, sd=sd, rho=rho, tau=tau, washout=washout, rng=rng
     )

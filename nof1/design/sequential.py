@@ -59,6 +59,7 @@ from nof1.design.boundaries import (
 from nof1.design.fixed import DESIGN_GRID_SIZE, DESIGN_TAU_POINTS, analyse_batch
 from nof1.errors import ProtocolError
 from nof1.protocol import MAX_BLOCKS, Protocol, protocol_from_template, template_rule
+from nof1.series import washout_mode
 from nof1.simulate import Layout, SimulatedBatch, simulate_batch
 from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
 
@@ -351,7 +352,7 @@ def simulate_looks(
     the pre-registered analysis after each of ``points`` (data of blocks 1..k only)."""
     p = plan.protocol
     a = p.analysis
-    washout = "include" if not a.exclude_washout else "unobserved" if a.carryover else "exclude"
+    washout = washout_mode(a.exclude_washout, a.carryover)
     batch = simulate_batch(
         plan.layout, None, sims, effect=scenario.effect, sd=scenario.sd, rho=scenario.rho,
         tau=scenario.tau, washout=washout, rng=_scenario_rng(seed, scenario),
