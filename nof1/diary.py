@@ -115,6 +115,11 @@ class Look:
         return self.decision in (STOP_EFFICACY, STOP_FUTILITY)
 
 
+def first_stop(looks: tuple[Look, ...]) -> Look | None:
+    """The first look that said STOP, or None while the trial may go on."""
+    return next((look for look in looks if look.stops), None)
+
+
 # --------------------------------------------------------------------------- schema
 
 
@@ -672,7 +677,7 @@ class Diary:
 
     def stopped(self) -> Look | None:
         """The first look that said STOP, or None while the trial may go on."""
-        return next((look for look in self.looks() if look.stops), None)
+        return first_stop(self.looks())
 
     def record_look(self, look: int, after_block: int, decision: str) -> Look:
         """Record an interim look's decision in the chain (``nof1 interim``).

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nof1.diary import Look, has_diary, open_diary
+from nof1.diary import Look, first_stop, has_diary, open_diary
 from nof1.protocol import Protocol, block_end, load_protocol
 from nof1.stopping import STOP_EFFICACY, SequentialRule, rule_to_toml
 
@@ -85,7 +85,7 @@ class Monitoring:
     @property
     def stopped(self) -> Look | None:
         """The first look that said STOP, or None (no STOP recorded)."""
-        return next((look for look in self.looks if look.stops), None)
+        return first_stop(self.looks)
 
     @property
     def stopped_early(self) -> bool:
@@ -236,7 +236,7 @@ def read_monitoring(trial_dir: str | Path, protocol: Protocol | None = None) -> 
                 if info.period is not None and not info.washout and r.entry.values:
                     scored = max(scored, info.period.block)
     block_ends = tuple(block_end(protocol, b) for b in range(1, protocol.blocks + 1))
-    stop = next((look for look in looks if look.stops), None)
+    stop = first_stop(looks)
     blocks = rule.max_blocks
     if stop is not None and stop.after_block < rule.max_blocks:
         blocks = min(rule.max_blocks, max(stop.after_block, scored))

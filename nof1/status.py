@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from nof1.diary import Look, has_diary, open_diary
+from nof1.diary import Look, first_stop, has_diary, open_diary
 from nof1.entries import RECALL_DAYS
 from nof1.protocol import Protocol, block_end, load_protocol
 
@@ -39,7 +39,7 @@ def next_look(protocol: Protocol, looks: tuple[Look, ...], today: date) -> int |
     """The block after which the next interim look falls: the look due now if it was not
     taken yet, else the next one ahead; None without interim looks or after a STOP."""
     rule = protocol.sequential
-    if rule is None or any(look.stops for look in looks):
+    if rule is None or first_stop(looks) is not None:
         return None
     done = blocks_complete(protocol, today)
     taken = {look.after_block for look in looks}
@@ -114,7 +114,7 @@ class Status:
     @property
     def stopped(self) -> Look | None:
         """The first interim look that said STOP, or None."""
-        return next((look for look in self.looks if look.stops), None)
+        return first_stop(self.looks)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form: dates as ISO text."""
@@ -186,7 +186,7 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     look_block = None if unblinded else next_look(protocol, looks, today)
     # A STOP at an interim look ends the trial with the block it looked at: the days of
     # the blocks never run are not missing, and no kit is due any more.
-    stop = next((look for look in looks if look.stops), None)
+    stop = first_stop(looks)
     end = protocol.end if stop is None else block_end(protocol, stop.after_block)
     info = protocol.day_info(today)
     phase = "after" if stop is not None and today > end else info.phase
