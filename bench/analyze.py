@@ -54,9 +54,9 @@ def simulated_trial(folder: Path, seed: int = 1) -> None:
     """A finished 175-day magnesium-open trial whose effect (-1.5) builds up with tau 10 days."""
     from datetime import date
 
-    from nof1.diary import import_diary
-    from nof1.simulate import simulate_series
-    from nof1.trial import create_trial
+    from nof1.design.simulate import simulate_series
+    from nof1.diary.store import import_diary
+    from nof1.trial.create import create_trial
 
     protocol = create_trial(folder, "magnesium-open", passphrase=None, start=date(2026, 1, 5))
     sim = simulate_series(

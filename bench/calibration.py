@@ -36,16 +36,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from nof1.analysis.models.binary import BINARY_MCID, fit_binary_exact  # noqa: E402
+from nof1.analysis.models.exact import fit_exact  # noqa: E402
+from nof1.analysis.models.priors import SIGMA_REF, resolve_prior  # noqa: E402
+from nof1.analysis.models.regression import design_matrix  # noqa: E402
+from nof1.analysis.series import Series  # noqa: E402
+from nof1.analysis.summary import summarize  # noqa: E402
+from nof1.analysis.verdict import TIERS  # noqa: E402
 from nof1.design import analyse_batch  # noqa: E402
 from nof1.design.blinding import Scenario, run_scenario  # noqa: E402
-from nof1.models.binary import BINARY_MCID, fit_binary_exact  # noqa: E402
-from nof1.models.exact import fit_exact  # noqa: E402
-from nof1.models.priors import SIGMA_REF, resolve_prior  # noqa: E402
-from nof1.models.regression import design_matrix  # noqa: E402
-from nof1.series import Series  # noqa: E402
-from nof1.simulate import Layout, simulate_batch, simulate_series  # noqa: E402
-from nof1.summary import summarize  # noqa: E402
-from nof1.verdict import TIERS  # noqa: E402
+from nof1.design.simulate import Layout, simulate_batch, simulate_series  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -110,7 +110,7 @@ def sbc_exact(reps: int, seed: int, m: int = 999) -> dict[str, np.ndarray]:
 
 
 def sbc_mcmc(reps: int, seed: int, keep: int = 99) -> tuple[dict[str, np.ndarray], dict]:
-    from nof1.models.personal import fit_mcmc
+    from nof1.analysis.models.personal import fit_mcmc
 
     rng = np.random.default_rng(seed)
     ranks = {p: np.empty(reps, dtype=int) for p in PARAMS}
@@ -280,7 +280,7 @@ def study_sbc_exact(args: argparse.Namespace) -> list[str]:
     return [
         "## Simulation-based calibration",
         "",
-        "Talts et al. 2018: parameters drawn from the neutral prior (`nof1/models/priors.py`: "
+        "Talts et al. 2018: parameters drawn from the neutral prior (`nof1/analysis/models/priors.py`: "
         "rho ~ U(-1, 1), day-to-day variance s^2 = sigma^2 / (1 - rho^2) ~ InvGamma(3, "
         "3 * 1.5^2), coefficients ~ N(m0, s^2 v0), treatment column centred), "
         "a series drawn from the model (AR(1) errors, stationary start), the model fitted, "
@@ -410,7 +410,7 @@ BLINDING_METHOD = [
     "engine (neutral prior, AR(1), washout days left out, MCID 1, pre-registered threshold "
     "0.8) through its batch path, the same model and numbers as `analyze()` (a test checks "
     "that the tiers agree trial by trial), then the blinding assessment of the trial's "
-    "guesses and side effect and the library's verdict (`nof1.verdict.make_verdict`). The "
+    "guesses and side effect and the library's verdict (`nof1.analysis.verdict.make_verdict`). The "
     "expectation bound draws the effect from a normal with the posterior's mean and sd.",
     "",
     "Columns: *old benefit*: the verdict before this assessment said A helps (P(benefit >= "
@@ -444,7 +444,7 @@ EXPECTATION_CHOICE = [
     "2. *A joint model of the guesses and the outcome* (belief as a latent variable driving "
     "both): identifiable only with strong assumptions about how guesses relate to belief, "
     "which the random-guessing scenario below violates on purpose. Not chosen.",
-    "3. *A sensitivity bound* (chosen, `nof1/verdict.py`, `--expectation-max`): assume "
+    "3. *A sensitivity bound* (chosen, `nof1/analysis/verdict.py`, `--expectation-max`): assume "
     "believing one is on A can shift the outcome by at most E (default: the MCID, 1 point; "
     "placebo-controlled trials in pain report placebo responses of this order, e.g. 0.7 "
     "points in both arms of the magnesium RCT, Fischer et al. 2013), and that belief "
@@ -623,7 +623,7 @@ def study_binary_rates(args: argparse.Namespace) -> list[str]:
         "",
         _command("binary-rates", args, ("trials", "seed")) + ". A side effect on 16% of days "
         "on A and 2% on B, 63 analysed days per arm, days independent; the exact engine's "
-        "Beta-binomial model per arm (`nof1/models/binary.py`); truth +14 percentage points. "
+        "Beta-binomial model per arm (`nof1/analysis/models/binary.py`); truth +14 percentage points. "
         "Target: 95% interval coverage 0.93-0.97.",
         "",
         "| prior (Beta(a, a) per arm) | coverage | MC se | bias (pp) | mean width (pp) |",
@@ -659,12 +659,12 @@ def study_onset(args: argparse.Namespace) -> list[str]:
         f"{MAGNESIUM.washout_days} days are washout ({MAGNESIUM.n_days} days), each trial "
         f"with its own block-randomized allocation; AR(1) noise with rho {RHO} and "
         f"day-to-day sd {SD}. The effect builds up and fades with a time constant tau "
-        "(`nof1/models/exposure.py`), counted from each kit's first day. Both analyses use "
+        "(`nof1/analysis/models/exposure.py`), counted from each kit's first day. Both analyses use "
         "the exact engine and the neutral prior on the same simulated trials:",
         "",
         "- **onset model (pre-registered)**: the template's `[analysis]` "
         "(`carryover = true`): tau integrated over its grid under its prior "
-        "(`nof1/models/priors.py`), the washout days entered as unobserved days so that "
+        "(`nof1/analysis/models/priors.py`), the washout days entered as unobserved days so that "
         "exposure starts on the kit's first day;",
         "- **old default**: washout days excluded and an instant effect assumed, which is "
         "what `--no-carryover` and every template without `carryover` fit.",
@@ -851,7 +851,7 @@ def study_mcmc_robust(args: argparse.Namespace) -> list[str]:
         "transitions with seed 1 (R-hat 1.096, ESS 32; the vague prior of that time), and "
         "with 0.95 three of four seeded 4-series pools had one divergent transition each. "
         "Now models with a trend sample at 0.95 and pools of up to 10 series at 0.99 "
-        "(`nof1/models/personal.py`, `nof1/models/pooled.py`). The vague prior is the "
+        "(`nof1/analysis/models/personal.py`, `nof1/analysis/models/pooled.py`). The vague prior is the "
         "reference prior, flat in the coefficients and in log sigma^2: nothing bounds the "
         "level of a near-random walk (rho near 1) on 28 days, and some of its fits still "
         "fail; the exact engine, which integrates over rho instead, answers every one.",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from measure import BASELINE, measure_rows, print_table
 
-from nof1.trial import create_trial
+from nof1.trial.create import create_trial
 
 PASSPHRASE = "benchmark passphrase, not secret"
 START = date(2000, 1, 3)

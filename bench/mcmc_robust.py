@@ -5,13 +5,13 @@ Two models, each fitted with its library defaults (4 chains, 1,000 draws):
 - **personal**: short series like the nof1ins README example (2 blocks of 7-day periods, 28
   days, 5% of days missed; effect -1, day-to-day sd 1.5, AR(1) rho 0.7, a drift of 0.3 points
   a week), analysed with a linear trend and AR(1) errors under the vague and the neutral
-  prior (``nof1.models.personal.fit_mcmc``), plus the README series itself;
-- **pool**: 4 series of 3 or 4 blocks of 14-day periods (``nof1.simulate.simulate_pool``,
-  mu -1, tau 0.5), the hierarchical model of ``nof1 pool`` (``nof1.models.pooled``).
+  prior (``nof1.analysis.models.personal.fit_mcmc``), plus the README series itself;
+- **pool**: 4 series of 3 or 4 blocks of 14-day periods (``nof1.design.simulate.simulate_pool``,
+  mu -1, tau 0.5), the hierarchical model of ``nof1 pool`` (``nof1.analysis.models.pooled``).
 
 A fit is clean when it has no divergent transition, R-hat <= 1.01 and ESS >= 400. Where a fit
-is not, the engine its advice names (``nof1.summary.fallback_advice``,
-``nof1.pool.PoolResult.advice``) is run on the same data: the exact engine for the personal
+is not, the engine its advice names (``nof1.analysis.summary.fallback_advice``,
+``nof1.research.pool.PoolResult.advice``) is run on the same data: the exact engine for the personal
 model, the fast path for the pool; the table shows what it answered.
 
 Used by ``bench/calibration.py --study mcmc-robust`` (docs/validation.md); a smaller seed set
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nof1.csv_input import series_from_csv
-from nof1.models.exact import effect_moments, fit_exact
-from nof1.models.fastpool import fast_pool
-from nof1.simulate import Layout, simulate_pool, simulate_series
+from nof1.analysis.csv_input import series_from_csv
+from nof1.analysis.models.exact import effect_moments, fit_exact
+from nof1.analysis.models.fastpool import fast_pool
+from nof1.design.simulate import Layout, simulate_pool, simulate_series
 
 README = (
     Path(__file__).resolve().parents[1] / "tests" / "data" / "peer" / "nof1ins_readme_example.csv"
@@ -72,7 +72,7 @@ def personal_row(series, label: str, prior: str, seed: int) -> FitRow:
     """Fit the trend + AR(1) model with PyMC; on failure, the exact engine."""
     import time
 
-    from nof1.models.personal import fit_mcmc
+    from nof1.analysis.models.personal import fit_mcmc
 
     t = time.perf_counter()
     fit = fit_mcmc(series, prior, trend="linear", seed=seed)
@@ -93,7 +93,7 @@ def pool_row(series, label: str, seed: int) -> FitRow:
     """Fit the hierarchical model as ``nof1 pool`` does; on failure, the fast path."""
     import time
 
-    from nof1.models.pooled import fit_pooled
+    from nof1.analysis.models.pooled import fit_pooled
 
     t = time.perf_counter()
     fit = fit_pooled(series, draws=1000, tune=1000, seed=seed)

@@ -2,7 +2,7 @@
 
 The magnesium-crps template's design (7 run-in days, 3 blocks of 28-day periods, the first 7
 days of each period washout), day-to-day sd 1.5 and AR(1) rho 0.5. The effect builds up and
-fades with a time constant tau (``nof1.models.exposure``), exposure counted from each kit's
+fades with a time constant tau (``nof1.analysis.models.exposure``), exposure counted from each kit's
 first day. Two analyses of the same simulated trials, both with the exact engine and the
 neutral prior:
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nof1.design import analyse_batch
-from nof1.protocol import Analysis
-from nof1.simulate import Layout, simulate_batch
+from nof1.design.simulate import Layout, simulate_batch
+from nof1.plan.protocol import Analysis
 
 #: The magnesium-crps template's design.
 MAGNESIUM = Layout(blocks=3, period_days=28, washout_days=7, run_in_days=7)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from nof1.models.personal import fit_mcmc
-from nof1.simulate import Layout, simulate_series
+from nof1.analysis.models.personal import fit_mcmc
+from nof1.design.simulate import Layout, simulate_series
 
 
 def main() -> None:

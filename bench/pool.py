@@ -19,8 +19,8 @@ from pathlib import Path
 
 from measure import BASELINE, measure_rows, print_table
 
-from nof1.anonymise import anonymise_simulated, write_anonymised
-from nof1.simulate import simulate_pool
+from nof1.design.simulate import simulate_pool
+from nof1.research.anonymise import anonymise_simulated, write_anonymised
 
 SIZES = (20, 200, 2000)
 

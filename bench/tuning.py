@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from nof1.models.exact import fit_exact
-from nof1.models.personal import fit_mcmc
-from nof1.simulate import Layout, simulate_series
+from nof1.analysis.models.exact import fit_exact
+from nof1.analysis.models.personal import fit_mcmc
+from nof1.design.simulate import Layout, simulate_series
 
 LAYOUT = Layout(blocks=4, period_days=14)
 

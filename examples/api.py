@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 import nof1
-from nof1.blinding import open_allocation
+from nof1.plan.sealing import open_allocation
 
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="nof1-api-"))
 

@@ -1,6 +1,6 @@
 """Interim looks of a sequential trial (``nof1 interim``): the decision, and nothing else.
 
-A sequential protocol pre-registers looks after some blocks (``nof1.stopping``). At a look
+A sequential protocol pre-registers looks after some blocks (``nof1.plan.stopping``). At a look
 the helper or the clinician, never the patient alone, opens the sealed allocation with the
 passphrase, *in memory only*; the pre-registered analysis is fitted to the blocks complete
 so far, with the true arms, and the look's boundaries turn P(benefit >= MCID) into
@@ -25,16 +25,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from nof1.blinding import open_allocation
-from nof1.diary import Look, has_diary, open_diary
+from nof1.analysis.models.exact import fit_exact
+from nof1.analysis.series import series_from_trial, washout_mode
+from nof1.analysis.summary import summarize
+from nof1.diary.store import Look, has_diary, open_diary
 from nof1.errors import BlindingError, DataError, IntegrityError, ProtocolError
-from nof1.integrity import check_trial
-from nof1.models.exact import fit_exact
-from nof1.protocol import PROTOCOL_FILE, Protocol, block_end, load_protocol
-from nof1.series import series_from_trial, washout_mode
-from nof1.status import blocks_complete, look_opens
-from nof1.stopping import SequentialRule
-from nof1.summary import summarize
+from nof1.plan.protocol import PROTOCOL_FILE, Protocol, block_end, load_protocol
+from nof1.plan.sealing import open_allocation
+from nof1.plan.stopping import SequentialRule
+from nof1.trial.integrity import check_trial
+from nof1.trial.status import blocks_complete, look_opens
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def due_look(trial_dir: str | Path, today: date | None = None) -> LookPoint:
     """The look due on ``today``, after every check that needs no passphrase.
 
     In this order: the trial folder exists; its protocol pre-registers interim looks; the
-    folder matches its commitments (``nof1.integrity``); the trial is still blinded; no
+    folder matches its commitments (``nof1.trial.integrity``); the trial is still blinded; no
     earlier look said STOP; and a look is due: the blocks complete on ``today`` (a block
     is complete once the last day of its second period is over) are one of the rule's
     looks. A look may be taken from the day after its block until the next block is

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nof1.diary import DIARY_FILE
-from nof1.trial import create_trial
+from nof1.diary.store import DIARY_FILE
+from nof1.trial.create import create_trial
 
 #: The helper's passphrase of the shared trial.
 PASS = "correct horse battery"

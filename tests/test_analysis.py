@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from mcerror import SEED_SHIFT, assert_same_posterior
 
-from nof1.analysis import analyze, analyze_csv, analyze_trial
-from nof1.csv_input import series_from_csv
+from nof1.analysis.analyze import analyze, analyze_csv, analyze_trial
+from nof1.analysis.csv_input import series_from_csv
+from nof1.analysis.models.priors import PRIOR_NAMES
 from nof1.errors import DataError, ModelError, ProtocolError
-from nof1.models.priors import PRIOR_NAMES
 
 PEER = Path(__file__).parent / "data" / "peer"
 README = PEER / "nof1ins_readme_example.csv"
@@ -162,7 +162,7 @@ def test_analyze_trial_needs_a_trial(tmp_path):
 def test_exact_path_never_imports_pymc():
     code = (
         "import sys\n"
-        "from nof1.analysis import analyze_csv\n"
+        "from nof1.analysis.analyze import analyze_csv\n"
         f"analyze_csv({str(README)!r}, 'Y', 'Treat', active='2', prior_sensitivity=True)\n"
         "bad = [m for m in ('pymc', 'pytensor', 'arviz', 'matplotlib') if m in sys.modules]\n"
         "assert not bad, bad\n"
@@ -172,7 +172,7 @@ def test_exact_path_never_imports_pymc():
 
 @pytest.mark.slow
 def test_mcmc_engine_agrees_with_the_exact_engine(readme):
-    pytest.importorskip("nof1.models.personal")
+    pytest.importorskip("nof1.analysis.models.personal")
     seed = 2 + SEED_SHIFT
     exact = analyze(readme, prior="neutral", seed=seed)
     mcmc = analyze(readme, engine="mcmc", prior="neutral", seed=seed, draws=500, chains=2)

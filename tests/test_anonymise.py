@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nof1.anonymise import anonymise_trial, export_anonymised, to_csv_text
+from nof1.analysis.series import series_from_trial
 from nof1.cli import cli
-from nof1.diary import import_diary, unblind_trial
+from nof1.diary.store import import_diary, unblind_trial
 from nof1.errors import BlindingError, DataError
-from nof1.pool import read_anonymised
-from nof1.protocol import load_protocol
-from nof1.series import series_from_trial
-from nof1.trial import create_trial
+from nof1.plan.protocol import load_protocol
+from nof1.research.anonymise import anonymise_trial, export_anonymised, to_csv_text
+from nof1.research.pool import read_anonymised
+from nof1.trial.create import create_trial
 
 PASS = "correct horse battery staple"
 NOTE_MARKER = "NOTEMARKER7f3a9"
@@ -105,7 +105,7 @@ def test_round_trip_gives_the_trials_series(tmp_path):
     trial = _trial(tmp_path)
     out = tmp_path / "anon.csv"
     export_anonymised(trial, out)
-    from nof1.pool import load_pool
+    from nof1.research.pool import load_pool
 
     pooled = load_pool([out]).members[0].series
     own = series_from_trial(trial)
@@ -178,7 +178,7 @@ def test_a_trial_stopped_at_an_interim_look_exports_the_blocks_it_ran(tmp_path):
     """A sequential trial: its [sequential] section (no personal data) is not exported, and
     its series ends with the block its STOP looked at, as its final analysis does."""
     from nof1.interim import interim_look
-    from nof1.stopping import STOP_EFFICACY, SequentialRule
+    from nof1.plan.stopping import STOP_EFFICACY, SequentialRule
 
     passphrase = "correct horse battery"
     start = date(2026, 1, 5)
@@ -186,7 +186,7 @@ def test_a_trial_stopped_at_an_interim_look_exports_the_blocks_it_ran(tmp_path):
     trial = tmp_path / "trial"
     protocol = create_trial(trial, "generic-ab", passphrase=passphrase, start=start, seed=2,
                             sequential=rule, period_days=7, washout_days=0)  # fmt: skip
-    from nof1.blinding import open_allocation
+    from nof1.plan.sealing import open_allocation
 
     arms = open_allocation(trial, passphrase).arms
     rng = np.random.default_rng(1)

@@ -1,4 +1,4 @@
-"""The Gaussian AR(1) log-likelihood Op (nof1.models.ar1lik): value and gradient."""
+"""The Gaussian AR(1) log-likelihood Op (nof1.analysis.models.ar1lik): value and gradient."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-from nof1.models.ar1lik import gaussian_ar1_loglik, lag_stats, loglik_and_grad
-from nof1.series import Series
+from nof1.analysis.models.ar1lik import gaussian_ar1_loglik, lag_stats, loglik_and_grad
+from nof1.analysis.series import Series
 
 
 def gappy_series(seed: int, n: int = 30) -> Series:

@@ -7,17 +7,17 @@ import pytest
 from mcerror import SEED_SHIFT
 from scipy import stats
 
-from nof1.analysis import analyze
-from nof1.errors import DataError, ModelError
-from nof1.models.binary import (
+from nof1.analysis.analyze import analyze
+from nof1.analysis.models.binary import (
     BINARY_MCID,
     fit_binary_exact,
     is_binary,
     p_higher_on_a,
     rate_interval,
 )
-from nof1.series import Series
-from nof1.summary import summarize
+from nof1.analysis.series import Series
+from nof1.analysis.summary import summarize
+from nof1.errors import DataError, ModelError
 
 
 def _series(yes_a: int, n_a: int, yes_b: int, n_b: int, low=0.0, high=1.0) -> Series:
@@ -131,7 +131,7 @@ def test_rate_difference_interval_covers_the_truth_at_16_vs_2_percent():
 
 
 def test_logistic_model_builds_without_sampling():
-    from nof1.models.logistic import build_logistic
+    from nof1.analysis.models.logistic import build_logistic
 
     series = _series(10, 40, 2, 40)
     model = build_logistic(series, "neutral", ar1=True)

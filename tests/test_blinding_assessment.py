@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from nof1.blinding_assessment import assess_blinding, guess_model, majority_guess
+from nof1.analysis.blinding_assessment import assess_blinding, guess_model, majority_guess
 from nof1.errors import DataError
 
 ARMS6 = list("ABABAB")

@@ -8,7 +8,7 @@ import pytest
 from mcerror import SEED_SHIFT
 
 from nof1.design.blinding import Scenario, run_scenario, simulate_trial
-from nof1.simulate import Layout
+from nof1.design.simulate import Layout
 
 #: The magnesium-crps template's design.
 MAGNESIUM = Layout(blocks=3, period_days=28, washout_days=7, run_in_days=7)
@@ -56,9 +56,9 @@ def test_perfect_blinding_rarely_says_the_patient_could_tell_and_keeps_the_power
 
 def test_batch_verdicts_are_those_of_analyze():
     """run_scenario fits all trials at once; each verdict must be the one analyze() gives."""
-    from nof1.analysis import analyze
-    from nof1.blinding_assessment import assess_blinding
-    from nof1.series import Series
+    from nof1.analysis.analyze import analyze
+    from nof1.analysis.blinding_assessment import assess_blinding
+    from nof1.analysis.series import Series
 
     sc = Scenario("x", effect=-0.8, expectation=-1.0, reveal_share=0.7, guessing="informed")
     result = run_scenario(MAGNESIUM, sc, 8, seed=5)

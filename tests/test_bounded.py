@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import nof1.randomization as randomization
+import nof1.analysis.randomization as randomization
+from nof1.analysis.randomization import MC_DRAWS, randomization_test
+from nof1.analysis.series import Series
 from nof1.cli import cli
-from nof1.diary import open_diary
+from nof1.diary.store import open_diary
 from nof1.errors import ProtocolError
-from nof1.protocol import protocol_from_template, read_template
-from nof1.randomization import MC_DRAWS, n_allocations, randomization_test
-from nof1.series import Series
+from nof1.plan.allocation import n_allocations
+from nof1.plan.protocol import protocol_from_template, read_template
 
 
 def _series(blocks: int, scheme: str = "block", effect: float = -0.4, seed: int = 0) -> Series:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nof1.demo import run_demo
+from nof1.cli.demo import run_demo
 
 pytestmark = pytest.mark.browser
 

@@ -164,9 +164,9 @@ def test_trial_folder_uses_the_preregistered_analysis(tmp_path):
 
     import numpy as np
 
-    from nof1.diary import import_diary
-    from nof1.series import trial_table
-    from nof1.trial import create_trial
+    from nof1.analysis.series import trial_table
+    from nof1.diary.store import import_diary
+    from nof1.trial.create import create_trial
 
     trial = tmp_path / "open"
     create_trial(trial, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=5)
@@ -200,10 +200,10 @@ def test_slow_onset_trial_is_analysed_with_the_onset_model_by_default(tmp_path):
 
     import numpy as np
 
-    from nof1.diary import import_diary
-    from nof1.models.exposure import exposure
-    from nof1.series import trial_table
-    from nof1.trial import create_trial
+    from nof1.analysis.models.exposure import exposure
+    from nof1.analysis.series import trial_table
+    from nof1.diary.store import import_diary
+    from nof1.trial.create import create_trial
 
     trial = tmp_path / "open"
     create_trial(trial, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=5)
@@ -253,8 +253,8 @@ def test_mcmc_bad_input_is_still_one_error_line(tmp_path):
 
 
 def test_exact_engine_never_announces_sampling():
-    from nof1.analysis import analyze
-    from nof1.csv_input import series_from_csv
+    from nof1.analysis.analyze import analyze
+    from nof1.analysis.csv_input import series_from_csv
 
     messages: list[str] = []
     series = series_from_csv(
@@ -268,9 +268,9 @@ def _failing_mcmc(monkeypatch):
     """Every PyMC fit fails its checks, as the README series with a trend did (118 divergences)."""
     import dataclasses
 
-    from nof1.models import personal
-    from nof1.models.base import Diagnostics
-    from nof1.models.exact import fit_exact
+    from nof1.analysis.models import personal
+    from nof1.analysis.models.base import Diagnostics
+    from nof1.analysis.models.exact import fit_exact
 
     failed = Diagnostics(
         ok=False,

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import PASS, dump
 
-from nof1.blinding import open_allocation
+from nof1.analysis.series import trial_table
 from nof1.cli import cli
-from nof1.diary import DIARY_FILE
-from nof1.series import trial_table
-from nof1.trial import create_trial
+from nof1.diary.store import DIARY_FILE
+from nof1.plan.sealing import open_allocation
+from nof1.trial.create import create_trial
 
 
 @pytest.fixture
@@ -306,8 +306,8 @@ def test_history_shows_the_correction_and_the_file_is_private(diary):
 def test_correction_changes_only_what_it_restates(tmp_path):
     from datetime import date as _date
 
-    from nof1.diary import open_diary
-    from nof1.trial import create_trial
+    from nof1.diary.store import open_diary
+    from nof1.trial.create import create_trial
 
     trial = tmp_path / "t"
     create_trial(

@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from nof1.cli import cli
-from nof1.integrity import check_trial
-from nof1.protocol import (
+from nof1.plan.protocol import (
     PROTOCOL_FILE,
     load_protocol,
     look_dates,
@@ -21,8 +20,9 @@ from nof1.protocol import (
     read_template,
     template_rule,
 )
-from nof1.stopping import SequentialRule
-from nof1.trial import create_trial
+from nof1.plan.stopping import SequentialRule
+from nof1.trial.create import create_trial
+from nof1.trial.integrity import check_trial
 
 PASS = "correct horse battery"
 START = date(2027, 1, 4)
@@ -420,7 +420,7 @@ def test_design_bad_sequential_options_one_error_line_nothing_written(
 def test_the_calendar_has_an_event_for_each_interim_look(sequential_trial):
     import icalendar
 
-    from nof1.reminders import trial_calendar
+    from nof1.plan.reminders import trial_calendar
 
     p = load_protocol(sequential_trial)
     cal = icalendar.Calendar.from_ical(trial_calendar(p))

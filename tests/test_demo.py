@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from nof1.cli import cli
-from nof1.demo import DEMO_DESIGN, DEMO_PATIENT, run_demo
+from nof1.cli.demo import DEMO_DESIGN, DEMO_PATIENT, run_demo
 
 
 def test_cli_demo_runs_and_prints_the_report_path(tmp_path):
@@ -67,7 +67,7 @@ def test_demo_patient_and_design(tmp_path):
 
 @pytest.mark.slow
 def test_report_of_an_mcmc_fit(tmp_path):
-    from nof1.analysis import analyze_trial
+    from nof1.analysis.analyze import analyze_trial
     from nof1.report import build_report, trial_report
 
     res = run_demo(tmp_path / "m", seed=1)
@@ -92,7 +92,7 @@ def test_cli_demo_writes_to_a_new_temporary_folder_by_default(tmp_path, monkeypa
     from pathlib import Path
     from types import SimpleNamespace
 
-    import nof1.demo
+    import nof1.cli.demo
 
     monkeypatch.chdir(tmp_path)
     seen = []
@@ -101,7 +101,7 @@ def test_cli_demo_writes_to_a_new_temporary_folder_by_default(tmp_path, monkeypa
         seen.append(Path(out))
         return SimpleNamespace(report=Path(out) / "report.html")
 
-    monkeypatch.setattr(nof1.demo, "run_demo", fake_run_demo)
+    monkeypatch.setattr(nof1.cli.demo, "run_demo", fake_run_demo)
     res = CliRunner().invoke(cli, ["demo"])
     assert res.exit_code == 0, res.output
     (out,) = seen
@@ -137,9 +137,9 @@ def test_the_committed_example_trial_works_as_git_checks_it_out(tmp_path):
 
 
 def test_cli_sequential_demo_looks_block_by_block_stops_and_reports(tmp_path):
-    from nof1.diary import open_diary
-    from nof1.monitoring import read_monitoring
-    from nof1.protocol import load_protocol
+    from nof1.diary.store import open_diary
+    from nof1.plan.protocol import load_protocol
+    from nof1.trial.monitoring import read_monitoring
 
     out = tmp_path / "seq"
     res = CliRunner().invoke(cli, ["demo", "--sequential", "--out", str(out)])

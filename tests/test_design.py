@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 from mcerror import SEED_SHIFT, record
 
+from nof1.analysis.models.exact import fit_exact
+from nof1.analysis.series import Series
 from nof1.cli import cli
 from nof1.design import (
     DesignResult,
@@ -18,10 +20,8 @@ from nof1.design import (
     protocol_command,
     recommend,
 )
+from nof1.design.simulate import Layout, simulate_batch
 from nof1.errors import ProtocolError
-from nof1.models.exact import fit_exact
-from nof1.series import Series
-from nof1.simulate import Layout, simulate_batch
 
 ACCEPT = {"effect": -1.5, "sd": 1.5, "rho": 0.5, "mcid": 1.0, "threshold": 0.8}
 
@@ -167,7 +167,7 @@ def test_designs_are_analysed_with_the_templates_onset_model():
     """With slow onset (tau 10 days) the plain analysis underestimates the effect; the
     magnesium template pre-registers the onset model, and the design study analyses with it
     (as `nof1 design --sequential` does), so its estimates sit much closer to the truth."""
-    from nof1.protocol import protocol_from_template, read_template
+    from nof1.plan.protocol import protocol_from_template, read_template
 
     onset = protocol_from_template(read_template("magnesium-crps"), start=date(2030, 1, 7)).analysis
     assert onset.carryover

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from conftest import PASS, START, dump
 
-from nof1.blinding import Allocation, open_allocation
-from nof1.diary import (
+from nof1.diary.entries import Entry, make_entry
+from nof1.diary.store import (
     DIARY_FILE,
     SCHEMA_VERSION,
     import_diary,
@@ -27,10 +27,10 @@ from nof1.diary import (
     record_day,
     unblind_trial,
 )
-from nof1.entries import Entry, make_entry
 from nof1.errors import BlindingError, DiaryError, ProtocolError
-from nof1.status import trial_status
-from nof1.trial import create_trial
+from nof1.plan.sealing import Allocation, open_allocation
+from nof1.trial.create import create_trial
+from nof1.trial.status import trial_status
 
 END = date(2026, 4, 26)  # the last day of the shared trial (conftest.py)
 
@@ -98,7 +98,7 @@ def test_entries_and_unblinding_cannot_be_updated_or_deleted(trial):
 def test_a_writer_busy_past_the_timeout_gives_a_clear_error(trial, monkeypatch):
     record_day(trial, "2026-01-06", {"pain": "5"})
     before = dump(trial)
-    monkeypatch.setattr("nof1.diary.BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("nof1.diary.store.BUSY_TIMEOUT_S", 0.2)
     other = sqlite3.connect(trial / DIARY_FILE, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     try:
@@ -174,7 +174,7 @@ def test_bad_entries_are_refused_without_creating_the_diary(trial, day, values, 
 
 
 def test_make_entry_normalises_values(trial):
-    from nof1.protocol import load_protocol
+    from nof1.plan.protocol import load_protocol
 
     e = make_entry(
         load_protocol(trial), "2026-01-06", {"pain": "6.5", "side_effects": "Yes"}, "b", "no", " x "
@@ -392,7 +392,7 @@ def test_four_processes_recording_at_once_lose_nothing(trial):
 _CRASH_SCRIPT = """
 import sys, time
 from pathlib import Path
-import nof1.diary as d
+import nof1.diary.store as d
 marker = Path(sys.argv[3])
 real, n = d._insert_row, [0]
 def slow(*args):

@@ -9,9 +9,8 @@ import pytest
 from mcerror import SEED_SHIFT, record
 from scipy import stats
 
-from nof1.csv_input import series_from_csv
-from nof1.errors import DataError, ModelError
-from nof1.models.exact import (
+from nof1.analysis.csv_input import series_from_csv
+from nof1.analysis.models.exact import (
     TAU_GRID_SIZE,
     effect_moments,
     fit_exact,
@@ -19,11 +18,12 @@ from nof1.models.exact import (
     rho_grid,
     tau_grid,
 )
-from nof1.models.exposure import exposure
-from nof1.models.priors import TAU_LOG_SD, TAU_MEDIAN_DAYS, resolve_prior
-from nof1.models.regression import design_matrix
-from nof1.series import Series
-from nof1.simulate import Layout, simulate_series
+from nof1.analysis.models.exposure import exposure
+from nof1.analysis.models.priors import TAU_LOG_SD, TAU_MEDIAN_DAYS, resolve_prior
+from nof1.analysis.models.regression import design_matrix
+from nof1.analysis.series import Series
+from nof1.design.simulate import Layout, simulate_series
+from nof1.errors import DataError, ModelError
 
 PEER = Path(__file__).parent / "data" / "peer"
 
@@ -443,7 +443,7 @@ def test_onset_model_is_calibrated_on_the_magnesium_design(effect, tau):
     coverage 0.93-0.97, up to 3 Monte Carlo se; under no effect it rarely claims benefit;
     where onset is slow the old default (washout excluded, instant effect) is biased."""
     from nof1.design import analyse_batch
-    from nof1.simulate import simulate_batch
+    from nof1.design.simulate import simulate_batch
 
     n = 400
     batch = simulate_batch(
@@ -501,7 +501,7 @@ def test_magnesium_design_at_rho_09_bias_and_coverage():
     """The acceptance numbers of docs/validation.md (study prior-bias), with fewer trials:
     each bound is widened by 2 Monte Carlo standard errors of this run."""
     from nof1.design import analyse_batch
-    from nof1.simulate import simulate_batch
+    from nof1.design.simulate import simulate_batch
 
     rng = np.random.default_rng(13 + SEED_SHIFT)
     for effect, baseline, n in ((-1.5, 6.0, 2000), (0.0, 1.5, 10_000), (0.0, 8.5, 10_000)):

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import PASS
 
-import nof1.trial
+import nof1.trial.create
 from nof1.cli import cli
-from nof1.diary import import_diary, open_diary
-from nof1.entries import neutralise_text, restore_text
+from nof1.diary.entries import neutralise_text, restore_text
+from nof1.diary.store import import_diary, open_diary
 from nof1.errors import OutputError
-from nof1.files import check_output, trial_file_kind, write_output
+from nof1.plan.files import check_output, trial_file_kind, write_output
 
 
 def _error_line(output: str) -> str:
@@ -64,7 +64,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypat
     def full_disk(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("nof1.files.os.fsync", full_disk)
+    monkeypatch.setattr("nof1.plan.files.os.fsync", full_disk)
     with pytest.raises(OutputError, match=r"cannot write the export to .*a.csv: No space left"):
         write_output(out, b"new", force=True, what="export")
     assert out.read_bytes() == b"old"
@@ -107,7 +107,7 @@ def test_exported_notes_are_neutralised_and_import_back_unchanged(trial, tmp_pat
 
 
 def test_protocol_new_on_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch):
-    real = nof1.trial.replace_file
+    real = nof1.trial.create.replace_file
 
     def fail_on_seal(path: Path, content: bytes) -> None:
         if path.name == "allocation.sealed":
@@ -115,7 +115,7 @@ def test_protocol_new_on_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, content)
 
-    monkeypatch.setattr(nof1.trial, "replace_file", fail_on_seal)
+    monkeypatch.setattr(nof1.trial.create, "replace_file", fail_on_seal)
     phrase = tmp_path / "phrase.txt"
     phrase.write_text(PASS + "\n")
     parent = tmp_path / "trials"
@@ -166,7 +166,7 @@ def test_a_new_diary_appears_complete_even_without_hard_links(trial, monkeypatch
     def no_links(src, dst, *args, **kwargs):
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr("nof1.diary.os.link", no_links)
+    monkeypatch.setattr("nof1.diary.store.os.link", no_links)
     with open_diary(trial) as diary:
         assert diary.current_entries() == []
     assert (trial / "diary.sqlite").stat().st_size > 0
@@ -176,19 +176,19 @@ def test_a_new_diary_appears_complete_even_without_hard_links(trial, monkeypatch
 
 def test_a_diary_created_meanwhile_by_another_process_is_kept(trial, monkeypatch):
     """Two first records at once: the second finds the first's diary and uses it."""
-    import nof1.diary
+    import nof1.diary.store
 
     real_link = os.link
 
     created = {}
 
     def other_process_first(src, dst, *args, **kwargs):
-        monkeypatch.setattr(nof1.diary.os, "link", real_link)
+        monkeypatch.setattr(nof1.diary.store.os, "link", real_link)
         with open_diary(trial) as other:  # the other process creates the diary...
             created["inode"] = other.path.stat().st_ino
         return real_link(src, dst, *args, **kwargs)  # ...so this link fails: FileExistsError
 
-    monkeypatch.setattr(nof1.diary.os, "link", other_process_first)
+    monkeypatch.setattr(nof1.diary.store.os, "link", other_process_first)
     with open_diary(trial) as diary:
         assert diary.path.stat().st_ino == created["inode"]
         assert diary.current_entries() == []

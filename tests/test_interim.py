@@ -20,13 +20,13 @@ import pytest
 import tomli_w
 from click.testing import CliRunner
 
-from nof1.analysis import analyze
-from nof1.blinding import open_allocation
+from nof1.analysis.analyze import analyze
+from nof1.analysis.series import series_from_trial, washout_mode
 from nof1.cli import cli
-from nof1.diary import DIARY_FILE, import_diary, open_diary, unblind_trial
+from nof1.diary.store import DIARY_FILE, import_diary, open_diary, unblind_trial
 from nof1.errors import DataError
 from nof1.interim import interim_look
-from nof1.protocol import (
+from nof1.plan.protocol import (
     PROTOCOL_FILE,
     Protocol,
     block_end,
@@ -34,10 +34,10 @@ from nof1.protocol import (
     read_template,
     template_rule,
 )
-from nof1.series import series_from_trial, washout_mode
-from nof1.status import trial_status
-from nof1.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
-from nof1.trial import create_trial
+from nof1.plan.sealing import open_allocation
+from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
+from nof1.trial.create import create_trial
+from nof1.trial.status import trial_status
 
 PASS = "correct horse battery"
 START = date(2026, 1, 5)
@@ -477,7 +477,7 @@ def test_the_look_uses_the_exact_engine_whatever_the_protocol_says(tmp_path):
 
 
 def read_template_path(name: str) -> Path:
-    from nof1.protocol import builtin_templates
+    from nof1.plan.protocol import builtin_templates
 
     return builtin_templates()[name]
 
@@ -507,8 +507,8 @@ def test_an_unfittable_look_records_nothing(tmp_path):
 
 def test_look_days_agree_with_the_protocols_calendar(effective):
     """``nof1 status`` and ``nof1 interim`` open each look on the day ``protocol show`` gives."""
-    from nof1.protocol import look_dates
-    from nof1.status import look_opens
+    from nof1.plan.protocol import look_dates
+    from nof1.trial.status import look_opens
 
     protocol = load_protocol(effective)
     assert look_dates(protocol) == tuple(look_opens(protocol, k) for k in RULE.looks)

@@ -1,5 +1,6 @@
-"""The stages import bottom-up only: each stage loads in a fresh interpreter without any
-stage above it (no import cycles; a lower stage never imports a higher one)."""
+"""The stages import bottom-up only (ARCHITECTURE.md): a package never imports a package
+above it, not even inside a function, the modules of one package import each other without
+a cycle, and each stage loads in a fresh interpreter without any stage above it."""
 
 from __future__ import annotations
 
@@ -15,72 +16,124 @@ import nof1
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The stages in data-flow order, lowest first; modules of one stage may import each other.
-LAYERS = (
-    ("nof1.errors",),
-    ("nof1.files",),
-    ("nof1.stopping",),
-    ("nof1.protocol",),
-    ("nof1.randomization",),
-    ("nof1.blinding",),
-    ("nof1.entries", "nof1.chain"),
-    ("nof1.diary",),
-    ("nof1.integrity",),
-    ("nof1.trial",),
-    ("nof1.monitoring",),
-    ("nof1.status", "nof1.reminders"),
-    ("nof1.series",),
-    ("nof1.csv_input",),
-    ("nof1.models.base", "nof1.models.exposure"),
-    ("nof1.models.binary",),
-    ("nof1.models.priors",),
-    ("nof1.models.regression",),
-    ("nof1.models.exact",),
-    ("nof1.models.ar1lik",),
-    ("nof1.models.personal",),
-    ("nof1.models.pooled", "nof1.models.fastpool", "nof1.models.logistic"),
-    ("nof1.summary",),
-    ("nof1.blinding_assessment",),
-    ("nof1.verdict",),
-    ("nof1.analysis",),
-    ("nof1.interim",),
-    ("nof1.report", "nof1.report.plots", "nof1.report.build", "nof1.report.make"),
-    ("nof1.simulate",),
-    ("nof1.anonymise",),
-    ("nof1.pool",),
-    ("nof1.report.pooled",),
-    ("nof1.design.fixed", "nof1.design"),
-    ("nof1.design.blinding", "nof1.design.boundaries", "nof1.design.sequential"),
-    ("nof1.demo",),
+#: The stages in data-flow order, lowest first (ARCHITECTURE.md's table, in this order).
+STAGES = (
+    "nof1.errors",
+    "nof1.plan",
+    "nof1.diary",
+    "nof1.trial",
+    "nof1.analysis",
+    "nof1.interim",
+    "nof1.design",
+    "nof1.research",
+    "nof1.report",
+    "nof1.cli",
 )
-#: Above every stage: the command line and the package's own entry points.
-TOP = ("nof1", "nof1.__main__", "nof1.models", "nof1.cli")
+#: Above every stage: the package's own entry points.
+TOP = ("nof1", "nof1.__main__")
 
 
-def test_every_module_has_a_stage():
-    found = {
-        m.name
-        for m in pkgutil.walk_packages(nof1.__path__, "nof1.")
-        if not m.name.startswith("nof1.cli.")
+def _modules() -> dict[str, Path]:
+    """Every module of nof1, by dotted name, with its file."""
+    found = {"nof1": ROOT / "nof1" / "__init__.py"}
+    for m in pkgutil.walk_packages(nof1.__path__, "nof1."):
+        path = ROOT / Path(*m.name.split("."))
+        found[m.name] = path / "__init__.py" if m.ispkg else path.with_suffix(".py")
+    return found
+
+
+def _stage(module: str) -> int:
+    """The rank of the stage a module belongs to; TOP ranks above every stage."""
+    for i, stage in enumerate(STAGES):
+        if module == stage or module.startswith(stage + "."):
+            return i
+    assert module in TOP, f"{module} belongs to no stage: add it to STAGES and ARCHITECTURE.md"
+    return len(STAGES)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every nof1 import in a file, function-level ones included, except
+    those under ``if TYPE_CHECKING:`` (they never run). ``from a import b`` names both
+    ``a`` and ``a.b`` (b may be a module)."""
+    out = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.ImportFrom) and node.module == "nof1":
+            # The root's lazy names stand for the modules that define them; its version
+            # and error classes (nof1.errors) are the only names it defines itself.
+            for a in node.names:
+                target = nof1._EXPORTS.get(a.name, "nof1" if a.name != "__version__" else None)
+                if target is not None:
+                    out.append((node.lineno, target))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nof1"):
+            out.append((node.lineno, node.module))
+            out.extend((node.lineno, f"{node.module}.{a.name}") for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.extend((node.lineno, a.name) for a in node.names if a.name.startswith("nof1"))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return out
+
+
+def test_every_module_belongs_to_a_stage():
+    for module in _modules():
+        _stage(module)  # asserts
+
+
+def test_no_stage_imports_a_higher_one_even_inside_a_function():
+    modules = _modules()
+    upward = [
+        f"{module}:{line} imports {target}"
+        for module, path in modules.items()
+        for line, target in _imports(path)
+        if target in modules and _stage(target) > _stage(module)
+    ]
+    assert upward == []
+
+
+def test_the_modules_of_a_stage_import_each_other_without_a_cycle():
+    modules = _modules()
+    graph = {
+        m: {t for _, t in _imports(p) if t in modules and t != m and _stage(t) == _stage(m)}
+        for m, p in modules.items()
     }
-    listed = {m for layer in LAYERS for m in layer}
-    assert found - set(TOP) == listed, "place new modules in LAYERS"
+    # A package's __init__ may gather its modules' names; its modules never need it.
+    for m in graph:
+        graph[m] = {t for t in graph[m] if not m.startswith(t + ".")}
+    done: set[str] = set()
+
+    def visit(m: str, path: tuple[str, ...]) -> None:
+        assert m not in path, "import cycle: " + " -> ".join((*path[path.index(m) :], m))
+        if m in done:
+            return
+        for t in sorted(graph[m]):
+            visit(t, (*path, m))
+        done.add(m)
+
+    for m in sorted(graph):
+        visit(m, ())
 
 
 #: Run in a new interpreter that loads no nof1 module itself: for each stage, a forked
-#: child imports that stage and reports which nof1 modules it loaded. Third-party packages
-#: are loaded once, before forking, only to keep the test fast.
+#: child imports every module of that stage and reports which nof1 modules it loaded.
+#: Third-party packages are loaded once, before forking, only to keep the test fast.
 _PROBE = """
 import importlib, json, os, sys
 import numpy, pandas, scipy.special, scipy.stats, pymc, pytensor  # noqa: F401  (speed only)
 assert not [m for m in sys.modules if m.startswith("nof1")]
 loaded = []
-for layer in json.loads(sys.argv[1]):
+for group in json.loads(sys.argv[1]):
     r, w = os.pipe()
     if os.fork() == 0:
         os.close(r)
         try:
-            for m in layer:
+            for m in group:
                 importlib.import_module(m)
             msg = sorted(m for m in sys.modules if m.startswith("nof1"))
         except BaseException as exc:
@@ -98,49 +151,17 @@ print(json.dumps(loaded))
 
 
 def test_each_stage_imports_without_the_stages_above():
+    modules = _modules()
+    groups = [sorted(m for m in modules if _stage(m) == i) for i in range(len(STAGES))]
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(LAYERS)], cwd=ROOT, capture_output=True,
+        [sys.executable, "-c", _PROBE, json.dumps(groups)], cwd=ROOT, capture_output=True,
         text=True, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     problems = {}
     for i, loaded in enumerate(json.loads(done.stdout)):
-        assert isinstance(loaded, list), (LAYERS[i], loaded)
-        above = {m for layer in LAYERS[i + 1 :] for m in layer} - set(LAYERS[i])
-        if set(loaded) & above:
-            problems[LAYERS[i][0]] = sorted(set(loaded) & above)
+        assert isinstance(loaded, list), (STAGES[i], loaded)
+        above = sorted(m for m in loaded if m != "nof1" and _stage(m) > i)
+        if above:
+            problems[STAGES[i]] = above
     assert problems == {}
-
-
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every nof1 import in a file, function-level ones included, except
-    those under ``if TYPE_CHECKING:`` (they never run)."""
-    out = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nof1"):
-            out.append((node.lineno, node.module))
-            out.extend((node.lineno, f"{node.module}.{a.name}") for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.extend((node.lineno, a.name) for a in node.names if a.name.startswith("nof1"))
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(path.read_text(encoding="utf-8")))
-    return out
-
-
-def test_no_stage_imports_a_higher_one_even_inside_a_function():
-    rank = {m: i for i, layer in enumerate(LAYERS) for m in layer}
-    upward = []
-    for module, i in rank.items():
-        path = ROOT / Path(*module.split("."))
-        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-        for line, target in _imports(path):
-            if rank.get(target, -1) > i:
-                upward.append(f"{module}:{line} imports {target}")
-    assert upward == []

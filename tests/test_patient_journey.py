@@ -15,12 +15,19 @@ import pytest
 from click.testing import CliRunner
 from conftest import PASS, dump
 
+from nof1.analysis.series import trial_table
 from nof1.cli import cli
-from nof1.diary import _SCHEMA_V1, DIARY_FILE, import_diary, open_diary, record_day, unblind_trial
-from nof1.protocol import load_protocol
+from nof1.diary.store import (
+    _SCHEMA_V1,
+    DIARY_FILE,
+    import_diary,
+    open_diary,
+    record_day,
+    unblind_trial,
+)
+from nof1.plan.protocol import load_protocol
 from nof1.report import trial_report
-from nof1.series import trial_table
-from nof1.trial import create_trial
+from nof1.trial.create import create_trial
 
 #: The patient's today in these tests (the diary commands' clock is fixed to it).
 TODAY = date(2027, 3, 10)

@@ -1,4 +1,4 @@
-"""The PyMC engine of the personal model (nof1.models.personal)."""
+"""The PyMC engine of the personal model (nof1.analysis.models.personal)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ import pytest
 from mcerror import SEED_SHIFT, assert_same_posterior
 from scipy import stats
 
-from nof1.errors import ModelError
-from nof1.models.exposure import exposure
-from nof1.models.personal import (
+from nof1.analysis.models.exposure import exposure
+from nof1.analysis.models.personal import (
     _exposure,
     _latent_ar1,
     ar1_conditionals,
@@ -27,9 +26,10 @@ from nof1.models.personal import (
     diagnose,
     fit_mcmc,
 )
-from nof1.models.regression import design_matrix
-from nof1.series import Series
-from nof1.simulate import Layout, simulate_series
+from nof1.analysis.models.regression import design_matrix
+from nof1.analysis.series import Series
+from nof1.design.simulate import Layout, simulate_series
+from nof1.errors import ModelError
 
 PEER = str(Path(__file__).parent / "data" / "peer" / "nof1ins_readme_example.csv")
 
@@ -175,7 +175,7 @@ def test_day_by_day_conditionals_equal_the_joint_gaussian(rho):
 
 def test_exposure_in_the_model_matches_the_numpy_kinetics():
     """The model's effect column under carryover is the exact engine's: the exposure of
-    ``nof1.models.exposure`` centred over every row of the series, on the selected rows."""
+    ``nof1.analysis.models.exposure`` centred over every row of the series, on the selected rows."""
     s = small_series()  # day 6 is absent: it takes the arm of day 7 (control)
     rows = s.observed
     for tau in (0.5, 3.0, 20.0):
@@ -257,7 +257,7 @@ def test_vague_prior_agrees_with_the_exact_engine_on_the_peer_example():
     of 6 seeds and fell below the ESS gate on 3 more (issue 13). The exact engine answers
     that model (tests/test_exact.py checks it against nof1ins: -1.17, sd 0.64, rho 0.75).
     """
-    from nof1.models.exact import fit_exact
+    from nof1.analysis.models.exact import fit_exact
 
     s = peer_series()
     fit = fit_mcmc(s, "vague", ar1=False, draws=1500, chains=2, seed=12 + SEED_SHIFT)
@@ -282,7 +282,7 @@ def test_mcmc_agrees_with_the_exact_engine_on_the_same_model(prior):
     the exact 0.0029): the intercept is barely identified as rho nears 1, so its sd rests
     on a few tail draws, and one excursion of a chain there moved it by a third.
     """
-    from nof1.models.exact import fit_exact
+    from nof1.analysis.models.exact import fit_exact
 
     s = simulated(7 + SEED_SHIFT, rho=0.5)
     ex = fit_exact(s, prior, ar1=True, n_draws=200_000, seed=3 + SEED_SHIFT)
@@ -332,7 +332,7 @@ def test_carryover_model_agrees_with_the_exact_engine():
     """The magnesium design, effect -1.5 building up with tau 10 days, washout days as
     unobserved rows: PyMC's carryover model (tau continuous) and the exact engine (tau on
     its grid) give the same posterior within Monte Carlo error."""
-    from nof1.models.exact import fit_exact
+    from nof1.analysis.models.exact import fit_exact
 
     layout = Layout(blocks=3, period_days=28, washout_days=7, run_in_days=7)
     s = simulate_series(
@@ -364,9 +364,9 @@ def test_short_trend_ar1_series_samples_cleanly_or_the_exact_engine_answers():
     days) with a linear trend and AR(1) under the vague prior, where seed 1 gave 118
     divergent transitions (issue 13). The fit must pass every check, or else name the exact
     engine, which must then answer."""
-    from nof1.csv_input import series_from_csv
-    from nof1.models.exact import fit_exact
-    from nof1.summary import fallback_advice
+    from nof1.analysis.csv_input import series_from_csv
+    from nof1.analysis.models.exact import fit_exact
+    from nof1.analysis.summary import fallback_advice
 
     s = series_from_csv(PEER, "Y", "Treat", active="2", time="Day", block="Block")
     fit = fit_mcmc(s, "vague", trend="linear", seed=1 + SEED_SHIFT)

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from mcerror import SEED_SHIFT, record
 from scipy.stats import norm
 
-from nof1.anonymise import anonymise_simulated, to_csv_text, write_anonymised
+from nof1.analysis.models.base import Diagnostics
+from nof1.analysis.models.exact import effect_moments
+from nof1.analysis.models.fastpool import fast_pool
+from nof1.analysis.models.priors import POOLED_MU_SD, POOLED_TAU_SCALE
 from nof1.cli import cli
-from nof1.models.base import Diagnostics
-from nof1.models.exact import effect_moments
-from nof1.models.fastpool import fast_pool
-from nof1.models.priors import POOLED_MU_SD, POOLED_TAU_SCALE
-from nof1.pool import load_pool, pool_files
-from nof1.simulate import simulate_pool
+from nof1.design.simulate import simulate_pool
+from nof1.research.anonymise import anonymise_simulated, to_csv_text, write_anonymised
+from nof1.research.pool import load_pool, pool_files
 
 
 def _pool_file(path, n, mu=-1.0, tau=0.5, seed=0):
@@ -267,17 +267,17 @@ def test_cli_fast_json_and_report(tmp_path):
 )  # fmt: skip
 def test_cli_failed_mcmc_exits_3_with_advice_that_works(tmp_path, monkeypatch, likelihood, advice):
     """A failed PyMC fit (as 2 divergences on a small pool were) prints no conclusion."""
-    import nof1.pool
+    import nof1.research.pool
 
     def failed_mcmc(data, unpooled, likelihood, mcid, seed, draws):
-        fast = nof1.pool._summarise_fast(data, unpooled, 1.0, mcid)
+        fast = nof1.research.pool._summarise_fast(data, unpooled, 1.0, mcid)
         failed = Diagnostics(
             ok=False, rhat_max=1.002, ess_bulk_min=1352.0, ess_tail_min=1767.0, divergences=2,
             messages=("2 divergent transition(s); there must be none",),
         )  # fmt: skip
         return dataclasses.replace(fast, engine="mcmc", likelihood=likelihood, diagnostics=failed)
 
-    monkeypatch.setattr(nof1.pool, "_summarise_mcmc", failed_mcmc)
+    monkeypatch.setattr(nof1.research.pool, "_summarise_mcmc", failed_mcmc)
     f, out = tmp_path / "pool.csv", tmp_path / "report.html"
     _pool_file(f, 4, seed=0)
     result = _run([f, "--likelihood", likelihood, "--out", out])
@@ -299,7 +299,7 @@ def test_cli_failed_mcmc_exits_3_with_advice_that_works(tmp_path, monkeypatch, l
 
 
 def test_pooled_model_builds_with_student_and_per_series_rho():
-    from nof1.models.pooled import build_pooled_model
+    from nof1.analysis.models.pooled import build_pooled_model
 
     trials = simulate_pool(3, -1.0, 0.5, rng=0)
     m = build_pooled_model([t.series for t in trials], likelihood="student", ar1="per-series")
@@ -309,7 +309,7 @@ def test_pooled_model_builds_with_student_and_per_series_rho():
 
 def test_pooled_gaussian_likelihood_equals_per_day_ar1():
     """The sufficient-statistic likelihood is the per-day AR(1)-with-gaps likelihood."""
-    from nof1.models.pooled import build_pooled_model
+    from nof1.analysis.models.pooled import build_pooled_model
 
     trials = simulate_pool(
         4, -1.0, 0.5, washout_days=3, missing_rate=(0.1, 0.3), missing_runs=(1,), rng=3
@@ -368,7 +368,7 @@ def test_pymc_intervals_cover_truth_on_a_few_pools(tmp_path):
 
 
 def test_small_pools_sample_with_smaller_steps():
-    from nof1.models.pooled import SMALL_POOL, TARGET_ACCEPT, TARGET_ACCEPT_SMALL
+    from nof1.analysis.models.pooled import SMALL_POOL, TARGET_ACCEPT, TARGET_ACCEPT_SMALL
 
     assert (SMALL_POOL, TARGET_ACCEPT, TARGET_ACCEPT_SMALL) == (10, 0.95, 0.99)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nof1.analysis.randomization import randomization_test
+from nof1.analysis.series import Series
 from nof1.errors import DataError
-from nof1.randomization import randomization_test
-from nof1.series import Series
 
 
 def _series(period_values, arms, scheme="block", lower_is_better=True) -> Series:

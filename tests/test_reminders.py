@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from conftest import PASS
 from dateutil.rrule import rrulestr
 
-from nof1.blinding import open_allocation
 from nof1.cli import cli
-from nof1.reminders import trial_calendar
-from nof1.trial import create_trial
+from nof1.plan.reminders import trial_calendar
+from nof1.plan.sealing import open_allocation
+from nof1.trial.create import create_trial
 
 START = date(2027, 3, 1)
 STAMP = datetime(2027, 2, 20, 12, 0, tzinfo=UTC)

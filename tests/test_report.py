@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from nof1.analysis.models.base import Diagnostics
 from nof1.cli import cli
-from nof1.demo import DEMO_PASSPHRASE, run_demo
+from nof1.cli.demo import DEMO_PASSPHRASE, run_demo
 from nof1.errors import BlindingError, OutputError
-from nof1.models.base import Diagnostics
 from nof1.report import (
     build_report,
     csv_report,
@@ -27,7 +27,7 @@ from nof1.report import (
     write_report,
 )
 from nof1.report.build import fmt_num, fmt_prob
-from nof1.trial import create_trial
+from nof1.trial.create import create_trial
 
 SECTIONS = (
     "header",
@@ -209,7 +209,7 @@ def _open_label_page(tmp_path, scheme: str = "block") -> str:
         w = csv.DictWriter(fh, fieldnames=["date", "pain"])
         w.writeheader()
         w.writerows(rows)
-    from nof1.diary import import_diary
+    from nof1.diary.store import import_diary
 
     import_diary(trial, tmp_path / "d.csv")
     return trial_report(trial, seed=0)

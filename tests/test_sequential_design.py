@@ -31,10 +31,10 @@ from nof1.design.sequential import (
     sequential_command,
     simulate_looks,
 )
+from nof1.design.simulate import simulate_batch
 from nof1.errors import ProtocolError
-from nof1.protocol import read_template, template_rule
-from nof1.simulate import simulate_batch
-from nof1.stopping import SequentialRule, parse_rule, rule_to_toml
+from nof1.plan.protocol import read_template, template_rule
+from nof1.plan.stopping import SequentialRule, parse_rule, rule_to_toml
 
 RULE = SequentialRule((2, 3, 4), (0.9, 0.85, 0.8), (0.2, 0.4))
 DECISION = {"STOP: efficacy": True, "STOP: futility": False}

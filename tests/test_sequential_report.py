@@ -12,15 +12,15 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from nof1.analysis import analyze_trial
-from nof1.blinding import open_allocation
+from nof1.analysis.analyze import analyze_trial
 from nof1.cli import cli
-from nof1.demo import DEMO_PASSPHRASE, DEMO_START, simulate_diary
-from nof1.diary import import_diary, open_diary, unblind_trial
-from nof1.monitoring import read_monitoring
+from nof1.cli.demo import DEMO_PASSPHRASE, DEMO_START, simulate_diary
+from nof1.diary.store import import_diary, open_diary, unblind_trial
+from nof1.plan.sealing import open_allocation
+from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
 from nof1.report import trial_report
-from nof1.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
-from nof1.trial import create_trial
+from nof1.trial.create import create_trial
+from nof1.trial.monitoring import read_monitoring
 
 #: What ``nof1 design --sequential`` records with a rule (made-up numbers, plain values).
 SIMULATED = {
@@ -206,8 +206,8 @@ def test_a_last_look_is_the_planned_end_not_an_early_stop(ran_to_end):
 def test_a_look_not_taken_is_named_and_repeats_are_marked():
     from datetime import UTC, date, datetime
 
-    from nof1.diary import Look
-    from nof1.monitoring import Monitoring
+    from nof1.diary.store import Look
+    from nof1.trial.monitoring import Monitoring
 
     at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
     ends = (date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1))

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nof1.blinding import Allocation, open_allocation
-from nof1.diary import DIARY_FILE, import_diary, record_day, unblind_trial
+from nof1.analysis.series import Series, series_from_trial, trial_table
+from nof1.diary.store import DIARY_FILE, import_diary, record_day, unblind_trial
 from nof1.errors import BlindingError, DataError, ProtocolError
-from nof1.series import Series, series_from_trial, trial_table
-from nof1.trial import create_trial
+from nof1.plan.sealing import Allocation, open_allocation
+from nof1.trial.create import create_trial
 
 PASS = "correct horse battery"
 START = date(2026, 1, 5)  # magnesium templates: 7 run-in days, then 6 periods of 28 days

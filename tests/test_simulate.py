@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from nof1.analysis.models.exposure import exposure
+from nof1.design.simulate import Layout, simulate_batch, simulate_pool, simulate_series
 from nof1.errors import DataError, ProtocolError
-from nof1.models.exposure import exposure
-from nof1.simulate import Layout, simulate_batch, simulate_pool, simulate_series
 
 # --- exposure ---------------------------------------------------------------------------
 
@@ -241,7 +241,7 @@ def test_simulate_pool_effects_vary_around_mu():
 def test_layout_from_real_protocol():
     from datetime import date
 
-    from nof1.protocol import protocol_from_template, read_template
+    from nof1.plan.protocol import protocol_from_template, read_template
 
     p = protocol_from_template(read_template("magnesium-crps"), start=date(2026, 1, 5))
     lay = Layout.from_protocol(p)

@@ -9,9 +9,8 @@ import pytest
 import tomli_w
 
 from nof1.errors import ProtocolError
-from nof1.integrity import check_trial
-from nof1.protocol import PROTOCOL_FILE, load_protocol, read_template, template_rule
-from nof1.stopping import (
+from nof1.plan.protocol import PROTOCOL_FILE, load_protocol, read_template, template_rule
+from nof1.plan.stopping import (
     CONTINUE,
     STOP_EFFICACY,
     STOP_FUTILITY,
@@ -19,7 +18,8 @@ from nof1.stopping import (
     parse_rule,
     rule_to_toml,
 )
-from nof1.trial import create_trial
+from nof1.trial.create import create_trial
+from nof1.trial.integrity import check_trial
 
 PASS = "correct horse battery staple"
 RULE = SequentialRule((2, 3, 4), (0.9, 0.85, 0.8), (0.2, 0.4))
@@ -104,7 +104,7 @@ def test_blocks_must_agree_with_the_rule(tmp_path):
 def test_looks_are_chained_records_and_a_stop_opens_unblinding(tmp_path):
     from datetime import timedelta
 
-    from nof1.diary import open_diary, unblind_trial
+    from nof1.diary.store import open_diary, unblind_trial
     from nof1.errors import BlindingError, DiaryError
 
     rule = template_rule(read_template("magnesium-crps"))

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from mcerror import SEED_SHIFT, record
 
-from nof1.csv_input import series_from_csv
+from nof1.analysis.csv_input import series_from_csv
+from nof1.analysis.models.base import Diagnostics
+from nof1.analysis.models.exact import fit_exact
+from nof1.analysis.series import Series
+from nof1.analysis.summary import bang_index, probability_word, summarize
 from nof1.errors import DataError
-from nof1.models.base import Diagnostics
-from nof1.models.exact import fit_exact
-from nof1.series import Series
-from nof1.summary import bang_index, probability_word, summarize
 
 PEER = Path(__file__).parent / "data" / "peer"
 
@@ -188,7 +188,7 @@ def test_bang_index_rejects_bad_input():
 
 
 def test_much_better_threshold_is_two_points_or_twice_the_mcid_when_unbounded():
-    from nof1.summary import large_benefit
+    from nof1.analysis.summary import large_benefit
 
     base = dict(active=[0, 1, 0, 1], day=[0, 1, 2, 3], block=[1, 1, 2, 2], period=[1, 2, 3, 4])
     nrs = Series(y=[5.0, 4.0, 6.0, 3.0], **base)

@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import PASS
 
-from nof1.blinding import SEALED_FILE, check_passphrase, unseal
 from nof1.cli import cli
-from nof1.diary import import_diary, unblind_trial
+from nof1.diary.store import import_diary, unblind_trial
 from nof1.errors import BlindingError
+from nof1.plan.sealing import SEALED_FILE, check_passphrase, unseal
 
 
 def _snapshot(folder: Path) -> dict[Path, bytes]:
@@ -362,8 +362,8 @@ def sequential(tmp_path, monkeypatch) -> Path:
     day its first look opens (2026-02-02), as ``nof1 interim`` sees today."""
     from datetime import timedelta
 
-    from nof1.stopping import SequentialRule
-    from nof1.trial import create_trial
+    from nof1.plan.stopping import SequentialRule
+    from nof1.trial.create import create_trial
 
     folder = tmp_path / "seq"
     rule = SequentialRule((2, 3, 4), (0.9, 0.85, 0.8), (0.2, 0.4))

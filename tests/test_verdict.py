@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nof1.analysis import analyze, analyze_trial
-from nof1.blinding_assessment import assess_blinding
+from nof1.analysis.analyze import analyze, analyze_trial
+from nof1.analysis.blinding_assessment import assess_blinding
+from nof1.analysis.csv_input import series_from_csv
+from nof1.analysis.models.base import Diagnostics
+from nof1.analysis.verdict import Criterion, make_verdict
 from nof1.cli import cli
-from nof1.csv_input import series_from_csv
-from nof1.demo import run_demo
-from nof1.models.base import Diagnostics
-from nof1.verdict import Criterion, make_verdict
+from nof1.cli.demo import run_demo
 
 PEER = Path(__file__).parent / "data" / "peer"
 

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nof1.anonymise import anonymise_simulated, write_anonymised
-from nof1.simulate import simulate_pool
+from nof1.design.simulate import simulate_pool
+from nof1.research.anonymise import anonymise_simulated, write_anonymised
 
 HERE = Path(__file__).parent
 

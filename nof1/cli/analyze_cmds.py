@@ -7,6 +7,7 @@ import textwrap
 
 import click
 
+from nof1.analysis.summary import format_probability
 from nof1.cli import cli
 from nof1.cli.common import (
     csv_options,
@@ -15,8 +16,7 @@ from nof1.cli.common import (
     seed_option,
     trial_option,
 )
-from nof1.protocol import load_protocol
-from nof1.summary import format_probability
+from nof1.plan.protocol import load_protocol
 
 
 def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
@@ -97,7 +97,7 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
     Exit status 3 when the MCMC fit fails its convergence checks: the numbers are
     printed, but no conclusion, with the engine that will answer instead.
     """
-    from nof1.analysis import EXPECTATION_RETIRED, analyze_csv, analyze_trial
+    from nof1.analysis.analyze import EXPECTATION_RETIRED, analyze_csv, analyze_trial
 
     if expectation:
         raise click.ClickException(EXPECTATION_RETIRED)

@@ -9,9 +9,9 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import force_option, trial_option
-from nof1.files import write_output
-from nof1.protocol import load_protocol
-from nof1.reminders import (
+from nof1.plan.files import write_output
+from nof1.plan.protocol import load_protocol
+from nof1.plan.reminders import (
     REMINDER_TIME,
     local_time_zone,
     parse_reminder_time,

@@ -47,7 +47,7 @@ def demo(out: Path, seed: int, engine: str, force: bool, sequential: bool) -> No
     interim looks after blocks 2, 3 and 4; the trial stops at the first look that says
     STOP, is unblinded and reported.
     """
-    from nof1.demo import SEQUENTIAL_DEMO_SEED, run_demo, run_sequential_demo
+    from nof1.cli.demo import SEQUENTIAL_DEMO_SEED, run_demo, run_sequential_demo
 
     # Not the current folder: run from a clone of nof1, the demo would land in the clone.
     out = out or Path(tempfile.mkdtemp(prefix="nof1-demo-"))

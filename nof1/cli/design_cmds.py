@@ -9,6 +9,7 @@ from datetime import date
 
 import click
 
+from nof1.analysis.series import SCHEMES
 from nof1.cli import cli
 from nof1.cli.common import check_sequential_options, seed_option
 from nof1.design import (
@@ -20,9 +21,8 @@ from nof1.design import (
     protocol_command,
     recommend,
 )
-from nof1.protocol import check_design, protocol_from_template, read_template
-from nof1.series import SCHEMES
-from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET
+from nof1.plan.protocol import check_design, protocol_from_template, read_template
+from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET
 
 #: Any start date: only the template's design and analysis are read, not its calendar.
 _ANY_DAY = date(2000, 1, 3)

@@ -24,10 +24,10 @@ from nof1.design.sequential import (
     evaluate_sequential,
     sequential_command,
 )
-from nof1.protocol import template_rule
-from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule, rule_to_toml
+from nof1.plan.protocol import template_rule
+from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule, rule_to_toml
 
-#: What each boundary shape means, in words (the shapes of ``nof1.stopping.SHAPES``).
+#: What each boundary shape means, in words (the shapes of ``nof1.plan.stopping.SHAPES``).
 SHAPES = {
     "constant": "the same boundary at every look",
     "obrien-fleming": "very strict at the first looks, close to the fixed design's at the last",

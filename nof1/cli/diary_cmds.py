@@ -14,16 +14,7 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import force_option, passphrase_option, read_passphrase, trial_option
-from nof1.diary import (
-    Record,
-    check_unblind_time,
-    import_diary,
-    open_diary,
-    record_day,
-    trial_stopped,
-    unblind_trial,
-)
-from nof1.entries import (
+from nof1.diary.entries import (
     RECALL_DAYS,
     check_date,
     check_recordable,
@@ -32,10 +23,19 @@ from nof1.entries import (
     parse_guess,
     parse_value,
 )
+from nof1.diary.store import (
+    Record,
+    check_unblind_time,
+    import_diary,
+    open_diary,
+    record_day,
+    trial_stopped,
+    unblind_trial,
+)
 from nof1.errors import BlindingError, DiaryError
-from nof1.files import check_output
-from nof1.protocol import DayInfo, Outcome, Protocol, load_protocol
-from nof1.status import Status, trial_status
+from nof1.plan.files import check_output
+from nof1.plan.protocol import DayInfo, Outcome, Protocol, load_protocol
+from nof1.trial.status import Status, trial_status
 
 
 def _checked(check):
@@ -411,7 +411,7 @@ def export(trial, csv_file, anonymise, force) -> None:
     that ' again. CSV_FILE is never one of a trial's own files.
     """
     if anonymise:
-        from nof1.anonymise import export_anonymised  # pandas: only the export needs it
+        from nof1.research.anonymise import export_anonymised  # pandas: only the export needs it
 
         n = export_anonymised(trial, csv_file, force=force)
         click.echo(f"Exported {n} anonymised days to {csv_file} (readable by you only).")

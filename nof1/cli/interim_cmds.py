@@ -15,7 +15,7 @@ import click
 from nof1.cli import cli
 from nof1.cli.common import passphrase_option, read_passphrase, trial_option
 from nof1.interim import due_look, interim_look
-from nof1.stopping import CONTINUE
+from nof1.plan.stopping import CONTINUE
 
 
 @cli.command()

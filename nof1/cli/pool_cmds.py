@@ -9,9 +9,9 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import exit_without_conclusion, force_option, seed_option
-from nof1.files import check_output
-from nof1.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
+from nof1.plan.files import check_output
 from nof1.report.pooled import write_pool_report
+from nof1.research.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from datetime import date
 
 import click
 
-from nof1.blinding import PASSPHRASE_RULE
+from nof1.analysis.series import SCHEMES
 from nof1.cli import cli
 from nof1.cli.common import (
     check_sequential_options,
@@ -18,11 +18,11 @@ from nof1.cli.common import (
     seed_option,
     trial_option,
 )
-from nof1.entries import parse_date
-from nof1.protocol import Protocol, calendar, load_protocol, look_dates, protocol_from_template
-from nof1.series import SCHEMES
-from nof1.stopping import SequentialRule, rule_to_toml
-from nof1.trial import check_start, create_trial, packing_sheet, upgrade_protocol
+from nof1.diary.entries import parse_date
+from nof1.plan.protocol import Protocol, calendar, load_protocol, look_dates, protocol_from_template
+from nof1.plan.sealing import PASSPHRASE_RULE
+from nof1.plan.stopping import SequentialRule, rule_to_toml
+from nof1.trial.create import check_start, create_trial, packing_sheet, upgrade_protocol
 
 _GIVE_FINGERPRINT = (
     "Give it to the clinician BEFORE THE FIRST DOSE (write it down, or send it). It seals "
@@ -201,7 +201,7 @@ def protocol_new(
     today = date.today()
     start_date = parse_date(start, today, what="start date") if start else today
     check_start(start_date, today)
-    from nof1.protocol import read_template
+    from nof1.plan.protocol import read_template
 
     spec = read_template(template)
     if max_blocks is not None and not sequential:

@@ -58,7 +58,7 @@ def report(out, force, trial, csv_path, outcome, treatment, active, time_col, bl
     After unblinding:   nof1 report --trial mytrial --out report.html
     From any CSV:       nof1 report --csv diary.csv --outcome pain --treatment arm --out report.html
     """
-    from nof1.files import check_output
+    from nof1.plan.files import check_output
     from nof1.report import csv_report, trial_report, write_report
 
     check_output(out, force=force, what="report")  # before the analysis, not after it

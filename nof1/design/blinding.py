@@ -2,7 +2,7 @@
 
 ``bench/calibration.py`` (studies ``blinding-*``) and the slow tests run these scenarios on
 the template designs. Each simulated day follows the data-generating model of
-``nof1.simulate`` (AR(1) noise around a baseline, the drug effect on A days) plus the two
+``nof1.design.simulate`` (AR(1) noise around a baseline, the drug effect on A days) plus the two
 things that break a blinding:
 
 - **a side effect that reveals the kit**: each A period is, with probability
@@ -32,17 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from nof1.blinding_assessment import assess_blinding
+from nof1.analysis.blinding_assessment import assess_blinding
+from nof1.analysis.models.base import Diagnostics
+from nof1.analysis.models.exact import fit_exact_batch
+from nof1.analysis.models.priors import resolve_prior
+from nof1.analysis.models.regression import design_matrix
+from nof1.analysis.series import Series
+from nof1.analysis.summary import VERY_PROBABLY, EffectSummary, bang_index
+from nof1.analysis.verdict import BOUND_DRAWS, TIERS, expectation_bound, make_verdict
 from nof1.design.fixed import analyse_batch
-from nof1.models.base import Diagnostics
-from nof1.models.exact import fit_exact_batch
-from nof1.models.priors import resolve_prior
-from nof1.models.regression import design_matrix
-from nof1.randomization import draw_allocation
-from nof1.series import Series
-from nof1.simulate import Layout, SimulatedBatch
-from nof1.summary import VERY_PROBABLY, EffectSummary, bang_index
-from nof1.verdict import BOUND_DRAWS, TIERS, expectation_bound, make_verdict
+from nof1.design.simulate import Layout, SimulatedBatch
+from nof1.plan.allocation import draw_allocation
 
 GUESSING = ("informed", "random", "felt")
 #: P(a day repeats its period's guess) in the simulated guesses.
@@ -207,7 +207,7 @@ def run_scenario(
     The trials are fitted together by the exact engine's batch path
     (``nof1.design.fixed.analyse_batch``: the model and numbers of ``analyze``'s exact fit, neutral
     prior, AR(1), washout days left out), then each gets the blinding assessment of its
-    guesses and side effect and the library's verdict (``nof1.verdict.make_verdict``), as
+    guesses and side effect and the library's verdict (``nof1.analysis.verdict.make_verdict``), as
     in ``analyze``. The expectation bound draws the effect from a normal with the
     posterior's mean and sd. ``tests/test_blinding_scenarios.py`` checks that this gives
     ``analyze``'s tiers. The retired covariate analysis adds the guesses (1 A, 0 B, 0.5

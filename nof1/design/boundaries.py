@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from nof1.errors import ProtocolError
-from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
+from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
 
 #: The calibrated shapes, in the order they are shown.
 CALIBRATED_SHAPES = ("constant", "obrien-fleming", "haybittle-peto")

@@ -5,14 +5,14 @@ effect and under no effect, analyse each with the exact engine exactly as the pr
 analysis would (AR(1) errors, the named prior), and count how often benefit is concluded:
 P(benefit >= MCID) above the decision threshold. Every simulated trial draws its own
 allocation under the scheme, so the numbers average over the randomization. With ``tau > 0``
-the effect builds up and carries over (``nof1.models.exposure``); the analysis is the
+the effect builds up and carries over (``nof1.analysis.models.exposure``); the analysis is the
 template's (``analysis``): with its onset model (``carryover``) it estimates the time
 constant, without it it assumes an instant effect, and the table shows what carryover
 costs each design. The onset model is integrated on the design's coarser grids
 (``DESIGN_GRID_SIZE`` x ``DESIGN_TAU_POINTS``, see ``nof1.design.sequential``).
 
 The decision threshold defaults to the protocol's pre-registered default
-(``nof1.protocol.Analysis.threshold``, 0.8), the MCID to 1 NRS point (Salaffi et al. 2004,
+(``nof1.plan.protocol.Analysis.threshold``, 0.8), the MCID to 1 NRS point (Salaffi et al. 2004,
 docs/sources.md).
 """
 
@@ -23,20 +23,20 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from nof1.errors import ProtocolError
-from nof1.models.exact import (
+from nof1.analysis.models.exact import (
     BATCH_GRID_SIZE,
     TAU_GRID_SIZE,
     BatchFit,
     fit_exact_batch,
     tau_grid,
 )
-from nof1.models.priors import resolve_prior
-from nof1.models.regression import design_matrix
-from nof1.protocol import Analysis, check_design
-from nof1.randomization import n_allocations
-from nof1.series import Series, washout_mode
-from nof1.simulate import Layout, SimulatedBatch, simulate_batch
+from nof1.analysis.models.priors import resolve_prior
+from nof1.analysis.models.regression import design_matrix
+from nof1.analysis.series import Series, washout_mode
+from nof1.design.simulate import Layout, SimulatedBatch, simulate_batch
+from nof1.errors import ProtocolError
+from nof1.plan.allocation import n_allocations
+from nof1.plan.protocol import Analysis, check_design
 
 #: Rho and tau grid points of the design's fits with the onset model (the analysis of a
 #: real trial uses 100 and 29): P(benefit >= 1) within 0.003 of the fine grids on simulated
@@ -117,9 +117,9 @@ def analyse_batch(
 
     Parameters
     ----------
-    batch : from ``nof1.simulate.simulate_batch``; with ``carryover``, simulated with
+    batch : from ``nof1.design.simulate.simulate_batch``; with ``carryover``, simulated with
         ``washout="unobserved"`` so that exposure starts on the first kit's first day.
-    prior, trend, ar1, carryover : the analysis, as in ``nof1.models.exact.fit_exact``.
+    prior, trend, ar1, carryover : the analysis, as in ``nof1.analysis.models.exact.fit_exact``.
     thresholds : the t's of ``BatchFit.p_below`` (P(effect < t)).
     grid_size, tau_points : points of the rho grid and (with ``carryover``) of the tau grid;
         coarser grids for many fits at once (``nof1.design.sequential``).

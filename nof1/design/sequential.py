@@ -1,6 +1,6 @@
 """Sequential designs: interim looks with stopping boundaries calibrated by simulation.
 
-A sequential trial (``nof1.stopping.SequentialRule``) looks at its data after some completed
+A sequential trial (``nof1.plan.stopping.SequentialRule``) looks at its data after some completed
 blocks and stops for efficacy when P(benefit >= MCID) is above the look's efficacy boundary,
 for futility when it is below the futility boundary. This module chooses the boundaries
 before any data exist and reports what they do (``nof1 design --sequential``).
@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from nof1.analysis.series import washout_mode
 from nof1.design.boundaries import (
     CALIBRATED_SHAPES,
     apply_rule,
@@ -57,11 +58,10 @@ from nof1.design.boundaries import (
     futility_candidates,
 )
 from nof1.design.fixed import DESIGN_GRID_SIZE, DESIGN_TAU_POINTS, analyse_batch
+from nof1.design.simulate import Layout, SimulatedBatch, simulate_batch
 from nof1.errors import ProtocolError
-from nof1.protocol import MAX_BLOCKS, Protocol, protocol_from_template, template_rule
-from nof1.series import washout_mode
-from nof1.simulate import Layout, SimulatedBatch, simulate_batch
-from nof1.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
+from nof1.plan.protocol import MAX_BLOCKS, Protocol, protocol_from_template, template_rule
+from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
 
 #: Autocorrelations under which the false-positive rate is calibrated by default.
 CALIBRATION_RHOS = (0.0, 0.5, 0.8)
@@ -600,7 +600,7 @@ def evaluate_sequential(
 
     Parameters
     ----------
-    template : a template from ``nof1.protocol.read_template``; its design (period, washout,
+    template : a template from ``nof1.plan.protocol.read_template``; its design (period, washout,
         run-in, scheme) and pre-registered analysis are used.
     max_blocks : the most blocks the trial runs (default: the template's ``[sequential]``
         last look, else its design's blocks + 1).
@@ -626,7 +626,7 @@ def evaluate_sequential(
 
     Example
     -------
-    >>> from nof1.protocol import read_template
+    >>> from nof1.plan.protocol import read_template
     >>> d = evaluate_sequential(read_template("generic-ab"), sims=200)  # doctest: +SKIP
     >>> d.recommended.shape, d.looks                                      # doctest: +SKIP
     ('constant', (2, 3, 4, 5))

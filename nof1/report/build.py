@@ -1,7 +1,7 @@
 """Assemble the clinician's report: numbers, figures and text into one HTML file.
 
-``build_report`` takes an analysis result (``nof1.analysis.AnalysisResult``) and, for a
-trial folder, the protocol and the day table (``nof1.series.trial_table``), and renders the
+``build_report`` takes an analysis result (``nof1.analysis.analyze.AnalysisResult``) and, for a
+trial folder, the protocol and the day table (``nof1.analysis.series.trial_table``), and renders the
 jinja2 template ``templates/report.html``. Everything the page needs is inside it: CSS
 inline, figures as PNG data URIs, no script and no link to the network, so the file can be
 mailed to a clinician and printed on A4.
@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nof1.analysis.models.binary import rate_interval
+from nof1.analysis.summary import format_probability, large_benefit
 from nof1.errors import DataError
-from nof1.files import write_output
-from nof1.models.binary import rate_interval
+from nof1.plan.files import write_output
+from nof1.plan.stopping import STOP_EFFICACY
 from nof1.report import plots
-from nof1.stopping import STOP_EFFICACY
-from nof1.summary import format_probability, large_benefit
 
 #: Replicated series drawn for the posterior predictive check.
 PPC_DRAWS = 200
@@ -113,8 +113,8 @@ def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -
 
     Parameters
     ----------
-    series : ``nof1.series.Series`` that was fitted.
-    fit : its ``nof1.models.base.Fit``.
+    series : ``nof1.analysis.series.Series`` that was fitted.
+    fit : its ``nof1.analysis.models.base.Fit``.
     n : number of replicates.
     seed : seed of the choice of draws and of the noise.
 
@@ -122,7 +122,7 @@ def replicate_series(series: Any, fit: Any, n: int = PPC_DRAWS, seed: int = 0) -
     -------
     numpy.ndarray of shape (n, len(series.y)).
     """
-    from nof1.models.regression import design_matrix
+    from nof1.analysis.models.regression import design_matrix
 
     rng = np.random.default_rng(seed)
     opts = fit.options or {}
@@ -443,22 +443,22 @@ def build_report(
 
     Parameters
     ----------
-    result : ``nof1.analysis.AnalysisResult`` of the primary outcome; its ``sensitivity``
+    result : ``nof1.analysis.analyze.AnalysisResult`` of the primary outcome; its ``sensitivity``
         (prior -> EffectSummary) fills the prior-sensitivity section when present.
-    protocol : ``nof1.protocol.Protocol`` of a trial folder, or None for a CSV analysis.
-    table : ``nof1.series.trial_table`` of the unblinded trial (arms known), or None.
+    protocol : ``nof1.plan.protocol.Protocol`` of a trial folder, or None for a CSV analysis.
+    table : ``nof1.analysis.series.trial_table`` of the unblinded trial (arms known), or None.
     commitment : the result of checking the allocation against the commitment.
     secondary : further outcomes (``Secondary``), summarised in a compact table.
     source : for a report without a protocol: what was analysed, the arm names.
     unblinding : the diary's ``Unblinding`` record (to flag an early unblinding).
-    integrity : ``nof1.integrity.TrialCheck`` of the trial folder: its fingerprint is
+    integrity : ``nof1.trial.integrity.TrialCheck`` of the trial folder: its fingerprint is
         printed for comparison, and any problem shown in red; its chain, unblinding time
         and deviations (records made after unblinding) are stated.
     without_deviations : when there are deviations, the ``EffectSummary`` of the same
         analysis without them, or a sentence saying why there is none.
     generated : the date printed in the footer (default: today).
     recall_days : days whose entry was typed after the day (``Diary.recall_days``).
-    sequential : the interim looks of a sequential trial (``nof1.monitoring.Monitoring``)
+    sequential : the interim looks of a sequential trial (``nof1.trial.monitoring.Monitoring``)
         for the "Interim looks" section; None (the default: ``result.sequential``) for a
         fixed-length trial.
 

@@ -15,7 +15,7 @@ from nof1.report.build import CommitmentCheck, Secondary, Source, build_report
 
 
 def _commitment(protocol: Any, allocation: Any) -> CommitmentCheck:
-    from nof1.blinding import verify_allocation
+    from nof1.plan.sealing import verify_allocation
 
     if not protocol.blinded:
         return CommitmentCheck(
@@ -37,9 +37,9 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     ----------
     trial_dir : the trial folder.
     result : an ``AnalysisResult`` of the primary outcome already at hand (from
-        ``nof1.analysis.analyze_trial``, ideally with ``prior_sensitivity=True``), so a slow
+        ``nof1.analysis.analyze.analyze_trial``, ideally with ``prior_sensitivity=True``), so a slow
         MCMC fit is not repeated; None to analyse here.
-    **options : keyword arguments of ``nof1.analysis.analyze`` (engine, prior, mcid, seed,
+    **options : keyword arguments of ``nof1.analysis.analyze.analyze`` (engine, prior, mcid, seed,
         draws, ...); None or absent means as pre-registered in the protocol. The report
         flags any deviation from the pre-registered analysis.
 
@@ -57,13 +57,13 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     -------
     >>> write_report("report.html", trial_report("mytrial"))  # doctest: +SKIP
     """
-    from nof1.analysis import analyze_trial
-    from nof1.blinding import Allocation
-    from nof1.diary import has_diary, open_diary
-    from nof1.integrity import check_trial
-    from nof1.monitoring import read_monitoring
-    from nof1.protocol import load_protocol
-    from nof1.series import trial_table
+    from nof1.analysis.analyze import analyze_trial
+    from nof1.analysis.series import trial_table
+    from nof1.diary.store import has_diary, open_diary
+    from nof1.plan.protocol import load_protocol
+    from nof1.plan.sealing import Allocation
+    from nof1.trial.integrity import check_trial
+    from nof1.trial.monitoring import read_monitoring
 
     trial_dir = Path(trial_dir)
     protocol = load_protocol(trial_dir)
@@ -127,9 +127,9 @@ def csv_report(path: str | Path, outcome: str, treatment: str, **arguments: Any)
 
     Parameters
     ----------
-    path, outcome, treatment, **arguments : as in ``nof1.analysis.analyze_csv``: the CSV
-        reading options of ``nof1.csv_input.series_from_csv`` (active, time, block,
-        lower_is_better, low, high) and the options of ``nof1.analysis.analyze``; None
+    path, outcome, treatment, **arguments : as in ``nof1.analysis.analyze.analyze_csv``: the CSV
+        reading options of ``nof1.analysis.csv_input.series_from_csv`` (active, time, block,
+        lower_is_better, low, high) and the options of ``nof1.analysis.analyze.analyze``; None
         means the default. The report always compares the three priors.
 
     Returns
@@ -141,7 +141,7 @@ def csv_report(path: str | Path, outcome: str, treatment: str, **arguments: Any)
     DataError : unreadable file, missing columns, bad values, or data that cannot support
         an effect estimate. ModelError : bad model options.
     """
-    from nof1.analysis import analyze_csv
+    from nof1.analysis.analyze import analyze_csv
 
     arguments = {k: v for k, v in arguments.items() if k != "prior_sensitivity"}
     result = analyze_csv(path, outcome, treatment, prior_sensitivity=True, **arguments)

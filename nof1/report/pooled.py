@@ -1,6 +1,6 @@
 """The pooled analysis as one self-contained HTML page, with a forest plot.
 
-This renders a ``nof1.pool.PoolResult``; the pool stage below it knows nothing of HTML.
+This renders a ``nof1.research.pool.PoolResult``; the pool stage below it knows nothing of HTML.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nof1.files import write_output
+from nof1.plan.files import write_output
 
 if TYPE_CHECKING:
-    from nof1.models.fastpool import Estimate
-    from nof1.pool import PoolResult
+    from nof1.analysis.models.fastpool import Estimate
+    from nof1.research.pool import PoolResult
 
 #: Series shown in the forest plot (the table lists all of them).
 FOREST_MAX = 60
@@ -161,7 +161,7 @@ unpooled estimates: {e(result.priors["unpooled"])}.</p>
 def write_pool_report(result: PoolResult, path: str | Path, *, force: bool = False) -> Path:
     """Write the pooled report (``render_html``) to ``path``, readable by its owner only.
 
-    Check the path with ``nof1.files.check_output`` before a long fit, so that a bad
+    Check the path with ``nof1.plan.files.check_output`` before a long fit, so that a bad
     ``--out`` fails at once; it is checked again here.
 
     Returns

@@ -1,0 +1,598 @@
+"""One call from a series to everything ``nof1 analyze`` and the report show.
+
+``analyze`` checks the series, fits the personal model with the chosen engine, summarizes
+it, runs the exact randomization test and, when asked, refits under every named prior so
+the reader sees how much the conclusion depends on the prior.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nof1.analysis.blinding_assessment import BlindingAssessment
+from nof1.analysis.models.base import Fit
+from nof1.analysis.models.binary import BINARY_MCID, fit_binary_exact, is_binary
+from nof1.analysis.models.exact import fit_exact
+from nof1.analysis.models.priors import PRIOR_NAMES
+from nof1.analysis.randomization import RandomizationTest, randomization_test
+from nof1.analysis.series import Series
+from nof1.analysis.summary import DEFAULT_THRESHOLD, EffectSummary, fallback_advice, summarize
+from nof1.analysis.verdict import Verdict, expectation_bound, make_verdict
+from nof1.errors import DataError, ModelError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nof1.trial.monitoring import Monitoring
+
+ENGINES = ("exact", "mcmc")
+LIKELIHOODS = ("normal", "student", "ordinal", "binomial")
+#: Why ``nof1 analyze --expectation`` fails: it was retired (the CLI raises this message).
+EXPECTATION_RETIRED = (
+    "--expectation was retired: the guesses are recorded after randomization, so adjusting "
+    "for them removes real effects (about 40% of a real effect when guesses follow felt pain; "
+    "docs/validation.md, 'Blinding and expectation'). The verdict now states whether the "
+    "patient could tell the arms apart, and the expectation bound (--expectation-max) shows "
+    "how much of the effect expectation could explain"
+)
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything one analysis produced.
+
+    Parameters
+    ----------
+    summary : the effect summary under the chosen prior.
+    fit : the fit behind it.
+    series : the analysed series.
+    randomization_test : the exact randomization test, or None when it does not apply
+        (the reason is in ``options["randomization_note"]``).
+    sensitivity : prior name -> summary under that prior (all of ``PRIOR_NAMES``), or
+        None when prior sensitivity was not asked for.
+    options : the analysis options as used (engine, prior, ar1, trend, ...).
+    verdict : the tiered verdict: the decision line, the tier and the blinding evidence.
+    blinding : the blinding assessment, or None when there were no guesses or side effects
+        to assess (a CSV file).
+    sequential : the interim looks of a sequential trial (``nof1.trial.monitoring.Monitoring``):
+        the rule, every look, where it stopped and the blocks analysed; None otherwise.
+    """
+
+    summary: EffectSummary
+    fit: Fit
+    series: Series
+    randomization_test: RandomizationTest | None
+    sensitivity: dict[str, EffectSummary] | None
+    options: dict[str, Any]
+    verdict: Verdict
+    blinding: BlindingAssessment | None = None
+    sequential: Monitoring | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready nested dict: the summary's keys plus ``verdict`` (tier,
+        criterion_met, blinding, text), ``blinding``, ``randomization_test``,
+        ``sensitivity``, ``options``, ``advice`` (None unless the fit failed its checks) and
+        ``sequential`` (``Monitoring.to_dict``: rule, looks, stopped_at; None for a trial
+        without interim looks)."""
+        out = self.summary.to_dict()
+        out["effect_text"] = out.pop("verdict")
+        out["verdict"] = self.verdict.to_dict()
+        out["blinding"] = None if self.blinding is None else self.blinding.to_dict()
+        if self.randomization_test is not None:
+            out["randomization_test"] = self.randomization_test.to_dict()
+        else:
+            out["randomization_test"] = {
+                "p_value": None,
+                "note": self.options.get("randomization_note"),
+            }
+        out["sensitivity"] = (
+            None
+            if self.sensitivity is None
+            else {name: s.to_dict() for name, s in self.sensitivity.items()}
+        )
+        out["options"] = dict(self.options)
+        out["advice"] = self.advice
+        out["sequential"] = None if self.sequential is None else self.sequential.to_dict()
+        return out
+
+    @property
+    def advice(self) -> str | None:
+        """What to run instead when the fit failed its checks (``fallback_advice``), else None."""
+        return fallback_advice(self.fit)
+
+
+def analyze(
+    series: Series,
+    *,
+    engine: str = "exact",
+    prior: str = "neutral",
+    ar1: bool = True,
+    trend: str = "none",
+    likelihood: str | None = None,
+    carryover: bool = False,
+    mcid: float | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    prior_sensitivity: bool = False,
+    blinding: BlindingAssessment | None = None,
+    open_label: bool = False,
+    preregistered: bool = False,
+    expectation_max: float | None = None,
+    seed: int | None = None,
+    draws: int = 1000,
+    tune: int | None = None,
+    chains: int = 4,
+    progressbar: bool = False,
+    announce: Callable[[str], None] | None = None,
+) -> AnalysisResult:
+    """Analyse the personal effect of one series.
+
+    Parameters
+    ----------
+    series : the series (from ``series_from_trial`` or ``series_from_csv``).
+    engine : ``"exact"`` (conjugate, milliseconds; normal or binomial likelihood) or
+        ``"mcmc"`` (PyMC NUTS, any option).
+    prior : ``"vague"``, ``"neutral"`` or ``"sceptical"``.
+    ar1, trend : model terms (``nof1.analysis.models.regression``); for a yes/no outcome ``ar1``
+        asks the PyMC engine's logistic model for a latent AR(1) process
+        (``nof1.analysis.models.logistic``; the exact engine treats days as independent).
+    likelihood : ``"normal"``, ``"student"``, ``"ordinal"`` (the latter two: mcmc only) or
+        ``"binomial"`` (yes/no outcomes: rates per arm, ``nof1.analysis.models.binary``). None: binomial
+        for a yes/no outcome (``is_binary``), normal otherwise.
+    carryover : model onset and carryover: the effect acts through the exposure of
+        ``nof1.analysis.models.exposure`` with its time constant tau integrated out; ``effect`` is
+        then the effect at full exposure. Washout days belong in the series as unobserved
+        rows (``series_from_trial(washout="unobserved")``).
+    mcid : minimal clinically important difference, outcome units; percentage points for
+        a yes/no outcome. None: 1 point, or 10 percentage points for a yes/no outcome.
+    threshold : P(benefit >= mcid) needed to call the benefit worthwhile.
+    prior_sensitivity : also fit under every named prior.
+    blinding : the blinding assessment (``nof1.analysis.blinding_assessment``) shown beside any
+        benefit; None when nothing about blinding was recorded.
+    open_label : the control arm was no treatment: the verdict says that placebo and
+        expectation cannot be separated from the effect.
+    preregistered : the MCID and threshold are the protocol's pre-registered criterion.
+    expectation_max : the largest shift of the outcome that believing one is on A could
+        cause, for the expectation bound (``nof1.analysis.verdict``); None: the MCID. 0 skips it.
+    seed : seed of the posterior draws.
+    draws, tune, chains : NUTS settings (``tune`` None: the model's default,
+        ``nof1.analysis.models.personal.default_tune``); the exact engine returns ``draws * chains``
+        independent draws.
+    progressbar : show PyMC's progress bar.
+    announce : called with a short message before each MCMC fit (the CLI prints it), so a
+        user knows why the command takes a while; never called for the exact engine.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    DataError : the series cannot support an effect estimate (empty arm, constant
+        outcome, fewer than 2 blocks), or mcid/threshold out of range.
+    ModelError : an unknown engine, likelihood, prior or trend, or an option the chosen
+        engine does not support.
+
+    Example
+    -------
+    >>> result = analyze(series, prior="neutral", seed=1)   # doctest: +SKIP
+    >>> result.verdict.tier, result.summary.p_mcid   # doctest: +SKIP
+    """
+    if engine not in ENGINES:
+        raise ModelError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    binary = is_binary(series)
+    if likelihood is None:
+        likelihood = "binomial" if binary else "normal"
+    if likelihood not in LIKELIHOODS:
+        raise ModelError(f"unknown likelihood {likelihood!r}; use one of {', '.join(LIKELIHOODS)}")
+    if prior not in PRIOR_NAMES:
+        raise ModelError(f"unknown prior {prior!r}; use one of {', '.join(PRIOR_NAMES)}")
+    if likelihood == "binomial":
+        if not binary:
+            raise ModelError(
+                f"the binomial likelihood needs a yes/no outcome (0/1), and {series.outcome!r} "
+                "has other values"
+            )
+        if carryover or trend != "none":
+            raise ModelError("the binomial likelihood has no carryover or trend terms")
+    if engine == "exact" and likelihood not in ("normal", "binomial"):
+        raise ModelError(
+            f"the exact engine fits only the normal and binomial likelihoods, not "
+            f"{likelihood!r}; use --engine mcmc"
+        )
+    if mcid is None:
+        mcid = BINARY_MCID if likelihood == "binomial" else 1.0
+    if not mcid > 0:
+        raise DataError(f"mcid must be a positive number of outcome units, got {mcid}")
+    if likelihood != "binomial":
+        # A yes/no outcome may be constant (no side effect on any day): the binary model
+        # checks only that both arms have answers.
+        series.check_analysable()
+
+    def fit_with(prior_name: str) -> Fit:
+        if engine == "exact":
+            if likelihood == "binomial":
+                return fit_binary_exact(series, prior_name, n_draws=draws * chains, seed=seed)
+            return fit_exact(
+                series,
+                prior_name,
+                ar1=ar1,
+                trend=trend,
+                carryover=carryover,
+                n_draws=draws * chains,
+                seed=seed,
+            )
+        if announce is not None:
+            announce(
+                f"Sampling with PyMC ({chains} chains x {draws} draws): "
+                f"{series.outcome}, {prior_name} prior..."
+            )
+        # Imported here so that the exact path never loads PyMC.
+        if likelihood == "binomial":
+            from nof1.analysis.models.logistic import fit_logistic
+
+            return fit_logistic(
+                series,
+                prior_name,
+                ar1=ar1,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progressbar=progressbar,
+            )
+        from nof1.analysis.models.personal import fit_mcmc
+
+        return fit_mcmc(
+            series,
+            prior_name,
+            ar1=ar1,
+            trend=trend,
+            likelihood=likelihood,
+            carryover=carryover,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progressbar=progressbar,
+        )
+
+    fit = fit_with(prior)
+    summary = summarize(fit, series, mcid=mcid, threshold=threshold)
+    sensitivity = None
+    if prior_sensitivity:
+        sensitivity = {
+            name: summary
+            if name == prior
+            else summarize(fit_with(name), series, mcid=mcid, threshold=threshold)
+            for name in PRIOR_NAMES
+        }
+    if expectation_max is None:
+        expectation_max = mcid
+    if expectation_max < 0:
+        raise DataError(f"expectation_max must be 0 or more, got {expectation_max}")
+    bound = None
+    if blinding is not None and likelihood != "binomial" and expectation_max > 0:
+        bound = expectation_bound(fit.draws["effect"], summary, blinding, expectation_max, seed)
+    verdict = make_verdict(
+        summary,
+        threshold=threshold,
+        preregistered=preregistered,
+        blinding=blinding,
+        open_label=open_label,
+        bound=bound,
+    )
+    options: dict[str, Any] = {
+        "engine": engine,
+        "prior": prior,
+        "ar1": ar1,
+        "trend": trend,
+        "likelihood": likelihood,
+        "carryover": carryover,
+        "mcid": mcid,
+        "threshold": threshold,
+        "expectation_max": expectation_max,
+        "seed": seed,
+    }
+    if engine == "mcmc":
+        options.update(draws=draws, tune=fit.options["tune"], chains=chains)
+    try:
+        rtest = randomization_test(series)
+    except DataError as exc:
+        # The Bayesian analysis stands on its own; the report says why the test is absent.
+        rtest = None
+        options["randomization_note"] = str(exc)
+    return AnalysisResult(
+        summary=summary,
+        fit=fit,
+        series=series,
+        randomization_test=rtest,
+        sensitivity=sensitivity,
+        options=options,
+        verdict=verdict,
+        blinding=blinding,
+    )
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options a caller gave: None means "not given" (pre-registered or default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def analyze_trial(
+    trial_dir: str | Path,
+    *,
+    outcome: str | None = None,
+    verify: bool = True,
+    engine: str | None = None,
+    prior: str | None = None,
+    ar1: bool | None = None,
+    trend: str | None = None,
+    likelihood: str | None = None,
+    carryover: bool | None = None,
+    expectation_max: float | None = None,
+    mcid: float | None = None,
+    threshold: float | None = None,
+    prior_sensitivity: bool | None = None,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    progressbar: bool | None = None,
+    announce: Callable[[str], None] | None = None,
+    without_deviations: bool = False,
+) -> AnalysisResult:
+    """Analyse an unblinded trial folder under its pre-registered analysis.
+
+    The folder is first checked against its commitments (``nof1.trial.integrity``): a protocol,
+    sealed allocation or diary changed after the fact is refused.
+
+    The protocol's ``[analysis]`` section (prior, MCID, decision threshold, engine, AR(1),
+    trend, onset/carryover model, washout exclusion) gives every option that is not passed
+    or passed as None; ``options["preregistered"]`` keeps the protocol's values so a report
+    can show any deviation from them. Excluded washout days stay out of the series, except
+    under the onset model, where they enter as unobserved rows (``options["washout"]``,
+    and their number in ``options["washout_rows"]``).
+
+    Parameters
+    ----------
+    trial_dir : the trial folder.
+    outcome : outcome name; the protocol's primary outcome when None.
+    verify : check the folder first; False only for a caller that has checked it and
+        shows what it found (the report, which names any mismatch in red).
+    engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
+    prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
+        ``analyze``; None means as pre-registered (engine, prior, ar1, trend, carryover,
+        mcid, threshold) or ``analyze``'s default.
+    without_deviations : leave out the diary records made after unblinding (the report
+        shows the result both with and without them).
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    IntegrityError : the folder does not match its commitments (``verify``).
+    ProtocolError : no trial in the folder, or an unknown outcome.
+    BlindingError : the trial has not been unblinded yet.
+    DataError, ModelError : as in ``analyze``.
+    """
+    from nof1.analysis.blinding_assessment import assess_trial_table
+    from nof1.analysis.series import series_from_trial, trial_table, washout_mode
+    from nof1.plan.protocol import load_protocol
+    from nof1.trial.integrity import verify_trial
+    from nof1.trial.monitoring import read_monitoring
+
+    deviations = len(verify_trial(trial_dir).deviations) if verify else 0
+    protocol = load_protocol(trial_dir)
+    pre = protocol.analysis
+    chosen_outcome = protocol.primary if outcome is None else protocol.outcome(outcome)
+    preregistered = {
+        "engine": pre.engine,
+        "prior": pre.prior,
+        "ar1": pre.ar1,
+        "trend": pre.trend,
+        "carryover": pre.carryover,
+        "mcid": pre.mcid,
+        "threshold": pre.threshold,
+    }
+    options = _given(
+        engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
+        carryover=carryover, expectation_max=expectation_max, mcid=mcid, threshold=threshold,
+        prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
+        progressbar=progressbar, announce=announce,
+    )  # fmt: skip
+    defaults = dict(preregistered)
+    if chosen_outcome.kind == "binary":
+        # The protocol's MCID is in points of the primary scale and its onset model is the
+        # primary outcome's: a yes/no outcome takes the binary model's own defaults
+        # (MCID in percentage points, no onset model) unless they are given.
+        defaults.update(mcid=None, carryover=False)
+    chosen = {**defaults, **options}
+    washout = washout_mode(pre.exclude_washout, chosen["carryover"])
+    series = series_from_trial(
+        trial_dir, outcome, washout=washout, without_deviations=without_deviations
+    )
+    monitoring = read_monitoring(trial_dir, protocol)
+    if monitoring is not None:
+        # A trial stopped at an interim look never ran its later blocks: no missing days.
+        series = series.subset(monitoring.analysed(series.block))
+    blinding = None
+    if protocol.blinded:
+        table = trial_table(trial_dir, without_deviations=without_deviations)
+        if monitoring is not None:
+            table = table[monitoring.analysed(table["block"])]
+        blinding = assess_trial_table(table, protocol.outcomes)
+    as_registered = chosen_outcome.primary and all(chosen[k] == v for k, v in preregistered.items())
+    result = analyze(
+        series,
+        **chosen,
+        blinding=blinding,
+        open_label=not protocol.blinded,
+        preregistered=as_registered,
+    )
+    result.options["preregistered"] = {**preregistered, "exclude_washout": pre.exclude_washout}
+    result.options["washout"] = washout
+    if washout == "unobserved":
+        # Rows of the series without a score by design, not missed days.
+        blocks = protocol.blocks if monitoring is None else monitoring.blocks_analysed
+        result.options["washout_rows"] = sum(
+            q.washout_days for q in protocol.periods if q.block <= blocks
+        )
+    if deviations and not without_deviations:
+        # Diary records made after unblinding that this result includes.
+        result.options["deviations"] = deviations
+    if monitoring is not None:
+        result = replace(result, sequential=monitoring)
+    return result
+
+
+def analyze_csv(
+    path: str | Path,
+    outcome: str,
+    treatment: str,
+    *,
+    active: str | None = None,
+    time: str | None = None,
+    block: str | None = None,
+    lower_is_better: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+    engine: str | None = None,
+    prior: str | None = None,
+    ar1: bool | None = None,
+    trend: str | None = None,
+    likelihood: str | None = None,
+    carryover: bool | None = None,
+    expectation_max: float | None = None,
+    mcid: float | None = None,
+    threshold: float | None = None,
+    prior_sensitivity: bool | None = None,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    progressbar: bool | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> AnalysisResult:
+    """Analyse one outcome of a CSV file (``series_from_csv`` then ``analyze``).
+
+    Parameters
+    ----------
+    path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
+        ``nof1.analysis.csv_input.series_from_csv`` (``path`` may be an open text file).
+    engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
+    prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
+        ``analyze``; None means ``analyze``'s default.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    DataError : the CSV cannot be read as a series, or cannot support an effect estimate.
+    ModelError : as in ``analyze``.
+    """
+    from nof1.analysis.csv_input import series_from_csv
+
+    series = series_from_csv(
+        path,
+        outcome,
+        treatment,
+        active=active,
+        time=time,
+        block=block,
+        lower_is_better=lower_is_better,
+        low=low,
+        high=high,
+    )
+    options = _given(
+        engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
+        carryover=carryover, expectation_max=expectation_max, mcid=mcid, threshold=threshold,
+        prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
+        progressbar=progressbar, announce=announce,
+    )  # fmt: skip
+    result = analyze(series, **options)
+    result.options["source"] = str(getattr(path, "name", path))
+    return result
+
+
+def analyze_frame(
+    frame: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    *,
+    active: str | None = None,
+    time: str | None = None,
+    block: str | None = None,
+    lower_is_better: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+    engine: str | None = None,
+    prior: str | None = None,
+    ar1: bool | None = None,
+    trend: str | None = None,
+    likelihood: str | None = None,
+    carryover: bool | None = None,
+    expectation_max: float | None = None,
+    mcid: float | None = None,
+    threshold: float | None = None,
+    prior_sensitivity: bool | None = None,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    progressbar: bool | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> AnalysisResult:
+    """Analyse one outcome of a pandas DataFrame, one row per day (for notebooks).
+
+    Parameters
+    ----------
+    frame : one row per day; not changed.
+    outcome, treatment, active, time, block, lower_is_better, low, high : column names and
+        scale, as in ``nof1.analysis.csv_input.series_from_csv`` (a time column may hold datetimes).
+    engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
+    prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
+        ``analyze``; None means ``analyze``'s default.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    DataError : the frame cannot be read as a series, or cannot support an effect estimate.
+    ModelError : as in ``analyze``.
+
+    Example
+    -------
+    >>> result = analyze_frame(df, outcome="pain", treatment="arm", active="magnesium")  # doctest: +SKIP
+    >>> result.summary.p_mcid  # doctest: +SKIP
+    """
+    from nof1.analysis.csv_input import series_from_frame
+
+    series = series_from_frame(
+        frame,
+        outcome,
+        treatment,
+        active=active,
+        time=time,
+        block=block,
+        lower_is_better=lower_is_better,
+        low=low,
+        high=high,
+    )
+    options = _given(
+        engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
+        carryover=carryover, expectation_max=expectation_max, mcid=mcid, threshold=threshold,
+        prior_sensitivity=prior_sensitivity, seed=seed, draws=draws, tune=tune, chains=chains,
+        progressbar=progressbar, announce=announce,
+    )  # fmt: skip
+    result = analyze(series, **options)
+    result.options["source"] = "DataFrame"
+    return result

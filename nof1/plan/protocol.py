@@ -1,0 +1,919 @@
+"""The protocol stage: from a template to a randomized, pre-registered trial.
+
+A *template* (``protocols/*.toml``) describes what is compared (treatments A and B), the
+outcomes, the default design and the pre-registered analysis. ``new_protocol`` turns it into
+a concrete ``Protocol``: dated periods in blocks, kit labels, and the commitment to a random
+allocation that stays sealed (``nof1.plan.sealing``). ``protocol.toml`` in the trial folder is
+the public, human-readable record of it; it never holds the allocation of a blinded trial.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from nof1.errors import ProtocolError
+from nof1.plan.stopping import SequentialRule, parse_rule, rule_to_toml
+
+# The vocabularies a protocol is written in live here, at the lowest stage that uses them;
+# the stages above (series, models, diary) import them from here, never the other way round.
+#: Randomization schemes (``nof1.analysis.randomization`` draws and enumerates them).
+SCHEMES = ("block", "alternating", "random-pairs")
+#: Named priors of the analysis (``nof1.analysis.models.priors`` defines them).
+PRIOR_NAMES = ("vague", "neutral", "sceptical")
+#: Slow trends the analysis can model (``nof1.analysis.models.regression`` builds them).
+TRENDS = ("none", "linear", "block")
+#: How many days back a missed day may still be recorded with ``nof1 record --date``, as a
+#: recall entry. Recalled pain agrees less with the pain rated at the time as the recall
+#: period grows (Broderick et al. 2008, Pain 139:146-157), so an older day stays missing;
+#: for the same reason a trial cannot start further back (``nof1.trial.create.check_start``).
+RECALL_DAYS = 3
+
+PROTOCOL_FILE = "protocol.toml"
+#: Version 2 added the commitment over the whole protocol (``[commitment]``) and the sealed
+#: allocation's SHA-256; version 1 files are still read (``nof1 protocol upgrade``).
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: The section of protocol.toml that holds the commitment; the one section it cannot cover.
+COMMITMENT_SECTION = "commitment"
+ARMS = ("A", "B")
+
+# Keys a template may hold, by section. Anything else is a typo worth refusing: a silently
+# ignored "washout_day = 7" would change the trial.
+_TRIAL_KEYS = {"title", "condition", "blinded", "rationale"}
+_TREATMENT_KEYS = {"name", "description", "doses_per_day", "dose_unit"}
+_DESIGN_KEYS = {"scheme", "blocks", "period_days", "washout_days", "run_in_days", "rationale"}
+_OUTCOME_KEYS = {
+    "name",
+    "label",
+    "question",
+    "kind",
+    "low",
+    "high",
+    "lower_is_better",
+    "primary",
+    "role",
+}
+_ANALYSIS_KEYS = {
+    "prior",
+    "mcid",
+    "threshold",
+    "engine",
+    "ar1",
+    "trend",
+    "carryover",
+    "exclude_washout",
+}
+_TEMPLATE_SECTIONS = {
+    "trial", "treatments", "design", "outcomes", "analysis", "safety", "sequential",
+}  # fmt: skip
+_PROTOCOL_SECTIONS = _TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding", COMMITMENT_SECTION}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """One arm: ``A`` is the active treatment, ``B`` the control (placebo or none)."""
+
+    arm: str
+    name: str
+    description: str
+    doses_per_day: int = 1
+    dose_unit: str = "capsule"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A daily outcome. ``kind`` is ``scale`` (numeric, low..high) or ``binary`` (yes/no)."""
+
+    name: str
+    label: str
+    question: str
+    kind: str = "scale"
+    low: float = 0.0
+    high: float = 10.0
+    lower_is_better: bool = True
+    primary: bool = False
+    role: str = "efficacy"  # or "side-effect": reported per arm in the blinding section
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The pre-registered analysis: fixed before any data exist, stated in protocol.toml.
+
+    ``threshold``: benefit is concluded when P(benefit >= mcid) exceeds it. The Trialist
+    experience (Kravitz et al. 2018) is that the decision rule decides the verdict, hence it
+    is written down in advance.
+
+    ``carryover``: the effect builds up and fades with a time constant that the analysis
+    integrates out (``nof1.analysis.models.exact``); for treatments whose template expects slow
+    onset. Excluded washout days then enter as unobserved days, so the modelled exposure
+    starts on each kit's first day.
+    """
+
+    prior: str = "neutral"
+    mcid: float = 1.0
+    threshold: float = 0.8
+    engine: str = "exact"
+    ar1: bool = True
+    trend: str = "none"
+    carryover: bool = False
+    exclude_washout: bool = True
+
+
+@dataclass(frozen=True)
+class Period:
+    """One treatment period: its dates (inclusive), block, kit label and washout days."""
+
+    index: int
+    block: int
+    start: date
+    end: date
+    washout_days: int
+    kit: str
+
+    @property
+    def analysis_start(self) -> date:
+        """First day counted in the primary analysis (after the washout days)."""
+        return self.start + timedelta(days=self.washout_days)
+
+    def contains(self, d: date) -> bool:
+        return self.start <= d <= self.end
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """Where a calendar day falls in the protocol. Never says which arm."""
+
+    date: date
+    day: int
+    phase: str  # "before", "run-in", "period", "after"
+    period: Period | None = None
+    washout: bool = False
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A concrete trial protocol. See ``protocol.toml`` for its public form."""
+
+    title: str
+    condition: str
+    blinded: bool
+    treatments: dict[str, Treatment]
+    scheme: str
+    blocks: int
+    period_days: int
+    washout_days: int
+    run_in_days: int
+    start: date
+    periods: tuple[Period, ...]
+    outcomes: tuple[Outcome, ...]
+    analysis: Analysis
+    commitment: str = ""
+    open_allocation: tuple[str, ...] | None = None
+    safety: tuple[str, ...] = ()
+    rationale: str = ""
+    design_rationale: str = ""
+    created: str = ""
+    template: str = ""
+    sealed_sha256: str = ""
+    registration: str = ""
+    format_version: int = FORMAT_VERSION
+    upgraded: str = ""
+    #: Pre-registered interim looks (``nof1.plan.stopping``); None for a fixed-length trial.
+    sequential: SequentialRule | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The short form of ``registration`` a clinician keeps ("" when there is none)."""
+        return fingerprint(self.registration) if _SHA256.match(self.registration) else ""
+
+    @property
+    def end(self) -> date:
+        """The last day of the trial."""
+        return self.periods[-1].end
+
+    @property
+    def n_days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def primary(self) -> Outcome:
+        return next(o for o in self.outcomes if o.primary)
+
+    def outcome(self, name: str) -> Outcome:
+        """The outcome called ``name``; ProtocolError naming the known ones otherwise."""
+        for o in self.outcomes:
+            if o.name == name:
+                return o
+        known = ", ".join(o.name for o in self.outcomes)
+        raise ProtocolError(f"unknown outcome {name!r}; this protocol records: {known}")
+
+    def day_info(self, d: date) -> DayInfo:
+        """Phase, period and washout flag of a calendar day."""
+        day = (d - self.start).days
+        if d < self.start:
+            return DayInfo(d, day, "before")
+        if d > self.end:
+            return DayInfo(d, day, "after")
+        for p in self.periods:
+            if p.contains(d):
+                return DayInfo(d, day, "period", p, d < p.analysis_start)
+        return DayInfo(d, day, "run-in")
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def builtin_templates() -> dict[str, Path]:
+    """Templates shipped with nof1, by name (``magnesium-crps`` -> its file)."""
+    folder = resources.files("nof1") / "templates"
+    return {Path(str(f)).stem: Path(str(f)) for f in folder.iterdir() if str(f).endswith(".toml")}
+
+
+def read_template(template: str | Path) -> dict[str, Any]:
+    """Read a template by file path or built-in name, checking every key.
+
+    Raises
+    ------
+    ProtocolError : the file cannot be read or parsed, or holds unknown keys or bad values.
+    """
+    path = Path(template)
+    if not path.exists() and str(template) in builtin_templates():
+        path = builtin_templates()[str(template)]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        names = ", ".join(sorted(builtin_templates()))
+        raise ProtocolError(
+            f"template {str(template)!r} not found (built-in templates: {names})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"cannot read template {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(f"template {path} is not valid TOML: {exc}") from None
+    _check_keys(data, _TEMPLATE_SECTIONS, f"template {path}")
+    data.setdefault("_source", path.stem)
+    template_rule(data)  # a malformed [sequential] table is refused here, not at first use
+    return data
+
+
+def _check_keys(data: dict[str, Any], sections: set[str], where: str) -> None:
+    _unknown(data, sections | {"_source"}, where)
+    _unknown(data.get("trial", {}), _TRIAL_KEYS, f"{where} [trial]")
+    _unknown(data.get("design", {}), _DESIGN_KEYS, f"{where} [design]")
+    _unknown(data.get("analysis", {}), _ANALYSIS_KEYS, f"{where} [analysis]")
+    treatments = data.get("treatments", {})
+    _unknown(treatments, set(ARMS), f"{where} [treatments]")
+    for arm, t in treatments.items():
+        _unknown(t, _TREATMENT_KEYS, f"{where} [treatments.{arm}]")
+    for i, o in enumerate(data.get("outcomes", [])):
+        _unknown(o, _OUTCOME_KEYS, f"{where} [[outcomes]] #{i + 1}")
+
+
+def _unknown(section: Any, known: set[str], where: str) -> None:
+    if not isinstance(section, dict):
+        raise ProtocolError(f"{where} must be a table of keys, got {section!r}")
+    extra = sorted(set(section) - known)
+    if extra:
+        raise ProtocolError(
+            f"unknown key {extra[0]!r} in {where}; known keys: {', '.join(sorted(known))}"
+        )
+
+
+# ------------------------------------------------------------------------ construction
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"{what} must be a whole number, got {value!r}")
+    return value
+
+
+def _parse_treatments(data: dict[str, Any]) -> dict[str, Treatment]:
+    out = {}
+    for arm in ARMS:
+        t = data.get("treatments", {}).get(arm)
+        if not t or not t.get("name"):
+            raise ProtocolError(
+                f"the template must describe treatment {arm} ([treatments.{arm}] with a name)"
+            )
+        doses = _int(t.get("doses_per_day", 1), f"treatment {arm} doses_per_day")
+        if doses < 0:
+            raise ProtocolError(f"treatment {arm} doses_per_day must be 0 or more, got {doses}")
+        out[arm] = Treatment(
+            arm, t["name"], t.get("description", ""), doses, t.get("dose_unit", "capsule")
+        )
+    return out
+
+
+def _parse_outcomes(items: list[dict[str, Any]]) -> tuple[Outcome, ...]:
+    if not items:
+        raise ProtocolError(
+            "the template defines no outcomes; at least a primary outcome is needed"
+        )
+    outcomes = []
+    for o in items:
+        name = o.get("name", "")
+        if not _NAME.match(str(name)):
+            raise ProtocolError(f"outcome name {name!r} must be lower-case letters, digits or _")
+        kind = o.get("kind", "scale")
+        if kind not in ("scale", "binary"):
+            raise ProtocolError(f"outcome {name!r} kind {kind!r} must be 'scale' or 'binary'")
+        low, high = (
+            (0.0, 1.0) if kind == "binary" else (float(o.get("low", 0)), float(o.get("high", 10)))
+        )
+        if low >= high:
+            raise ProtocolError(f"outcome {name!r} range {low:g}-{high:g} is empty")
+        role = o.get("role", "efficacy")
+        if role not in ("efficacy", "side-effect"):
+            raise ProtocolError(
+                f"outcome {name!r} role {role!r} must be 'efficacy' or 'side-effect'"
+            )
+        outcomes.append(
+            Outcome(
+                name=name,
+                label=o.get("label", name),
+                question=o.get("question", o.get("label", name)),
+                kind=kind,
+                low=low,
+                high=high,
+                lower_is_better=bool(o.get("lower_is_better", True)),
+                primary=bool(o.get("primary", False)),
+                role=role,
+            )
+        )
+    names = [o.name for o in outcomes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ProtocolError(f"outcome {dupes[0]!r} is defined twice")
+    primaries = [o for o in outcomes if o.primary]
+    if len(primaries) != 1:
+        raise ProtocolError(f"exactly one outcome must be primary, found {len(primaries)}")
+    if primaries[0].kind != "scale":
+        raise ProtocolError(f"the primary outcome {primaries[0].name!r} must be a scale")
+    return tuple(outcomes)
+
+
+def _parse_analysis(a: dict[str, Any]) -> Analysis:
+    merged = {**asdict(Analysis()), **a}
+    if merged["prior"] not in PRIOR_NAMES:
+        raise ProtocolError(
+            f"analysis prior {merged['prior']!r} must be one of {', '.join(PRIOR_NAMES)}"
+        )
+    if merged["engine"] not in ("exact", "mcmc"):
+        raise ProtocolError(f"analysis engine {merged['engine']!r} must be 'exact' or 'mcmc'")
+    for key in ("ar1", "carryover", "exclude_washout"):
+        if not isinstance(merged[key], bool):
+            raise ProtocolError(f"analysis {key} {merged[key]!r} must be true or false")
+    if merged["trend"] not in TRENDS:
+        raise ProtocolError(
+            f"analysis trend {merged['trend']!r} must be one of {', '.join(TRENDS)}"
+        )
+    try:
+        mcid, threshold = float(merged["mcid"]), float(merged["threshold"])
+    except (TypeError, ValueError):
+        raise ProtocolError(
+            f"analysis mcid and threshold must be numbers, got {merged['mcid']!r} and {merged['threshold']!r}"
+        ) from None
+    if mcid <= 0:
+        raise ProtocolError(f"analysis mcid must be positive, got {mcid:g}")
+    if not 0.5 <= threshold < 1:
+        raise ProtocolError(f"analysis threshold must be in 0.5-1, got {threshold:g}")
+    return Analysis(**{**merged, "mcid": mcid, "threshold": threshold})
+
+
+#: Limits of a design. Beyond them a "trial" is a typo, not a plan, and the calendar, the
+#: randomization test and the analyses would be asked for unbounded work: 64 blocks are
+#: 128 periods, a 365-day period is a year, and every date lies in 2000-2100.
+MAX_BLOCKS = 64
+MAX_PERIOD_DAYS = 365
+MAX_RUN_IN_DAYS = 365
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def check_design(
+    blocks: int, period_days: int, washout_days: int, run_in_days: int, scheme: str
+) -> None:
+    """Refuse designs that cannot work or are beyond any real trial, naming the value.
+
+    At least 2 blocks (one A/B pair cannot separate the effect from chance) and at most
+    ``MAX_BLOCKS``, periods of 2 to ``MAX_PERIOD_DAYS`` days, washout shorter than the
+    period, a run-in of 0 to ``MAX_RUN_IN_DAYS`` days.
+    """
+    if blocks < 2:
+        raise ProtocolError(
+            f"blocks must be 2 or more, got {blocks}: one A/B pair cannot separate an effect from chance"
+        )
+    if blocks > MAX_BLOCKS:
+        raise ProtocolError(f"blocks must be at most {MAX_BLOCKS}, got {blocks}")
+    if period_days < 2:
+        raise ProtocolError(f"period-days must be 2 or more, got {period_days}")
+    if period_days > MAX_PERIOD_DAYS:
+        raise ProtocolError(
+            f"period-days must be at most {MAX_PERIOD_DAYS} (a year), got {period_days}"
+        )
+    if washout_days < 0:
+        raise ProtocolError(f"washout-days must be 0 or more, got {washout_days}")
+    if washout_days >= period_days:
+        raise ProtocolError(
+            f"washout-days ({washout_days}) must be shorter than period-days ({period_days}): "
+            "no day of a period would be analysed"
+        )
+    if run_in_days < 0:
+        raise ProtocolError(f"run-in-days must be 0 or more, got {run_in_days}")
+    if run_in_days > MAX_RUN_IN_DAYS:
+        raise ProtocolError(
+            f"run-in-days must be at most {MAX_RUN_IN_DAYS} (a year), got {run_in_days}"
+        )
+    if scheme not in SCHEMES:
+        raise ProtocolError(f"scheme {scheme!r} must be one of {', '.join(SCHEMES)}")
+
+
+def check_dates(start: date, n_days: int) -> None:
+    """Refuse a trial that would start before ``FIRST_DAY`` or end after ``LAST_DAY``."""
+    if not FIRST_DAY <= start <= LAST_DAY:
+        raise ProtocolError(f"start date {start} must be between {FIRST_DAY} and {LAST_DAY}")
+    end = start.toordinal() + n_days - 1
+    if end > LAST_DAY.toordinal():
+        raise ProtocolError(
+            f"a trial of {n_days} days from {start} would end after {LAST_DAY}; start earlier "
+            "or plan fewer or shorter periods"
+        )
+
+
+def build_periods(
+    start: date, blocks: int, period_days: int, washout_days: int, run_in_days: int
+) -> tuple[Period, ...]:
+    """Dated periods: run-in first, then 2 periods per block back to back, kit labels in order.
+
+    Kit labels follow the calendar ("Kit 1" for period 1, ...), so they carry no information
+    about the arm; which kit holds what is known only to the helper.
+    """
+    first = start + timedelta(days=run_in_days)
+    periods = []
+    for i in range(2 * blocks):
+        p_start = first + timedelta(days=i * period_days)
+        periods.append(
+            Period(
+                index=i + 1,
+                block=i // 2 + 1,
+                start=p_start,
+                end=p_start + timedelta(days=period_days - 1),
+                washout_days=washout_days,
+                kit=f"Kit {i + 1}",
+            )
+        )
+    return tuple(periods)
+
+
+def protocol_from_template(
+    template: dict[str, Any],
+    *,
+    start: date,
+    blocks: int | None = None,
+    period_days: int | None = None,
+    washout_days: int | None = None,
+    run_in_days: int | None = None,
+    scheme: str | None = None,
+    sequential: SequentialRule | None = None,
+) -> Protocol:
+    """A protocol without its allocation yet: template + overrides, validated and dated.
+
+    With ``sequential`` the trial has interim looks and runs at most ``sequential.max_blocks``
+    blocks, which is then its number of blocks (``blocks``, if given, must agree).
+
+    Raises
+    ------
+    ProtocolError : any value the trial cannot be run with, named.
+    """
+    design = template.get("design", {})
+    if sequential is not None:
+        if blocks is not None and blocks != sequential.max_blocks:
+            raise ProtocolError(
+                f"--blocks {blocks} disagrees with the sequential rule's last look after block "
+                f"{sequential.max_blocks}: a sequential trial runs at most that many blocks"
+            )
+        blocks = sequential.max_blocks
+    chosen = {
+        "blocks": blocks if blocks is not None else design.get("blocks", 4),
+        "period_days": period_days if period_days is not None else design.get("period_days", 14),
+        "washout_days": washout_days if washout_days is not None else design.get("washout_days", 0),
+        "run_in_days": run_in_days if run_in_days is not None else design.get("run_in_days", 0),
+    }
+    for key, value in chosen.items():
+        _int(value, key.replace("_", "-"))
+    scheme = scheme or design.get("scheme", "block")
+    check_design(scheme=scheme, **chosen)
+    check_dates(start, chosen["run_in_days"] + 2 * chosen["blocks"] * chosen["period_days"])
+    trial = template.get("trial", {})
+    changed = [
+        f"{key.replace('_', ' ')} {design[key]} -> {value}"
+        for key, value in {**chosen, "scheme": scheme}.items()
+        if key in design
+        and design[key] != value
+        and not (sequential is not None and key == "blocks")
+    ]
+    design_rationale = design.get("rationale", "")
+    if sequential is not None:
+        # The template argues for a fixed length; a sequential trial's length is its rule's.
+        also = f" The template's design was also changed ({'; '.join(changed)})." if changed else ""
+        own = (
+            f" The template's reasoning for its own fixed-length design: {design_rationale}"
+            if design_rationale
+            else ""
+        )
+        design_rationale = f"{sequential_rationale(sequential)}{also}{own}"
+    elif changed:
+        # The template's reasoning was written for its own numbers: say plainly they changed.
+        design_rationale = (
+            f"The template's design was changed when this protocol was made ({'; '.join(changed)}). "
+            f"The template's reasoning for its own design: {design_rationale}"
+        )
+    analysis = _parse_analysis(template.get("analysis", {}))
+    if sequential is not None:
+        # The last look is the final analysis: its efficacy boundary is the decision rule.
+        analysis = replace(analysis, threshold=sequential.efficacy[-1])
+    return Protocol(
+        title=trial.get("title", "N-of-1 trial"),
+        condition=trial.get("condition", ""),
+        blinded=bool(trial.get("blinded", True)),
+        treatments=_parse_treatments(template),
+        scheme=scheme,
+        start=start,
+        periods=build_periods(start, **chosen),
+        outcomes=_parse_outcomes(template.get("outcomes", [])),
+        analysis=analysis,
+        safety=tuple(template.get("safety", {}).get("notes", ())),
+        rationale=trial.get("rationale", ""),
+        design_rationale=design_rationale,
+        template=template.get("_source", ""),
+        sequential=sequential,
+        **chosen,
+    )
+
+
+def sequential_rationale(rule: SequentialRule) -> str:
+    """The design rationale's first sentences for a sequential protocol.
+
+    Example
+    -------
+    >>> from nof1.plan.stopping import SequentialRule
+    >>> sequential_rationale(SequentialRule((2, 3, 4), (0.8, 0.8, 0.8), (0.3, 0.5)))[:96]
+    'This is a sequential trial: it runs at most 4 blocks, with interim looks after blocks 2 and 3 an'
+    """
+    before = rule.looks[:-1]
+    if not before:
+        looks = "with no interim look"
+    elif len(before) == 1:
+        looks = f"with an interim look after block {before[0]}"
+    else:
+        looks = (
+            f"with interim looks after blocks {', '.join(map(str, before[:-1]))} and {before[-1]}"
+        )
+    return (
+        f"This is a sequential trial: it runs at most {rule.max_blocks} blocks, {looks} "
+        f"and the last look after block {rule.max_blocks}. It stops at the first look whose "
+        "pre-registered boundary is crossed (the [sequential] section)."
+    )
+
+
+def template_rule(template: dict[str, Any]) -> SequentialRule | None:
+    """The template's default sequential rule (its ``[sequential]`` table), or None.
+
+    Raises
+    ------
+    ProtocolError : a malformed ``[sequential]`` table.
+    """
+    if "sequential" not in template:
+        return None
+    return parse_rule(template["sequential"], f"template {template.get('_source', '')}")
+
+
+def with_allocation(
+    protocol: Protocol,
+    commitment: str,
+    arms: tuple[str, ...],
+    created: str,
+    sealed_sha256: str = "",
+) -> Protocol:
+    """The protocol with its allocation commitment, the sealed file's SHA-256 (blinded) or
+    the arms themselves (open label), and its commitment over the whole protocol."""
+    protocol = replace(
+        protocol,
+        commitment=commitment,
+        open_allocation=None if protocol.blinded else arms,
+        created=created,
+        sealed_sha256=sealed_sha256,
+    )
+    document = tomllib.loads(tomli_w.dumps(protocol_to_toml(protocol)))
+    return replace(protocol, registration=registration_digest(document))
+
+
+# ------------------------------------------------------------------------- commitment
+
+
+def canonical_document(document: dict[str, Any]) -> bytes:
+    """The canonical serialisation of a protocol document, its commitment section left out.
+
+    JSON with sorted keys, no spaces, UTF-8; dates and times tagged with their type so
+    that a date and a string of the same text differ. Every other section is covered,
+    whatever it holds: a section added to protocol.toml by a later nof1 is covered too.
+    """
+
+    def tagged(value: Any) -> dict[str, str]:
+        if isinstance(value, datetime | date | time):
+            return {f"toml-{type(value).__name__}": value.isoformat()}
+        raise TypeError(f"protocol value {value!r} cannot be serialised")
+
+    body = {k: v for k, v in document.items() if k != COMMITMENT_SECTION}
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=tagged
+    ).encode("utf-8")
+
+
+def registration_digest(document: dict[str, Any]) -> str:
+    """SHA-256 (hex) of ``canonical_document``: the commitment over the whole protocol."""
+    return hashlib.sha256(canonical_document(document)).hexdigest()
+
+
+def fingerprint(digest: str) -> str:
+    """A commitment's short form for people: 16 base32 characters in 4 groups (80 bits).
+
+    Example
+    -------
+    >>> fingerprint("00" * 32)
+    'AAAA-AAAA-AAAA-AAAA'
+    """
+    text = base64.b32encode(bytes.fromhex(digest)[:10]).decode()
+    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
+
+
+def _branch(value: Any) -> bool:
+    """A table to descend into: not a tagged date (``{"toml-date": ...}``), which is a value."""
+    return isinstance(value, dict) and not (
+        len(value) == 1 and next(iter(value)).startswith("toml-")
+    )
+
+
+def changed_paths(before: Any, after: Any, path: str = "") -> list[str]:
+    """Where two protocol documents differ, as dotted paths (``schedule.periods[1].start``).
+
+    Works on parsed TOML or on ``canonical_document`` read back from JSON. The commitment
+    section is not compared; a list whose length changed is one path.
+
+    Example
+    -------
+    >>> changed_paths({"analysis": {"mcid": 1.0}}, {"analysis": {"mcid": 0.1}})
+    ['analysis.mcid']
+    """
+    if _branch(before) and _branch(after):
+        out = []
+        for key in sorted(set(before) | set(after)):
+            if not path and key == COMMITMENT_SECTION:
+                continue
+            where = f"{path}.{key}" if path else key
+            if key not in before or key not in after:
+                out.append(where)
+            else:
+                out += changed_paths(before[key], after[key], where)
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            out += changed_paths(b, a, f"{path}[{i + 1}]")
+        return out
+    same = type(before) is type(after) and before == after
+    return [] if same else [path]
+
+
+# -------------------------------------------------------------------- protocol.toml I/O
+
+
+def protocol_to_toml(p: Protocol) -> dict[str, Any]:
+    """The public document: everything needed to run and check the trial, no secret."""
+    nof1: dict[str, Any] = {
+        "format_version": p.format_version,
+        "created": p.created,
+        "template": p.template,
+    }
+    if p.upgraded:
+        nof1["upgraded"] = p.upgraded
+    doc: dict[str, Any] = {
+        "nof1": nof1,
+        "trial": {
+            "title": p.title,
+            "condition": p.condition,
+            "blinded": p.blinded,
+            "rationale": p.rationale,
+        },
+        "treatments": {
+            arm: {
+                "name": t.name,
+                "description": t.description,
+                "doses_per_day": t.doses_per_day,
+                "dose_unit": t.dose_unit,
+            }
+            for arm, t in p.treatments.items()
+        },
+        "design": {
+            "scheme": p.scheme,
+            "blocks": p.blocks,
+            "period_days": p.period_days,
+            "washout_days": p.washout_days,
+            "run_in_days": p.run_in_days,
+            "rationale": p.design_rationale,
+        },
+        "outcomes": [asdict(o) for o in p.outcomes],
+        "analysis": asdict(p.analysis),
+        "safety": {"notes": list(p.safety)},
+        "schedule": {
+            "start": p.start,
+            "end": p.end,
+            "periods": [
+                {
+                    "period": q.index,
+                    "block": q.block,
+                    "start": q.start,
+                    "end": q.end,
+                    "washout_days": q.washout_days,
+                    "kit": q.kit,
+                    **({"arm": p.open_allocation[q.index - 1]} if p.open_allocation else {}),
+                }
+                for q in p.periods
+            ],
+        },
+        "blinding": {
+            "commitment": p.commitment,
+            "commitment_method": "SHA-256 of the canonical JSON {arms, salt} sealed in allocation.sealed",
+            **({"sealed_sha256": p.sealed_sha256} if p.sealed_sha256 else {}),
+        },
+    }
+    if p.sequential is not None:
+        doc["sequential"] = rule_to_toml(p.sequential)
+    if p.registration:
+        doc[COMMITMENT_SECTION] = {"sha256": p.registration, "method": COMMITMENT_METHOD}
+    return doc
+
+
+COMMITMENT_METHOD = (
+    "SHA-256 of the canonical JSON of every other section of this file (keys sorted, no "
+    "spaces, UTF-8, dates tagged), allocation.sealed's SHA-256 included; its short form is "
+    "the fingerprint"
+)
+
+
+def read_document(trial_dir: Path | str) -> dict[str, Any]:
+    """``protocol.toml`` of a trial folder as parsed TOML, its keys and version checked.
+
+    Raises
+    ------
+    ProtocolError : no such folder or file, not TOML, unknown keys or format version.
+    """
+    trial_dir = Path(trial_dir)
+    path = trial_dir / PROTOCOL_FILE
+    if not trial_dir.is_dir():
+        raise ProtocolError(f"no trial folder at {trial_dir}: create one with `nof1 protocol new`")
+    if not path.is_file():
+        raise ProtocolError(f"no trial at {trial_dir}: {PROTOCOL_FILE} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ProtocolError(f"cannot read {path}: {exc}") from None
+    _check_keys(data, _PROTOCOL_SECTIONS, str(path))
+    version = data.get("nof1", {}).get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise ProtocolError(
+            f"{path} has format version {version!r}; this nof1 reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    return data
+
+
+def load_protocol(trial_dir: Path | str) -> Protocol:
+    """Read ``protocol.toml`` from a trial folder.
+
+    The commitment it states is read, not checked: ``nof1.trial.integrity`` checks it.
+
+    Raises
+    ------
+    ProtocolError : no such folder or file, or the file is not a valid protocol.
+    """
+    path = Path(trial_dir) / PROTOCOL_FILE
+    data = read_document(trial_dir)
+    version = data["nof1"]["format_version"]
+    schedule = data.get("schedule", {})
+    rows = schedule.get("periods", [])
+    try:
+        periods = tuple(
+            Period(r["period"], r["block"], r["start"], r["end"], r["washout_days"], r["kit"])
+            for r in rows
+        )
+        arms = tuple(r["arm"] for r in rows) if rows and all("arm" in r for r in rows) else None
+        design = data["design"]
+        trial = data["trial"]
+        protocol = Protocol(
+            title=trial["title"],
+            condition=trial.get("condition", ""),
+            blinded=bool(trial["blinded"]),
+            treatments=_parse_treatments(data),
+            scheme=design["scheme"],
+            blocks=design["blocks"],
+            period_days=design["period_days"],
+            washout_days=design["washout_days"],
+            run_in_days=design["run_in_days"],
+            start=schedule["start"],
+            periods=periods,
+            outcomes=_parse_outcomes(data.get("outcomes", [])),
+            analysis=_parse_analysis(data.get("analysis", {})),
+            commitment=data["blinding"]["commitment"],
+            open_allocation=arms,
+            safety=tuple(data.get("safety", {}).get("notes", ())),
+            rationale=trial.get("rationale", ""),
+            design_rationale=design.get("rationale", ""),
+            created=data["nof1"].get("created", ""),
+            template=data["nof1"].get("template", ""),
+            sealed_sha256=str(data["blinding"].get("sealed_sha256", "")),
+            registration=str(data.get(COMMITMENT_SECTION, {}).get("sha256", "")),
+            format_version=version,
+            upgraded=str(data["nof1"].get("upgraded", "")),
+            sequential=(
+                parse_rule(data["sequential"], str(path), design["blocks"])
+                if "sequential" in data
+                else None
+            ),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ProtocolError(f"{path} is incomplete or malformed (problem at {exc})") from None
+    rule = protocol.sequential
+    if rule is not None and rule.efficacy[-1] != protocol.analysis.threshold:
+        raise ProtocolError(
+            f"{path}: the last look's efficacy boundary {rule.efficacy[-1]:g} must be the "
+            f"analysis threshold {protocol.analysis.threshold:g} (the last look is the final analysis)"
+        )
+    if len(protocol.periods) != 2 * protocol.blocks or not protocol.periods:
+        raise ProtocolError(
+            f"{path} lists {len(protocol.periods)} periods for {protocol.blocks} blocks"
+        )
+    return protocol
+
+
+@dataclass(frozen=True)
+class CalendarRow:
+    """One line of the public calendar."""
+
+    label: str
+    start: date
+    end: date
+    kit: str = ""
+    washout_until: date | None = None
+    arm: str = ""
+
+
+def block_end(p: Protocol, block: int) -> date:
+    """The last day of a block: the last day of its second period."""
+    return max(q.end for q in p.periods if q.block == block)
+
+
+def look_dates(p: Protocol) -> tuple[date, ...]:
+    """The day each pre-registered look is due (the day after its block ends), one per look.
+
+    Empty for a fixed-length trial. The last look's day is the day after the trial ends.
+    """
+    if p.sequential is None:
+        return ()
+    return tuple(block_end(p, k) + timedelta(days=1) for k in p.sequential.looks)
+
+
+def calendar(p: Protocol) -> list[CalendarRow]:
+    """The calendar a patient follows: run-in, then each period with its kit (no arm if blinded)."""
+    rows = []
+    if p.run_in_days:
+        rows.append(
+            CalendarRow(
+                "Run-in (baseline, no kit)", p.start, p.start + timedelta(days=p.run_in_days - 1)
+            )
+        )
+    for q in p.periods:
+        rows.append(
+            CalendarRow(
+                f"Block {q.block}, period {q.index}",
+                q.start,
+                q.end,
+                q.kit,
+                q.analysis_start - timedelta(days=1) if q.washout_days else None,
+                p.open_allocation[q.index - 1] if p.open_allocation else "",
+            )
+        )
+    return rows

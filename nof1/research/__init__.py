@@ -1,0 +1,1 @@
+"""Research: anonymised exports and the hierarchical model that pools them."""

@@ -1,0 +1,171 @@
+"""Checking a trial folder against its commitments before anything is concluded from it.
+
+What a trial folder can prove about itself (``docs/security.md`` says what it cannot):
+
+- ``protocol.toml`` states a SHA-256 over the canonical form of all of itself except that
+  line (``nof1.plan.protocol.registration_digest``): schedule, kits, outcomes, analysis plan, the
+  allocation's commitment and ``allocation.sealed``'s own SHA-256. An edit anywhere breaks it.
+- ``allocation.sealed`` must have the SHA-256 the protocol states.
+- The diary's hash chain must hold (``nof1.diary.chain``), and the protocol must be the one the
+  diary was started with: the chain keeps its canonical text, so a change is named field
+  by field.
+- The unblinding record in the diary must match the allocation's commitment.
+
+An attacker who rewrites the protocol *and* its commitment passes these checks; that is
+why the fingerprint (the commitment's short form) goes to the clinician before the first
+dose, and why the report prints it beside "compare with the one you were given".
+
+``check_trial`` lists every problem (the report shows them in red); ``verify_trial`` raises
+on any (``analyze`` and ``export --anonymise`` refuse).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nof1.diary.chain import ChainCheck
+from nof1.diary.store import DIARY_FILE, Record, Unblinding, has_diary, open_diary
+from nof1.errors import BlindingError, IntegrityError
+from nof1.plan.protocol import (
+    PROTOCOL_FILE,
+    canonical_document,
+    changed_paths,
+    load_protocol,
+    read_document,
+)
+from nof1.plan.sealing import Allocation, registration_problems, verify_allocation
+
+
+@dataclass(frozen=True)
+class TrialCheck:
+    """What checking a trial folder against its commitments found.
+
+    Parameters
+    ----------
+    fingerprint : the short form of the commitment protocol.toml states ("" if none).
+    problems : one sentence per thing that does not match, naming the file and what in it
+        changed; empty when everything was verified.
+    unblinding : the diary's unblinding record, None while blinded or without a diary.
+    chain : the diary's hash chain as verified (``nof1.diary.chain.ChainCheck``), None without
+        a diary.
+    deviations : diary records made after unblinding (``--after-unblinding``), in order.
+    after_unblinding : how many diary records were made after the unblinding.
+    """
+
+    fingerprint: str
+    problems: tuple[str, ...]
+    unblinding: Unblinding | None = None
+    chain: ChainCheck | None = None
+    deviations: tuple[Record, ...] = ()
+    after_unblinding: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when protocol, allocation and diary all match their commitments."""
+        return not self.problems
+
+
+def _paths(changed: list[str]) -> str:
+    shown = ", ".join(changed[:6])
+    return shown + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+
+
+def _anchor_problems(trial_dir: Path, anchors: tuple[dict, ...]) -> list[str]:
+    """Does protocol.toml still say what it said when the diary was started?"""
+    if not anchors:
+        return []
+    for before, after in itertools.pairwise(anchors):
+        # Only an upgrade (a protocol without a commitment gaining one) may change it.
+        if before["registration"] and after["registration"] != before["registration"]:
+            changed = changed_paths(json.loads(before["document"]), json.loads(after["document"]))
+            return [
+                f"the diary was started under another {PROTOCOL_FILE}, replaced later "
+                f"(changed: {_paths(changed) or 'its commitment'})"
+            ]
+    current = json.loads(canonical_document(read_document(trial_dir)))
+    changed = changed_paths(json.loads(anchors[-1]["document"]), current)
+    if changed:
+        return [
+            f"{PROTOCOL_FILE} is not the one the diary was started with (changed: "
+            f"{_paths(changed)})"
+        ]
+    return []
+
+
+def check_trial(trial_dir: str | Path) -> TrialCheck:
+    """Check a trial folder against its commitments; every problem is listed, none raised.
+
+    Checked: protocol.toml against its own commitment and against the protocol the diary
+    was started with (naming the fields that differ), allocation.sealed against its
+    SHA-256, the diary's hash chain and id sequence, and the unblinding record against the
+    allocation's commitment.
+
+    Parameters
+    ----------
+    trial_dir : the trial folder.
+
+    Returns
+    -------
+    TrialCheck
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder, or protocol.toml cannot be read at all.
+    DiaryError : the diary cannot be opened.
+
+    Example
+    -------
+    >>> check_trial("mytrial").problems  # doctest: +SKIP
+    ()
+    """
+    trial_dir = Path(trial_dir)
+    protocol = load_protocol(trial_dir)
+    problems = registration_problems(trial_dir, protocol)
+    if not has_diary(trial_dir):
+        return TrialCheck(protocol.fingerprint, tuple(problems))
+    with open_diary(trial_dir, protocol, readonly=True) as diary:
+        unblinding = diary.unblinding()
+        chain = diary.chain
+        deviations = tuple(diary.deviations())
+        after = 0
+        if unblinding is not None:
+            after = sum(r.recorded_at > unblinding.unblinded_at for r in diary.all_records())
+    problems += chain.problems
+    problems += _anchor_problems(trial_dir, chain.anchors)
+    if unblinding is not None:
+        try:
+            verify_allocation(protocol, Allocation(unblinding.arms, unblinding.salt))
+        except BlindingError:
+            problems.append(
+                f"the unblinding record in {DIARY_FILE} does not match the allocation's "
+                "commitment: the revealed allocation was changed"
+            )
+    return TrialCheck(protocol.fingerprint, tuple(problems), unblinding, chain, deviations, after)
+
+
+def verify_trial(trial_dir: str | Path, action: str = "analyse") -> TrialCheck:
+    """``check_trial``, raising on any problem: for commands that must not go on.
+
+    Parameters
+    ----------
+    trial_dir : the trial folder.
+    action : what is refused, for the message ("analyse", "export").
+
+    Returns
+    -------
+    TrialCheck : with no problems.
+
+    Raises
+    ------
+    IntegrityError : naming every problem found.
+    """
+    check = check_trial(trial_dir)
+    if not check.ok:
+        raise IntegrityError(
+            f"nof1 will not {action} this trial: {'; '.join(check.problems)} "
+            "(`nof1 report` shows the details in red)"
+        )
+    return check
