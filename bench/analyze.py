@@ -55,8 +55,8 @@ def simulated_trial(folder: Path, seed: int = 1) -> None:
     from datetime import date
 
     from nof1.design.simulate import simulate_series
-    from nof1.diary.store import import_diary
     from nof1.trial.create import create_trial
+    from nof1.trial.writes import import_diary
 
     protocol = create_trial(folder, "magnesium-open", passphrase=None, start=date(2026, 1, 5))
     sim = simulate_series(

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from measure import BASELINE, measure_rows, print_table
 
-from nof1.diary.store import import_diary, unblind_trial
 from nof1.plan.sealing import open_allocation
 from nof1.trial.create import create_trial
+from nof1.trial.writes import import_diary, unblind_trial
 
 PASSPHRASE = "benchmark passphrase, not secret"
 START = date(2020, 1, 6)

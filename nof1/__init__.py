@@ -8,8 +8,9 @@ command)::
     nof1.record_day("mytrial", "today", {"pain": 6})
     nof1.trial_status("mytrial")
     nof1.unblind_trial("mytrial", passphrase)
-    result = nof1.analyze_trial("mytrial")
-    nof1.write_report("report.html", nof1.trial_report("mytrial", result=result))
+    trial = nof1.open_trial("mytrial")  # read once; each step takes the handle or a folder
+    result = nof1.analyze_trial(trial)
+    nof1.write_report("report.html", nof1.trial_report(trial, result=result))
 
 and for data from elsewhere, ``nof1.analyze_frame(df, outcome="pain", treatment="arm")``
 or ``nof1.analyze_csv(path_or_file, ...)``. See ``examples/api.py`` for a short tour.
@@ -40,10 +41,12 @@ _EXPORTS = {
     "load_protocol": "nof1.plan.protocol",
     "create_trial": "nof1.trial.create",
     "packing_sheet": "nof1.trial.create",
+    "Trial": "nof1.trial.handle",
+    "open_trial": "nof1.trial.handle",
     "open_diary": "nof1.diary.store",
-    "record_day": "nof1.diary.store",
-    "import_diary": "nof1.diary.store",
-    "unblind_trial": "nof1.diary.store",
+    "record_day": "nof1.trial.writes",
+    "import_diary": "nof1.trial.writes",
+    "unblind_trial": "nof1.trial.writes",
     "trial_status": "nof1.trial.status",
     "trial_calendar": "nof1.plan.reminders",
     "Series": "nof1.analysis.series",

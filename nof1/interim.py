@@ -28,11 +28,11 @@ from pathlib import Path
 from nof1.analysis.models.exact import fit_exact
 from nof1.analysis.series import series_from_trial, washout_mode
 from nof1.analysis.summary import summarize
-from nof1.diary.store import Look, has_diary, open_diary
+from nof1.diary.records import Look
 from nof1.errors import BlindingError, DataError, IntegrityError, ProtocolError
-from nof1.plan.protocol import PROTOCOL_FILE, Protocol, block_end, load_protocol
-from nof1.plan.sealing import open_allocation
+from nof1.plan.protocol import PROTOCOL_FILE, Protocol, block_end
 from nof1.plan.stopping import SequentialRule
+from nof1.trial.handle import Trial, as_trial
 from nof1.trial.integrity import check_trial
 from nof1.trial.status import blocks_complete, look_opens
 
@@ -107,7 +107,7 @@ def _complete(n: int) -> str:
     return f"{n} block{'s are' if n > 1 else ' is'} complete"
 
 
-def due_look(trial_dir: str | Path, today: date | None = None) -> LookPoint:
+def due_look(trial: Trial | str | Path, today: date | None = None) -> LookPoint:
     """The look due on ``today``, after every check that needs no passphrase.
 
     In this order: the trial folder exists; its protocol pre-registers interim looks; the
@@ -119,7 +119,7 @@ def due_look(trial_dir: str | Path, today: date | None = None) -> LookPoint:
 
     Parameters
     ----------
-    trial_dir : the trial folder.
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
     today : the day of the look; None for today.
 
     Returns
@@ -132,16 +132,16 @@ def due_look(trial_dir: str | Path, today: date | None = None) -> LookPoint:
     IntegrityError : the folder does not match its commitments.
     BlindingError : the trial is already unblinded, or an earlier look said STOP.
     """
-    trial_dir = Path(trial_dir)
+    trial = as_trial(trial)
     today = today or date.today()
-    protocol = load_protocol(trial_dir)
+    protocol = trial.protocol
     rule = protocol.sequential
     if rule is None:
         raise ProtocolError(
             f"this trial has no pre-registered interim looks (its {PROTOCOL_FILE} has no "
             "[sequential] section): it is analysed once, at the end"
         )
-    check = check_trial(trial_dir)
+    check = check_trial(trial)
     if not check.ok:
         raise IntegrityError(f"nof1 will not look at this trial: {'; '.join(check.problems)}")
     if check.unblinding is not None:
@@ -150,9 +150,8 @@ def due_look(trial_dir: str | Path, today: date | None = None) -> LookPoint:
             "looks are for a blinded trial; analyse it with `nof1 analyze`"
         )
     done = blocks_complete(protocol, today)
-    if has_diary(trial_dir):
-        with open_diary(trial_dir, protocol, readonly=True) as diary:
-            stop = diary.stopped()
+    if trial.diary is not None:
+        stop = trial.diary.stopped()
         if stop is not None and stop.after_block < done:
             raise BlindingError(
                 f"the trial stopped at look {stop.look} ({stop.decision}, after block "
@@ -175,7 +174,9 @@ def due_look(trial_dir: str | Path, today: date | None = None) -> LookPoint:
     return LookPoint(protocol, index + 1, done)
 
 
-def interim_look(trial_dir: str | Path, passphrase: str, today: date | None = None) -> LookResult:
+def interim_look(
+    trial: Trial | str | Path, passphrase: str, today: date | None = None
+) -> LookResult:
     """Take the interim look due today and record its decision in the diary.
 
     The sealed allocation is opened in memory (never written anywhere); the primary
@@ -188,7 +189,7 @@ def interim_look(trial_dir: str | Path, passphrase: str, today: date | None = No
 
     Parameters
     ----------
-    trial_dir : the trial folder.
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
     passphrase : the helper's passphrase (ignored for an open-label trial).
     today : the day of the look; None for today.
 
@@ -208,13 +209,13 @@ def interim_look(trial_dir: str | Path, passphrase: str, today: date | None = No
     >>> interim_look("mytrial", passphrase).decision  # doctest: +SKIP
     'CONTINUE'
     """
-    trial_dir = Path(trial_dir)
-    point = due_look(trial_dir, today)
-    allocation = open_allocation(trial_dir, passphrase)
+    trial = as_trial(trial)
+    point = due_look(trial, today)
+    allocation = trial.unseal(passphrase)
     protocol, pre = point.protocol, point.protocol.analysis
     outcome = protocol.primary.name
     series = series_from_trial(
-        trial_dir, outcome, washout=washout_mode(pre.exclude_washout, pre.carryover),
+        trial, outcome, washout=washout_mode(pre.exclude_washout, pre.carryover),
         allocation=allocation,
     )  # fmt: skip
     series = series.subset(series.block <= point.after_block)
@@ -232,6 +233,6 @@ def interim_look(trial_dir: str | Path, passphrase: str, today: date | None = No
             "that vary, under both treatments, in at least 2 blocks): nothing was recorded"
         ) from None
     decision = point.rule.decide(point.look - 1, p_mcid)
-    with open_diary(trial_dir, protocol, create=False) as diary:
+    with trial.open_diary(create=False) as diary:
         record = diary.record_look(point.look, point.after_block, decision)
     return LookResult(point, record)

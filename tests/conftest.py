@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nof1.diary.store import DIARY_FILE
+from nof1.diary.schema import DIARY_FILE
 from nof1.trial.create import create_trial
 
 #: The helper's passphrase of the shared trial.

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from nof1.analysis.series import series_from_trial
 from nof1.cli import cli
-from nof1.diary.store import import_diary, unblind_trial
 from nof1.errors import BlindingError, DataError
 from nof1.plan.protocol import load_protocol
 from nof1.research.anonymise import anonymise_trial, export_anonymised, to_csv_text
 from nof1.research.pool import read_anonymised
 from nof1.trial.create import create_trial
+from nof1.trial.writes import import_diary, unblind_trial
 
 PASS = "correct horse battery staple"
 NOTE_MARKER = "NOTEMARKER7f3a9"

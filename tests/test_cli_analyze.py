@@ -165,8 +165,8 @@ def test_trial_folder_uses_the_preregistered_analysis(tmp_path):
     import numpy as np
 
     from nof1.analysis.series import trial_table
-    from nof1.diary.store import import_diary
     from nof1.trial.create import create_trial
+    from nof1.trial.writes import import_diary
 
     trial = tmp_path / "open"
     create_trial(trial, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=5)
@@ -202,8 +202,8 @@ def test_slow_onset_trial_is_analysed_with_the_onset_model_by_default(tmp_path):
 
     from nof1.analysis.models.exposure import exposure
     from nof1.analysis.series import trial_table
-    from nof1.diary.store import import_diary
     from nof1.trial.create import create_trial
+    from nof1.trial.writes import import_diary
 
     trial = tmp_path / "open"
     create_trial(trial, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=5)

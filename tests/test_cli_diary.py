@@ -14,7 +14,7 @@ from conftest import PASS, dump
 
 from nof1.analysis.series import trial_table
 from nof1.cli import cli
-from nof1.diary.store import DIARY_FILE
+from nof1.diary.schema import DIARY_FILE
 from nof1.plan.sealing import open_allocation
 from nof1.trial.create import create_trial
 

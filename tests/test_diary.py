@@ -19,18 +19,13 @@ import pytest
 from conftest import PASS, START, dump
 
 from nof1.diary.entries import Entry, make_entry
-from nof1.diary.store import (
-    DIARY_FILE,
-    SCHEMA_VERSION,
-    import_diary,
-    open_diary,
-    record_day,
-    unblind_trial,
-)
+from nof1.diary.schema import DIARY_FILE, SCHEMA_VERSION
+from nof1.diary.store import open_diary
 from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.plan.sealing import Allocation, open_allocation
 from nof1.trial.create import create_trial
 from nof1.trial.status import trial_status
+from nof1.trial.writes import import_diary, record_day, unblind_trial
 
 END = date(2026, 4, 26)  # the last day of the shared trial (conftest.py)
 
@@ -98,7 +93,7 @@ def test_entries_and_unblinding_cannot_be_updated_or_deleted(trial):
 def test_a_writer_busy_past_the_timeout_gives_a_clear_error(trial, monkeypatch):
     record_day(trial, "2026-01-06", {"pain": "5"})
     before = dump(trial)
-    monkeypatch.setattr("nof1.diary.store.BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("nof1.diary.schema.BUSY_TIMEOUT_S", 0.2)
     other = sqlite3.connect(trial / DIARY_FILE, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     try:
@@ -393,6 +388,7 @@ _CRASH_SCRIPT = """
 import sys, time
 from pathlib import Path
 import nof1.diary.store as d
+from nof1.trial.writes import import_diary
 marker = Path(sys.argv[3])
 real, n = d._insert_row, [0]
 def slow(*args):
@@ -402,7 +398,7 @@ def slow(*args):
         time.sleep(60)
     return real(*args)
 d._insert_row = slow
-d.import_diary(sys.argv[1], sys.argv[2])
+import_diary(sys.argv[1], sys.argv[2])
 """
 
 

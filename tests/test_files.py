@@ -16,9 +16,10 @@ from conftest import PASS
 import nof1.trial.create
 from nof1.cli import cli
 from nof1.diary.entries import neutralise_text, restore_text
-from nof1.diary.store import import_diary, open_diary
+from nof1.diary.store import open_diary
 from nof1.errors import OutputError
 from nof1.plan.files import check_output, trial_file_kind, write_output
+from nof1.trial.writes import import_diary
 
 
 def _error_line(output: str) -> str:
@@ -166,7 +167,7 @@ def test_a_new_diary_appears_complete_even_without_hard_links(trial, monkeypatch
     def no_links(src, dst, *args, **kwargs):
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr("nof1.diary.store.os.link", no_links)
+    monkeypatch.setattr("nof1.diary.schema.os.link", no_links)
     with open_diary(trial) as diary:
         assert diary.current_entries() == []
     assert (trial / "diary.sqlite").stat().st_size > 0
@@ -176,19 +177,19 @@ def test_a_new_diary_appears_complete_even_without_hard_links(trial, monkeypatch
 
 def test_a_diary_created_meanwhile_by_another_process_is_kept(trial, monkeypatch):
     """Two first records at once: the second finds the first's diary and uses it."""
-    import nof1.diary.store
+    import nof1.diary.schema
 
     real_link = os.link
 
     created = {}
 
     def other_process_first(src, dst, *args, **kwargs):
-        monkeypatch.setattr(nof1.diary.store.os, "link", real_link)
+        monkeypatch.setattr(nof1.diary.schema.os, "link", real_link)
         with open_diary(trial) as other:  # the other process creates the diary...
             created["inode"] = other.path.stat().st_ino
         return real_link(src, dst, *args, **kwargs)  # ...so this link fails: FileExistsError
 
-    monkeypatch.setattr(nof1.diary.store.os, "link", other_process_first)
+    monkeypatch.setattr(nof1.diary.schema.os, "link", other_process_first)
     with open_diary(trial) as diary:
         assert diary.path.stat().st_ino == created["inode"]
         assert diary.current_entries() == []

@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from nof1.analysis.analyze import analyze
 from nof1.analysis.series import series_from_trial, washout_mode
 from nof1.cli import cli
-from nof1.diary.store import DIARY_FILE, import_diary, open_diary, unblind_trial
+from nof1.diary.schema import DIARY_FILE
+from nof1.diary.store import open_diary
 from nof1.errors import DataError
 from nof1.interim import interim_look
 from nof1.plan.protocol import (
@@ -38,6 +39,7 @@ from nof1.plan.sealing import open_allocation
 from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
 from nof1.trial.create import create_trial
 from nof1.trial.status import trial_status
+from nof1.trial.writes import import_diary, unblind_trial
 
 PASS = "correct horse battery"
 START = date(2026, 1, 5)

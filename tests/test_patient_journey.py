@@ -17,17 +17,12 @@ from conftest import PASS, dump
 
 from nof1.analysis.series import trial_table
 from nof1.cli import cli
-from nof1.diary.store import (
-    _SCHEMA_V1,
-    DIARY_FILE,
-    import_diary,
-    open_diary,
-    record_day,
-    unblind_trial,
-)
+from nof1.diary.schema import _SCHEMA_V1, DIARY_FILE
+from nof1.diary.store import open_diary
 from nof1.plan.protocol import load_protocol
 from nof1.report import trial_report
 from nof1.trial.create import create_trial
+from nof1.trial.writes import import_diary, record_day, unblind_trial
 
 #: The patient's today in these tests (the diary commands' clock is fixed to it).
 TODAY = date(2027, 3, 10)

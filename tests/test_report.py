@@ -209,7 +209,7 @@ def _open_label_page(tmp_path, scheme: str = "block") -> str:
         w = csv.DictWriter(fh, fieldnames=["date", "pain"])
         w.writeheader()
         w.writerows(rows)
-    from nof1.diary.store import import_diary
+    from nof1.trial.writes import import_diary
 
     import_diary(trial, tmp_path / "d.csv")
     return trial_report(trial, seed=0)

@@ -15,12 +15,13 @@ from click.testing import CliRunner
 from nof1.analysis.analyze import analyze_trial
 from nof1.cli import cli
 from nof1.cli.demo import DEMO_PASSPHRASE, DEMO_START, simulate_diary
-from nof1.diary.store import import_diary, open_diary, unblind_trial
+from nof1.diary.store import open_diary
 from nof1.plan.sealing import open_allocation
 from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
 from nof1.report import trial_report
 from nof1.trial.create import create_trial
 from nof1.trial.monitoring import read_monitoring
+from nof1.trial.writes import import_diary, unblind_trial
 
 #: What ``nof1 design --sequential`` records with a rule (made-up numbers, plain values).
 SIMULATED = {
@@ -206,7 +207,7 @@ def test_a_last_look_is_the_planned_end_not_an_early_stop(ran_to_end):
 def test_a_look_not_taken_is_named_and_repeats_are_marked():
     from datetime import UTC, date, datetime
 
-    from nof1.diary.store import Look
+    from nof1.diary.records import Look
     from nof1.trial.monitoring import Monitoring
 
     at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

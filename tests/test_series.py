@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from nof1.analysis.series import Series, series_from_trial, trial_table
-from nof1.diary.store import DIARY_FILE, import_diary, record_day, unblind_trial
+from nof1.diary.schema import DIARY_FILE
 from nof1.errors import BlindingError, DataError, ProtocolError
 from nof1.plan.sealing import Allocation, open_allocation
 from nof1.trial.create import create_trial
+from nof1.trial.writes import import_diary, record_day, unblind_trial
 
 PASS = "correct horse battery"
 START = date(2026, 1, 5)  # magnesium templates: 7 run-in days, then 6 periods of 28 days

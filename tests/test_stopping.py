@@ -104,8 +104,9 @@ def test_blocks_must_agree_with_the_rule(tmp_path):
 def test_looks_are_chained_records_and_a_stop_opens_unblinding(tmp_path):
     from datetime import timedelta
 
-    from nof1.diary.store import open_diary, unblind_trial
+    from nof1.diary.store import open_diary
     from nof1.errors import BlindingError, DiaryError
+    from nof1.trial.writes import unblind_trial
 
     rule = template_rule(read_template("magnesium-crps"))
     folder = tmp_path / "t"

@@ -29,10 +29,11 @@ import tomli_w
 from click.testing import CliRunner
 
 from nof1.cli import cli
-from nof1.diary.store import DIARY_FILE, MIGRATIONS, import_diary, record_day, unblind_trial
+from nof1.diary.schema import DIARY_FILE, MIGRATIONS
 from nof1.plan.protocol import load_protocol, registration_digest
 from nof1.plan.sealing import open_allocation
 from nof1.trial.create import create_trial
+from nof1.trial.writes import import_diary, record_day, unblind_trial
 
 PASS = "correct horse battery"
 START = date(2026, 1, 5)

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from conftest import PASS
 
 from nof1.cli import cli
-from nof1.diary.store import import_diary, unblind_trial
 from nof1.errors import BlindingError
 from nof1.plan.sealing import SEALED_FILE, check_passphrase, unseal
+from nof1.trial.writes import import_diary, unblind_trial
 
 
 def _snapshot(folder: Path) -> dict[Path, bytes]:

@@ -26,6 +26,7 @@ from nof1.errors import DataError, ModelError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nof1.trial.handle import Trial
     from nof1.trial.monitoring import Monitoring
 
 ENGINES = ("exact", "mcmc")
@@ -322,7 +323,7 @@ def _given(**options: Any) -> dict[str, Any]:
 
 
 def analyze_trial(
-    trial_dir: str | Path,
+    trial: Trial | str | Path,
     *,
     outcome: str | None = None,
     verify: bool = True,
@@ -344,10 +345,12 @@ def analyze_trial(
     announce: Callable[[str], None] | None = None,
     without_deviations: bool = False,
 ) -> AnalysisResult:
-    """Analyse an unblinded trial folder under its pre-registered analysis.
+    """Analyse an unblinded trial under its pre-registered analysis.
 
-    The folder is first checked against its commitments (``nof1.trial.integrity``): a protocol,
-    sealed allocation or diary changed after the fact is refused.
+    The trial is first checked against its commitments (``nof1.trial.integrity``): a protocol,
+    sealed allocation or diary changed after the fact is refused. The check and the analysis
+    read the same handle (``nof1.trial.handle.Trial``), so what was verified is what is
+    analysed.
 
     The protocol's ``[analysis]`` section (prior, MCID, decision threshold, engine, AR(1),
     trend, onset/carryover model, washout exclusion) gives every option that is not passed
@@ -358,9 +361,9 @@ def analyze_trial(
 
     Parameters
     ----------
-    trial_dir : the trial folder.
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
     outcome : outcome name; the protocol's primary outcome when None.
-    verify : check the folder first; False only for a caller that has checked it and
+    verify : check the trial first; False only for a caller that has checked it and
         shows what it found (the report, which names any mismatch in red).
     engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
     prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
@@ -382,12 +385,13 @@ def analyze_trial(
     """
     from nof1.analysis.blinding_assessment import assess_trial_table
     from nof1.analysis.series import series_from_trial, trial_table, washout_mode
-    from nof1.plan.protocol import load_protocol
+    from nof1.trial.handle import as_trial
     from nof1.trial.integrity import verify_trial
     from nof1.trial.monitoring import read_monitoring
 
-    deviations = len(verify_trial(trial_dir).deviations) if verify else 0
-    protocol = load_protocol(trial_dir)
+    trial = as_trial(trial)
+    deviations = len(verify_trial(trial).deviations) if verify else 0
+    protocol = trial.protocol
     pre = protocol.analysis
     chosen_outcome = protocol.primary if outcome is None else protocol.outcome(outcome)
     preregistered = {
@@ -414,15 +418,15 @@ def analyze_trial(
     chosen = {**defaults, **options}
     washout = washout_mode(pre.exclude_washout, chosen["carryover"])
     series = series_from_trial(
-        trial_dir, outcome, washout=washout, without_deviations=without_deviations
+        trial, outcome, washout=washout, without_deviations=without_deviations
     )
-    monitoring = read_monitoring(trial_dir, protocol)
+    monitoring = read_monitoring(trial)
     if monitoring is not None:
         # A trial stopped at an interim look never ran its later blocks: no missing days.
         series = series.subset(monitoring.analysed(series.block))
     blinding = None
     if protocol.blinded:
-        table = trial_table(trial_dir, without_deviations=without_deviations)
+        table = trial_table(trial, without_deviations=without_deviations)
         if monitoring is not None:
             table = table[monitoring.analysed(table["block"])]
         blinding = assess_trial_table(table, protocol.outcomes)

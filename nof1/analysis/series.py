@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from nof1.plan.sealing import Allocation
+    from nof1.trial.handle import Trial
 
 #: How washout days enter a series: no rows (``exclude``), rows whose scores are withheld
 #: (``unobserved``, for the onset model) or scored rows (``include``).
@@ -168,7 +169,7 @@ _BELIEF = {"A": 1.0, "B": 0.0, "unsure": 0.5}
 
 
 def trial_table(
-    trial_dir: str | Path,
+    trial: Trial | str | Path,
     *,
     allocation: Allocation | None = None,
     without_deviations: bool = False,
@@ -177,7 +178,7 @@ def trial_table(
 
     Parameters
     ----------
-    trial_dir : str or Path; the trial folder.
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
     allocation : ``nof1.plan.sealing.Allocation`` or None. When None, the arms come from the
         diary's unblinding record, or from the protocol itself for open-label protocols;
         while the trial is blinded they stay missing. A given allocation is checked
@@ -213,23 +214,20 @@ def trial_table(
 
     import pandas as pd  # only the trial table needs it; `analyze --csv` starts faster
 
-    from nof1.diary.store import has_diary, open_diary
-    from nof1.plan.protocol import load_protocol
     from nof1.plan.sealing import verify_allocation
+    from nof1.trial.handle import as_trial
 
-    trial_dir = Path(trial_dir)
-    protocol = load_protocol(trial_dir)
+    trial = as_trial(trial)
+    protocol = trial.protocol
     entries = {}
     if allocation is not None:
         verify_allocation(protocol, allocation)
-    # Reading must not create a diary, hence the existence check.
-    if has_diary(trial_dir):
-        with open_diary(trial_dir, protocol, readonly=True) as diary:
-            entries = {
-                r.entry.date: r.entry
-                for r in diary.current_entries(without_deviations=without_deviations)
-            }
-            allocation = allocation or diary.allocation()
+    if trial.diary is not None:
+        entries = {
+            r.entry.date: r.entry
+            for r in trial.diary.current_entries(without_deviations=without_deviations)
+        }
+        allocation = allocation or trial.diary.allocation()
     if allocation is not None:
         arms = tuple(allocation.arms)
     elif not protocol.blinded and protocol.open_allocation is not None:
@@ -276,7 +274,7 @@ def trial_table(
 
 
 def series_from_trial(
-    trial_dir: str | Path,
+    trial: Trial | str | Path,
     outcome: str | None = None,
     washout: str = "exclude",
     include_run_in: bool = False,
@@ -287,7 +285,7 @@ def series_from_trial(
 
     Parameters
     ----------
-    trial_dir : str or Path; the trial folder.
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
     outcome : outcome name; the protocol's primary outcome when None.
     washout : ``"exclude"`` (default: washout days are not rows, so carryover and onset
         spill less into the compared days), ``"unobserved"`` (rows without score or guess,
@@ -312,13 +310,14 @@ def series_from_trial(
     DataError : an unknown ``washout`` handling.
     """
     from nof1.errors import BlindingError
-    from nof1.plan.protocol import load_protocol
+    from nof1.trial.handle import as_trial
 
     check_washout_mode(washout)
 
-    protocol = load_protocol(Path(trial_dir))
+    trial = as_trial(trial)
+    protocol = trial.protocol
     chosen = protocol.primary if outcome is None else protocol.outcome(outcome)
-    table = trial_table(trial_dir, allocation=allocation, without_deviations=without_deviations)
+    table = trial_table(trial, allocation=allocation, without_deviations=without_deviations)
     if table.loc[~table["run_in"], "arm"].isna().any():
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     keep = ~table["run_in"] | include_run_in

@@ -16,7 +16,6 @@ from nof1.cli.common import (
     seed_option,
     trial_option,
 )
-from nof1.plan.protocol import load_protocol
 
 
 def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
@@ -118,8 +117,11 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
     source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=True)  # fmt: skip
     names = None
     if source is None:
-        result = analyze_trial(trial, outcome=outcome, **options)
-        names = {arm: t.name for arm, t in load_protocol(trial).treatments.items()}
+        from nof1.trial.handle import open_trial
+
+        handle = open_trial(trial)
+        result = analyze_trial(handle, outcome=outcome, **options)
+        names = {arm: t.name for arm, t in handle.protocol.treatments.items()}
     else:
         result = analyze_csv(**source, **options)
     if as_json:

@@ -81,7 +81,7 @@ def _check_out(out: Path, force: bool) -> None:
 
 def _clear_previous(out: Path) -> None:
     """Remove the files an earlier demo wrote (only those: --force must not wipe a folder)."""
-    from nof1.diary.store import DIARY_FILE
+    from nof1.diary.schema import DIARY_FILE
     from nof1.plan.protocol import PROTOCOL_FILE
     from nof1.plan.sealing import SEALED_FILE
 
@@ -219,11 +219,11 @@ def run_demo(
     PosixPath('/tmp/nof1-demo/report.html')
     """
     from nof1.analysis.analyze import analyze_trial
-    from nof1.diary.store import import_diary, unblind_trial
     from nof1.plan.files import write_output
     from nof1.plan.sealing import open_allocation
     from nof1.report import trial_report, write_report
     from nof1.trial.create import create_trial
+    from nof1.trial.writes import import_diary, unblind_trial
 
     say, out = _start(out, engine, force, step)
     trial_dir = out / TRIAL_DIR
@@ -363,13 +363,13 @@ def run_sequential_demo(
     'STOP: efficacy'
     """
     from nof1.analysis.analyze import analyze_trial
-    from nof1.diary.store import unblind_trial
     from nof1.plan.files import write_output
     from nof1.plan.protocol import block_end
     from nof1.plan.sealing import open_allocation
     from nof1.report import trial_report, write_report
     from nof1.report.build import design_characteristics
     from nof1.trial.create import create_trial
+    from nof1.trial.writes import unblind_trial
 
     say, out = _start(out, engine, force, step)
     trial_dir = out / TRIAL_DIR

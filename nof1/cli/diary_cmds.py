@@ -23,19 +23,14 @@ from nof1.diary.entries import (
     parse_guess,
     parse_value,
 )
-from nof1.diary.store import (
-    Record,
-    check_unblind_time,
-    import_diary,
-    open_diary,
-    record_day,
-    trial_stopped,
-    unblind_trial,
-)
+from nof1.diary.records import Record
+from nof1.diary.store import check_unblind_time
 from nof1.errors import BlindingError, DiaryError
 from nof1.plan.files import check_output
-from nof1.plan.protocol import DayInfo, Outcome, Protocol, load_protocol
+from nof1.plan.protocol import DayInfo, Outcome, Protocol
+from nof1.trial.handle import open_trial
 from nof1.trial.status import Status, trial_status
+from nof1.trial.writes import import_diary, record_day, trial_stopped, unblind_trial
 
 
 def _checked(check):
@@ -205,22 +200,22 @@ def record(
         if not sep or not name.strip():
             raise DiaryError(f"--outcome {item!r} must look like NAME=VALUE")
         values[name.strip()] = value
+    handle = open_trial(trial)
+    protocol = handle.protocol
     if all(v is None for v in (pain, guess, adherence, note)) and not values:
-        protocol = load_protocol(trial)
         check_date(protocol, d)  # a bad --date is refused before the questions
         check_recordable(d, today, recall_days=None if correct else RECALL_DAYS)
         info = protocol.day_info(d)
         click.echo(_day_line(protocol, info, today))
         values, guess, adherence, note = _ask(protocol, info)
     elif pain is not None:
-        values[load_protocol(trial).primary.name] = pain
+        values[protocol.primary.name] = pain
     rec = record_day(
-        trial, d, values, guess, adherence, note, correct=correct, today=today, deviation=deviation
+        handle, d, values, guess, adherence, note, correct=correct, today=today, deviation=deviation
     )
     what = "Correction recorded" if rec.supersedes is not None else "Recorded"
-    protocol = load_protocol(trial)
     click.echo(f"{what} for {rec.entry.date}: {_describe(rec, protocol)}")
-    if trial_stopped(trial, protocol):
+    if trial_stopped(handle):  # the diary as it is now, this entry included
         click.echo(
             "The trial stopped at an interim look: no more kits to take. The helper can "
             "unblind it now (`nof1 status` says how)."
@@ -339,9 +334,10 @@ def _look_lines(s: Status, t: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def history(trial, day, as_json) -> None:
     """Every record of one day, corrections included (the last one counts)."""
-    with open_diary(trial, create=False, readonly=True) as diary:
-        records = diary.history(day)
-        problems = diary.chain.problems
+    handle = open_trial(trial)
+    diary = handle.existing_diary()
+    records = diary.history(day)
+    problems = diary.chain.problems
     if problems:
         click.echo(
             "WARNING: this diary was altered outside nof1, so what follows may not be what "
@@ -372,7 +368,7 @@ def history(trial, day, as_json) -> None:
         return
     if not records:
         click.echo(f"No entry for {parse_date(day)}.")
-    protocol = load_protocol(trial)
+    protocol = handle.protocol
     for r in records:
         mark = ("current" if r.current else "superseded") + (", recall" if r.recall else "")
         if r.deviation is not None:
@@ -417,8 +413,7 @@ def export(trial, csv_file, anonymise, force) -> None:
         click.echo(f"Exported {n} anonymised days to {csv_file} (readable by you only).")
         return
     check_output(csv_file, force=force, what="export")
-    with open_diary(trial, create=False, readonly=True) as diary:
-        n = diary.export_csv(csv_file, force=force)
+    n = open_trial(trial).existing_diary().export_csv(csv_file, force=force)
     click.echo(f"Exported {n} records to {csv_file} (readable by you only).")
 
 
@@ -433,14 +428,15 @@ def export(trial, csv_file, anonymise, force) -> None:
 @click.option("--reason", default="", help="Why unblinding early (kept in the diary).")
 def unblind(trial, passphrase_file, early, reason) -> None:
     """Reveal and verify the allocation after the last period; it is recorded once."""
-    protocol = load_protocol(trial)
+    handle = open_trial(trial)
+    protocol = handle.protocol
     # Everything that can be refused is refused before the helper types the passphrase.
     if not protocol.blinded:
         raise BlindingError("this protocol is open-label: there is nothing to unblind")
     today = date.today()
-    check_unblind_time(protocol, early, reason, today, trial_stopped(trial, protocol))
+    check_unblind_time(protocol, early, reason, today, trial_stopped(handle))
     passphrase = read_passphrase(passphrase_file)
-    protocol, u = unblind_trial(trial, passphrase, early=early, reason=reason, today=today)
+    protocol, u = unblind_trial(handle, passphrase, early=early, reason=reason, today=today)
     when = "early, " if u.early else ""
     click.echo(f"Unblinded ({when}{u.unblinded_at:%Y-%m-%d %H:%M} UTC); allocation verified.")
     for p, arm in zip(protocol.periods, u.arms, strict=True):

@@ -154,20 +154,34 @@ def _describe(entry: dict[str, Any]) -> str:
     return f"entry #{entry.get('id')} ({entry.get('date', 'no date')})"
 
 
-def verify(con: sqlite3.Connection) -> ChainCheck:
-    """Verify a diary's chain, its id sequences and its match with the tables.
+@dataclass(frozen=True)
+class ChainRows:
+    """A diary's tables as read in one transaction: what ``check`` verifies.
 
-    Reads in one transaction, so a writer in another process cannot make it see half a
-    record.
-
-    Returns
-    -------
-    ChainCheck
+    Parameters
+    ----------
+    chain : the chain's rows (seq, kind, content, prev, hash), in order.
+    entries : every row of ``entries`` as a dict of its columns, by id.
+    unblinding : the row of ``unblinding`` as a dict, or None.
+    sequences : ``sqlite_sequence`` (table name -> last id given).
+    tables : every table of the file and its columns, as the file's own schema says (so a
+        reader can refuse a column it does not know).
     """
+
+    chain: tuple[tuple[int, str, str, str, str], ...]
+    entries: dict[int, dict[str, Any]]
+    unblinding: dict[str, Any] | None
+    sequences: dict[str, int]
+    tables: dict[str, tuple[str, ...]]
+
+
+def read(con: sqlite3.Connection) -> ChainRows:
+    """Read the chain and the tables it covers in one transaction, so a writer in another
+    process cannot make the reader see half a record."""
     con.execute("BEGIN")
     try:
         chain = con.execute("SELECT seq, kind, content, prev, hash FROM chain ORDER BY seq")
-        chain = chain.fetchall()
+        chain = tuple(chain.fetchall())
         cur = con.execute("SELECT * FROM entries ORDER BY id")
         columns = [d[0] for d in cur.description]
         entries = {r[0]: dict(zip(columns, r, strict=True)) for r in cur.fetchall()}
@@ -176,9 +190,31 @@ def verify(con: sqlite3.Connection) -> ChainCheck:
         if unblinding is not None:
             unblinding = dict(zip([d[0] for d in cur.description], unblinding, strict=True))
         sequences = dict(con.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+        names = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        tables = {
+            name: tuple(r[1] for r in con.execute(f"PRAGMA table_info('{name}')"))
+            for (name,) in names
+        }
     finally:
         con.execute("COMMIT")
-    return _check(chain, entries, unblinding, sequences)
+    return ChainRows(chain, entries, unblinding, sequences, tables)
+
+
+def check(rows: ChainRows) -> ChainCheck:
+    """Verify the chain of rows read by ``read``: its links, its id sequences and its match
+    with the tables."""
+    return _check(rows.chain, rows.entries, rows.unblinding, rows.sequences)
+
+
+def verify(con: sqlite3.Connection) -> ChainCheck:
+    """Verify a diary's chain, its id sequences and its match with the tables (``read``
+    then ``check``).
+
+    Returns
+    -------
+    ChainCheck
+    """
+    return check(read(con))
 
 
 def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (one pass, one list)

@@ -810,8 +810,22 @@ def load_protocol(trial_dir: Path | str) -> Protocol:
     ------
     ProtocolError : no such folder or file, or the file is not a valid protocol.
     """
-    path = Path(trial_dir) / PROTOCOL_FILE
-    data = read_document(trial_dir)
+    return parse_protocol(read_document(trial_dir), Path(trial_dir) / PROTOCOL_FILE)
+
+
+def parse_protocol(data: dict[str, Any], path: Path | str = PROTOCOL_FILE) -> Protocol:
+    """The ``Protocol`` of a ``protocol.toml`` already read (``read_document``), so that a
+    command that also checks the document's commitment parses the file once.
+
+    Parameters
+    ----------
+    data : the parsed document.
+    path : where it was read from, for messages.
+
+    Raises
+    ------
+    ProtocolError : the document is not a valid protocol.
+    """
     version = data["nof1"]["format_version"]
     schedule = data.get("schedule", {})
     rows = schedule.get("periods", [])

@@ -16,6 +16,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,7 +27,7 @@ from nof1.plan.protocol import (
     COMMITMENT_SECTION,
     PROTOCOL_FILE,
     Protocol,
-    load_protocol,
+    parse_protocol,
     read_document,
     registration_digest,
 )
@@ -221,21 +222,27 @@ def unseal(content: bytes, passphrase: str) -> Allocation:
     return Allocation(tuple(payload["arms"]), payload["salt"])
 
 
-def registration_problems(trial_dir: Path | str, protocol: Protocol) -> list[str]:
+def registration_problems(
+    protocol: Protocol, document: dict[str, Any], sealed: bytes | None
+) -> list[str]:
     """What no longer matches the commitment protocol.toml states over itself and over
     ``allocation.sealed``: one sentence per problem, naming the file; [] when all match.
 
     A protocol made by an older nof1 (format 1) has no such commitment: that is a problem
     too, with the command that adds one.
+
+    Parameters
+    ----------
+    protocol : the protocol parsed from ``document``.
+    document : ``protocol.toml`` as parsed (``nof1.plan.protocol.read_document``).
+    sealed : the bytes of ``allocation.sealed`` as read, None when it is missing.
     """
-    trial_dir = Path(trial_dir)
     if protocol.format_version < 2:
         return [
             f"{PROTOCOL_FILE} was made by an older nof1 (format {protocol.format_version}) and "
             "has no commitment over its schedule and analysis plan: run `nof1 protocol upgrade`"
         ]
     problems = []
-    document = read_document(trial_dir)
     stated = str(document.get(COMMITMENT_SECTION, {}).get("sha256", ""))
     if not stated:
         problems.append(f"{PROTOCOL_FILE} has lost its commitment ([commitment] sha256)")
@@ -245,42 +252,58 @@ def registration_problems(trial_dir: Path | str, protocol: Protocol) -> list[str
             "its own commitment"
         )
     if protocol.blinded:
-        try:
-            content = (trial_dir / SEALED_FILE).read_bytes()
-        except OSError:
+        if sealed is None:
             problems.append(f"{SEALED_FILE} is missing")
-        else:
-            if hashlib.sha256(content).hexdigest() != protocol.sealed_sha256:
-                problems.append(
-                    f"{SEALED_FILE} was replaced or altered: it does not match the SHA-256 "
-                    f"that the commitment in {PROTOCOL_FILE} covers"
-                )
+        elif hashlib.sha256(sealed).hexdigest() != protocol.sealed_sha256:
+            problems.append(
+                f"{SEALED_FILE} was replaced or altered: it does not match the SHA-256 "
+                f"that the commitment in {PROTOCOL_FILE} covers"
+            )
     return problems
 
 
-def open_allocation(trial_dir: Path | str, passphrase: str) -> Allocation:
-    """Open and verify the sealed allocation of a trial folder.
+def read_sealed(trial_dir: Path | str) -> bytes | None:
+    """The bytes of a trial folder's ``allocation.sealed``, or None when it cannot be read."""
+    try:
+        return (Path(trial_dir) / SEALED_FILE).read_bytes()
+    except OSError:
+        return None
 
-    Protocol and sealed file are checked against the protocol's commitment first
+
+def unseal_allocation(
+    protocol: Protocol, document: dict[str, Any], sealed: bytes | None, passphrase: str
+) -> Allocation:
+    """Open and verify a sealed allocation already read (``read_sealed``).
+
+    Protocol and sealed bytes are checked against the protocol's commitment first
     (``registration_problems``); a protocol made by an older nof1 is opened without it.
+
+    Raises
+    ------
+    BlindingError : no sealed file, wrong passphrase, altered file, commitment mismatch.
+    """
+    if protocol.format_version > 1:
+        problems = registration_problems(protocol, document, sealed)
+        if problems:
+            raise BlindingError(f"{'; '.join(problems)}: the allocation is not opened")
+    if not protocol.blinded:
+        return Allocation(protocol.open_allocation or (), "")
+    if sealed is None:
+        raise BlindingError(f"{SEALED_FILE} not found: the sealed allocation is missing")
+    allocation = unseal(sealed, passphrase)
+    verify_allocation(protocol, allocation)
+    return allocation
+
+
+def open_allocation(trial_dir: Path | str, passphrase: str) -> Allocation:
+    """Open and verify the sealed allocation of a trial folder (``unseal_allocation`` on
+    what the folder holds).
 
     Raises
     ------
     ProtocolError : no trial there.
     BlindingError : no sealed file, wrong passphrase, altered file, commitment mismatch.
     """
-    trial_dir = Path(trial_dir)
-    protocol = load_protocol(trial_dir)
-    problems = registration_problems(trial_dir, protocol) if protocol.format_version > 1 else []
-    if problems:
-        raise BlindingError(f"{'; '.join(problems)}: the allocation is not opened")
-    if not protocol.blinded:
-        return Allocation(protocol.open_allocation or (), "")
-    path = trial_dir / SEALED_FILE
-    try:
-        content = path.read_bytes()
-    except OSError:
-        raise BlindingError(f"{path} not found: the sealed allocation is missing") from None
-    allocation = unseal(content, passphrase)
-    verify_allocation(protocol, allocation)
-    return allocation
+    document = read_document(trial_dir)
+    protocol = parse_protocol(document, Path(trial_dir) / PROTOCOL_FILE)
+    return unseal_allocation(protocol, document, read_sealed(trial_dir), passphrase)

@@ -30,12 +30,15 @@ def _commitment(protocol: Any, allocation: Any) -> CommitmentCheck:
     return CommitmentCheck("verified", "the revealed allocation matches the commitment")
 
 
-def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -> str:
-    """The clinician's report of an unblinded (or open-label) trial folder, as HTML.
+def trial_report(trial: Any, *, result: Any = None, **options: Any) -> str:
+    """The clinician's report of an unblinded (or open-label) trial, as HTML.
+
+    The trial is read once (``nof1.trial.handle.Trial``): its check, every analysis and
+    the daily table all come from that one reading.
 
     Parameters
     ----------
-    trial_dir : the trial folder.
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
     result : an ``AnalysisResult`` of the primary outcome already at hand (from
         ``nof1.analysis.analyze.analyze_trial``, ideally with ``prior_sensitivity=True``), so a slow
         MCMC fit is not repeated; None to analyse here.
@@ -59,36 +62,32 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     """
     from nof1.analysis.analyze import analyze_trial
     from nof1.analysis.series import trial_table
-    from nof1.diary.store import has_diary, open_diary
-    from nof1.plan.protocol import load_protocol
     from nof1.plan.sealing import Allocation
+    from nof1.trial.handle import as_trial
     from nof1.trial.integrity import check_trial
     from nof1.trial.monitoring import read_monitoring
 
-    trial_dir = Path(trial_dir)
-    protocol = load_protocol(trial_dir)
-    # Checked before any analysis, and without creating a diary that does not exist. A
-    # mismatch does not stop the report: it is what the report must show, in red.
-    integrity = check_trial(trial_dir)
+    trial = as_trial(trial)
+    protocol = trial.protocol
+    # Checked before any analysis. A mismatch does not stop the report: it is what the
+    # report must show, in red.
+    integrity = check_trial(trial)
     unblinding = integrity.unblinding
     allocation = None if unblinding is None else Allocation(unblinding.arms, unblinding.salt)
-    recall: set = set()
-    if has_diary(trial_dir):
-        with open_diary(trial_dir, protocol, readonly=True) as diary:
-            recall = diary.recall_days()
+    recall = set() if trial.diary is None else trial.diary.recall_days()
     if protocol.blinded and allocation is None:
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     options = {
         k: v for k, v in options.items() if k not in ("outcome", "prior_sensitivity", "verify")
     }
     if result is None:
-        result = analyze_trial(trial_dir, prior_sensitivity=True, verify=False, **options)
+        result = analyze_trial(trial, prior_sensitivity=True, verify=False, **options)
     secondary = []
     for o in protocol.outcomes:
         if o.primary or o.kind != "scale" or o.role != "efficacy":
             continue
         try:
-            r2 = analyze_trial(trial_dir, outcome=o.name, verify=False, **options)
+            r2 = analyze_trial(trial, outcome=o.name, verify=False, **options)
         except (DataError, ModelError) as exc:
             note = f"not analysed: {exc}"
             secondary.append(Secondary(o.name, o.label, o.kind, o.role, note=note))
@@ -98,13 +97,11 @@ def trial_report(trial_dir: str | Path, *, result: Any = None, **options: Any) -
     if integrity.deviations:
         # The same analysis on the diary as it stood at unblinding.
         try:
-            without = analyze_trial(
-                trial_dir, verify=False, without_deviations=True, **options
-            ).summary
+            without = analyze_trial(trial, verify=False, without_deviations=True, **options).summary
         except (DataError, ModelError) as exc:
             without = f"cannot be analysed: {exc}"
-    table = trial_table(trial_dir)
-    monitoring = read_monitoring(trial_dir, protocol)
+    table = trial_table(trial)
+    monitoring = read_monitoring(trial)
     if monitoring is not None:
         # A trial stopped at an interim look: its later blocks were never run.
         table = table[monitoring.analysed(table["block"])]

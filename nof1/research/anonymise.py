@@ -13,10 +13,7 @@ The file format, "nof1-anonymised" version 1, is described in ``docs/anonymised-
 from __future__ import annotations
 
 import io
-import json
 import secrets
-import sqlite3
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from nof1.analysis.series import SCHEMES, trial_table
-from nof1.diary.store import DIARY_FILE, has_diary
 from nof1.errors import BlindingError, DataError
 from nof1.plan.files import check_output, write_output
-from nof1.plan.protocol import PROTOCOL_FILE, load_protocol
+from nof1.plan.protocol import PROTOCOL_FILE
+from nof1.trial.handle import Trial, as_trial
 from nof1.trial.integrity import verify_trial
 from nof1.trial.monitoring import read_monitoring
 
@@ -135,12 +132,12 @@ class OutcomeMeta:
         )
 
 
-def anonymise_trial(trial_dir: str | Path) -> pd.DataFrame:
+def anonymise_trial(trial: Trial | str | Path) -> pd.DataFrame:
     """The anonymised day-by-day table of one unblinded trial.
 
     Parameters
     ----------
-    trial_dir : the trial folder (``protocol.toml``, ``diary.sqlite``).
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
 
     Returns
     -------
@@ -171,15 +168,15 @@ def anonymise_trial(trial_dir: str | Path) -> pd.DataFrame:
     >>> frame = anonymise_trial("mytrial")  # doctest: +SKIP
     >>> write_anonymised(frame, "pool/mine.csv")  # doctest: +SKIP
     """
-    trial_dir = Path(trial_dir)
-    verify_trial(trial_dir, action="export")
-    protocol = load_protocol(trial_dir)
-    check_known_fields(trial_dir)
+    trial = as_trial(trial)
+    verify_trial(trial, action="export")
+    protocol = trial.protocol
+    check_known_fields(trial)
     for o in protocol.outcomes:
         if o.name in RESERVED:
             raise DataError(f"outcome {o.name!r} has the name of a fixed anonymised column")
-    table = trial_table(trial_dir)
-    monitoring = read_monitoring(trial_dir, protocol)
+    table = trial_table(trial)
+    monitoring = read_monitoring(trial)
     if monitoring is not None:
         # A trial stopped at an interim look was never run past it: its series ends there,
         # as its own final analysis does.
@@ -227,20 +224,19 @@ def anonymise_trial(trial_dir: str | Path) -> pd.DataFrame:
     return frame
 
 
-def check_known_fields(trial_dir: str | Path) -> None:
+def check_known_fields(trial: Trial | str | Path) -> None:
     """Refuse a trial whose protocol or diary holds a field the export does not know.
 
     Parameters
     ----------
-    trial_dir : the trial folder.
+    trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
 
     Raises
     ------
     DataError : naming the first unknown section, key, table or column.
     """
-    trial_dir = Path(trial_dir)
-    path = trial_dir / PROTOCOL_FILE
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    trial = as_trial(trial)
+    data = trial.document
     for section, value in data.items():
         if section == "treatments":
             for arm, fields in value.items():
@@ -264,34 +260,26 @@ def check_known_fields(trial_dir: str | Path) -> None:
                 f"{PROTOCOL_FILE} has a section [{section}] that the anonymised export does "
                 "not know how to anonymise"
             )
-    diary = trial_dir / DIARY_FILE
-    if not has_diary(trial_dir):
+    diary = trial.diary
+    if diary is None:
         return
     outcomes = {o["name"] for o in data.get("outcomes", [])}
-    # Read-only and outside the diary module on purpose: the check must see the file's
-    # real schema, not the columns the diary code happens to select.
-    con = sqlite3.connect(f"{diary.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            if table not in _DIARY_TABLES:
-                raise DataError(
-                    f"the diary has a table {table!r} that the anonymised export does not "
-                    "know how to anonymise"
-                )
-            columns = [r[1] for r in con.execute(f"PRAGMA table_info('{table}')")]
-            _refuse_unknown(dict.fromkeys(columns), _DIARY_TABLES[table], f"diary table {table!r}")
-        if "entries" in tables:
-            for (text,) in con.execute("SELECT DISTINCT outcomes FROM entries"):
-                extra = set(json.loads(text)) - outcomes
-                if extra:
-                    raise DataError(
-                        f"the diary holds values for {', '.join(sorted(extra))}, which the "
-                        "protocol does not list; the anonymised export does not know how to "
-                        "anonymise them"
-                    )
-    finally:
-        con.close()
+    # The file's real schema, as read with the diary, not the columns the diary code
+    # happens to select.
+    for table, columns in diary.tables.items():
+        if table not in _DIARY_TABLES:
+            raise DataError(
+                f"the diary has a table {table!r} that the anonymised export does not "
+                "know how to anonymise"
+            )
+        _refuse_unknown(dict.fromkeys(columns), _DIARY_TABLES[table], f"diary table {table!r}")
+    extra = {name for r in diary.records for name in r.entry.values} - outcomes
+    if extra:
+        raise DataError(
+            f"the diary holds values for {', '.join(sorted(extra))}, which the "
+            "protocol does not list; the anonymised export does not know how to "
+            "anonymise them"
+        )
 
 
 def _refuse_unknown(fields: dict, known: frozenset[str], where: str) -> None:
@@ -355,12 +343,12 @@ def write_anonymised(frame: pd.DataFrame, path: str | Path, force: bool = False)
     return len(frame)
 
 
-def export_anonymised(trial_dir: str | Path, path: str | Path, force: bool = False) -> int:
+def export_anonymised(trial: Trial | str | Path, path: str | Path, force: bool = False) -> int:
     """Anonymise a trial and write it (what ``nof1 export --anonymise FILE`` does).
 
     Parameters
     ----------
-    trial_dir : the unblinded trial folder.
+    trial : the unblinded trial (``open_trial``) or its folder.
     path : the CSV file to write (mode 0600); checked before the trial is read.
     force : replace ``path`` if it exists.
 
@@ -373,7 +361,7 @@ def export_anonymised(trial_dir: str | Path, path: str | Path, force: bool = Fal
     As ``anonymise_trial`` and ``write_anonymised``; nothing is written on error.
     """
     check_output(path, force=force, what="anonymised export")
-    return write_anonymised(anonymise_trial(trial_dir), path, force=force)
+    return write_anonymised(anonymise_trial(trial), path, force=force)
 
 
 #: The primary outcome of simulated trials (``nof1.design.simulate``): pain on a 0-10 NRS.

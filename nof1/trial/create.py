@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
+from nof1.diary.schema import DIARY_FILE
+from nof1.diary.store import open_diary
 from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.plan.allocation import draw_allocation
 from nof1.plan.files import replace_file
@@ -43,12 +45,10 @@ from nof1.plan.sealing import (
     Allocation,
     commitment,
     new_allocation,
-    open_allocation,
     seal,
 )
 from nof1.plan.stopping import SequentialRule
-
-DIARY_FILE = "diary.sqlite"
+from nof1.trial.handle import Trial, as_trial
 
 
 def check_start(start: date, today: date) -> None:
@@ -188,8 +188,6 @@ def upgrade_protocol(trial_dir: Path | str) -> Protocol:
     BlindingError : a blinded trial without its sealed allocation.
     DiaryError : the diary's chain does not hold (nothing is changed then).
     """
-    from nof1.diary.store import open_diary  # the diary stage sits above this one
-
     trial_dir = Path(trial_dir)
     document = read_document(trial_dir)
     version = document["nof1"]["format_version"]
@@ -291,15 +289,16 @@ class KitLine:
     dose_unit: str
 
 
-def packing_sheet(trial_dir: Path | str, passphrase: str) -> tuple[Protocol, list[KitLine]]:
+def packing_sheet(trial: Trial | Path | str, passphrase: str) -> tuple[Protocol, list[KitLine]]:
     """What the helper packs into each kit: opens the sealed allocation.
 
     Raises
     ------
     BlindingError : wrong passphrase or altered sealed file.
     """
-    protocol = load_protocol(trial_dir)
-    allocation = open_allocation(trial_dir, passphrase)
+    trial = as_trial(trial)
+    protocol = trial.protocol
+    allocation = trial.unseal(passphrase)
     lines = []
     for period, arm in zip(protocol.periods, allocation.arms, strict=True):
         t = protocol.treatments[arm]

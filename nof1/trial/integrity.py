@@ -27,16 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nof1.diary.chain import ChainCheck
-from nof1.diary.store import DIARY_FILE, Record, Unblinding, has_diary, open_diary
+from nof1.diary.records import Record, Unblinding
+from nof1.diary.schema import DIARY_FILE
 from nof1.errors import BlindingError, IntegrityError
-from nof1.plan.protocol import (
-    PROTOCOL_FILE,
-    canonical_document,
-    changed_paths,
-    load_protocol,
-    read_document,
-)
+from nof1.plan.protocol import PROTOCOL_FILE, canonical_document, changed_paths
 from nof1.plan.sealing import Allocation, registration_problems, verify_allocation
+from nof1.trial.handle import Trial, as_trial
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ def _paths(changed: list[str]) -> str:
     return shown + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
 
 
-def _anchor_problems(trial_dir: Path, anchors: tuple[dict, ...]) -> list[str]:
+def _anchor_problems(document: dict, anchors: tuple[dict, ...]) -> list[str]:
     """Does protocol.toml still say what it said when the diary was started?"""
     if not anchors:
         return []
@@ -85,7 +81,7 @@ def _anchor_problems(trial_dir: Path, anchors: tuple[dict, ...]) -> list[str]:
                 f"the diary was started under another {PROTOCOL_FILE}, replaced later "
                 f"(changed: {_paths(changed) or 'its commitment'})"
             ]
-    current = json.loads(canonical_document(read_document(trial_dir)))
+    current = json.loads(canonical_document(document))
     changed = changed_paths(json.loads(anchors[-1]["document"]), current)
     if changed:
         return [
@@ -95,17 +91,18 @@ def _anchor_problems(trial_dir: Path, anchors: tuple[dict, ...]) -> list[str]:
     return []
 
 
-def check_trial(trial_dir: str | Path) -> TrialCheck:
-    """Check a trial folder against its commitments; every problem is listed, none raised.
+def check_trial(trial: Trial | str | Path) -> TrialCheck:
+    """Check a trial against its commitments; every problem is listed, none raised.
 
     Checked: protocol.toml against its own commitment and against the protocol the diary
     was started with (naming the fields that differ), allocation.sealed against its
     SHA-256, the diary's hash chain and id sequence, and the unblinding record against the
-    allocation's commitment.
+    allocation's commitment. Everything is checked on the handle's own bytes and rows
+    (``nof1.trial.handle``): what is checked is what the later stages read.
 
     Parameters
     ----------
-    trial_dir : the trial folder.
+    trial : the trial (``open_trial``) or its folder.
 
     Returns
     -------
@@ -121,20 +118,20 @@ def check_trial(trial_dir: str | Path) -> TrialCheck:
     >>> check_trial("mytrial").problems  # doctest: +SKIP
     ()
     """
-    trial_dir = Path(trial_dir)
-    protocol = load_protocol(trial_dir)
-    problems = registration_problems(trial_dir, protocol)
-    if not has_diary(trial_dir):
+    trial = as_trial(trial)
+    protocol = trial.protocol
+    problems = registration_problems(protocol, trial.document, trial.sealed)
+    diary = trial.diary
+    if diary is None:
         return TrialCheck(protocol.fingerprint, tuple(problems))
-    with open_diary(trial_dir, protocol, readonly=True) as diary:
-        unblinding = diary.unblinding()
-        chain = diary.chain
-        deviations = tuple(diary.deviations())
-        after = 0
-        if unblinding is not None:
-            after = sum(r.recorded_at > unblinding.unblinded_at for r in diary.all_records())
+    unblinding = diary.unblinding()
+    chain = diary.chain
+    deviations = tuple(diary.deviations())
+    after = 0
+    if unblinding is not None:
+        after = sum(r.recorded_at > unblinding.unblinded_at for r in diary.records)
     problems += chain.problems
-    problems += _anchor_problems(trial_dir, chain.anchors)
+    problems += _anchor_problems(trial.document, chain.anchors)
     if unblinding is not None:
         try:
             verify_allocation(protocol, Allocation(unblinding.arms, unblinding.salt))
@@ -146,12 +143,12 @@ def check_trial(trial_dir: str | Path) -> TrialCheck:
     return TrialCheck(protocol.fingerprint, tuple(problems), unblinding, chain, deviations, after)
 
 
-def verify_trial(trial_dir: str | Path, action: str = "analyse") -> TrialCheck:
+def verify_trial(trial: Trial | str | Path, action: str = "analyse") -> TrialCheck:
     """``check_trial``, raising on any problem: for commands that must not go on.
 
     Parameters
     ----------
-    trial_dir : the trial folder.
+    trial : the trial (``open_trial``) or its folder.
     action : what is refused, for the message ("analyse", "export").
 
     Returns
@@ -162,7 +159,7 @@ def verify_trial(trial_dir: str | Path, action: str = "analyse") -> TrialCheck:
     ------
     IntegrityError : naming every problem found.
     """
-    check = check_trial(trial_dir)
+    check = check_trial(trial)
     if not check.ok:
         raise IntegrityError(
             f"nof1 will not {action} this trial: {'; '.join(check.problems)} "

@@ -1,9 +1,9 @@
 """What the interim looks of a sequential trial did, for the final analysis and the report.
 
-A sequential protocol (``nof1.plan.stopping``) looks at its data after some blocks; each look
-is a record in the diary holding only its decision (``nof1.diary.store.Look``). Once the trial
-is over, ``read_monitoring`` gathers the rule, every look, where the trial stopped and the
-blocks the final analysis uses. A trial stopped early was never run past its stopping
+A sequential protocol (``nof1.plan.stopping``) looks at its data after some blocks; each
+look is a record in the diary holding only its decision (``nof1.diary.records.Look``). Once
+the trial is over, ``read_monitoring`` gathers the rule, every look, where the trial stopped
+and the blocks the final analysis uses. A trial stopped early was never run past its stopping
 point: the blocks after the last one with a score are not missing days, so the analysis
 leaves them out (``Monitoring.blocks_analysed``).
 
@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nof1.diary.store import Look, first_stop, has_diary, open_diary
-from nof1.plan.protocol import Protocol, block_end, load_protocol
+from nof1.diary.records import Look, first_stop
+from nof1.plan.protocol import block_end
 from nof1.plan.stopping import STOP_EFFICACY, SequentialRule, rule_to_toml
+from nof1.trial.handle import Trial, as_trial
 
 
 @dataclass(frozen=True)
@@ -206,8 +207,9 @@ class Monitoring:
         }
 
 
-def read_monitoring(trial_dir: str | Path, protocol: Protocol | None = None) -> Monitoring | None:
-    """The interim looks of a trial folder, or None for a trial without ``[sequential]``.
+def read_monitoring(trial: Trial | str | Path) -> Monitoring | None:
+    """The interim looks of a trial (``open_trial``, or its folder), or None for a trial
+    without ``[sequential]``.
 
     Reads the diary only (looks and scores); never the allocation, so it reveals nothing
     the looks themselves do not.
@@ -222,19 +224,19 @@ def read_monitoring(trial_dir: str | Path, protocol: Protocol | None = None) -> 
     >>> read_monitoring("mytrial").stopped  # doctest: +SKIP
     Look(look=2, after_block=3, decision='STOP: efficacy', ...)
     """
-    protocol = protocol or load_protocol(trial_dir)
+    trial = as_trial(trial)
+    protocol = trial.protocol
     rule = protocol.sequential
     if rule is None:
         return None
     looks: tuple[Look, ...] = ()
     scored = 0
-    if has_diary(trial_dir):
-        with open_diary(trial_dir, protocol, readonly=True) as diary:
-            looks = diary.looks()
-            for r in diary.current_entries():
-                info = protocol.day_info(r.entry.date)
-                if info.period is not None and not info.washout and r.entry.values:
-                    scored = max(scored, info.period.block)
+    if trial.diary is not None:
+        looks = trial.diary.looks()
+        for r in trial.diary.current_entries():
+            info = protocol.day_info(r.entry.date)
+            if info.period is not None and not info.washout and r.entry.values:
+                scored = max(scored, info.period.block)
     block_ends = tuple(block_end(protocol, b) for b in range(1, protocol.blocks + 1))
     stop = first_stop(looks)
     blocks = rule.max_blocks

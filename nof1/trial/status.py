@@ -11,8 +11,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from nof1.diary.entries import RECALL_DAYS
-from nof1.diary.store import Look, first_stop, has_diary, open_diary
-from nof1.plan.protocol import Protocol, block_end, load_protocol
+from nof1.diary.records import Look, first_stop
+from nof1.plan.protocol import Protocol, block_end
+from nof1.trial.handle import Trial, as_trial
 
 #: Days shown in the progress line of ``Status.recent``.
 RECENT_DAYS = 28
@@ -160,7 +161,7 @@ class Status:
         }
 
 
-def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
+def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status:
     """Today's period, kit and washout flag, days recorded and missing, the next switch.
 
     Reading the status never creates the diary.
@@ -170,19 +171,19 @@ def trial_status(trial_dir: str | Path, today: date | None = None) -> Status:
     ProtocolError : no trial in the folder.
     DiaryError : the diary cannot be read.
     """
-    trial_dir = Path(trial_dir)
-    protocol = load_protocol(trial_dir)
+    trial = as_trial(trial)
+    protocol = trial.protocol
     today = today or date.today()
     recorded: set[date] = set()
     recalled: set[date] = set()
     unblinded = False
     looks: tuple[Look, ...] = ()
-    if has_diary(trial_dir):
-        with open_diary(trial_dir, protocol, readonly=True) as diary:
-            recorded = {r.entry.date for r in diary.current_entries()}
-            recalled = diary.recall_days()
-            unblinded = diary.unblinding() is not None
-            looks = diary.looks()
+    diary = trial.diary
+    if diary is not None:
+        recorded = {r.entry.date for r in diary.current_entries()}
+        recalled = diary.recall_days()
+        unblinded = diary.unblinding() is not None
+        looks = diary.looks()
     look_block = None if unblinded else next_look(protocol, looks, today)
     # A STOP at an interim look ends the trial with the block it looked at: the days of
     # the blocks never run are not missing, and no kit is due any more.

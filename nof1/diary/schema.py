@@ -1,0 +1,275 @@
+"""The diary file: its schema and migrations, and opening it safely.
+
+- **Never the wrong file.** The diary is built in a temporary file and linked into place
+  complete, so it never exists empty; a symbolic link, a folder, an empty or a non-SQLite
+  file in its place is refused, never followed or re-initialised.
+- **Private.** The file is created with mode 0600 (SQLite gives its ``-wal`` and ``-shm``
+  files the same mode) and a diary readable by others is refused.
+- **Durable and shared.** WAL journal, ``synchronous=FULL`` (an entry acknowledged is on
+  disk) and a busy timeout, so two ``nof1 record`` at once wait for each other instead of
+  failing.
+- **Readable on read-only media.** Commands that only read open it read-only (or as
+  immutable where SQLite cannot even create its shared-memory file).
+- **Versioned.** ``PRAGMA user_version`` holds the schema version; ``MIGRATIONS[i]`` brings
+  version ``i`` to ``i + 1``, applied in order when an older diary is opened. A diary from a
+  newer nof1 is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from nof1.diary import chain
+from nof1.errors import DiaryError
+
+DIARY_FILE = "diary.sqlite"
+#: Seconds a writer waits for another writer before giving up.
+BUSY_TIMEOUT_S = 30.0
+
+
+_SCHEMA_V1 = (
+    """CREATE TABLE entries (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        date        TEXT NOT NULL,
+        outcomes    TEXT NOT NULL,              -- JSON object: outcome name -> value
+        guess       TEXT CHECK (guess IN ('A', 'B', 'unsure')),
+        adherence   INTEGER CHECK (adherence IN (0, 1)),
+        note        TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL,              -- UTC, ISO 8601
+        supersedes  INTEGER UNIQUE REFERENCES entries(id)
+    )""",
+    # One original entry per day; any later one must supersede (a linear chain per day).
+    """CREATE UNIQUE INDEX entries_one_original_per_day ON entries(date)
+        WHERE supersedes IS NULL""",
+    """CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+        BEGIN SELECT RAISE(ABORT, 'diary entries are append-only: record a correction'); END""",
+    """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+        BEGIN SELECT RAISE(ABORT, 'diary entries are append-only: record a correction'); END""",
+    """CREATE TABLE unblinding (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),   -- written once
+        unblinded_at TEXT NOT NULL,
+        early        INTEGER NOT NULL CHECK (early IN (0, 1)),
+        reason       TEXT NOT NULL,
+        arms         TEXT NOT NULL,             -- JSON list, one arm per period
+        salt         TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER unblinding_no_update BEFORE UPDATE ON unblinding
+        BEGIN SELECT RAISE(ABORT, 'the unblinding record cannot be changed'); END""",
+    """CREATE TRIGGER unblinding_no_delete BEFORE DELETE ON unblinding
+        BEGIN SELECT RAISE(ABORT, 'the unblinding record cannot be changed'); END""",
+)
+
+
+def _schema_v1(con: sqlite3.Connection) -> None:
+    # Statement by statement: executescript() would commit the surrounding transaction.
+    for statement in _SCHEMA_V1:
+        con.execute(statement)
+
+
+def _schema_v2(con: sqlite3.Connection) -> None:
+    # Recall entries: a missed day recorded later from memory is marked, so the report can
+    # count them. Rows of older diaries were entered on their day or imported: not recall.
+    con.execute(
+        "ALTER TABLE entries ADD COLUMN recall INTEGER NOT NULL DEFAULT 0 CHECK (recall IN (0, 1))"
+    )
+
+
+def _schema_v3(con: sqlite3.Connection) -> None:
+    # Deviations: a record made after unblinding keeps why (NULL before unblinding). Then
+    # the hash chain, linking the rows already there (``nof1.diary.chain.create``).
+    con.execute("ALTER TABLE entries ADD COLUMN deviation TEXT")
+    chain.create(con)
+
+
+#: ``MIGRATIONS[i]`` takes a diary from schema version ``i`` to ``i + 1`` (0 = empty file).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _schema_v1,
+    _schema_v2,
+    _schema_v3,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _check_diary_file(path: Path) -> bool:
+    """Whether the diary exists; refuse anything but a private, non-empty regular file.
+
+    A symbolic link is refused rather than followed (it could lead nof1 to add its tables
+    to another database), and so is a link in place of SQLite's ``-wal``/``-shm`` files.
+    An empty file is not a diary: it is never silently re-initialised, since it may be
+    what is left of one.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise DiaryError(f"no trial folder at {path.parent}") from None
+        return False
+    except OSError as exc:
+        raise DiaryError(f"cannot open {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise DiaryError(
+            f"{path} is a symbolic link; nof1 opens only a diary file itself, never a link "
+            "(put the file it points to in its place)"
+        )
+    if stat.S_ISDIR(st.st_mode):
+        raise DiaryError(f"{path} is a folder, not a diary")
+    if not stat.S_ISREG(st.st_mode):
+        raise DiaryError(f"{path} is not a regular file, so not a diary")
+    if st.st_size == 0:
+        raise DiaryError(
+            f"{path} is empty (0 bytes), so not a diary; nof1 never re-creates a diary in its "
+            "place: restore it from a backup, or move it away to start an empty diary"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise DiaryError(f"{path} has mode {mode:04o}, readable by others; run `chmod 600 {path}`")
+    for suffix in ("-wal", "-shm", "-journal"):
+        if os.path.islink(f"{path}{suffix}"):
+            raise DiaryError(f"{path}{suffix} is a symbolic link; remove it")
+    try:  # readable at all? (mode 000, or another user's file)
+        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)))
+    except OSError as exc:
+        raise DiaryError(f"cannot open {path}: {exc.strerror}") from None
+    return True
+
+
+def _create_diary(path: Path) -> None:
+    """Create an empty diary at ``path``, complete or not at all, never over another file.
+
+    The diary is built in a temporary file (``mkstemp``: mode 0600, ``O_EXCL``) and then
+    hard-linked into place, which fails if a file appeared there meanwhile (another
+    ``nof1 record`` created it first: that one is kept). So ``diary.sqlite`` never exists
+    half-made or empty. Where the file system has no hard links, the content is copied
+    into a file created with ``O_EXCL`` instead.
+    """
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
+    except OSError as exc:
+        raise DiaryError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _connect(tmp).close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            _copy_new(tmp, path)
+    except OSError as exc:
+        raise DiaryError(f"cannot create {path}: {exc.strerror}") from None
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _copy_new(source: Path, path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(source.read_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _migrate(con: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` under a write lock (another process may race)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DiaryError(
+                f"{path} has schema version {version}, newer than this nof1 reads "
+                f"({SCHEMA_VERSION}); upgrade nof1"
+            )
+        for migrate in MIGRATIONS[version:]:
+            migrate(con)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = FULL")
+        con.execute("PRAGMA foreign_keys = ON")
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            _migrate(con, path)
+    except sqlite3.OperationalError as exc:  # busy past the timeout, unreadable file
+        con.close()
+        raise DiaryError(f"cannot open {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise DiaryError(f"{path} is not a readable nof1 diary: {exc}") from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection | None:
+    """A connection that never writes (``PRAGMA query_only``), or None when the diary needs
+    a schema upgrade first (which only a writable connection can do).
+
+    SQLite opens a file it may not write read-only by itself; as the last connection to
+    close it still tidies up the ``-wal`` and ``-shm`` files where it can. On a read-only
+    medium SQLite cannot create the ``-shm`` file that WAL reading needs; the diary is then
+    opened as immutable, which is exact as long as no ``-wal`` file holds unsaved pages
+    (a diary closed by nof1 has none).
+    """
+    for uri in (path.resolve().as_uri(), path.resolve().as_uri() + "?immutable=1"):
+        if uri.endswith("immutable=1") and Path(f"{path}-wal").exists():
+            raise DiaryError(
+                f"cannot read {path}: it is on a read-only medium and its {path.name}-wal file "
+                "may hold entries not yet saved in it; copy the trial to a writable place"
+            )
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DiaryError(f"cannot open {path}: {exc}") from None
+        try:
+            con.execute("PRAGMA query_only = 1")
+            con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.OperationalError:
+            con.close()
+            continue
+        except sqlite3.DatabaseError as exc:
+            con.close()
+            raise DiaryError(f"{path} is not a readable nof1 diary: {exc}") from None
+        if version > SCHEMA_VERSION:
+            con.close()
+            raise DiaryError(
+                f"{path} has schema version {version}, newer than this nof1 reads "
+                f"({SCHEMA_VERSION}); upgrade nof1"
+            )
+        if version < SCHEMA_VERSION:
+            con.close()
+            return None
+        return con
+    raise DiaryError(f"cannot open {path} for reading")
+
+
+def has_diary(trial_dir: str | Path) -> bool:
+    """Whether the trial folder holds a diary (without creating one).
+
+    Raises
+    ------
+    DiaryError : something else is in its place: a symbolic link (even a dangling one), a
+        folder, an empty or unreadable file.
+    """
+    return _check_diary_file(Path(trial_dir) / DIARY_FILE)

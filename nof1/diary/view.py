@@ -1,0 +1,209 @@
+"""A diary read once: every record, the unblinding and the looks, with its chain verified.
+
+``read_view`` reads the whole diary in one read transaction and checks its hash chain on
+exactly the rows it read, so what was verified is what every later stage sees: a writer in
+another process cannot slip a row in between the check and the analysis. Everything a
+reader asks of a diary (the current entries, a day's history, the deviations, the looks)
+is then answered from those rows, in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nof1.diary import chain
+from nof1.diary.entries import ENTRY_COLUMNS, Entry, neutralise_text, parse_date
+from nof1.diary.records import Look, Record, Unblinding, first_stop
+from nof1.plan.files import check_output, write_output
+from nof1.plan.sealing import Allocation
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class DiaryView:
+    """Everything one diary held when it was read, and its chain as verified then.
+
+    Parameters
+    ----------
+    path : the diary file.
+    outcomes : the protocol's outcome names, in order (the columns of ``export_frame``).
+    records : every record, corrections included, by date then recording order.
+    chain : the hash chain as verified over exactly these rows (``nof1.diary.chain``).
+    unblinding_record : the unblinding, None while blinded.
+    looks_recorded : every interim look, oldest first (a repeated look appears each time).
+    tables : every table of the file and its columns, as its own schema says.
+    """
+
+    path: Path
+    outcomes: tuple[str, ...]
+    records: tuple[Record, ...]
+    chain: chain.ChainCheck
+    unblinding_record: Unblinding | None
+    looks_recorded: tuple[Look, ...]
+    tables: dict[str, tuple[str, ...]]
+
+    def current_entries(self, without_deviations: bool = False) -> list[Record]:
+        """The latest record of every recorded day, by date.
+
+        ``without_deviations``: as the diary stood before unblinding, ignoring every record
+        made after it (a day then keeps its latest earlier record, or has none).
+        """
+        if not without_deviations:
+            return [r for r in self.records if r.current]
+        latest = {r.entry.date: r for r in self.records if r.deviation is None}
+        return list(latest.values())
+
+    def deviations(self) -> list[Record]:
+        """The records made after unblinding (``--after-unblinding``), in recording order."""
+        return sorted((r for r in self.records if r.deviation is not None), key=lambda r: r.id)
+
+    def history(self, day: str | date) -> list[Record]:
+        """Every record of one day, oldest first (the last one is current)."""
+        d = parse_date(day)
+        return [r for r in self.records if r.entry.date == d]
+
+    def all_records(self) -> list[Record]:
+        """Every record, corrections included, by date then recording order."""
+        return list(self.records)
+
+    def recall_days(self) -> set[date]:
+        """Days whose first entry was a recall entry (recorded later, from memory)."""
+        return {r.entry.date for r in self.records if r.supersedes is None and r.recall}
+
+    def looks(self) -> tuple[Look, ...]:
+        """Every interim look recorded, oldest first (a repeated look appears each time)."""
+        return self.looks_recorded
+
+    def stopped(self) -> Look | None:
+        """The first look that said STOP, or None while the trial may go on."""
+        return first_stop(self.looks_recorded)
+
+    def unblinding(self) -> Unblinding | None:
+        """The unblinding record, or None while the trial is blinded."""
+        return self.unblinding_record
+
+    def allocation(self) -> Allocation | None:
+        """The revealed allocation, or None before unblinding."""
+        u = self.unblinding_record
+        return None if u is None else Allocation(arms=u.arms, salt=u.salt)
+
+    def export_frame(self) -> pd.DataFrame:
+        """Every record as a table; never an arm, whether unblinded or not.
+
+        Returns
+        -------
+        DataFrame with columns ``id``, ``date`` (ISO text), one column per protocol outcome
+        (float, NaN when missing), ``guess``, ``adherence`` ("yes"/"no"/""), ``note``,
+        ``recorded_at`` (UTC ISO), ``supersedes`` (id or <NA>), ``current`` (1 for the
+        latest record of its day, 0 for a superseded one).
+        """
+        import pandas as pd  # here: record, status and import start faster without it
+
+        rows = []
+        for r in self.records:
+            row: dict[str, object] = {"id": r.id, "date": r.entry.date.isoformat()}
+            row.update({name: r.entry.values.get(name, math.nan) for name in self.outcomes})
+            row["guess"] = r.entry.guess or ""
+            row["adherence"] = {True: "yes", False: "no", None: ""}[r.entry.adherence]
+            row["note"] = r.entry.note
+            row["recorded_at"] = r.recorded_at.isoformat()
+            row["supersedes"] = r.supersedes
+            row["current"] = int(r.current)
+            rows.append(row)
+        columns = [
+            "id", "date", *self.outcomes, *ENTRY_COLUMNS, "recorded_at", "supersedes", "current"
+        ]  # fmt: skip
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["supersedes"] = frame["supersedes"].astype("Int64")
+        return frame
+
+    def export_csv(self, path: str | Path, force: bool = False) -> int:
+        """Write ``export_frame()`` to ``path`` as CSV, readable by its owner only (0600).
+
+        Notes that a spreadsheet would run as a formula (starting with ``= + - @``, a tab
+        or a carriage return) get a leading ``'`` (``entries.neutralise_text``); importing
+        the file removes it again. The write is atomic: a failure leaves no file.
+
+        Parameters
+        ----------
+        path : the CSV file; never one of a trial's own files.
+        force : replace ``path`` if it exists.
+
+        Returns
+        -------
+        int : the number of rows written.
+
+        Raises
+        ------
+        OutputError : ``path`` is a trial's file, exists without ``force``, or cannot be
+            written.
+        """
+        check_output(path, force=force, what="export")
+        frame = self.export_frame()
+        frame["note"] = frame["note"].map(neutralise_text)
+        text = frame.to_csv(index=False, lineterminator="\n")
+        write_output(path, text.encode("utf-8"), force=force, what="export")
+        return len(frame)
+
+
+def record_from_row(row: dict[str, Any]) -> Record:
+    """A ``Record`` from a row of ``entries`` (a dict of every column); ``current`` is
+    filled in by the caller, who knows which rows were superseded."""
+    return Record(
+        id=row["id"],
+        entry=Entry(
+            date=date.fromisoformat(row["date"]),
+            values=json.loads(row["outcomes"]),
+            guess=row["guess"],
+            adherence=None if row["adherence"] is None else bool(row["adherence"]),
+            note=row["note"],
+        ),
+        recorded_at=datetime.fromisoformat(row["recorded_at"]),
+        supersedes=row["supersedes"],
+        current=True,
+        recall=bool(row["recall"]),
+        deviation=row["deviation"],
+    )
+
+
+def unblinding_from_row(row: dict[str, Any]) -> Unblinding:
+    """An ``Unblinding`` from the row of the ``unblinding`` table (a dict of its columns)."""
+    return Unblinding(
+        datetime.fromisoformat(row["unblinded_at"]),
+        bool(row["early"]),
+        row["reason"],
+        tuple(json.loads(row["arms"])),
+        row["salt"],
+    )
+
+
+def look_from_content(content: dict[str, Any]) -> Look:
+    """A ``Look`` from the content of a chain record of kind ``look``."""
+    at = datetime.fromisoformat(content["at"])
+    return Look(content["look"], content["after_block"], content["decision"], at)
+
+
+def read_view(con: sqlite3.Connection, path: Path, outcomes: tuple[str, ...]) -> DiaryView:
+    """Read a whole diary once and verify its chain on the rows read (``DiaryView``)."""
+    rows = chain.read(con)
+    superseded = {e["supersedes"] for e in rows.entries.values()} - {None}
+    records = sorted(
+        (record_from_row(e) for e in rows.entries.values()), key=lambda r: (r.entry.date, r.id)
+    )
+    records = [replace(r, current=False) if r.id in superseded else r for r in records]
+    u = rows.unblinding
+    unblinding = None if u is None else unblinding_from_row(u)
+    looks = [
+        look_from_content(json.loads(text)) for _, kind, text, _, _ in rows.chain if kind == "look"
+    ]
+    return DiaryView(
+        path, outcomes, tuple(records), chain.check(rows), unblinding, tuple(looks), rows.tables
+    )

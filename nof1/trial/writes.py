@@ -1,0 +1,126 @@
+"""Writing to a trial's diary: a day's entry, an imported CSV, the unblinding.
+
+Each takes a ``Trial`` handle (or a folder, opened here) and uses its protocol, read once;
+everything is checked before the diary is opened for writing, so a bad value never creates
+or touches the diary file. The diary is then opened once, for writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+from nof1.diary.entries import RECALL_DAYS, check_recordable, make_entry, read_entries_csv
+from nof1.diary.records import Record, Unblinding
+from nof1.diary.store import NOT_UNBLINDED, check_unblind_time
+from nof1.errors import BlindingError, DiaryError
+from nof1.plan.protocol import Protocol
+from nof1.trial.handle import Trial, as_trial
+
+
+def record_day(
+    trial: Trial | str | Path,
+    day: str | date,
+    values: Mapping[str, str | float] | None = None,
+    guess: str | None = None,
+    adherence: str | bool | None = None,
+    note: str | None = None,
+    correct: bool = False,
+    today: date | None = None,
+    deviation: str | None = None,
+) -> Record:
+    """Check and record one day's entry in a trial's diary (what ``nof1 record`` does).
+
+    The entry is checked against the protocol before the diary is opened, so a bad value
+    never creates or touches the diary file. A correction may restate only a guess,
+    adherence or note: the values it does not restate stay.
+
+    Parameters
+    ----------
+    trial : the trial (``open_trial``) or its folder.
+    today : when given, the day must be recordable on it (``entries.check_recordable``:
+        not in the future, at most ``RECALL_DAYS`` back), and a first entry for an earlier
+        day is kept as a recall entry; the command line always gives it.
+    deviation : after unblinding, why this entry is made then (``--after-unblinding
+        --reason``); it is kept as a deviation from the protocol.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    DiaryError : see ``make_entry``, ``check_recordable`` and ``Diary.record``.
+    """
+    trial = as_trial(trial)
+    entry = make_entry(trial.protocol, day, values, guess, adherence, note, correction=correct)
+    if today is not None:
+        check_recordable(entry.date, today, recall_days=None if correct else RECALL_DAYS)
+    recall = today is not None and entry.date < today and not correct
+    if deviation is not None and not trial.diary_path.exists():
+        raise DiaryError(NOT_UNBLINDED)  # without creating the diary
+    with trial.open_diary() as diary:
+        return diary.record(entry, correct=correct, recall=recall, deviation=deviation)
+
+
+def import_diary(
+    trial: Trial | str | Path,
+    path: str | Path,
+    correct: bool = False,
+    deviation: str | None = None,
+) -> int:
+    """Import a diary CSV into a trial's diary (what ``nof1 import`` does): all or nothing.
+
+    The whole file is checked before the diary is opened, so a bad file never creates or
+    touches the diary. See ``Diary.import_csv`` for the columns; ``deviation`` is the
+    reason for importing after unblinding.
+
+    Raises
+    ------
+    ProtocolError : no trial in the folder.
+    DiaryError : see ``read_entries_csv`` and ``Diary.import_csv``.
+    """
+    trial = as_trial(trial)
+    entries = read_entries_csv(path, trial.protocol)
+    if deviation is not None and not trial.diary_path.exists():
+        raise DiaryError(NOT_UNBLINDED)  # without creating the diary
+    with trial.open_diary() as diary:
+        return diary.import_entries(Path(path), entries, correct=correct, deviation=deviation)
+
+
+def trial_stopped(trial: Trial | str | Path) -> bool:
+    """True when an interim look of a sequential trial said STOP (never creates a diary)."""
+    trial = as_trial(trial)
+    if trial.protocol.sequential is None or trial.diary is None:
+        return False
+    return trial.diary.stopped() is not None
+
+
+def unblind_trial(
+    trial: Trial | str | Path,
+    passphrase: str,
+    early: bool = False,
+    reason: str = "",
+    today: date | None = None,
+) -> tuple[Protocol, Unblinding]:
+    """Open the sealed allocation, verify it and record the unblinding in the diary.
+
+    The timing rule is checked before the sealed file is even decrypted.
+
+    Returns
+    -------
+    (Protocol, Unblinding) : the protocol (for its periods and kits) and the record.
+
+    Raises
+    ------
+    BlindingError : too early without ``early`` and a reason, a wrong passphrase, a
+        tampered file, a commitment mismatch, or already unblinded.
+    """
+    trial = as_trial(trial)
+    protocol = trial.protocol
+    today = today or date.today()
+    if not protocol.blinded:
+        raise BlindingError("this protocol is open-label: there is nothing to unblind")
+    check_unblind_time(protocol, early, reason, today, trial_stopped(trial))
+    # Decrypt before opening the diary, so a wrong passphrase leaves no trace.
+    allocation = trial.unseal(passphrase)
+    with trial.open_diary() as diary:
+        return protocol, diary.unblind(allocation, early, reason, today)
