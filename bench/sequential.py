@@ -23,12 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nof1.design.sequential import (  # noqa: E402
-    Scenario,
-    SequentialOC,
-    evaluate_rules,
-    evaluate_sequential,
-)
+from nof1.design.looks import Scenario, SequentialOC  # noqa: E402
+from nof1.design.sequential import evaluate_rules, evaluate_sequential  # noqa: E402
 from nof1.plan.protocol import read_template, template_rule  # noqa: E402
 
 DOC = ROOT / "docs" / "sequential.md"

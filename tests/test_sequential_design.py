@@ -17,19 +17,13 @@ from nof1.design.boundaries import (
     futility_candidates,
     shape_boundaries,
 )
-from nof1.design.fixed import analyse_batch
+from nof1.design.fixed import DESIGN_GRID_SIZE, DESIGN_TAU_POINTS, analyse_batch
+from nof1.design.looks import Scenario, _plan, _prefix, design_scenarios, simulate_looks
 from nof1.design.sequential import (
-    DESIGN_GRID_SIZE,
-    DESIGN_TAU_POINTS,
-    Scenario,
     SequentialDesign,
-    _plan,
-    _prefix,
-    design_scenarios,
     evaluate_sequential,
     rule_for_protocol,
     sequential_command,
-    simulate_looks,
 )
 from nof1.design.simulate import simulate_batch
 from nof1.errors import ProtocolError

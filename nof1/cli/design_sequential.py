@@ -16,14 +16,8 @@ from dataclasses import asdict
 import click
 
 from nof1.design import sequential as engine
-from nof1.design.sequential import (
-    Scenario,
-    SequentialDesign,
-    SequentialOC,
-    design_scenarios,
-    evaluate_sequential,
-    sequential_command,
-)
+from nof1.design.looks import Scenario, SequentialOC, design_scenarios
+from nof1.design.sequential import SequentialDesign, evaluate_sequential, sequential_command
 from nof1.plan.protocol import template_rule
 from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule, rule_to_toml
 

@@ -268,7 +268,8 @@ def protocol_new(
 
 def _simulate_rule(spec, max_blocks, period_days, washout_days, run_in_days, scheme):
     """The recommended sequential rule for the template's design with these overrides."""
-    from nof1.design.sequential import design_scenarios, rule_for_protocol
+    from nof1.design.looks import design_scenarios
+    from nof1.design.sequential import rule_for_protocol
 
     design = dict(spec.get("design", {}))
     given = dict(period_days=period_days, washout_days=washout_days, run_in_days=run_in_days,

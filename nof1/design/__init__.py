@@ -2,7 +2,9 @@
 
 - ``nof1.design.fixed``: operating characteristics of fixed-length designs (``nof1 design``);
 - ``nof1.design.sequential``: pre-registered interim looks with calibrated stopping
-  boundaries (``nof1 design --sequential``), the boundaries themselves in
+  boundaries (``nof1 design --sequential``): calibrating the boundaries, recommending a rule
+  and the entry points; the simulated trials analysed at every look and a rule's operating
+  characteristics on them in ``nof1.design.looks``, the boundaries themselves in
   ``nof1.design.boundaries``;
 - ``nof1.design.blinding``: simulated trials in which blinding holds or breaks, and what the
   verdict makes of them (validation studies).

@@ -1,7 +1,7 @@
 """Stopping boundaries on simulated trials: apply a rule, calibrate a shape, list futility sets.
 
 Everything here works on a (trials x looks) matrix of P(benefit >= MCID), such as
-``nof1.design.sequential.LookSimulation`` holds: a rule is thresholds on that matrix, so a
+``nof1.design.looks.LookSimulation`` holds: a rule is thresholds on that matrix, so a
 boundary set is calibrated and compared without fitting anything again.
 
 Three shapes of the efficacy boundary on the posterior-probability scale, each with one

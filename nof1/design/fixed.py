@@ -9,7 +9,7 @@ the effect builds up and carries over (``nof1.analysis.models.exposure``); the a
 template's (``analysis``): with its onset model (``carryover``) it estimates the time
 constant, without it it assumes an instant effect, and the table shows what carryover
 costs each design. The onset model is integrated on the design's coarser grids
-(``DESIGN_GRID_SIZE`` x ``DESIGN_TAU_POINTS``, see ``nof1.design.sequential``).
+(``DESIGN_GRID_SIZE`` x ``DESIGN_TAU_POINTS``, see ``nof1.design.looks``).
 
 The decision threshold defaults to the protocol's pre-registered default
 (``nof1.plan.protocol.Analysis.threshold``, 0.8), the MCID to 1 NRS point (Salaffi et al. 2004,
@@ -122,7 +122,7 @@ def analyse_batch(
     prior, trend, ar1, carryover : the analysis, as in ``nof1.analysis.models.exact.fit_exact``.
     thresholds : the t's of ``BatchFit.p_below`` (P(effect < t)).
     grid_size, tau_points : points of the rho grid and (with ``carryover``) of the tau grid;
-        coarser grids for many fits at once (``nof1.design.sequential``).
+        coarser grids for many fits at once (``nof1.design.looks``).
     interval : as in ``fit_exact_batch``; None skips the credible interval.
 
     Returns
