@@ -51,13 +51,8 @@ from nof1.diary.entries import (
 )
 from nof1.errors import BlindingError, DiaryError
 from nof1.plan.files import check_output, write_output
-from nof1.plan.protocol import (
-    COMMITMENT_SECTION,
-    Protocol,
-    canonical_document,
-    load_protocol,
-    read_document,
-)
+from nof1.plan.protocol import Protocol, load_protocol, read_document
+from nof1.plan.registration import COMMITMENT_SECTION, canonical_document
 from nof1.plan.sealing import Allocation, open_allocation, verify_allocation
 from nof1.plan.stopping import DECISIONS, STOP_EFFICACY, STOP_FUTILITY
 

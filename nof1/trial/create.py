@@ -24,8 +24,6 @@ from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.plan.allocation import draw_allocation
 from nof1.plan.files import replace_file
 from nof1.plan.protocol import (
-    COMMITMENT_METHOD,
-    COMMITMENT_SECTION,
     FORMAT_VERSION,
     PROTOCOL_FILE,
     RECALL_DAYS,
@@ -35,9 +33,9 @@ from nof1.plan.protocol import (
     protocol_to_toml,
     read_document,
     read_template,
-    registration_digest,
     with_allocation,
 )
+from nof1.plan.registration import COMMITMENT_METHOD, COMMITMENT_SECTION, registration_digest
 from nof1.plan.sealing import (
     SEALED_FILE,
     Allocation,

@@ -3,7 +3,7 @@
 What a trial folder can prove about itself (``docs/security.md`` says what it cannot):
 
 - ``protocol.toml`` states a SHA-256 over the canonical form of all of itself except that
-  line (``nof1.plan.protocol.registration_digest``): schedule, kits, outcomes, analysis plan, the
+  line (``nof1.plan.registration.registration_digest``): schedule, kits, outcomes, analysis plan, the
   allocation's commitment and ``allocation.sealed``'s own SHA-256. An edit anywhere breaks it.
 - ``allocation.sealed`` must have the SHA-256 the protocol states.
 - The diary's hash chain must hold (``nof1.diary.chain``), and the protocol must be the one the
@@ -29,13 +29,8 @@ from pathlib import Path
 from nof1.diary.chain import ChainCheck
 from nof1.diary.store import DIARY_FILE, Record, Unblinding, has_diary, open_diary
 from nof1.errors import BlindingError, IntegrityError
-from nof1.plan.protocol import (
-    PROTOCOL_FILE,
-    canonical_document,
-    changed_paths,
-    load_protocol,
-    read_document,
-)
+from nof1.plan.protocol import PROTOCOL_FILE, load_protocol, read_document
+from nof1.plan.registration import canonical_document, changed_paths
 from nof1.plan.sealing import Allocation, registration_problems, verify_allocation
 
 
