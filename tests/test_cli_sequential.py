@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from nof1.cli import cli
+from nof1.plan.calendar import look_dates
 from nof1.plan.protocol import (
     PROTOCOL_FILE,
     load_protocol,
-    look_dates,
     protocol_from_template,
     read_template,
     template_rule,

@@ -364,8 +364,8 @@ def run_sequential_demo(
     """
     from nof1.analysis.analyze import analyze_trial
     from nof1.diary.store import unblind_trial
+    from nof1.plan.calendar import block_end
     from nof1.plan.files import write_output
-    from nof1.plan.protocol import block_end
     from nof1.plan.sealing import open_allocation
     from nof1.report import trial_report, write_report
     from nof1.report.build import design_characteristics

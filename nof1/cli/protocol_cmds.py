@@ -19,7 +19,8 @@ from nof1.cli.common import (
     trial_option,
 )
 from nof1.diary.entries import parse_date
-from nof1.plan.protocol import Protocol, calendar, load_protocol, look_dates, protocol_from_template
+from nof1.plan.calendar import calendar, look_dates
+from nof1.plan.protocol import Protocol, load_protocol, protocol_from_template
 from nof1.plan.sealing import PASSPHRASE_RULE
 from nof1.plan.stopping import SequentialRule, rule_to_toml
 from nof1.trial.create import check_start, create_trial, packing_sheet, upgrade_protocol

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from nof1.diary.store import Look, first_stop, has_diary, open_diary
-from nof1.plan.protocol import Protocol, block_end, load_protocol
+from nof1.plan.calendar import block_end
+from nof1.plan.protocol import Protocol, load_protocol
 from nof1.plan.stopping import STOP_EFFICACY, SequentialRule, rule_to_toml
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from nof1.diary.entries import RECALL_DAYS
 from nof1.diary.store import Look, first_stop, has_diary, open_diary
-from nof1.plan.protocol import Protocol, block_end, load_protocol
+from nof1.plan.calendar import block_end
+from nof1.plan.protocol import Protocol, load_protocol
 
 #: Days shown in the progress line of ``Status.recent``.
 RECENT_DAYS = 28
