@@ -29,7 +29,7 @@ from nof1.design.sequential import (  # noqa: E402
     evaluate_rules,
     evaluate_sequential,
 )
-from nof1.plan.protocol import read_template, template_rule  # noqa: E402
+from nof1.plan.templates import read_template, template_rule  # noqa: E402
 
 DOC = ROOT / "docs" / "sequential.md"
 TEMPLATES = ("magnesium-crps", "generic-ab")

@@ -27,9 +27,10 @@ from nof1.diary.store import DIARY_FILE, import_diary, open_diary, unblind_trial
 from nof1.errors import DataError
 from nof1.interim import interim_look
 from nof1.plan.calendar import block_end
-from nof1.plan.protocol import PROTOCOL_FILE, Protocol, load_protocol, read_template, template_rule
+from nof1.plan.protocol import PROTOCOL_FILE, Protocol, load_protocol
 from nof1.plan.sealing import open_allocation
 from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
+from nof1.plan.templates import read_template, template_rule
 from nof1.trial.create import create_trial
 from nof1.trial.status import trial_status
 
@@ -471,7 +472,7 @@ def test_the_look_uses_the_exact_engine_whatever_the_protocol_says(tmp_path):
 
 
 def read_template_path(name: str) -> Path:
-    from nof1.plan.protocol import builtin_templates
+    from nof1.plan.templates import builtin_templates
 
     return builtin_templates()[name]
 

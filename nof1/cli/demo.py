@@ -296,7 +296,7 @@ def _sequential_rule(seed: int) -> Any:
     """The template's stopping rule with its simulated operating characteristics, as
     ``protocol new --sequential`` pre-registers it (with fewer simulated trials)."""
     from nof1.design.sequential import rule_for_protocol
-    from nof1.plan.protocol import read_template
+    from nof1.plan.templates import read_template
 
     return rule_for_protocol(read_template(TEMPLATE), sims=SEQUENTIAL_SIMS, seed=seed)
 

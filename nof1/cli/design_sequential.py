@@ -24,8 +24,8 @@ from nof1.design.sequential import (
     evaluate_sequential,
     sequential_command,
 )
-from nof1.plan.protocol import template_rule
 from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule, rule_to_toml
+from nof1.plan.templates import template_rule
 
 #: What each boundary shape means, in words (the shapes of ``nof1.plan.stopping.SHAPES``).
 SHAPES = {

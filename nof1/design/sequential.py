@@ -60,8 +60,9 @@ from nof1.design.boundaries import (
 from nof1.design.fixed import DESIGN_GRID_SIZE, DESIGN_TAU_POINTS, analyse_batch
 from nof1.design.simulate import Layout, SimulatedBatch, simulate_batch
 from nof1.errors import ProtocolError
-from nof1.plan.protocol import MAX_BLOCKS, Protocol, protocol_from_template, template_rule
+from nof1.plan.protocol import Protocol
 from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
+from nof1.plan.templates import MAX_BLOCKS, protocol_from_template, template_rule
 
 #: Autocorrelations under which the false-positive rate is calibrated by default.
 CALIBRATION_RHOS = (0.0, 0.5, 0.8)
@@ -600,7 +601,7 @@ def evaluate_sequential(
 
     Parameters
     ----------
-    template : a template from ``nof1.plan.protocol.read_template``; its design (period, washout,
+    template : a template from ``nof1.plan.templates.read_template``; its design (period, washout,
         run-in, scheme) and pre-registered analysis are used.
     max_blocks : the most blocks the trial runs (default: the template's ``[sequential]``
         last look, else its design's blocks + 1).
@@ -626,7 +627,7 @@ def evaluate_sequential(
 
     Example
     -------
-    >>> from nof1.plan.protocol import read_template
+    >>> from nof1.plan.templates import read_template
     >>> d = evaluate_sequential(read_template("generic-ab"), sims=200)  # doctest: +SKIP
     >>> d.recommended.shape, d.looks                                      # doctest: +SKIP
     ('constant', (2, 3, 4, 5))

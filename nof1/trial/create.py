@@ -29,11 +29,8 @@ from nof1.plan.protocol import (
     RECALL_DAYS,
     Protocol,
     load_protocol,
-    protocol_from_template,
     protocol_to_toml,
     read_document,
-    read_template,
-    with_allocation,
 )
 from nof1.plan.registration import COMMITMENT_METHOD, COMMITMENT_SECTION, registration_digest
 from nof1.plan.sealing import (
@@ -45,6 +42,7 @@ from nof1.plan.sealing import (
     seal,
 )
 from nof1.plan.stopping import SequentialRule
+from nof1.plan.templates import protocol_from_template, read_template, with_allocation
 
 DIARY_FILE = "diary.sqlite"
 
