@@ -22,7 +22,7 @@ from measure import BASELINE, measure_median, print_table
 #: The sequential design in a fresh process, as ``nof1 design --sequential`` runs it.
 SEQUENTIAL = (
     "from nof1.design.sequential import evaluate_sequential\n"
-    "from nof1.plan.protocol import read_template\n"
+    "from nof1.plan.templates import read_template\n"
     "d = evaluate_sequential(read_template('magnesium-crps'), sims={sims}, seed=0)\n"
     "assert len(d.candidates) == 3\n"
 )

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from nof1.design.looks import Scenario, SequentialOC  # noqa: E402
 from nof1.design.sequential import evaluate_rules, evaluate_sequential  # noqa: E402
-from nof1.plan.protocol import read_template, template_rule  # noqa: E402
+from nof1.plan.templates import read_template, template_rule  # noqa: E402
 
 DOC = ROOT / "docs" / "sequential.md"
 TEMPLATES = ("magnesium-crps", "generic-ab")

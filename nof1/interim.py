@@ -30,7 +30,8 @@ from nof1.analysis.series import series_from_trial, washout_mode
 from nof1.analysis.summary import summarize
 from nof1.diary.records import Look
 from nof1.errors import BlindingError, DataError, IntegrityError, ProtocolError
-from nof1.plan.protocol import PROTOCOL_FILE, Protocol, block_end
+from nof1.plan.calendar import block_end
+from nof1.plan.protocol import PROTOCOL_FILE, Protocol
 from nof1.plan.stopping import SequentialRule
 from nof1.trial.handle import Trial, as_trial
 from nof1.trial.integrity import check_trial

@@ -22,7 +22,7 @@ from nof1.cli import cli
 from nof1.diary.store import open_diary
 from nof1.errors import ProtocolError
 from nof1.plan.allocation import n_allocations
-from nof1.plan.protocol import protocol_from_template, read_template
+from nof1.plan.templates import protocol_from_template, read_template
 
 
 def _series(blocks: int, scheme: str = "block", effect: float = -0.4, seed: int = 0) -> Series:

@@ -12,15 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from nof1.cli import cli
-from nof1.plan.protocol import (
-    PROTOCOL_FILE,
-    load_protocol,
-    look_dates,
-    protocol_from_template,
-    read_template,
-    template_rule,
-)
+from nof1.plan.calendar import look_dates
+from nof1.plan.protocol import PROTOCOL_FILE, load_protocol
 from nof1.plan.stopping import SequentialRule
+from nof1.plan.templates import protocol_from_template, read_template, template_rule
 from nof1.trial.create import create_trial
 from nof1.trial.integrity import check_trial
 

@@ -167,7 +167,7 @@ def test_designs_are_analysed_with_the_templates_onset_model():
     """With slow onset (tau 10 days) the plain analysis underestimates the effect; the
     magnesium template pre-registers the onset model, and the design study analyses with it
     (as `nof1 design --sequential` does), so its estimates sit much closer to the truth."""
-    from nof1.plan.protocol import protocol_from_template, read_template
+    from nof1.plan.templates import protocol_from_template, read_template
 
     onset = protocol_from_template(read_template("magnesium-crps"), start=date(2030, 1, 7)).analysis
     assert onset.carryover

@@ -27,16 +27,11 @@ from nof1.diary.schema import DIARY_FILE
 from nof1.diary.store import open_diary
 from nof1.errors import DataError
 from nof1.interim import interim_look
-from nof1.plan.protocol import (
-    PROTOCOL_FILE,
-    Protocol,
-    block_end,
-    load_protocol,
-    read_template,
-    template_rule,
-)
+from nof1.plan.calendar import block_end
+from nof1.plan.protocol import PROTOCOL_FILE, Protocol, load_protocol
 from nof1.plan.sealing import open_allocation
 from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
+from nof1.plan.templates import read_template, template_rule
 from nof1.trial.create import create_trial
 from nof1.trial.status import trial_status
 from nof1.trial.writes import import_diary, unblind_trial
@@ -479,7 +474,7 @@ def test_the_look_uses_the_exact_engine_whatever_the_protocol_says(tmp_path):
 
 
 def read_template_path(name: str) -> Path:
-    from nof1.plan.protocol import builtin_templates
+    from nof1.plan.templates import builtin_templates
 
     return builtin_templates()[name]
 
@@ -509,7 +504,7 @@ def test_an_unfittable_look_records_nothing(tmp_path):
 
 def test_look_days_agree_with_the_protocols_calendar(effective):
     """``nof1 status`` and ``nof1 interim`` open each look on the day ``protocol show`` gives."""
-    from nof1.plan.protocol import look_dates
+    from nof1.plan.calendar import look_dates
     from nof1.trial.status import look_opens
 
     protocol = load_protocol(effective)

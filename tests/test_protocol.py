@@ -15,8 +15,9 @@ from scipy import stats
 from nof1.cli import cli
 from nof1.errors import BlindingError, ProtocolError
 from nof1.plan.allocation import all_allocations, draw_allocation
-from nof1.plan.protocol import builtin_templates, load_protocol
+from nof1.plan.protocol import load_protocol
 from nof1.plan.sealing import SEALED_FILE, open_allocation, unseal
+from nof1.plan.templates import builtin_templates
 from nof1.trial.create import create_trial, packing_sheet
 
 PASS = "correct horse battery"

@@ -27,8 +27,8 @@ from nof1.design.sequential import (
 )
 from nof1.design.simulate import simulate_batch
 from nof1.errors import ProtocolError
-from nof1.plan.protocol import read_template, template_rule
 from nof1.plan.stopping import SequentialRule, parse_rule, rule_to_toml
+from nof1.plan.templates import read_template, template_rule
 
 RULE = SequentialRule((2, 3, 4), (0.9, 0.85, 0.8), (0.2, 0.4))
 DECISION = {"STOP: efficacy": True, "STOP: futility": False}

@@ -241,7 +241,7 @@ def test_simulate_pool_effects_vary_around_mu():
 def test_layout_from_real_protocol():
     from datetime import date
 
-    from nof1.plan.protocol import protocol_from_template, read_template
+    from nof1.plan.templates import protocol_from_template, read_template
 
     p = protocol_from_template(read_template("magnesium-crps"), start=date(2026, 1, 5))
     lay = Layout.from_protocol(p)

@@ -9,7 +9,7 @@ import pytest
 import tomli_w
 
 from nof1.errors import ProtocolError
-from nof1.plan.protocol import PROTOCOL_FILE, load_protocol, read_template, template_rule
+from nof1.plan.protocol import PROTOCOL_FILE, load_protocol
 from nof1.plan.stopping import (
     CONTINUE,
     STOP_EFFICACY,
@@ -18,6 +18,7 @@ from nof1.plan.stopping import (
     parse_rule,
     rule_to_toml,
 )
+from nof1.plan.templates import read_template, template_rule
 from nof1.trial.create import create_trial
 from nof1.trial.integrity import check_trial
 

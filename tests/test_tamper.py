@@ -30,7 +30,8 @@ from click.testing import CliRunner
 
 from nof1.cli import cli
 from nof1.diary.schema import DIARY_FILE, MIGRATIONS
-from nof1.plan.protocol import load_protocol, registration_digest
+from nof1.plan.protocol import load_protocol
+from nof1.plan.registration import registration_digest
 from nof1.plan.sealing import open_allocation
 from nof1.trial.create import create_trial
 from nof1.trial.writes import import_diary, record_day, unblind_trial

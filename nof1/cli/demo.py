@@ -296,7 +296,7 @@ def _sequential_rule(seed: int) -> Any:
     """The template's stopping rule with its simulated operating characteristics, as
     ``protocol new --sequential`` pre-registers it (with fewer simulated trials)."""
     from nof1.design.sequential import rule_for_protocol
-    from nof1.plan.protocol import read_template
+    from nof1.plan.templates import read_template
 
     return rule_for_protocol(read_template(TEMPLATE), sims=SEQUENTIAL_SIMS, seed=seed)
 
@@ -363,8 +363,8 @@ def run_sequential_demo(
     'STOP: efficacy'
     """
     from nof1.analysis.analyze import analyze_trial
+    from nof1.plan.calendar import block_end
     from nof1.plan.files import write_output
-    from nof1.plan.protocol import block_end
     from nof1.plan.sealing import open_allocation
     from nof1.report import trial_report, write_report
     from nof1.report.build import design_characteristics

@@ -21,8 +21,8 @@ from nof1.design import (
     protocol_command,
     recommend,
 )
-from nof1.plan.protocol import check_design, protocol_from_template, read_template
 from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET
+from nof1.plan.templates import check_design, protocol_from_template, read_template
 
 #: Any start date: only the template's design and analysis are read, not its calendar.
 _ANY_DAY = date(2000, 1, 3)

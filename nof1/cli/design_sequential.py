@@ -18,8 +18,8 @@ import click
 from nof1.design import sequential as engine
 from nof1.design.looks import Scenario, SequentialOC, design_scenarios
 from nof1.design.sequential import SequentialDesign, evaluate_sequential, sequential_command
-from nof1.plan.protocol import template_rule
 from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule, rule_to_toml
+from nof1.plan.templates import template_rule
 
 #: What each boundary shape means, in words (the shapes of ``nof1.plan.stopping.SHAPES``).
 SHAPES = {

@@ -19,9 +19,11 @@ from nof1.cli.common import (
     trial_option,
 )
 from nof1.diary.entries import parse_date
-from nof1.plan.protocol import Protocol, calendar, load_protocol, look_dates, protocol_from_template
+from nof1.plan.calendar import calendar, look_dates
+from nof1.plan.protocol import Protocol, load_protocol
 from nof1.plan.sealing import PASSPHRASE_RULE
 from nof1.plan.stopping import SequentialRule, rule_to_toml
+from nof1.plan.templates import protocol_from_template
 from nof1.trial.create import check_start, create_trial, packing_sheet, upgrade_protocol
 
 _GIVE_FINGERPRINT = (
@@ -201,7 +203,7 @@ def protocol_new(
     today = date.today()
     start_date = parse_date(start, today, what="start date") if start else today
     check_start(start_date, today)
-    from nof1.plan.protocol import read_template
+    from nof1.plan.templates import read_template
 
     spec = read_template(template)
     if max_blocks is not None and not sequential:

@@ -36,7 +36,8 @@ from nof1.analysis.series import Series, washout_mode
 from nof1.design.simulate import Layout, SimulatedBatch, simulate_batch
 from nof1.errors import ProtocolError
 from nof1.plan.allocation import n_allocations
-from nof1.plan.protocol import Analysis, check_design
+from nof1.plan.protocol import Analysis
+from nof1.plan.templates import check_design
 
 #: Rho and tau grid points of the design's fits with the onset model (the analysis of a
 #: real trial uses 100 and 29): P(benefit >= 1) within 0.003 of the fine grids on simulated

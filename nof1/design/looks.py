@@ -32,8 +32,9 @@ from nof1.design.boundaries import apply_rule, crosses_efficacy
 from nof1.design.fixed import DESIGN_GRID_SIZE, DESIGN_TAU_POINTS, analyse_batch
 from nof1.design.simulate import Layout, SimulatedBatch, simulate_batch
 from nof1.errors import ProtocolError
-from nof1.plan.protocol import MAX_BLOCKS, Protocol, protocol_from_template, template_rule
+from nof1.plan.protocol import Protocol
 from nof1.plan.stopping import SequentialRule
+from nof1.plan.templates import MAX_BLOCKS, protocol_from_template, template_rule
 
 #: Autocorrelations under which the false-positive rate is calibrated by default.
 CALIBRATION_RHOS = (0.0, 0.5, 0.8)

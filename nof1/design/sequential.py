@@ -58,8 +58,8 @@ from nof1.design.looks import (
     operating_characteristics,
 )
 from nof1.errors import ProtocolError
-from nof1.plan.protocol import template_rule
 from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET, SequentialRule
+from nof1.plan.templates import template_rule
 
 
 @dataclass(frozen=True)
@@ -303,7 +303,7 @@ def evaluate_sequential(
 
     Parameters
     ----------
-    template : a template from ``nof1.plan.protocol.read_template``; its design (period, washout,
+    template : a template from ``nof1.plan.templates.read_template``; its design (period, washout,
         run-in, scheme) and pre-registered analysis are used.
     max_blocks : the most blocks the trial runs (default: the template's ``[sequential]``
         last look, else its design's blocks + 1).
@@ -329,7 +329,7 @@ def evaluate_sequential(
 
     Example
     -------
-    >>> from nof1.plan.protocol import read_template
+    >>> from nof1.plan.templates import read_template
     >>> d = evaluate_sequential(read_template("generic-ab"), sims=200)  # doctest: +SKIP
     >>> d.recommended.shape, d.looks                                      # doctest: +SKIP
     ('constant', (2, 3, 4, 5))

@@ -45,13 +45,8 @@ from nof1.diary.view import (
     unblinding_from_row,
 )
 from nof1.errors import BlindingError, DiaryError
-from nof1.plan.protocol import (
-    COMMITMENT_SECTION,
-    Protocol,
-    canonical_document,
-    load_protocol,
-    read_document,
-)
+from nof1.plan.protocol import Protocol, load_protocol, read_document
+from nof1.plan.registration import COMMITMENT_SECTION, canonical_document
 from nof1.plan.sealing import Allocation, verify_allocation
 from nof1.plan.stopping import DECISIONS
 

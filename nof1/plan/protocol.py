@@ -1,28 +1,30 @@
-"""The protocol stage: from a template to a randomized, pre-registered trial.
+"""The protocol: what a trial compares, on which days, and how it will be analysed.
 
-A *template* (``protocols/*.toml``) describes what is compared (treatments A and B), the
-outcomes, the default design and the pre-registered analysis. ``new_protocol`` turns it into
-a concrete ``Protocol``: dated periods in blocks, kit labels, and the commitment to a random
-allocation that stays sealed (``nof1.plan.sealing``). ``protocol.toml`` in the trial folder is
-the public, human-readable record of it; it never holds the allocation of a blinded trial.
+``Protocol`` is a concrete trial: treatments A and B, dated periods in blocks with their kit
+labels, the outcomes, the pre-registered analysis, the commitment to a random allocation
+that stays sealed (``nof1.plan.sealing``) and, for a sequential trial, its stopping rule
+(``nof1.plan.stopping``). ``protocol.toml`` in the trial folder is its public,
+human-readable record: ``protocol_to_toml`` writes it, ``load_protocol`` reads it back. It
+never holds the allocation of a blinded trial.
+
+The checks of the sections a template shares with ``protocol.toml`` (``check_keys`` and
+the ``parse_*`` functions) live here, beside the dataclasses they build, so that making a
+new protocol (``nof1.plan.templates``) and reading one back use the same ones. The
+commitment over the whole document is ``nof1.plan.registration``; the calendar read off
+the periods is ``nof1.plan.calendar``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
 import tomllib
-from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, time, timedelta
-from importlib import resources
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from nof1.errors import ProtocolError
+from nof1.plan.registration import COMMITMENT_METHOD, COMMITMENT_SECTION, fingerprint
 from nof1.plan.stopping import SequentialRule, parse_rule, rule_to_toml
 
 # The vocabularies a protocol is written in live here, at the lowest stage that uses them;
@@ -44,8 +46,6 @@ PROTOCOL_FILE = "protocol.toml"
 #: allocation's SHA-256; version 1 files are still read (``nof1 protocol upgrade``).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-#: The section of protocol.toml that holds the commitment; the one section it cannot cover.
-COMMITMENT_SECTION = "commitment"
 ARMS = ("A", "B")
 
 # Keys a template may hold, by section. Anything else is a typo worth refusing: a silently
@@ -74,10 +74,11 @@ _ANALYSIS_KEYS = {
     "carryover",
     "exclude_washout",
 }
-_TEMPLATE_SECTIONS = {
+#: The sections a template may hold; protocol.toml holds them and those nof1 writes itself.
+TEMPLATE_SECTIONS = frozenset({
     "trial", "treatments", "design", "outcomes", "analysis", "safety", "sequential",
-}  # fmt: skip
-_PROTOCOL_SECTIONS = _TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding", COMMITMENT_SECTION}
+})  # fmt: skip
+_PROTOCOL_SECTIONS = TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding", COMMITMENT_SECTION}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -233,43 +234,22 @@ class Protocol:
         return DayInfo(d, day, "run-in")
 
 
-# --------------------------------------------------------------------------- templates
+# -------------------------------------------------- sections shared with the templates
 
 
-def builtin_templates() -> dict[str, Path]:
-    """Templates shipped with nof1, by name (``magnesium-crps`` -> its file)."""
-    folder = resources.files("nof1") / "templates"
-    return {Path(str(f)).stem: Path(str(f)) for f in folder.iterdir() if str(f).endswith(".toml")}
+def check_keys(data: dict[str, Any], sections: frozenset[str], where: str) -> None:
+    """Refuse any section or key that a template or ``protocol.toml`` may not hold.
 
-
-def read_template(template: str | Path) -> dict[str, Any]:
-    """Read a template by file path or built-in name, checking every key.
+    Parameters
+    ----------
+    data : the parsed TOML document.
+    sections : the top-level sections allowed (``TEMPLATE_SECTIONS`` for a template).
+    where : the document, as the error message names it.
 
     Raises
     ------
-    ProtocolError : the file cannot be read or parsed, or holds unknown keys or bad values.
+    ProtocolError : the first unknown key, with the keys known in its section.
     """
-    path = Path(template)
-    if not path.exists() and str(template) in builtin_templates():
-        path = builtin_templates()[str(template)]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        names = ", ".join(sorted(builtin_templates()))
-        raise ProtocolError(
-            f"template {str(template)!r} not found (built-in templates: {names})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"cannot read template {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProtocolError(f"template {path} is not valid TOML: {exc}") from None
-    _check_keys(data, _TEMPLATE_SECTIONS, f"template {path}")
-    data.setdefault("_source", path.stem)
-    template_rule(data)  # a malformed [sequential] table is refused here, not at first use
-    return data
-
-
-def _check_keys(data: dict[str, Any], sections: set[str], where: str) -> None:
     _unknown(data, sections | {"_source"}, where)
     _unknown(data.get("trial", {}), _TRIAL_KEYS, f"{where} [trial]")
     _unknown(data.get("design", {}), _DESIGN_KEYS, f"{where} [design]")
@@ -282,7 +262,7 @@ def _check_keys(data: dict[str, Any], sections: set[str], where: str) -> None:
         _unknown(o, _OUTCOME_KEYS, f"{where} [[outcomes]] #{i + 1}")
 
 
-def _unknown(section: Any, known: set[str], where: str) -> None:
+def _unknown(section: Any, known: set[str] | frozenset[str], where: str) -> None:
     if not isinstance(section, dict):
         raise ProtocolError(f"{where} must be a table of keys, got {section!r}")
     extra = sorted(set(section) - known)
@@ -292,16 +272,33 @@ def _unknown(section: Any, known: set[str], where: str) -> None:
         )
 
 
-# ------------------------------------------------------------------------ construction
+def whole_number(value: Any, what: str) -> int:
+    """``value`` if it is an int (not a bool), else a ProtocolError naming ``what``.
 
-
-def _int(value: Any, what: str) -> int:
+    Raises
+    ------
+    ProtocolError : ``value`` is not a whole number.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise ProtocolError(f"{what} must be a whole number, got {value!r}")
     return value
 
 
-def _parse_treatments(data: dict[str, Any]) -> dict[str, Treatment]:
+def parse_treatments(data: dict[str, Any]) -> dict[str, Treatment]:
+    """Treatments A and B from the ``[treatments]`` tables of a document.
+
+    Parameters
+    ----------
+    data : a parsed template or protocol.toml.
+
+    Returns
+    -------
+    dict mapping ``"A"`` and ``"B"`` to their ``Treatment``.
+
+    Raises
+    ------
+    ProtocolError : an arm is missing or unnamed, or its doses_per_day is not 0 or more.
+    """
     out = {}
     for arm in ARMS:
         t = data.get("treatments", {}).get(arm)
@@ -309,7 +306,7 @@ def _parse_treatments(data: dict[str, Any]) -> dict[str, Treatment]:
             raise ProtocolError(
                 f"the template must describe treatment {arm} ([treatments.{arm}] with a name)"
             )
-        doses = _int(t.get("doses_per_day", 1), f"treatment {arm} doses_per_day")
+        doses = whole_number(t.get("doses_per_day", 1), f"treatment {arm} doses_per_day")
         if doses < 0:
             raise ProtocolError(f"treatment {arm} doses_per_day must be 0 or more, got {doses}")
         out[arm] = Treatment(
@@ -318,7 +315,22 @@ def _parse_treatments(data: dict[str, Any]) -> dict[str, Treatment]:
     return out
 
 
-def _parse_outcomes(items: list[dict[str, Any]]) -> tuple[Outcome, ...]:
+def parse_outcomes(items: list[dict[str, Any]]) -> tuple[Outcome, ...]:
+    """The outcomes from the ``[[outcomes]]`` tables of a document, checked together.
+
+    Parameters
+    ----------
+    items : the ``[[outcomes]]`` tables, in order.
+
+    Returns
+    -------
+    tuple of ``Outcome`` in the same order.
+
+    Raises
+    ------
+    ProtocolError : no outcome, a bad name, kind, range or role, a name used twice, or not
+        exactly one primary outcome (which must be a scale).
+    """
     if not items:
         raise ProtocolError(
             "the template defines no outcomes; at least a primary outcome is needed"
@@ -366,7 +378,22 @@ def _parse_outcomes(items: list[dict[str, Any]]) -> tuple[Outcome, ...]:
     return tuple(outcomes)
 
 
-def _parse_analysis(a: dict[str, Any]) -> Analysis:
+def parse_analysis(a: dict[str, Any]) -> Analysis:
+    """The pre-registered analysis from an ``[analysis]`` table, defaults filled in.
+
+    Parameters
+    ----------
+    a : the ``[analysis]`` table (may be empty).
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    ProtocolError : an unknown prior, engine or trend, a flag that is not true or false, a
+        non-positive mcid or a threshold outside 0.5-1.
+    """
     merged = {**asdict(Analysis()), **a}
     if merged["prior"] not in PRIOR_NAMES:
         raise ProtocolError(
@@ -392,310 +419,6 @@ def _parse_analysis(a: dict[str, Any]) -> Analysis:
     if not 0.5 <= threshold < 1:
         raise ProtocolError(f"analysis threshold must be in 0.5-1, got {threshold:g}")
     return Analysis(**{**merged, "mcid": mcid, "threshold": threshold})
-
-
-#: Limits of a design. Beyond them a "trial" is a typo, not a plan, and the calendar, the
-#: randomization test and the analyses would be asked for unbounded work: 64 blocks are
-#: 128 periods, a 365-day period is a year, and every date lies in 2000-2100.
-MAX_BLOCKS = 64
-MAX_PERIOD_DAYS = 365
-MAX_RUN_IN_DAYS = 365
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
-
-
-def check_design(
-    blocks: int, period_days: int, washout_days: int, run_in_days: int, scheme: str
-) -> None:
-    """Refuse designs that cannot work or are beyond any real trial, naming the value.
-
-    At least 2 blocks (one A/B pair cannot separate the effect from chance) and at most
-    ``MAX_BLOCKS``, periods of 2 to ``MAX_PERIOD_DAYS`` days, washout shorter than the
-    period, a run-in of 0 to ``MAX_RUN_IN_DAYS`` days.
-    """
-    if blocks < 2:
-        raise ProtocolError(
-            f"blocks must be 2 or more, got {blocks}: one A/B pair cannot separate an effect from chance"
-        )
-    if blocks > MAX_BLOCKS:
-        raise ProtocolError(f"blocks must be at most {MAX_BLOCKS}, got {blocks}")
-    if period_days < 2:
-        raise ProtocolError(f"period-days must be 2 or more, got {period_days}")
-    if period_days > MAX_PERIOD_DAYS:
-        raise ProtocolError(
-            f"period-days must be at most {MAX_PERIOD_DAYS} (a year), got {period_days}"
-        )
-    if washout_days < 0:
-        raise ProtocolError(f"washout-days must be 0 or more, got {washout_days}")
-    if washout_days >= period_days:
-        raise ProtocolError(
-            f"washout-days ({washout_days}) must be shorter than period-days ({period_days}): "
-            "no day of a period would be analysed"
-        )
-    if run_in_days < 0:
-        raise ProtocolError(f"run-in-days must be 0 or more, got {run_in_days}")
-    if run_in_days > MAX_RUN_IN_DAYS:
-        raise ProtocolError(
-            f"run-in-days must be at most {MAX_RUN_IN_DAYS} (a year), got {run_in_days}"
-        )
-    if scheme not in SCHEMES:
-        raise ProtocolError(f"scheme {scheme!r} must be one of {', '.join(SCHEMES)}")
-
-
-def check_dates(start: date, n_days: int) -> None:
-    """Refuse a trial that would start before ``FIRST_DAY`` or end after ``LAST_DAY``."""
-    if not FIRST_DAY <= start <= LAST_DAY:
-        raise ProtocolError(f"start date {start} must be between {FIRST_DAY} and {LAST_DAY}")
-    end = start.toordinal() + n_days - 1
-    if end > LAST_DAY.toordinal():
-        raise ProtocolError(
-            f"a trial of {n_days} days from {start} would end after {LAST_DAY}; start earlier "
-            "or plan fewer or shorter periods"
-        )
-
-
-def build_periods(
-    start: date, blocks: int, period_days: int, washout_days: int, run_in_days: int
-) -> tuple[Period, ...]:
-    """Dated periods: run-in first, then 2 periods per block back to back, kit labels in order.
-
-    Kit labels follow the calendar ("Kit 1" for period 1, ...), so they carry no information
-    about the arm; which kit holds what is known only to the helper.
-    """
-    first = start + timedelta(days=run_in_days)
-    periods = []
-    for i in range(2 * blocks):
-        p_start = first + timedelta(days=i * period_days)
-        periods.append(
-            Period(
-                index=i + 1,
-                block=i // 2 + 1,
-                start=p_start,
-                end=p_start + timedelta(days=period_days - 1),
-                washout_days=washout_days,
-                kit=f"Kit {i + 1}",
-            )
-        )
-    return tuple(periods)
-
-
-def protocol_from_template(
-    template: dict[str, Any],
-    *,
-    start: date,
-    blocks: int | None = None,
-    period_days: int | None = None,
-    washout_days: int | None = None,
-    run_in_days: int | None = None,
-    scheme: str | None = None,
-    sequential: SequentialRule | None = None,
-) -> Protocol:
-    """A protocol without its allocation yet: template + overrides, validated and dated.
-
-    With ``sequential`` the trial has interim looks and runs at most ``sequential.max_blocks``
-    blocks, which is then its number of blocks (``blocks``, if given, must agree).
-
-    Raises
-    ------
-    ProtocolError : any value the trial cannot be run with, named.
-    """
-    design = template.get("design", {})
-    if sequential is not None:
-        if blocks is not None and blocks != sequential.max_blocks:
-            raise ProtocolError(
-                f"--blocks {blocks} disagrees with the sequential rule's last look after block "
-                f"{sequential.max_blocks}: a sequential trial runs at most that many blocks"
-            )
-        blocks = sequential.max_blocks
-    chosen = {
-        "blocks": blocks if blocks is not None else design.get("blocks", 4),
-        "period_days": period_days if period_days is not None else design.get("period_days", 14),
-        "washout_days": washout_days if washout_days is not None else design.get("washout_days", 0),
-        "run_in_days": run_in_days if run_in_days is not None else design.get("run_in_days", 0),
-    }
-    for key, value in chosen.items():
-        _int(value, key.replace("_", "-"))
-    scheme = scheme or design.get("scheme", "block")
-    check_design(scheme=scheme, **chosen)
-    check_dates(start, chosen["run_in_days"] + 2 * chosen["blocks"] * chosen["period_days"])
-    trial = template.get("trial", {})
-    changed = [
-        f"{key.replace('_', ' ')} {design[key]} -> {value}"
-        for key, value in {**chosen, "scheme": scheme}.items()
-        if key in design
-        and design[key] != value
-        and not (sequential is not None and key == "blocks")
-    ]
-    design_rationale = design.get("rationale", "")
-    if sequential is not None:
-        # The template argues for a fixed length; a sequential trial's length is its rule's.
-        also = f" The template's design was also changed ({'; '.join(changed)})." if changed else ""
-        own = (
-            f" The template's reasoning for its own fixed-length design: {design_rationale}"
-            if design_rationale
-            else ""
-        )
-        design_rationale = f"{sequential_rationale(sequential)}{also}{own}"
-    elif changed:
-        # The template's reasoning was written for its own numbers: say plainly they changed.
-        design_rationale = (
-            f"The template's design was changed when this protocol was made ({'; '.join(changed)}). "
-            f"The template's reasoning for its own design: {design_rationale}"
-        )
-    analysis = _parse_analysis(template.get("analysis", {}))
-    if sequential is not None:
-        # The last look is the final analysis: its efficacy boundary is the decision rule.
-        analysis = replace(analysis, threshold=sequential.efficacy[-1])
-    return Protocol(
-        title=trial.get("title", "N-of-1 trial"),
-        condition=trial.get("condition", ""),
-        blinded=bool(trial.get("blinded", True)),
-        treatments=_parse_treatments(template),
-        scheme=scheme,
-        start=start,
-        periods=build_periods(start, **chosen),
-        outcomes=_parse_outcomes(template.get("outcomes", [])),
-        analysis=analysis,
-        safety=tuple(template.get("safety", {}).get("notes", ())),
-        rationale=trial.get("rationale", ""),
-        design_rationale=design_rationale,
-        template=template.get("_source", ""),
-        sequential=sequential,
-        **chosen,
-    )
-
-
-def sequential_rationale(rule: SequentialRule) -> str:
-    """The design rationale's first sentences for a sequential protocol.
-
-    Example
-    -------
-    >>> from nof1.plan.stopping import SequentialRule
-    >>> sequential_rationale(SequentialRule((2, 3, 4), (0.8, 0.8, 0.8), (0.3, 0.5)))[:96]
-    'This is a sequential trial: it runs at most 4 blocks, with interim looks after blocks 2 and 3 an'
-    """
-    before = rule.looks[:-1]
-    if not before:
-        looks = "with no interim look"
-    elif len(before) == 1:
-        looks = f"with an interim look after block {before[0]}"
-    else:
-        looks = (
-            f"with interim looks after blocks {', '.join(map(str, before[:-1]))} and {before[-1]}"
-        )
-    return (
-        f"This is a sequential trial: it runs at most {rule.max_blocks} blocks, {looks} "
-        f"and the last look after block {rule.max_blocks}. It stops at the first look whose "
-        "pre-registered boundary is crossed (the [sequential] section)."
-    )
-
-
-def template_rule(template: dict[str, Any]) -> SequentialRule | None:
-    """The template's default sequential rule (its ``[sequential]`` table), or None.
-
-    Raises
-    ------
-    ProtocolError : a malformed ``[sequential]`` table.
-    """
-    if "sequential" not in template:
-        return None
-    return parse_rule(template["sequential"], f"template {template.get('_source', '')}")
-
-
-def with_allocation(
-    protocol: Protocol,
-    commitment: str,
-    arms: tuple[str, ...],
-    created: str,
-    sealed_sha256: str = "",
-) -> Protocol:
-    """The protocol with its allocation commitment, the sealed file's SHA-256 (blinded) or
-    the arms themselves (open label), and its commitment over the whole protocol."""
-    protocol = replace(
-        protocol,
-        commitment=commitment,
-        open_allocation=None if protocol.blinded else arms,
-        created=created,
-        sealed_sha256=sealed_sha256,
-    )
-    document = tomllib.loads(tomli_w.dumps(protocol_to_toml(protocol)))
-    return replace(protocol, registration=registration_digest(document))
-
-
-# ------------------------------------------------------------------------- commitment
-
-
-def canonical_document(document: dict[str, Any]) -> bytes:
-    """The canonical serialisation of a protocol document, its commitment section left out.
-
-    JSON with sorted keys, no spaces, UTF-8; dates and times tagged with their type so
-    that a date and a string of the same text differ. Every other section is covered,
-    whatever it holds: a section added to protocol.toml by a later nof1 is covered too.
-    """
-
-    def tagged(value: Any) -> dict[str, str]:
-        if isinstance(value, datetime | date | time):
-            return {f"toml-{type(value).__name__}": value.isoformat()}
-        raise TypeError(f"protocol value {value!r} cannot be serialised")
-
-    body = {k: v for k, v in document.items() if k != COMMITMENT_SECTION}
-    return json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=tagged
-    ).encode("utf-8")
-
-
-def registration_digest(document: dict[str, Any]) -> str:
-    """SHA-256 (hex) of ``canonical_document``: the commitment over the whole protocol."""
-    return hashlib.sha256(canonical_document(document)).hexdigest()
-
-
-def fingerprint(digest: str) -> str:
-    """A commitment's short form for people: 16 base32 characters in 4 groups (80 bits).
-
-    Example
-    -------
-    >>> fingerprint("00" * 32)
-    'AAAA-AAAA-AAAA-AAAA'
-    """
-    text = base64.b32encode(bytes.fromhex(digest)[:10]).decode()
-    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
-
-
-def _branch(value: Any) -> bool:
-    """A table to descend into: not a tagged date (``{"toml-date": ...}``), which is a value."""
-    return isinstance(value, dict) and not (
-        len(value) == 1 and next(iter(value)).startswith("toml-")
-    )
-
-
-def changed_paths(before: Any, after: Any, path: str = "") -> list[str]:
-    """Where two protocol documents differ, as dotted paths (``schedule.periods[1].start``).
-
-    Works on parsed TOML or on ``canonical_document`` read back from JSON. The commitment
-    section is not compared; a list whose length changed is one path.
-
-    Example
-    -------
-    >>> changed_paths({"analysis": {"mcid": 1.0}}, {"analysis": {"mcid": 0.1}})
-    ['analysis.mcid']
-    """
-    if _branch(before) and _branch(after):
-        out = []
-        for key in sorted(set(before) | set(after)):
-            if not path and key == COMMITMENT_SECTION:
-                continue
-            where = f"{path}.{key}" if path else key
-            if key not in before or key not in after:
-                out.append(where)
-            else:
-                out += changed_paths(before[key], after[key], where)
-        return out
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        out = []
-        for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            out += changed_paths(b, a, f"{path}[{i + 1}]")
-        return out
-    same = type(before) is type(after) and before == after
-    return [] if same else [path]
 
 
 # -------------------------------------------------------------------- protocol.toml I/O
@@ -767,13 +490,6 @@ def protocol_to_toml(p: Protocol) -> dict[str, Any]:
     return doc
 
 
-COMMITMENT_METHOD = (
-    "SHA-256 of the canonical JSON of every other section of this file (keys sorted, no "
-    "spaces, UTF-8, dates tagged), allocation.sealed's SHA-256 included; its short form is "
-    "the fingerprint"
-)
-
-
 def read_document(trial_dir: Path | str) -> dict[str, Any]:
     """``protocol.toml`` of a trial folder as parsed TOML, its keys and version checked.
 
@@ -791,7 +507,7 @@ def read_document(trial_dir: Path | str) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProtocolError(f"cannot read {path}: {exc}") from None
-    _check_keys(data, _PROTOCOL_SECTIONS, str(path))
+    check_keys(data, _PROTOCOL_SECTIONS, str(path))
     version = data.get("nof1", {}).get("format_version")
     if version not in READABLE_VERSIONS:
         raise ProtocolError(
@@ -841,7 +557,7 @@ def parse_protocol(data: dict[str, Any], path: Path | str = PROTOCOL_FILE) -> Pr
             title=trial["title"],
             condition=trial.get("condition", ""),
             blinded=bool(trial["blinded"]),
-            treatments=_parse_treatments(data),
+            treatments=parse_treatments(data),
             scheme=design["scheme"],
             blocks=design["blocks"],
             period_days=design["period_days"],
@@ -849,8 +565,8 @@ def parse_protocol(data: dict[str, Any], path: Path | str = PROTOCOL_FILE) -> Pr
             run_in_days=design["run_in_days"],
             start=schedule["start"],
             periods=periods,
-            outcomes=_parse_outcomes(data.get("outcomes", [])),
-            analysis=_parse_analysis(data.get("analysis", {})),
+            outcomes=parse_outcomes(data.get("outcomes", [])),
+            analysis=parse_analysis(data.get("analysis", {})),
             commitment=data["blinding"]["commitment"],
             open_allocation=arms,
             safety=tuple(data.get("safety", {}).get("notes", ())),
@@ -881,53 +597,3 @@ def parse_protocol(data: dict[str, Any], path: Path | str = PROTOCOL_FILE) -> Pr
             f"{path} lists {len(protocol.periods)} periods for {protocol.blocks} blocks"
         )
     return protocol
-
-
-@dataclass(frozen=True)
-class CalendarRow:
-    """One line of the public calendar."""
-
-    label: str
-    start: date
-    end: date
-    kit: str = ""
-    washout_until: date | None = None
-    arm: str = ""
-
-
-def block_end(p: Protocol, block: int) -> date:
-    """The last day of a block: the last day of its second period."""
-    return max(q.end for q in p.periods if q.block == block)
-
-
-def look_dates(p: Protocol) -> tuple[date, ...]:
-    """The day each pre-registered look is due (the day after its block ends), one per look.
-
-    Empty for a fixed-length trial. The last look's day is the day after the trial ends.
-    """
-    if p.sequential is None:
-        return ()
-    return tuple(block_end(p, k) + timedelta(days=1) for k in p.sequential.looks)
-
-
-def calendar(p: Protocol) -> list[CalendarRow]:
-    """The calendar a patient follows: run-in, then each period with its kit (no arm if blinded)."""
-    rows = []
-    if p.run_in_days:
-        rows.append(
-            CalendarRow(
-                "Run-in (baseline, no kit)", p.start, p.start + timedelta(days=p.run_in_days - 1)
-            )
-        )
-    for q in p.periods:
-        rows.append(
-            CalendarRow(
-                f"Block {q.block}, period {q.index}",
-                q.start,
-                q.end,
-                q.kit,
-                q.analysis_start - timedelta(days=1) if q.washout_days else None,
-                p.open_allocation[q.index - 1] if p.open_allocation else "",
-            )
-        )
-    return rows

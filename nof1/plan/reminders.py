@@ -16,7 +16,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nof1.errors import ProtocolError
-from nof1.plan.protocol import Protocol, look_dates
+from nof1.plan.calendar import look_dates
+from nof1.plan.protocol import Protocol
 
 #: The daily reminder's default time (evening: pain "in the last 24 hours" is rated then).
 REMINDER_TIME = time(20, 0)

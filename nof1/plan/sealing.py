@@ -23,14 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from nof1.errors import BlindingError
-from nof1.plan.protocol import (
-    COMMITMENT_SECTION,
-    PROTOCOL_FILE,
-    Protocol,
-    parse_protocol,
-    read_document,
-    registration_digest,
-)
+from nof1.plan.protocol import PROTOCOL_FILE, Protocol, parse_protocol, read_document
+from nof1.plan.registration import COMMITMENT_SECTION, registration_digest
 
 SEALED_FILE = "allocation.sealed"
 _FORMAT = "nof1-sealed-allocation"

@@ -26,20 +26,15 @@ from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.plan.allocation import draw_allocation
 from nof1.plan.files import replace_file
 from nof1.plan.protocol import (
-    COMMITMENT_METHOD,
-    COMMITMENT_SECTION,
     FORMAT_VERSION,
     PROTOCOL_FILE,
     RECALL_DAYS,
     Protocol,
     load_protocol,
-    protocol_from_template,
     protocol_to_toml,
     read_document,
-    read_template,
-    registration_digest,
-    with_allocation,
 )
+from nof1.plan.registration import COMMITMENT_METHOD, COMMITMENT_SECTION, registration_digest
 from nof1.plan.sealing import (
     SEALED_FILE,
     Allocation,
@@ -48,6 +43,7 @@ from nof1.plan.sealing import (
     seal,
 )
 from nof1.plan.stopping import SequentialRule
+from nof1.plan.templates import protocol_from_template, read_template, with_allocation
 from nof1.trial.handle import Trial, as_trial
 
 

@@ -3,7 +3,7 @@
 What a trial folder can prove about itself (``docs/security.md`` says what it cannot):
 
 - ``protocol.toml`` states a SHA-256 over the canonical form of all of itself except that
-  line (``nof1.plan.protocol.registration_digest``): schedule, kits, outcomes, analysis plan, the
+  line (``nof1.plan.registration.registration_digest``): schedule, kits, outcomes, analysis plan, the
   allocation's commitment and ``allocation.sealed``'s own SHA-256. An edit anywhere breaks it.
 - ``allocation.sealed`` must have the SHA-256 the protocol states.
 - The diary's hash chain must hold (``nof1.diary.chain``), and the protocol must be the one the
@@ -30,7 +30,8 @@ from nof1.diary.chain import ChainCheck
 from nof1.diary.records import Record, Unblinding
 from nof1.diary.schema import DIARY_FILE
 from nof1.errors import BlindingError, IntegrityError
-from nof1.plan.protocol import PROTOCOL_FILE, canonical_document, changed_paths
+from nof1.plan.protocol import PROTOCOL_FILE
+from nof1.plan.registration import canonical_document, changed_paths
 from nof1.plan.sealing import Allocation, registration_problems, verify_allocation
 from nof1.trial.handle import Trial, as_trial
 

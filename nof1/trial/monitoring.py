@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from nof1.diary.records import Look, first_stop
-from nof1.plan.protocol import block_end
+from nof1.plan.calendar import block_end
 from nof1.plan.stopping import STOP_EFFICACY, SequentialRule, rule_to_toml
 from nof1.trial.handle import Trial, as_trial
 

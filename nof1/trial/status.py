@@ -12,7 +12,8 @@ from pathlib import Path
 
 from nof1.diary.entries import RECALL_DAYS
 from nof1.diary.records import Look, first_stop
-from nof1.plan.protocol import Protocol, block_end
+from nof1.plan.calendar import block_end
+from nof1.plan.protocol import Protocol
 from nof1.trial.handle import Trial, as_trial
 
 #: Days shown in the progress line of ``Status.recent``.

@@ -1,0 +1,297 @@
+"""Templates, and the new protocol made from one.
+
+A *template* (``protocols/*.toml``; the built-in ones ship in ``nof1/templates/``) describes
+what is compared (treatments A and B), the outcomes, the default design and the
+pre-registered analysis. ``protocol_from_template`` checks it with the user's overrides
+against the limits of a design and turns it into a dated ``Protocol`` without an
+allocation; once ``nof1.trial.create`` has drawn and sealed one, ``with_allocation`` adds
+its commitment and the registration over the whole protocol. The sections a template
+shares with ``protocol.toml`` are read by the same checks (``nof1.plan.protocol``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import replace
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from nof1.errors import ProtocolError
+from nof1.plan.protocol import (
+    SCHEMES,
+    TEMPLATE_SECTIONS,
+    Period,
+    Protocol,
+    check_keys,
+    parse_analysis,
+    parse_outcomes,
+    parse_treatments,
+    protocol_to_toml,
+    whole_number,
+)
+from nof1.plan.registration import registration_digest
+from nof1.plan.stopping import SequentialRule, parse_rule
+
+
+def builtin_templates() -> dict[str, Path]:
+    """Templates shipped with nof1, by name (``magnesium-crps`` -> its file)."""
+    folder = resources.files("nof1") / "templates"
+    return {Path(str(f)).stem: Path(str(f)) for f in folder.iterdir() if str(f).endswith(".toml")}
+
+
+def read_template(template: str | Path) -> dict[str, Any]:
+    """Read a template by file path or built-in name, checking every key.
+
+    Raises
+    ------
+    ProtocolError : the file cannot be read or parsed, or holds unknown keys or bad values.
+    """
+    path = Path(template)
+    if not path.exists() and str(template) in builtin_templates():
+        path = builtin_templates()[str(template)]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        names = ", ".join(sorted(builtin_templates()))
+        raise ProtocolError(
+            f"template {str(template)!r} not found (built-in templates: {names})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"cannot read template {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(f"template {path} is not valid TOML: {exc}") from None
+    check_keys(data, TEMPLATE_SECTIONS, f"template {path}")
+    data.setdefault("_source", path.stem)
+    template_rule(data)  # a malformed [sequential] table is refused here, not at first use
+    return data
+
+
+#: Limits of a design. Beyond them a "trial" is a typo, not a plan, and the calendar, the
+#: randomization test and the analyses would be asked for unbounded work: 64 blocks are
+#: 128 periods, a 365-day period is a year, and every date lies in 2000-2100.
+MAX_BLOCKS = 64
+MAX_PERIOD_DAYS = 365
+MAX_RUN_IN_DAYS = 365
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def check_design(
+    blocks: int, period_days: int, washout_days: int, run_in_days: int, scheme: str
+) -> None:
+    """Refuse designs that cannot work or are beyond any real trial, naming the value.
+
+    At least 2 blocks (one A/B pair cannot separate the effect from chance) and at most
+    ``MAX_BLOCKS``, periods of 2 to ``MAX_PERIOD_DAYS`` days, washout shorter than the
+    period, a run-in of 0 to ``MAX_RUN_IN_DAYS`` days.
+    """
+    if blocks < 2:
+        raise ProtocolError(
+            f"blocks must be 2 or more, got {blocks}: one A/B pair cannot separate an effect from chance"
+        )
+    if blocks > MAX_BLOCKS:
+        raise ProtocolError(f"blocks must be at most {MAX_BLOCKS}, got {blocks}")
+    if period_days < 2:
+        raise ProtocolError(f"period-days must be 2 or more, got {period_days}")
+    if period_days > MAX_PERIOD_DAYS:
+        raise ProtocolError(
+            f"period-days must be at most {MAX_PERIOD_DAYS} (a year), got {period_days}"
+        )
+    if washout_days < 0:
+        raise ProtocolError(f"washout-days must be 0 or more, got {washout_days}")
+    if washout_days >= period_days:
+        raise ProtocolError(
+            f"washout-days ({washout_days}) must be shorter than period-days ({period_days}): "
+            "no day of a period would be analysed"
+        )
+    if run_in_days < 0:
+        raise ProtocolError(f"run-in-days must be 0 or more, got {run_in_days}")
+    if run_in_days > MAX_RUN_IN_DAYS:
+        raise ProtocolError(
+            f"run-in-days must be at most {MAX_RUN_IN_DAYS} (a year), got {run_in_days}"
+        )
+    if scheme not in SCHEMES:
+        raise ProtocolError(f"scheme {scheme!r} must be one of {', '.join(SCHEMES)}")
+
+
+def check_dates(start: date, n_days: int) -> None:
+    """Refuse a trial that would start before ``FIRST_DAY`` or end after ``LAST_DAY``."""
+    if not FIRST_DAY <= start <= LAST_DAY:
+        raise ProtocolError(f"start date {start} must be between {FIRST_DAY} and {LAST_DAY}")
+    end = start.toordinal() + n_days - 1
+    if end > LAST_DAY.toordinal():
+        raise ProtocolError(
+            f"a trial of {n_days} days from {start} would end after {LAST_DAY}; start earlier "
+            "or plan fewer or shorter periods"
+        )
+
+
+def build_periods(
+    start: date, blocks: int, period_days: int, washout_days: int, run_in_days: int
+) -> tuple[Period, ...]:
+    """Dated periods: run-in first, then 2 periods per block back to back, kit labels in order.
+
+    Kit labels follow the calendar ("Kit 1" for period 1, ...), so they carry no information
+    about the arm; which kit holds what is known only to the helper.
+    """
+    first = start + timedelta(days=run_in_days)
+    periods = []
+    for i in range(2 * blocks):
+        p_start = first + timedelta(days=i * period_days)
+        periods.append(
+            Period(
+                index=i + 1,
+                block=i // 2 + 1,
+                start=p_start,
+                end=p_start + timedelta(days=period_days - 1),
+                washout_days=washout_days,
+                kit=f"Kit {i + 1}",
+            )
+        )
+    return tuple(periods)
+
+
+def protocol_from_template(
+    template: dict[str, Any],
+    *,
+    start: date,
+    blocks: int | None = None,
+    period_days: int | None = None,
+    washout_days: int | None = None,
+    run_in_days: int | None = None,
+    scheme: str | None = None,
+    sequential: SequentialRule | None = None,
+) -> Protocol:
+    """A protocol without its allocation yet: template + overrides, validated and dated.
+
+    With ``sequential`` the trial has interim looks and runs at most ``sequential.max_blocks``
+    blocks, which is then its number of blocks (``blocks``, if given, must agree).
+
+    Raises
+    ------
+    ProtocolError : any value the trial cannot be run with, named.
+    """
+    design = template.get("design", {})
+    if sequential is not None:
+        if blocks is not None and blocks != sequential.max_blocks:
+            raise ProtocolError(
+                f"--blocks {blocks} disagrees with the sequential rule's last look after block "
+                f"{sequential.max_blocks}: a sequential trial runs at most that many blocks"
+            )
+        blocks = sequential.max_blocks
+    chosen = {
+        "blocks": blocks if blocks is not None else design.get("blocks", 4),
+        "period_days": period_days if period_days is not None else design.get("period_days", 14),
+        "washout_days": washout_days if washout_days is not None else design.get("washout_days", 0),
+        "run_in_days": run_in_days if run_in_days is not None else design.get("run_in_days", 0),
+    }
+    for key, value in chosen.items():
+        whole_number(value, key.replace("_", "-"))
+    scheme = scheme or design.get("scheme", "block")
+    check_design(scheme=scheme, **chosen)
+    check_dates(start, chosen["run_in_days"] + 2 * chosen["blocks"] * chosen["period_days"])
+    trial = template.get("trial", {})
+    changed = [
+        f"{key.replace('_', ' ')} {design[key]} -> {value}"
+        for key, value in {**chosen, "scheme": scheme}.items()
+        if key in design
+        and design[key] != value
+        and not (sequential is not None and key == "blocks")
+    ]
+    design_rationale = design.get("rationale", "")
+    if sequential is not None:
+        # The template argues for a fixed length; a sequential trial's length is its rule's.
+        also = f" The template's design was also changed ({'; '.join(changed)})." if changed else ""
+        own = (
+            f" The template's reasoning for its own fixed-length design: {design_rationale}"
+            if design_rationale
+            else ""
+        )
+        design_rationale = f"{sequential_rationale(sequential)}{also}{own}"
+    elif changed:
+        # The template's reasoning was written for its own numbers: say plainly they changed.
+        design_rationale = (
+            f"The template's design was changed when this protocol was made ({'; '.join(changed)}). "
+            f"The template's reasoning for its own design: {design_rationale}"
+        )
+    analysis = parse_analysis(template.get("analysis", {}))
+    if sequential is not None:
+        # The last look is the final analysis: its efficacy boundary is the decision rule.
+        analysis = replace(analysis, threshold=sequential.efficacy[-1])
+    return Protocol(
+        title=trial.get("title", "N-of-1 trial"),
+        condition=trial.get("condition", ""),
+        blinded=bool(trial.get("blinded", True)),
+        treatments=parse_treatments(template),
+        scheme=scheme,
+        start=start,
+        periods=build_periods(start, **chosen),
+        outcomes=parse_outcomes(template.get("outcomes", [])),
+        analysis=analysis,
+        safety=tuple(template.get("safety", {}).get("notes", ())),
+        rationale=trial.get("rationale", ""),
+        design_rationale=design_rationale,
+        template=template.get("_source", ""),
+        sequential=sequential,
+        **chosen,
+    )
+
+
+def sequential_rationale(rule: SequentialRule) -> str:
+    """The design rationale's first sentences for a sequential protocol.
+
+    Example
+    -------
+    >>> from nof1.plan.stopping import SequentialRule
+    >>> sequential_rationale(SequentialRule((2, 3, 4), (0.8, 0.8, 0.8), (0.3, 0.5)))[:96]
+    'This is a sequential trial: it runs at most 4 blocks, with interim looks after blocks 2 and 3 an'
+    """
+    before = rule.looks[:-1]
+    if not before:
+        looks = "with no interim look"
+    elif len(before) == 1:
+        looks = f"with an interim look after block {before[0]}"
+    else:
+        looks = (
+            f"with interim looks after blocks {', '.join(map(str, before[:-1]))} and {before[-1]}"
+        )
+    return (
+        f"This is a sequential trial: it runs at most {rule.max_blocks} blocks, {looks} "
+        f"and the last look after block {rule.max_blocks}. It stops at the first look whose "
+        "pre-registered boundary is crossed (the [sequential] section)."
+    )
+
+
+def template_rule(template: dict[str, Any]) -> SequentialRule | None:
+    """The template's default sequential rule (its ``[sequential]`` table), or None.
+
+    Raises
+    ------
+    ProtocolError : a malformed ``[sequential]`` table.
+    """
+    if "sequential" not in template:
+        return None
+    return parse_rule(template["sequential"], f"template {template.get('_source', '')}")
+
+
+def with_allocation(
+    protocol: Protocol,
+    commitment: str,
+    arms: tuple[str, ...],
+    created: str,
+    sealed_sha256: str = "",
+) -> Protocol:
+    """The protocol with its allocation commitment, the sealed file's SHA-256 (blinded) or
+    the arms themselves (open label), and its commitment over the whole protocol."""
+    protocol = replace(
+        protocol,
+        commitment=commitment,
+        open_allocation=None if protocol.blinded else arms,
+        created=created,
+        sealed_sha256=sealed_sha256,
+    )
+    document = tomllib.loads(tomli_w.dumps(protocol_to_toml(protocol)))
+    return replace(protocol, registration=registration_digest(document))
