@@ -270,7 +270,7 @@ def simulate_series(
     ordinal : round pain to whole numbers and clip to 0-10, as a real NRS diary would.
     scheme : randomization scheme; default the layout's.
     allocation : a fixed allocation (one ``"A"``/``"B"`` per period); default drawn under
-        the scheme with ``nof1.analysis.randomization.draw_allocation``.
+        the scheme with ``nof1.plan.allocation.draw_allocation``.
     washout : washout days in the analysis series: ``"exclude"`` (no rows), ``"unobserved"``
         (rows without a score or guess, for the onset model) or ``"include"`` (scored rows).
     rng : a numpy Generator or a seed.
@@ -410,7 +410,7 @@ def simulate_batch(
     """Simulate ``n`` trials of one layout at once (numpy, no Python loop over trials).
 
     With ``allocation=None`` each trial draws its own allocation under the layout's scheme
-    (``nof1.analysis.randomization.draw_allocation``), as a real design study must: operating
+    (``nof1.plan.allocation.draw_allocation``), as a real design study must: operating
     characteristics average over the randomization. The model is that of
     ``simulate_series`` without guesses, adherence or ordinal rounding; ``washout`` as there.
 
