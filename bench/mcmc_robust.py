@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from nof1.analysis.csv_input import series_from_csv
-from nof1.analysis.models.exact import effect_moments, fit_exact
+from nof1.analysis.models.exact import fit_exact
+from nof1.analysis.models.exact_batch import effect_moments
 from nof1.analysis.models.fastpool import fast_pool
 from nof1.design.simulate import Layout, simulate_pool, simulate_series
 

@@ -10,14 +10,9 @@ from mcerror import SEED_SHIFT, record
 from scipy import stats
 
 from nof1.analysis.csv_input import series_from_csv
-from nof1.analysis.models.exact import (
-    TAU_GRID_SIZE,
-    effect_moments,
-    fit_exact,
-    fit_exact_batch,
-    rho_grid,
-    tau_grid,
-)
+from nof1.analysis.models.exact import fit_exact
+from nof1.analysis.models.exact_batch import effect_moments, fit_exact_batch
+from nof1.analysis.models.exact_grid import TAU_GRID_SIZE, rho_grid, tau_grid
 from nof1.analysis.models.exposure import exposure
 from nof1.analysis.models.priors import TAU_LOG_SD, TAU_MEDIAN_DAYS, resolve_prior
 from nof1.analysis.models.regression import design_matrix

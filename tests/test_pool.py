@@ -13,7 +13,7 @@ from mcerror import SEED_SHIFT, record
 from scipy.stats import norm
 
 from nof1.analysis.models.base import Diagnostics
-from nof1.analysis.models.exact import effect_moments
+from nof1.analysis.models.exact_batch import effect_moments
 from nof1.analysis.models.fastpool import fast_pool
 from nof1.analysis.models.priors import POOLED_MU_SD, POOLED_TAU_SCALE
 from nof1.cli import cli

@@ -34,7 +34,7 @@ import numpy as np
 
 from nof1.analysis.blinding_assessment import assess_blinding
 from nof1.analysis.models.base import Diagnostics
-from nof1.analysis.models.exact import fit_exact_batch
+from nof1.analysis.models.exact_batch import fit_exact_batch
 from nof1.analysis.models.priors import resolve_prior
 from nof1.analysis.models.regression import design_matrix
 from nof1.analysis.series import Series

@@ -23,13 +23,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from nof1.analysis.models.exact import (
-    BATCH_GRID_SIZE,
-    TAU_GRID_SIZE,
-    BatchFit,
-    fit_exact_batch,
-    tau_grid,
-)
+from nof1.analysis.models.exact_batch import BatchFit, fit_exact_batch
+from nof1.analysis.models.exact_grid import BATCH_GRID_SIZE, TAU_GRID_SIZE, tau_grid
 from nof1.analysis.models.priors import resolve_prior
 from nof1.analysis.models.regression import design_matrix
 from nof1.analysis.series import Series, washout_mode

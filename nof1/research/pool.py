@@ -491,7 +491,7 @@ def pool_files(
     if draws < 100:
         raise DataError(f"draws {draws} is too few; use at least 100 per chain")
     data = load_pool(paths, outcome)
-    from nof1.analysis.models.exact import effect_moments
+    from nof1.analysis.models.exact_batch import effect_moments
 
     series = data.series
     unpooled = effect_moments(series, prior="vague")

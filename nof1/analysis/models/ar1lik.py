@@ -10,10 +10,11 @@ The PyMC models (``nof1.analysis.models.personal``, ``nof1.analysis.models.poole
 and its gradient at every NUTS leapfrog step. Written as a PyTensor graph this is some
 sixty small nodes whose per-node overhead (about a microsecond each) dominates a 112-day
 series; here it is one node whose ``perform`` works on the exact engine's lag sufficient
-statistics (``nof1.analysis.models.exact._lag_stats``): with v = (-beta, 1) and Z = [X, y], every
-squared residual sum is a quadratic form v' S v in a (p+1) x (p+1) cross-product matrix S,
-so one evaluation costs O(series x distinct gaps), not O(days). The arithmetic is a numba
-kernel (numba is a PyTensor dependency), compiled once and cached on disk.
+statistics (``nof1.analysis.models.exact_grid._lag_stats``): with v = (-beta, 1) and
+Z = [X, y], every squared residual sum is a quadratic form v' S v in a (p+1) x (p+1)
+cross-product matrix S, so one evaluation costs O(series x distinct gaps), not O(days).
+The arithmetic is a numba kernel (numba is a PyTensor dependency), compiled once and
+cached on disk.
 ``tests/test_ar1lik.py`` checks the value against the joint Gaussian density of the observed
 days and the gradient against finite differences.
 
@@ -47,7 +48,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from nof1.analysis.models.exact import _lag_stats
+from nof1.analysis.models.exact_grid import _lag_stats
 from nof1.analysis.series import Series
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
