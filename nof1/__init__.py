@@ -54,7 +54,7 @@ _EXPORTS = {
     "series_from_trial": "nof1.analysis.series",
     "series_from_csv": "nof1.analysis.csv_input",
     "series_from_frame": "nof1.analysis.csv_input",
-    "AnalysisResult": "nof1.analysis.analyze",
+    "AnalysisResult": "nof1.analysis.result",
     "analyze": "nof1.analysis.analyze",
     "analyze_trial": "nof1.analysis.analyze",
     "analyze_csv": "nof1.analysis.analyze",

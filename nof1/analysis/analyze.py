@@ -8,7 +8,7 @@ the reader sees how much the conclusion depends on the prior.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,17 +17,17 @@ from nof1.analysis.models.base import Fit
 from nof1.analysis.models.binary import BINARY_MCID, fit_binary_exact, is_binary
 from nof1.analysis.models.exact import fit_exact
 from nof1.analysis.models.priors import PRIOR_NAMES
-from nof1.analysis.randomization import RandomizationTest, randomization_test
+from nof1.analysis.randomization import randomization_test
+from nof1.analysis.result import AnalysisResult
 from nof1.analysis.series import Series
-from nof1.analysis.summary import DEFAULT_THRESHOLD, EffectSummary, fallback_advice, summarize
-from nof1.analysis.verdict import Verdict, expectation_bound, make_verdict
+from nof1.analysis.summary import DEFAULT_THRESHOLD, summarize
+from nof1.analysis.verdict import expectation_bound, make_verdict
 from nof1.errors import DataError, ModelError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from nof1.trial.handle import Trial
-    from nof1.trial.monitoring import Monitoring
 
 ENGINES = ("exact", "mcmc")
 LIKELIHOODS = ("normal", "student", "ordinal", "binomial")
@@ -39,70 +39,6 @@ EXPECTATION_RETIRED = (
     "patient could tell the arms apart, and the expectation bound (--expectation-max) shows "
     "how much of the effect expectation could explain"
 )
-
-
-@dataclass(frozen=True)
-class AnalysisResult:
-    """Everything one analysis produced.
-
-    Parameters
-    ----------
-    summary : the effect summary under the chosen prior.
-    fit : the fit behind it.
-    series : the analysed series.
-    randomization_test : the exact randomization test, or None when it does not apply
-        (the reason is in ``options["randomization_note"]``).
-    sensitivity : prior name -> summary under that prior (all of ``PRIOR_NAMES``), or
-        None when prior sensitivity was not asked for.
-    options : the analysis options as used (engine, prior, ar1, trend, ...).
-    verdict : the tiered verdict: the decision line, the tier and the blinding evidence.
-    blinding : the blinding assessment, or None when there were no guesses or side effects
-        to assess (a CSV file).
-    sequential : the interim looks of a sequential trial (``nof1.trial.monitoring.Monitoring``):
-        the rule, every look, where it stopped and the blocks analysed; None otherwise.
-    """
-
-    summary: EffectSummary
-    fit: Fit
-    series: Series
-    randomization_test: RandomizationTest | None
-    sensitivity: dict[str, EffectSummary] | None
-    options: dict[str, Any]
-    verdict: Verdict
-    blinding: BlindingAssessment | None = None
-    sequential: Monitoring | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready nested dict: the summary's keys plus ``verdict`` (tier,
-        criterion_met, blinding, text), ``blinding``, ``randomization_test``,
-        ``sensitivity``, ``options``, ``advice`` (None unless the fit failed its checks) and
-        ``sequential`` (``Monitoring.to_dict``: rule, looks, stopped_at; None for a trial
-        without interim looks)."""
-        out = self.summary.to_dict()
-        out["effect_text"] = out.pop("verdict")
-        out["verdict"] = self.verdict.to_dict()
-        out["blinding"] = None if self.blinding is None else self.blinding.to_dict()
-        if self.randomization_test is not None:
-            out["randomization_test"] = self.randomization_test.to_dict()
-        else:
-            out["randomization_test"] = {
-                "p_value": None,
-                "note": self.options.get("randomization_note"),
-            }
-        out["sensitivity"] = (
-            None
-            if self.sensitivity is None
-            else {name: s.to_dict() for name, s in self.sensitivity.items()}
-        )
-        out["options"] = dict(self.options)
-        out["advice"] = self.advice
-        out["sequential"] = None if self.sequential is None else self.sequential.to_dict()
-        return out
-
-    @property
-    def advice(self) -> str | None:
-        """What to run instead when the fit failed its checks (``fallback_advice``), else None."""
-        return fallback_advice(self.fit)
 
 
 def analyze(

@@ -1,6 +1,6 @@
 """Assemble the clinician's report: numbers, figures and text into one HTML file.
 
-``build_report`` takes an analysis result (``nof1.analysis.analyze.AnalysisResult``) and, for a
+``build_report`` takes an analysis result (``nof1.analysis.result.AnalysisResult``) and, for a
 trial folder, the protocol and the day table (``nof1.analysis.series.trial_table``), and renders the
 jinja2 template ``templates/report.html``. Everything the page needs is inside it: CSS
 inline, figures as PNG data URIs, no script and no link to the network, so the file can be
@@ -443,7 +443,7 @@ def build_report(
 
     Parameters
     ----------
-    result : ``nof1.analysis.analyze.AnalysisResult`` of the primary outcome; its ``sensitivity``
+    result : ``nof1.analysis.result.AnalysisResult`` of the primary outcome; its ``sensitivity``
         (prior -> EffectSummary) fills the prior-sensitivity section when present.
     protocol : ``nof1.plan.protocol.Protocol`` of a trial folder, or None for a CSV analysis.
     table : ``nof1.analysis.series.trial_table`` of the unblinded trial (arms known), or None.
