@@ -2,7 +2,8 @@
 
 Run:  python examples/api.py [OUT_DIR]      (default: a new temporary folder)
 
-1. Analyse any table of daily scores (a pandas DataFrame or a CSV) in one call.
+1. Analyse any table of daily scores (a pandas DataFrame or a CSV) in one call; hold the
+   result as one tidy row (``to_frame()``) or as ArviZ InferenceData (``idata``).
 2. Run a whole blinded trial through the library: each call is the one behind a command.
 """
 
@@ -39,6 +40,15 @@ csv_text = io.StringIO(df.to_csv(index=False))
 series = nof1.series_from_csv(csv_text, "pain", "arm", active="magnesium", time="day",
                               block="block")  # fmt: skip
 print(f"CSV: {int(series.observed.sum())} days, {len(set(series.period))} periods")
+
+# For a data scientist: the result as one tidy row (the same columns for every engine and
+# outcome, so results stack with pd.concat), and its posterior as ArviZ InferenceData, here
+# independent draws from the exact posterior (ArviZ is loaded only when idata is asked for).
+row = result.to_frame()
+print(row[["effect", "hdi_low", "hdi_high", "p_benefit", "p_mcid", "rho", "tier"]].round(2)
+      .to_string(index=False))  # fmt: skip
+print(f"InferenceData: {', '.join(result.idata.posterior.data_vars)} "
+      f"({result.idata.posterior.sizes['chain']} chains)")  # fmt: skip
 
 # 2. A blinded trial. nof1 protocol new: randomize and seal the allocation.
 trial = out / "trial"

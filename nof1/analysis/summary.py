@@ -27,6 +27,8 @@ from nof1.errors import DataError
 LARGE_POINTS = 2.0
 #: Default decision threshold on P(benefit >= MCID) (``nof1.plan.protocol.Analysis.threshold``).
 DEFAULT_THRESHOLD = 0.8
+#: Probability of the effect's highest-density interval (``hdi_low``, ``hdi_high``).
+HDI_PROB = 0.95
 #: Words for a probability (calibrated language after the IPCC guidance note, Mastrandrea
 #: et al. 2010, with "very" kept for the conventional 95%): at or above each bound, its word.
 VERY_PROBABLY = 0.95
@@ -93,8 +95,9 @@ class EffectSummary:
     outcome, engine, prior, likelihood, lower_is_better : what was analysed and how.
     mcid : minimal clinically important difference, outcome units (percentage points for
         a yes/no outcome).
-    mean, median, sd, hdi_low, hdi_high : posterior of the effect (95% HDI); for a yes/no
-        outcome the rate difference in percentage points.
+    mean, median, sd, hdi_low, hdi_high : posterior of the effect (its highest-density
+        interval of probability ``HDI_PROB``, 95%); for a yes/no outcome the rate difference
+        in percentage points.
     p_benefit : P(benefit > 0).
     p_mcid : P(benefit >= mcid).
     p_large : P(benefit >= 2 points of a 0-10 scale), the "much better" threshold.
@@ -225,7 +228,7 @@ def summarize(
     if fit.exact is not None:
         ex = fit.exact
         mean, sd, median = ex.mean, ex.sd, ex.quantile(0.5)
-        hdi_low, hdi_high = ex.hdi(0.95)
+        hdi_low, hdi_high = ex.hdi(HDI_PROB)
 
         def prob_benefit_at_least(x: float) -> float:
             # P(sign * effect >= x): lower tail for pain-like outcomes, upper otherwise.
@@ -240,7 +243,7 @@ def summarize(
     else:
         eff = np.asarray(draws["effect"], dtype=float)
         mean, sd, median = float(eff.mean()), float(eff.std(ddof=1)), float(np.median(eff))
-        hdi_low, hdi_high = _hdi_from_draws(eff, 0.95)
+        hdi_low, hdi_high = _hdi_from_draws(eff, HDI_PROB)
 
         def prob_benefit_at_least(x: float) -> float:
             return float(np.mean(sign * eff >= x)) if x > 0 else float(np.mean(sign * eff > 0))

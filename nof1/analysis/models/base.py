@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,9 @@ import numpy as np
 #: Thresholds a fit must pass before any verdict is given (Vehtari et al. 2021 for R-hat/ESS).
 RHAT_MAX = 1.01
 ESS_MIN = 400
+#: Chains the exact engines' independent draws are split into in ``inference_data``: as many
+#: as the MCMC engine runs by default, so that ArviZ's R-hat (which needs two or more) works.
+EXACT_CHAINS = 4
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,8 @@ class Fit:
     diagnostics : convergence diagnostics.
     exact : the exact engine's analytic posterior (None for MCMC); when present, the summary
         takes means, sds and probabilities from it rather than from the draws.
-    idata : ArviZ InferenceData (MCMC only), for plots and posterior predictive checks.
+    idata : ArviZ InferenceData (MCMC only), for plots and posterior predictive checks;
+        ``inference_data(fit)`` gives one for every engine.
     """
 
     engine: str
@@ -61,3 +66,44 @@ class Fit:
     exact: Any = None
     idata: Any = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+def inference_data(fit: Fit) -> Any:
+    """The fit's posterior as ArviZ InferenceData, whichever engine made it.
+
+    Parameters
+    ----------
+    fit : a fit of either engine.
+
+    Returns
+    -------
+    arviz.InferenceData
+        For MCMC, the sampler's own (``fit.idata``). For the exact engines (the Gaussian
+        AR(1) model and the yes/no model), a ``posterior`` group with one variable per entry
+        of ``fit.draws`` (e.g. ``effect``, ``intercept``, ``sigma``, ``rho``, ``tau``; or
+        ``rate_a``, ``rate_b``, ``effect``, ``ratio``), dims (chain, draw): the fit's own
+        independent draws from the exact posterior, made with the analysis' seed, split in
+        order into ``EXACT_CHAINS`` chains (fewer when their number does not divide evenly).
+
+    Example
+    -------
+    >>> idata = inference_data(fit_exact(series, seed=1))     # doctest: +SKIP
+    >>> idata.posterior["effect"].dims                        # doctest: +SKIP
+    ('chain', 'draw')
+    """
+    if fit.idata is not None:
+        return fit.idata
+    # Imported here: an exact analysis never loads ArviZ unless its InferenceData is asked for.
+    import arviz as az
+
+    n = len(fit.draws["effect"])
+    # Independent draws: any split into chains is as good as another.
+    chains = math.gcd(n, EXACT_CHAINS)
+    posterior = {k: np.asarray(v, dtype=float).reshape(chains, -1) for k, v in fit.draws.items()}
+    attrs = {
+        "inference_library": "nof1",
+        "engine": fit.engine,
+        "prior": fit.prior,
+        "likelihood": fit.likelihood,
+    }
+    return az.from_dict(posterior=posterior, posterior_attrs=attrs)
