@@ -72,8 +72,11 @@ print(f"Imported {nof1.import_diary(trial, out / 'diary.csv')} diary days")
 # nof1 status, nof1 unblind, nof1 analyze, nof1 report.
 print(f"Status: {nof1.trial_status(trial).phase}")
 nof1.unblind_trial(trial, passphrase)
-result = nof1.analyze_trial(trial, seed=7)
+# Open the folder once: the handle holds protocol.toml as parsed and the diary as read, and
+# every later step (check, analysis, report) works on exactly what was verified.
+handle = nof1.open_trial(trial)
+result = nof1.analyze_trial(handle, seed=7)
 s = result.summary
 print(f"Trial: effect {s.mean:+.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}")
-report = nof1.write_report(out / "report.html", nof1.trial_report(trial, result=result, seed=7))
+report = nof1.write_report(out / "report.html", nof1.trial_report(handle, result=result, seed=7))
 print(f"Report: {report}")
