@@ -499,7 +499,10 @@ def _make_old(trial: Path) -> None:
         "INSERT INTO entries SELECT id, date, outcomes, guess, adherence, note, recorded_at,"
         " supersedes, recall FROM new.entries"
     )
-    old.execute("INSERT INTO unblinding SELECT * FROM new.unblinding")
+    old.execute(
+        "INSERT INTO unblinding SELECT id, unblinded_at, early, reason, arms, salt"
+        " FROM new.unblinding"
+    )
     old.execute("PRAGMA user_version = 2")
     old.commit()
     old.execute("DETACH new")

@@ -20,7 +20,8 @@ class Record:
     ``current`` is False once a later correction supersedes the row. ``deviation`` is the
     reason given for a record made after unblinding (None before). ``recall`` is True
     when the row was recorded after its day, from memory (``nof1 record --date`` for a
-    missed day): a recall entry.
+    missed day): a recall entry. ``late`` is True when it was entered more than
+    ``RECALL_DAYS`` after its day (only an import can): a late entry.
     """
 
     id: int
@@ -30,6 +31,7 @@ class Record:
     current: bool
     recall: bool = False
     deviation: str | None = None
+    late: bool = False
 
 
 @dataclass(frozen=True)

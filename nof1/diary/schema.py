@@ -86,13 +86,29 @@ def _schema_v3(con: sqlite3.Connection) -> None:
     chain.create(con)
 
 
+def _schema_v4(con: sqlite3.Connection) -> None:
+    # Late entries: a day entered more than RECALL_DAYS after its date (an import) is kept,
+    # marked, so the report can count it and show the result without it. Signed unblinding:
+    # the chain head it was made on and the helper's signature over both (NULL in a diary
+    # unblinded before records were signed).
+    con.execute(
+        "ALTER TABLE entries ADD COLUMN late INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1))"
+    )
+    con.execute("ALTER TABLE unblinding ADD COLUMN head TEXT")
+    con.execute("ALTER TABLE unblinding ADD COLUMN signature TEXT")
+
+
 #: ``MIGRATIONS[i]`` takes a diary from schema version ``i`` to ``i + 1`` (0 = empty file).
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_v1,
     _schema_v2,
     _schema_v3,
+    _schema_v4,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The oldest schema a read-only command reads as it is, without upgrading (a write): from
+#: version 3 on, every later migration only adds columns, read with their defaults.
+READABLE_AS_IS = 3
 
 
 def _check_diary_file(path: Path) -> bool:
@@ -222,8 +238,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection | None:
-    """A connection that never writes (``PRAGMA query_only``), or None when the diary needs
-    a schema upgrade first (which only a writable connection can do).
+    """A connection that never writes (``PRAGMA query_only``), or None when the diary is too
+    old to be read as it is (before ``READABLE_AS_IS``) and needs a schema upgrade first,
+    which only a writable connection can do.
 
     SQLite opens a file it may not write read-only by itself; as the last connection to
     close it still tidies up the ``-wal`` and ``-shm`` files where it can. On a read-only
@@ -257,7 +274,7 @@ def _connect_readonly(path: Path) -> sqlite3.Connection | None:
                 f"{path} has schema version {version}, newer than this nof1 reads "
                 f"({SCHEMA_VERSION}); upgrade nof1"
             )
-        if version < SCHEMA_VERSION:
+        if version < READABLE_AS_IS:
             con.close()
             return None
         return con

@@ -171,6 +171,7 @@ def record_from_row(row: dict[str, Any]) -> Record:
         current=True,
         recall=bool(row["recall"]),
         deviation=row["deviation"],
+        late=bool(row.get("late", 0)),  # a diary read as it is, before schema 4, has none
     )
 
 

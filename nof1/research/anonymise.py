@@ -74,7 +74,8 @@ _OUTCOME_FIELDS = frozenset(
 _OUTCOME_KINDS = frozenset({"scale", "binary"})
 # The diary (SQLite): tables and columns. Exported: outcome values, guess, adherence and the
 # revealed arms; dropped: ids, dates (become day numbers), notes, timestamps, reasons, salt,
-# the recall mark (a data-quality flag of the diary, not part of the pooled series).
+# the recall and late marks (data-quality flags of the diary, not part of the pooled
+# series), the unblinding's chain head and signature.
 _DIARY_TABLES: dict[str, frozenset[str]] = {
     "entries": frozenset(
         {
@@ -88,9 +89,12 @@ _DIARY_TABLES: dict[str, frozenset[str]] = {
             "supersedes",
             "recall",
             "deviation",
+            "late",
         }
     ),
-    "unblinding": frozenset({"id", "unblinded_at", "early", "reason", "arms", "salt"}),
+    "unblinding": frozenset(
+        {"id", "unblinded_at", "early", "reason", "arms", "salt", "head", "signature"}
+    ),
     "chain": frozenset({"seq", "kind", "content", "prev", "hash"}),
     "sqlite_sequence": frozenset({"name", "seq"}),
 }
