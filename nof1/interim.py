@@ -8,8 +8,13 @@ CONTINUE, STOP: efficacy or STOP: futility. Only that decision leaves this modul
 printed and recorded in the diary's hash chain (``Diary.record_look``); the probability,
 the effect and the arms are dropped with the allocation. The trial stays blinded.
 
-Every check that needs no passphrase comes first, and the allocation is opened before
-anything is written, so a refused look changes no file.
+Every check that needs no passphrase comes first (the schedule, the folder's integrity),
+and changes no file. A look the data cannot support is refused on facts the blinded diary
+already shows, scores per kit (``kit_problem``), before the allocation is used, so a
+refusal tells nothing about which kit held what; it is recorded, signed, so it cannot be
+retried without a trace. Once the allocation is used the only outcomes are the decisions.
+Each record is signed with the helper's key over the diary's chain head
+(``nof1.plan.signing``), and its code goes to the clinician.
 
 Why the exact engine whatever ``analysis.engine`` says: a look must be reproducible. The
 exact engine integrates the posterior (a grid over rho, and tau under the onset model)
@@ -32,7 +37,7 @@ from nof1.diary.records import Look
 from nof1.errors import BlindingError, DataError, IntegrityError, ProtocolError
 from nof1.plan.calendar import block_end
 from nof1.plan.protocol import PROTOCOL_FILE, Protocol
-from nof1.plan.stopping import SequentialRule
+from nof1.plan.stopping import CONTINUE, SequentialRule
 from nof1.trial.handle import Trial, as_trial
 from nof1.trial.integrity import check_trial
 from nof1.trial.status import blocks_complete, look_opens
@@ -202,8 +207,8 @@ def interim_look(
     ------
     ProtocolError, IntegrityError, BlindingError : as in ``due_look``.
     BlindingError : a wrong passphrase or an altered sealed file (nothing recorded).
-    DataError : too few scores in the blocks so far to fit the model (worded without any
-        arm; nothing recorded).
+    DataError : too few scores per kit in the blocks so far (``kit_problem``: facts the
+        blinded diary shows); the refused look is recorded, signed.
 
     Example
     -------
@@ -212,12 +217,20 @@ def interim_look(
     """
     trial = as_trial(trial)
     point = due_look(trial, today)
-    allocation = trial.unseal(passphrase)
     protocol, pre = point.protocol, point.protocol.analysis
-    outcome = protocol.primary.name
+    problem = kit_problem(trial, point)
+    # Opened before anything is written, so a wrong passphrase leaves no trace; a refused
+    # look is then signed and recorded too, so it cannot be retried without a trace.
+    secrets = trial.open_secrets(passphrase)
+    if problem is not None:
+        with trial.open_diary(create=False) as diary:
+            diary.record_refused_look(
+                point.look, point.after_block, problem, signing_key=secrets.signing_key
+            )
+        raise DataError(f"{problem}: the refused look was recorded")
     series = series_from_trial(
-        trial, outcome, washout=washout_mode(pre.exclude_washout, pre.carryover),
-        allocation=allocation,
+        trial, protocol.primary.name, washout=washout_mode(pre.exclude_washout, pre.carryover),
+        allocation=secrets.allocation,
     )  # fmt: skip
     series = series.subset(series.block <= point.after_block)
     try:
@@ -225,15 +238,57 @@ def interim_look(
             series, pre.prior, ar1=pre.ar1, trend=pre.trend, carryover=pre.carryover, seed=0
         )
         p_mcid = summarize(fit, series, mcid=pre.mcid, threshold=pre.threshold).p_mcid
+        decision = point.rule.decide(point.look - 1, p_mcid)
     except DataError:
-        # The library's message may name an arm ("no scores on the active (A) arm"): say
-        # only what the blinded diary shows anyway.
-        raise DataError(
-            f"too few {outcome} scores in blocks 1-{point.after_block} to look "
-            f"({int(series.observed.sum())} recorded; the pre-registered model needs scores "
-            "that vary, under both treatments, in at least 2 blocks): nothing was recorded"
-        ) from None
-    decision = point.rule.decide(point.look - 1, p_mcid)
+        # Unreachable after the kit checks, but a failure now would depend on the arms (and
+        # so tell them): the only outcomes after decryption are decisions, and data that
+        # cannot be fitted give no reason to stop.
+        decision = CONTINUE
     with trial.open_diary(create=False) as diary:
-        record = diary.record_look(point.look, point.after_block, decision)
+        record = diary.record_look(
+            point.look, point.after_block, decision, signing_key=secrets.signing_key
+        )
     return LookResult(point, record)
+
+
+#: Scored days each kit of the blocks looked at needs, so that the pre-registered model can
+#: be fitted whatever the allocation (both treatments scored in every block).
+MIN_KIT_SCORES = 2
+
+
+def kit_problem(trial: Trial, point: LookPoint) -> str | None:
+    """Why the look cannot be taken, in facts the blinded diary shows (scores per kit), or
+    None. Checked before the allocation is opened, so a refusal tells nothing about it.
+
+    Each kit of blocks 1..k needs ``MIN_KIT_SCORES`` scores on the days the pre-registered
+    analysis uses (washout days left out), and the scores must not all be equal. Then both
+    treatments have scores in every block, whatever the allocation, and the fit cannot
+    fail in a way that depends on it.
+    """
+    from nof1.analysis.series import trial_table
+
+    protocol, pre = point.protocol, point.protocol.analysis
+    outcome = protocol.primary.name
+    table = trial_table(trial)  # no allocation: the arms stay hidden
+    used = table[~table["run_in"] & (table["block"] <= point.after_block)]
+    if washout_mode(pre.exclude_washout, pre.carryover) != "include":
+        used = used[~used["washout"]]
+    scored = used[outcome].notna()
+    short = [
+        q.kit
+        for q in protocol.periods
+        if q.block <= point.after_block and scored[used["period"] == q.index].sum() < MIN_KIT_SCORES
+    ]
+    if short:
+        kits = ", ".join(short)
+        return (
+            f"too few {outcome} scores in blocks 1-{point.after_block} to look: {kits} "
+            f"{'has' if len(short) == 1 else 'have'} fewer than {MIN_KIT_SCORES} scored days "
+            f"(each kit needs at least {MIN_KIT_SCORES}, washout days not counted)"
+        )
+    if used.loc[scored, outcome].nunique() < 2:
+        return (
+            f"{outcome} is the same on every scored day of blocks 1-{point.after_block}: the "
+            "pre-registered model needs scores that vary"
+        )
+    return None

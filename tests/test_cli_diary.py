@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from datetime import date
 from pathlib import Path
@@ -222,7 +223,9 @@ def test_unblind_prints_every_period_and_arms_appear_only_then(diary, passfile, 
     assert lines[1] == f"Period 1 (block 1, 2026-01-05 to 2026-01-18) Kit 1: {arms[0]} = " + (
         "Treatment A" if arms[0] == "A" else "Control B"
     )
-    assert len(lines) == 1 + len(arms)
+    assert len(lines) == 1 + len(arms) + 1
+    # The last line is the unblinding code, for the clinician (tests/test_signed.py).
+    assert re.fullmatch(r"Unblinding code: [A-Z2-7]{4}(-[A-Z2-7]{4}){3}\. The helper .*", lines[-1])
     assert tuple(trial_table(diary).groupby("period")["arm"].first()) == arms
     assert_refused(
         run("unblind", "--trial", diary, "--passphrase-file", passfile),

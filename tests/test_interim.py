@@ -9,6 +9,7 @@ washout or run-in, looks after blocks 2, 3 and 4, starting on ``START`` (block 2
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import tomllib
@@ -33,6 +34,7 @@ from nof1.plan.sealing import open_allocation
 from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
 from nof1.plan.templates import read_template, template_rule
 from nof1.trial.create import create_trial
+from nof1.trial.handle import open_trial
 from nof1.trial.status import trial_status
 from nof1.trial.writes import import_diary, unblind_trial
 
@@ -45,9 +47,11 @@ LOOK_DAY = {2: date(2026, 2, 2), 3: date(2026, 2, 16), 4: date(2026, 3, 2)}
 
 
 def make(folder: Path, seed: int = 1, rule: SequentialRule | None = RULE) -> Protocol:
+    """A sealed trial whose allocation the seed alone gives (``reproducible``: tests only)."""
     return create_trial(
-        folder, "generic-ab", passphrase=PASS, start=START, seed=seed, sequential=rule, **DESIGN
-    )
+        folder, "generic-ab", passphrase=PASS, start=START, seed=seed, sequential=rule,
+        reproducible=True, **DESIGN,
+    )  # fmt: skip
 
 
 def fill(folder: Path, protocol: Protocol, effect: float, blocks: int, seed: int = 0) -> None:
@@ -112,15 +116,26 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def _code(stdout: str) -> str:
+    """The look code ``nof1 interim`` printed."""
+    return re.search(r"Look code: (\S+)", stdout).group(1)
+
+
+def _without_code(stdout: str) -> str:
+    return re.sub(r"Look code: \S+", "Look code: X", stdout)
+
+
 def snapshot(folder: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def look_records(folder: Path) -> list[dict]:
-    """The content of every look record in the diary's chain, oldest first."""
+def look_records(folder: Path, kind: str = "look") -> list[dict]:
+    """The content of every look record (or refused look) in the diary's chain, oldest first."""
     con = sqlite3.connect(folder / DIARY_FILE)
     try:
-        rows = con.execute("SELECT content FROM chain WHERE kind = 'look' ORDER BY seq").fetchall()
+        rows = con.execute(
+            "SELECT content FROM chain WHERE kind = ? ORDER BY seq", (kind,)
+        ).fetchall()
     finally:
         con.close()
     return [json.loads(text) for (text,) in rows]
@@ -175,7 +190,13 @@ def test_two_allocations_with_the_same_decision_write_the_same_bytes(
         res = run("interim", "--trial", "trial", "--passphrase-file", "pass.txt")
         records = look_records(folder)
         assert [r.pop("at") for r in records] and len(records) == 1
-        outputs.append((res.exit_code, res.stdout.encode(), res.stderr.encode(), records))
+        # Each trial has its own helper key: the signature, the chain head it covers and the
+        # code derived from them differ from trial to trial whatever the data, so they are
+        # set aside here (they are checked in tests/test_signed.py).
+        for r in records:
+            assert r.pop("signature") and r.pop("head")
+        out = re.sub(r"Look code: \S+", "Look code: X", res.stdout)
+        outputs.append((res.exit_code, out.encode(), res.stderr.encode(), records))
     assert arms[0][:4] != arms[1][:4], "the two allocations must differ where the look sees"
     assert outputs[0] == outputs[1]
     code, out, err, records = outputs[0]
@@ -186,7 +207,9 @@ def test_two_allocations_with_the_same_decision_write_the_same_bytes(
 
 def test_an_arm_without_scores_is_refused_without_naming_it(tmp_path, clock, monkeypatch):
     """Scores only in periods 1 and 3: under an allocation where both are the same arm the
-    model cannot be fitted, and the error says so in words that name no arm."""
+    model could not be fitted, so the look is refused on what the blinded diary shows (kits
+    without scores), before the allocation is used, in words that name no arm; the refusal
+    is recorded (signed), and nothing else changes."""
     seeds = {}
     # Two sealed trials whose periods 1 and 3 hold the same arm (A/A and B/B).
     for seed in range(1, 60):
@@ -213,15 +236,21 @@ def test_an_arm_without_scores_is_refused_without_naming_it(tmp_path, clock, mon
         clock(LOOK_DAY[2])
         res = run("interim", "--trial", "trial", "--passphrase-file", "pass.txt")
         assert res.exit_code == 1 and res.stdout == ""
-        assert snapshot(folder) == before
+        after = snapshot(folder)
+        assert {f: b for f, b in after.items() if f.name != DIARY_FILE} == {
+            f: b for f, b in before.items() if f.name != DIARY_FILE
+        }
+        assert look_records(folder) == []
+        refused = look_records(folder, kind="look-refused")
+        assert [(r["look"], r["after_block"]) for r in refused] == [(1, 2)]
         lines.append(res.stderr)
     assert (
         lines[0]
         == lines[1]
         == (
-            "Error: too few pain scores in blocks 1-2 to look (14 recorded; the pre-registered "
-            "model needs scores that vary, under both treatments, in at least 2 blocks): nothing "
-            "was recorded\n"
+            "Error: too few pain scores in blocks 1-2 to look: Kit 2, Kit 4 have fewer than 2 "
+            "scored days (each kit needs at least 2, washout days not counted): the refused "
+            "look was recorded\n"
         )
     )
 
@@ -281,7 +310,9 @@ def test_a_repeated_look_gives_the_same_decision_and_is_recorded_again(effective
     first = run("interim", "--trial", effective, "--passphrase-file", passfile)
     again = run("interim", "--trial", effective, "--passphrase-file", passfile)
     assert first.exit_code == again.exit_code == 0
-    assert first.stdout == again.stdout
+    # Each look record has its own code (it covers the chain head, which the first moved).
+    assert _without_code(first.stdout) == _without_code(again.stdout)
+    assert _code(first.stdout) != _code(again.stdout)
     with open_diary(effective, readonly=True) as diary:
         looks = diary.looks()
         assert diary.chain.ok
@@ -297,6 +328,7 @@ def test_a_stop_lets_unblind_run_before_the_planned_end(effective, passfile, clo
     assert res.exit_code == 0, res.output
     assert res.stdout == (
         "Look 1 of 3 (after block 2): STOP: efficacy\n"
+        f"Look code: {_code(res.stdout)} (give it to the clinician with the decision)\n"
         f"The trial can end now: unblind with `nof1 unblind --trial {effective} "
         f"--passphrase-file {passfile}`, then analyse.\n"
     )
@@ -333,8 +365,10 @@ def _unblind(folder: Path) -> None:
 
 
 def _stopped(folder: Path) -> None:
+    """A STOP at look 1, signed by the helper as ``nof1 interim`` signs it."""
+    key = open_trial(folder).open_secrets(PASS).signing_key
     with open_diary(folder) as diary:
-        diary.record_look(1, 2, STOP_EFFICACY)
+        diary.record_look(1, 2, STOP_EFFICACY, signing_key=key)
 
 
 @pytest.mark.parametrize(
@@ -435,6 +469,7 @@ def test_the_continue_line_names_the_next_look(tmp_path, passfile, clock):
     assert res.exit_code == 0 and res.stderr == ""
     assert res.stdout == (
         "Look 1 of 3 (after block 2): CONTINUE\n"
+        f"Look code: {_code(res.stdout)} (give it to the clinician with the decision)\n"
         "Go on with the next kit as planned. The next look is after block 3 (on or after "
         "2026-02-16).\n"
     )
@@ -493,13 +528,19 @@ def test_the_magnesium_template_looks_with_its_onset_model(tmp_path):
     assert result.point.next_on == block_end(protocol, 3) + timedelta(days=1)
 
 
-def test_an_unfittable_look_records_nothing(tmp_path):
+def test_an_unfittable_look_is_refused_and_the_refusal_recorded(tmp_path):
+    """Block 2 unscored: refused on the kits the blinded diary shows, and the refusal is
+    recorded (signed), so it cannot be retried without a trace; no look is recorded."""
     folder = tmp_path / "trial"
     fill(folder, make(folder), -2.5, blocks=1)
     before = snapshot(folder)
-    with pytest.raises(DataError, match="too few pain scores in blocks 1-2 to look \\(14 rec"):
+    with pytest.raises(DataError, match="too few pain scores in blocks 1-2 to look: Kit 3, Ki"):
         interim_look(folder, PASS, today=LOOK_DAY[2])
-    assert snapshot(folder) == before
+    after = snapshot(folder)
+    assert [f for f in after if after[f] != before.get(f)] == [folder / DIARY_FILE]
+    assert look_records(folder) == []
+    assert len(look_records(folder, kind="look-refused")) == 1
+    assert open_trial(folder).signed.problems == ()
 
 
 def test_look_days_agree_with_the_protocols_calendar(effective):

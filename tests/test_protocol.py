@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,19 +65,21 @@ def test_block_design_is_balanced_in_every_block(blocks):
             assert sorted(arms[2 * b : 2 * b + 2]) == ["A", "B"]
 
 
-def test_allocation_reproducible_from_seed(tmp_path, passfile):
-    a = create_trial(tmp_path / "a", "generic-ab", passphrase=PASS, start=date(2027, 1, 4), seed=11)
-    b = create_trial(tmp_path / "b", "generic-ab", passphrase=PASS, start=date(2027, 1, 4), seed=11)
-    c = create_trial(tmp_path / "c", "generic-ab", passphrase=PASS, start=date(2027, 1, 4), seed=12)
+def test_allocation_reproducible_from_seed_in_demos_and_tests(tmp_path, passfile):
+    """``reproducible=True`` (the demo's and the tests' own switch; no command offers it):
+    the seed alone gives the allocation. Without it a blinded trial's seed is mixed with a
+    random salt (tests/test_signed.py shows the allocations then follow chance)."""
+    make = partial(create_trial, passphrase=PASS, start=date(2027, 1, 4), reproducible=True)
+    a = make(tmp_path / "a", "generic-ab", seed=11)
+    b = make(tmp_path / "b", "generic-ab", seed=11)
+    c = make(tmp_path / "c", "generic-ab", seed=12)
     arms = [open_allocation(tmp_path / x, PASS).arms for x in "abc"]
     assert arms[0] == arms[1]
     assert a.periods == b.periods
     # a different seed gives a different allocation for at least one of a handful of seeds
     others = {open_allocation(tmp_path / "c", PASS).arms}
     for seed in range(13, 17):
-        create_trial(
-            tmp_path / f"s{seed}", "generic-ab", passphrase=PASS, start=date(2027, 1, 4), seed=seed
-        )
+        make(tmp_path / f"s{seed}", "generic-ab", seed=seed)
         others.add(open_allocation(tmp_path / f"s{seed}", PASS).arms)
     assert len(others | {arms[0]}) > 1
     assert c.commitment != a.commitment  # fresh salt: commitments never repeat

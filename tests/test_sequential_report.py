@@ -20,6 +20,7 @@ from nof1.plan.sealing import open_allocation
 from nof1.plan.stopping import CONTINUE, STOP_EFFICACY, STOP_FUTILITY, SequentialRule
 from nof1.report import trial_report
 from nof1.trial.create import create_trial
+from nof1.trial.handle import open_trial
 from nof1.trial.monitoring import read_monitoring
 from nof1.trial.writes import import_diary, unblind_trial
 
@@ -41,7 +42,7 @@ def _trial(folder, rule, looks, through_block, extra_days=0):
     """A sequential magnesium trial, its diary recorded through ``through_block`` (and
     ``extra_days`` more), its looks recorded, then unblinded the day after."""
     p = create_trial(folder, "magnesium-crps", passphrase=DEMO_PASSPHRASE, start=DEMO_START,
-                     seed=4, sequential=rule, **DESIGN)  # fmt: skip
+                     seed=4, sequential=rule, reproducible=True, **DESIGN)  # fmt: skip
     arms = open_allocation(folder, DEMO_PASSPHRASE).arms
     rows, _ = simulate_diary(p, arms, seed=4)
     last = max(q.end for q in p.periods if q.block == through_block) + timedelta(extra_days)
@@ -52,8 +53,10 @@ def _trial(folder, rule, looks, through_block, extra_days=0):
         writer.writeheader()
         writer.writerows(rows)
     import_diary(folder, diary_csv)
+    # Signed with the helper's key, as `nof1 interim` signs them.
+    key = open_trial(folder).open_secrets(DEMO_PASSPHRASE).signing_key
     with open_diary(folder, p) as diary:
-        recorded = [diary.record_look(*look) for look in looks]
+        recorded = [diary.record_look(*look, signing_key=key) for look in looks]
     unblind_trial(folder, DEMO_PASSPHRASE, today=min(last, p.end) + timedelta(days=1))
     return p, recorded
 

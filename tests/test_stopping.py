@@ -107,6 +107,7 @@ def test_looks_are_chained_records_and_a_stop_opens_unblinding(tmp_path):
 
     from nof1.diary.store import open_diary
     from nof1.errors import BlindingError, DiaryError
+    from nof1.trial.handle import open_trial
     from nof1.trial.writes import unblind_trial
 
     rule = template_rule(read_template("magnesium-crps"))
@@ -116,12 +117,13 @@ def test_looks_are_chained_records_and_a_stop_opens_unblinding(tmp_path):
     mid_trial = made.periods[5].start
     with pytest.raises(BlindingError, match="--early"):
         unblind_trial(folder, PASS, today=mid_trial)
+    key = open_trial(folder).open_secrets(PASS).signing_key  # as `nof1 interim` signs
     with open_diary(folder, made) as diary:
-        diary.record_look(1, 2, CONTINUE)
+        diary.record_look(1, 2, CONTINUE, signing_key=key)
         assert diary.stopped() is None
         with pytest.raises(DiaryError, match="unknown look decision"):
-            diary.record_look(2, 3, "P = 0.93")
-        diary.record_look(2, 3, STOP_EFFICACY)
+            diary.record_look(2, 3, "P = 0.93", signing_key=key)
+        diary.record_look(2, 3, STOP_EFFICACY, signing_key=key)
         looks = diary.looks()
     assert [(x.look, x.after_block, x.decision) for x in looks] == [
         (1, 2, CONTINUE), (2, 3, STOP_EFFICACY),
@@ -131,4 +133,4 @@ def test_looks_are_chained_records_and_a_stop_opens_unblinding(tmp_path):
     _, unblinding = unblind_trial(folder, PASS, today=mid_trial + timedelta(days=1))
     assert unblinding.early and unblinding.reason == "interim look 2 after block 3: STOP: efficacy"
     with open_diary(folder, made) as diary, pytest.raises(BlindingError, match="already unblinded"):
-        diary.record_look(3, 4, CONTINUE)
+        diary.record_look(3, 4, CONTINUE, signing_key=key)

@@ -483,12 +483,13 @@ OLD_FORMAT = (
 
 
 def _make_old(trial: Path) -> None:
-    """Turn the trial into one made by nof1 before issue 14: format-1 protocol, a diary
-    of schema 2 (recall entries, no chain)."""
+    """Turn the trial into one made by nof1 before issue 14: format-1 protocol (no helper
+    key), a diary of schema 2 (recall entries, no chain, an unsigned unblinding)."""
 
     def downgrade(document) -> None:
         document["nof1"]["format_version"] = 1
         del document["commitment"], document["blinding"]["sealed_sha256"]
+        del document["blinding"]["helper_key"]  # records were not signed then either
 
     rewrite_protocol(trial, downgrade)
     old = sqlite3.connect(trial / "old.sqlite")
@@ -743,6 +744,7 @@ def test_a_downgraded_protocol_cannot_be_upgraded_into_trust(trial):
     def downgrade(document) -> None:
         document["nof1"]["format_version"] = 1
         del document["commitment"], document["blinding"]["sealed_sha256"]
+        del document["blinding"]["helper_key"]  # records were not signed then either
 
     rewrite_protocol(trial, downgrade)
     assert run("protocol", "upgrade", "--trial", trial).exit_code == 0

@@ -228,8 +228,9 @@ def run_demo(
     say, out = _start(out, engine, force, step)
     trial_dir = out / TRIAL_DIR
     protocol = create_trial(
-        trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed, **DEMO_DESIGN
-    )
+        trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed,
+        reproducible=True, **DEMO_DESIGN,
+    )  # fmt: skip
     say(
         f"1. protocol new: {TEMPLATE}, {protocol.blocks} blocks of {protocol.period_days}-day "
         f"periods ({protocol.washout_days} washout days), {protocol.run_in_days}-day run-in, "
@@ -377,7 +378,7 @@ def run_sequential_demo(
     rule = _sequential_rule(seed)
     protocol = create_trial(
         trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed,
-        sequential=rule,
+        sequential=rule, reproducible=True,
     )  # fmt: skip
     say(
         _wrap(

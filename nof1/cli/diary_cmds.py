@@ -228,7 +228,14 @@ def record(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(trial, day, as_json) -> None:
     """Today's period and kit, days recorded and missing (never the allocation)."""
-    s = trial_status(trial, parse_date(day))
+    from nof1.trial.integrity import check_trial
+
+    handle = open_trial(trial)
+    s = trial_status(handle, parse_date(day))
+    # What does not hold is said first, in red: a look or an unblinding nof1 will not act
+    # on (not signed by the helper), a changed protocol, a rewritten diary.
+    for problem in check_trial(handle).problems:
+        click.secho(f"WARNING: {problem}", fg="red", err=True)
     if as_json:
         click.echo(json.dumps(s.to_dict(), indent=2))
         return
@@ -443,4 +450,10 @@ def unblind(trial, passphrase_file, early, reason) -> None:
         treatment = protocol.treatments[arm].name
         click.echo(
             f"Period {p.index} (block {p.block}, {p.start} to {p.end}) {p.kit}: {arm} = {treatment}"
+        )
+    if protocol.helper_key:
+        click.echo(
+            f"Unblinding code: {u.code}. The helper gives it to the clinician now: the report "
+            "prints it again, and only comparing the two shows that the diary was not "
+            "rewritten after unblinding."
         )

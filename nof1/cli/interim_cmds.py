@@ -32,8 +32,10 @@ def interim(trial: Path, passphrase_file: Path | None) -> None:
     effect or which kit held what.
 
     A look is due from the day after its block ends until the next block is complete;
-    other days are refused. A repeated look at the same point gives the same decision and
-    is recorded again. After a STOP, `nof1 unblind` may run before the planned end.
+    other days are refused. A look with too few scores in some kit is refused (and the
+    refusal recorded). A repeated look at the same point gives the same decision and is
+    recorded again. Each look prints a code for the clinician. After a STOP, `nof1
+    unblind` may run before the planned end.
     """
     today = date.today()
     # Everything that can be refused is refused before the helper types the passphrase.
@@ -43,6 +45,7 @@ def interim(trial: Path, passphrase_file: Path | None) -> None:
     click.echo(
         f"Look {point.look} of {point.of} (after block {point.after_block}): {result.decision}"
     )
+    click.echo(f"Look code: {result.record.code} (give it to the clinician with the decision)")
     if result.decision == CONTINUE:
         click.echo(
             f"Go on with the next kit as planned. The next look is after block "

@@ -131,7 +131,9 @@ def protocol() -> None:
     help="Template file or built-in name (magnesium-crps, generic-ab, magnesium-open).",
 )
 @trial_option()
-@seed_option("Random seed (sealed, never public): makes the allocation reproducible.")
+@seed_option(
+    "For demos and tests. Blinded: mixed with a random salt sealed with the allocation (the seed alone does not reproduce it); open label: reproduces it."
+)
 @click.option(
     "--blocks", type=int, default=None, help="Number of blocks (each: one A and one B period)."
 )
@@ -257,6 +259,12 @@ def protocol_new(
         click.echo(
             f"  {trial / 'allocation.sealed'} (sealed allocation: only the helper's passphrase opens it)"
         )
+        if seed is not None:
+            click.echo(
+                "  The seed alone does not reproduce the allocation: it was mixed with a random "
+                "salt sealed in allocation.sealed. The helper shows the allocation with "
+                f"`nof1 kits --trial {trial}`."
+            )
         click.echo(f"Next: the helper runs `nof1 kits --trial {trial}` and packs the kits.")
     click.echo(
         f"Then record every day: `nof1 record --trial {trial} --pain N`. See `nof1 protocol show --trial {trial}`."

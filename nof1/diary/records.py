@@ -6,7 +6,7 @@ stage to stage without anyone changing what was verified.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from nof1.diary.entries import Entry
@@ -36,25 +36,30 @@ class Record:
 
 @dataclass(frozen=True)
 class Unblinding:
-    """When and why the allocation was revealed, and what it was."""
+    """When and why the allocation was revealed, and what it was. ``code`` is the short
+    code of the record as stored (``nof1.plan.signing.code``): the helper gives it to the
+    clinician at unblinding."""
 
     unblinded_at: datetime
     early: bool
     reason: str
     arms: tuple[str, ...]
     salt: str
+    code: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
 class Look:
     """A pre-registered interim look as recorded: which look, after which block, the decision
     (one of ``nof1.plan.stopping.DECISIONS``) and when (UTC). Nothing else is kept, so a look
-    record reveals nothing about the allocation or the effect."""
+    record reveals nothing about the allocation or the effect. ``code``: the record's short
+    code, for the clinician (``nof1.plan.signing.code``)."""
 
     look: int  # 1-based, as shown to people
     after_block: int
     decision: str
     at: datetime
+    code: str = field(default="", compare=False)
 
     @property
     def stops(self) -> bool:

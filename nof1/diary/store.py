@@ -29,7 +29,7 @@ from nof1.diary.entries import (
     read_entries_csv,
     validate_entry,
 )
-from nof1.diary.records import Look, Record, Unblinding, first_stop
+from nof1.diary.records import Look, Record, Unblinding
 from nof1.diary.schema import (
     DIARY_FILE,
     _check_diary_file,
@@ -37,6 +37,7 @@ from nof1.diary.schema import (
     _connect_readonly,
     _create_diary,
 )
+from nof1.diary.signed import check_signed, head_text
 from nof1.diary.view import (
     DiaryView,
     look_from_content,
@@ -48,6 +49,7 @@ from nof1.errors import BlindingError, DiaryError
 from nof1.plan.protocol import Protocol, load_protocol, read_document
 from nof1.plan.registration import COMMITMENT_SECTION, canonical_document
 from nof1.plan.sealing import Allocation, verify_allocation
+from nof1.plan.signing import HEAD_FIELD, SIGNATURE_FIELD, code, sign
 from nof1.plan.stopping import DECISIONS
 
 if TYPE_CHECKING:
@@ -303,14 +305,27 @@ class Diary:
         return tuple(look_from_content(json.loads(text)) for (text,) in rows.fetchall())
 
     def stopped(self) -> Look | None:
-        """The first look that said STOP, or None while the trial may go on."""
-        return first_stop(self.looks())
+        """The first look that said STOP and that nof1 may act on (signed by the helper, on
+        the chain head where it stands: ``nof1.diary.signed``), or None."""
+        return check_signed(self.view(), self.protocol).stopped
 
-    def record_look(self, look: int, after_block: int, decision: str) -> Look:
-        """Record an interim look's decision in the chain (``nof1 interim``).
+    def _signed(self, kind: str, content: dict[str, Any], signing_key: bytes | None) -> dict:
+        """``content`` with the chain head it is made on and, with a key, its signature.
+        Inside a write transaction (``self._head`` is the head)."""
+        content = {**content, HEAD_FIELD: head_text(*self._head)}
+        if signing_key is not None:
+            content[SIGNATURE_FIELD] = sign(signing_key, kind, content, self.protocol.registration)
+        return content
 
-        Only the look, the block and the decision are kept: never a probability, an
-        estimate or an arm.
+    def record_look(
+        self, look: int, after_block: int, decision: str, signing_key: bytes | None = None
+    ) -> Look:
+        """Record an interim look's decision in the chain (``nof1 interim``), signed with the
+        helper's key (an open-label trial has none).
+
+        Only the look, the block, the decision, the time and the chain head are kept: never
+        a probability, an estimate or an arm. The look returned carries its code
+        (``nof1.plan.signing.code``) for the clinician.
 
         Raises
         ------
@@ -325,8 +340,30 @@ class Diary:
         with self._write() as con:
             if self.unblinding() is not None:
                 raise BlindingError("the trial is already unblinded: there is nothing to look at")
+            content = self._signed("look", content, signing_key)
             self._head = chain.append(con, "look", content, self._head)
-        return Look(look, after_block, decision, datetime.fromisoformat(at))
+        return look_from_content(content)
+
+    def record_refused_look(
+        self, look: int, after_block: int, reason: str, signing_key: bytes | None = None
+    ) -> str:
+        """Record that an interim look was tried and refused (too few scores, said in terms
+        of kits the patient already knows), signed, so that it cannot be tried again without
+        a trace. Returns its code.
+
+        Raises
+        ------
+        BlindingError : the trial is already unblinded.
+        DiaryError : the diary cannot be written.
+        """
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        content = {"look": look, "after_block": after_block, "reason": reason, "at": at}
+        with self._write() as con:
+            if self.unblinding() is not None:
+                raise BlindingError("the trial is already unblinded: there is nothing to look at")
+            content = self._signed("look-refused", content, signing_key)
+            self._head = chain.append(con, "look-refused", content, self._head)
+        return code("look-refused", content)
 
     # ---- unblinding
 
@@ -351,8 +388,15 @@ class Diary:
         early: bool = False,
         reason: str = "",
         today: date | None = None,
+        signing_key: bytes | None = None,
     ) -> Unblinding:
-        """Record the revealed allocation, once, after checking it against the commitment.
+        """Record the revealed allocation, once, after checking it against the commitment,
+        signed with the helper's key over the record and the chain head it is made on.
+
+        Returns
+        -------
+        Unblinding : the record; its ``code`` is what the helper gives the clinician (the
+            report prints it beside "compare with the code you were given").
 
         Raises
         ------
@@ -371,16 +415,19 @@ class Diary:
                 raise BlindingError(
                     f"the trial was already unblinded on {done.unblinded_at:%Y-%m-%d}"
                 )
+            row = {
+                "id": 1,
+                "unblinded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "early": int(today <= self.protocol.end),
+                "reason": reason.strip(),
+                "arms": json.dumps(list(allocation.arms)),
+                "salt": allocation.salt,
+            }
+            row = self._signed("unblinding", row, signing_key)
+            row.setdefault(SIGNATURE_FIELD, None)
             con.execute(
-                "INSERT INTO unblinding (id, unblinded_at, early, reason, arms, salt)"
-                " VALUES (1, ?, ?, ?, ?, ?)",
-                (
-                    datetime.now(UTC).isoformat(timespec="microseconds"),
-                    int(today <= self.protocol.end),
-                    reason.strip(),
-                    json.dumps(list(allocation.arms)),
-                    allocation.salt,
-                ),
+                f"INSERT INTO unblinding ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
             )
             self._head = chain.append(
                 con, "unblinding", chain.row(con, "unblinding", 1), self._head

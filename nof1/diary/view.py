@@ -22,9 +22,25 @@ from nof1.diary.entries import ENTRY_COLUMNS, Entry, neutralise_text, parse_date
 from nof1.diary.records import Look, Record, Unblinding, first_stop
 from nof1.plan.files import check_output, write_output
 from nof1.plan.sealing import Allocation
+from nof1.plan.signing import code
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+#: The chain records only the helper may make (``nof1.diary.signed``).
+HELPER_KINDS = ("unblinding", "look", "look-refused")
+
+
+@dataclass(frozen=True)
+class HelperRecord:
+    """A chain record only the helper may make, as stored: its place, kind, content and the
+    hash of the chain record before it."""
+
+    seq: int
+    kind: str
+    content: dict[str, Any]
+    prev: str
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,8 @@ class DiaryView:
     unblinding_record : the unblinding, None while blinded.
     looks_recorded : every interim look, oldest first (a repeated look appears each time).
     tables : every table of the file and its columns, as its own schema says.
+    helper_records : the records only the helper may make (unblinding, looks, refused
+        looks), in chain order, for ``nof1.diary.signed`` to check.
     """
 
     path: Path
@@ -49,6 +67,7 @@ class DiaryView:
     unblinding_record: Unblinding | None
     looks_recorded: tuple[Look, ...]
     tables: dict[str, tuple[str, ...]]
+    helper_records: tuple[HelperRecord, ...] = ()
 
     def current_entries(self, without_deviations: bool = False) -> list[Record]:
         """The latest record of every recorded day, by date.
@@ -176,20 +195,24 @@ def record_from_row(row: dict[str, Any]) -> Record:
 
 
 def unblinding_from_row(row: dict[str, Any]) -> Unblinding:
-    """An ``Unblinding`` from the row of the ``unblinding`` table (a dict of its columns)."""
+    """An ``Unblinding`` from the row of the ``unblinding`` table (a dict of its columns,
+    which is also the content of its chain record)."""
     return Unblinding(
         datetime.fromisoformat(row["unblinded_at"]),
         bool(row["early"]),
         row["reason"],
         tuple(json.loads(row["arms"])),
         row["salt"],
+        code("unblinding", row),
     )
 
 
 def look_from_content(content: dict[str, Any]) -> Look:
     """A ``Look`` from the content of a chain record of kind ``look``."""
     at = datetime.fromisoformat(content["at"])
-    return Look(content["look"], content["after_block"], content["decision"], at)
+    return Look(
+        content["look"], content["after_block"], content["decision"], at, code("look", content)
+    )
 
 
 def read_view(con: sqlite3.Connection, path: Path, outcomes: tuple[str, ...]) -> DiaryView:
@@ -205,6 +228,12 @@ def read_view(con: sqlite3.Connection, path: Path, outcomes: tuple[str, ...]) ->
     looks = [
         look_from_content(json.loads(text)) for _, kind, text, _, _ in rows.chain if kind == "look"
     ]
-    return DiaryView(
-        path, outcomes, tuple(records), chain.check(rows), unblinding, tuple(looks), rows.tables
+    helper = tuple(
+        HelperRecord(seq, kind, json.loads(text), prev)
+        for seq, kind, text, prev, _ in rows.chain
+        if kind in HELPER_KINDS
     )
+    return DiaryView(
+        path, outcomes, tuple(records), chain.check(rows), unblinding, tuple(looks), rows.tables,
+        helper,
+    )  # fmt: skip

@@ -189,6 +189,9 @@ class Protocol:
     created: str = ""
     template: str = ""
     sealed_sha256: str = ""
+    #: The helper's public key (``nof1.plan.signing``), which verifies the records only the
+    #: helper may make; "" for an open-label trial or one made before records were signed.
+    helper_key: str = ""
     registration: str = ""
     format_version: int = FORMAT_VERSION
     upgraded: str = ""
@@ -481,6 +484,7 @@ def protocol_to_toml(p: Protocol) -> dict[str, Any]:
             "commitment": p.commitment,
             "commitment_method": "SHA-256 of the canonical JSON {arms, salt} sealed in allocation.sealed",
             **({"sealed_sha256": p.sealed_sha256} if p.sealed_sha256 else {}),
+            **({"helper_key": p.helper_key} if p.helper_key else {}),
         },
     }
     if p.sequential is not None:
@@ -575,6 +579,7 @@ def parse_protocol(data: dict[str, Any], path: Path | str = PROTOCOL_FILE) -> Pr
             created=data["nof1"].get("created", ""),
             template=data["nof1"].get("template", ""),
             sealed_sha256=str(data["blinding"].get("sealed_sha256", "")),
+            helper_key=str(data["blinding"].get("helper_key", "")),
             registration=str(data.get(COMMITMENT_SECTION, {}).get("sha256", "")),
             format_version=version,
             upgraded=str(data["nof1"].get("upgraded", "")),

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from nof1.errors import BlindingError
 from nof1.plan.protocol import PROTOCOL_FILE, Protocol, parse_protocol, read_document
 from nof1.plan.registration import COMMITMENT_SECTION, registration_digest
+from nof1.plan.signing import public_key_of
 
 SEALED_FILE = "allocation.sealed"
 _FORMAT = "nof1-sealed-allocation"
@@ -123,17 +124,29 @@ def check_passphrase(passphrase: str) -> None:
         )
 
 
-def seal(allocation: Allocation, passphrase: str, seed: int | None = None) -> bytes:
+def seal(
+    allocation: Allocation,
+    passphrase: str,
+    seed: int | None = None,
+    *,
+    signing_key: bytes | None = None,
+    seed_salt: int | None = None,
+) -> bytes:
     """Encrypt an allocation with a passphrase; returns the file content (JSON, base64 fields).
 
     The commitment is bound in as associated data, so a sealed file cannot be moved to
-    another protocol unnoticed. The seed, if any, is sealed too: it is as secret as the arms.
+    another protocol unnoticed. Sealed with the arms, as secret as they are: the seed and
+    the random salt it was mixed with (``seed_salt``), if any, and the helper's private
+    signing key (``nof1.plan.signing``).
     """
     check_passphrase(passphrase)
     kdf_salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-    payload = json.dumps(
-        {"arms": list(allocation.arms), "salt": allocation.salt, "seed": seed}
-    ).encode()
+    payload = {"arms": list(allocation.arms), "salt": allocation.salt, "seed": seed}
+    if seed_salt is not None:
+        payload["seed_salt"] = str(seed_salt)
+    if signing_key is not None:
+        payload["signing_key"] = base64.b64encode(signing_key).decode()
+    payload = json.dumps(payload).encode()
     aad = commitment(allocation).encode()
     ciphertext = AESGCM(_key(passphrase, kdf_salt)).encrypt(nonce, payload, aad)
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
@@ -182,7 +195,21 @@ def _kdf_cost(kdf: object) -> tuple[int, int, int]:
     return n, r, p
 
 
+@dataclass(frozen=True)
+class Secrets:
+    """What a sealed file holds: the allocation and, since records are signed, the helper's
+    private signing key (None in a file sealed before)."""
+
+    allocation: Allocation
+    signing_key: bytes | None = None
+
+
 def unseal(content: bytes, passphrase: str) -> Allocation:
+    """Decrypt sealed content: its allocation (``unseal_secrets``)."""
+    return unseal_secrets(content, passphrase).allocation
+
+
+def unseal_secrets(content: bytes, passphrase: str) -> Secrets:
     """Decrypt sealed content. BlindingError on a wrong passphrase or an altered file.
 
     Every field is checked before it is used, so a damaged or hostile file (not a JSON
@@ -213,7 +240,9 @@ def unseal(content: bytes, passphrase: str) -> Allocation:
         raise BlindingError(
             f"cannot open {SEALED_FILE}: wrong passphrase, or the file was altered"
         ) from None
-    return Allocation(tuple(payload["arms"]), payload["salt"])
+    allocation = Allocation(tuple(payload["arms"]), payload["salt"])
+    key = payload.get("signing_key")
+    return Secrets(allocation, None if key is None else base64.b64decode(key))
 
 
 def registration_problems(
@@ -264,29 +293,54 @@ def read_sealed(trial_dir: Path | str) -> bytes | None:
         return None
 
 
-def unseal_allocation(
+def unseal_trial(
     protocol: Protocol, document: dict[str, Any], sealed: bytes | None, passphrase: str
-) -> Allocation:
-    """Open and verify a sealed allocation already read (``read_sealed``).
+) -> Secrets:
+    """Open and verify a sealed file already read (``read_sealed``): the allocation and the
+    helper's signing key.
 
     Protocol and sealed bytes are checked against the protocol's commitment first
-    (``registration_problems``); a protocol made by an older nof1 is opened without it.
+    (``registration_problems``); a protocol made by an older nof1 is opened without it. The
+    allocation must match the commitment, and the signing key the public key the protocol
+    states.
 
     Raises
     ------
-    BlindingError : no sealed file, wrong passphrase, altered file, commitment mismatch.
+    BlindingError : no sealed file, wrong passphrase, altered file, commitment mismatch, or
+        a signing key that is not the protocol's.
     """
     if protocol.format_version > 1:
         problems = registration_problems(protocol, document, sealed)
         if problems:
             raise BlindingError(f"{'; '.join(problems)}: the allocation is not opened")
     if not protocol.blinded:
-        return Allocation(protocol.open_allocation or (), "")
+        return Secrets(Allocation(protocol.open_allocation or (), ""))
     if sealed is None:
         raise BlindingError(f"{SEALED_FILE} not found: the sealed allocation is missing")
-    allocation = unseal(sealed, passphrase)
-    verify_allocation(protocol, allocation)
-    return allocation
+    secrets_ = unseal_secrets(sealed, passphrase)
+    verify_allocation(protocol, secrets_.allocation)
+    if protocol.helper_key:
+        if (
+            secrets_.signing_key is None
+            or public_key_of(secrets_.signing_key) != protocol.helper_key
+        ):
+            raise BlindingError(
+                f"the signing key in {SEALED_FILE} is not the helper's key that protocol.toml "
+                "states: the sealed file or the protocol was changed"
+            )
+    elif secrets_.signing_key is not None:
+        raise BlindingError(
+            f"{SEALED_FILE} holds a signing key that protocol.toml does not state: the "
+            "protocol was changed"
+        )
+    return secrets_
+
+
+def unseal_allocation(
+    protocol: Protocol, document: dict[str, Any], sealed: bytes | None, passphrase: str
+) -> Allocation:
+    """The allocation of ``unseal_trial``."""
+    return unseal_trial(protocol, document, sealed, passphrase).allocation
 
 
 def open_allocation(trial_dir: Path | str, passphrase: str) -> Allocation:

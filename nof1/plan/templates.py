@@ -283,15 +283,18 @@ def with_allocation(
     arms: tuple[str, ...],
     created: str,
     sealed_sha256: str = "",
+    helper_key: str = "",
 ) -> Protocol:
-    """The protocol with its allocation commitment, the sealed file's SHA-256 (blinded) or
-    the arms themselves (open label), and its commitment over the whole protocol."""
+    """The protocol with its allocation commitment, the sealed file's SHA-256 and the
+    helper's public key (blinded) or the arms themselves (open label), and its commitment
+    over the whole protocol."""
     protocol = replace(
         protocol,
         commitment=commitment,
         open_allocation=None if protocol.blinded else arms,
         created=created,
         sealed_sha256=sealed_sha256,
+        helper_key=helper_key,
     )
     document = tomllib.loads(tomli_w.dumps(protocol_to_toml(protocol)))
     return replace(protocol, registration=registration_digest(document))

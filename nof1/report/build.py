@@ -362,6 +362,7 @@ def _interim(monitoring: Any, protocol: Any, mcid: float, n_observed: int) -> di
                 "decision": x.decision,
                 "repeat": again,
                 "stops": x.stops,
+                "code": x.code if protocol.helper_key else "",
             }
         )
     stop = monitoring.stopped

@@ -55,7 +55,7 @@ _PROTOCOL_FIELDS: dict[str, frozenset[str]] = {
     ),
     "safety": frozenset({"notes"}),
     "schedule": frozenset({"start", "end", "periods"}),
-    "blinding": frozenset({"commitment", "commitment_method", "sealed_sha256"}),
+    "blinding": frozenset({"commitment", "commitment_method", "sealed_sha256", "helper_key"}),
     "commitment": frozenset({"sha256", "method"}),
     # A sequential trial's stopping rule and its design simulation: no personal data, and
     # not part of the pooled series (dropped). The looks' decisions live in the diary's

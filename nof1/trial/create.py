@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from nof1.plan.sealing import (
     new_allocation,
     seal,
 )
+from nof1.plan.signing import new_key
 from nof1.plan.stopping import SequentialRule
 from nof1.plan.templates import protocol_from_template, read_template, with_allocation
 from nof1.trial.handle import Trial, as_trial
@@ -84,8 +86,13 @@ def create_trial(
     scheme: str | None = None,
     sequential: SequentialRule | None = None,
     force: bool = False,
+    reproducible: bool = False,
 ) -> Protocol:
     """Randomize a protocol from a template and write ``protocol.toml`` (+ ``allocation.sealed``).
+
+    The allocation comes from the operating system's randomness (``trial_allocation``); a
+    blinded trial also gets the helper's signing key (``nof1.plan.signing``), sealed with
+    the allocation, its public half in ``protocol.toml``.
 
     Parameters
     ----------
@@ -93,11 +100,16 @@ def create_trial(
     template : template file or built-in name (``magnesium-crps``, ``generic-ab``, ...).
     passphrase : the helper's passphrase that seals the allocation (blinded templates only).
     start : first day of the trial (the run-in, if any, starts here).
-    seed : makes the allocation reproducible; it is sealed with the allocation, never public.
+    seed : for demos and tests. For a blinded trial it is mixed with a random salt sealed
+        with the allocation, so the seed alone does not reproduce the allocation (the
+        helper shows it from the sealed file: ``nof1 kits``); an open-label trial's
+        allocation is public anyway, and its seed alone reproduces it.
     blocks, period_days, washout_days, run_in_days, scheme : override the template's design.
     sequential : pre-registered interim looks (``nof1.plan.stopping``); the trial then has
         ``sequential.max_blocks`` blocks.
     force : replace an existing protocol (never an existing diary).
+    reproducible : demos and tests only (no command offers it): a blinded trial's
+        allocation then comes from ``seed`` alone, so whoever knows the seed knows it.
 
     Returns
     -------
@@ -136,14 +148,14 @@ def create_trial(
             "a blinded protocol needs the helper's passphrase to seal the allocation"
         )
 
-    if seed is not None and not 0 <= seed < 2**63:
-        raise ProtocolError(f"seed {seed} must be a whole number from 0 to 2^63 - 1")
-    rng = np.random.default_rng(seed)
-    arms = draw_allocation(protocol.blocks, protocol.scheme, rng)
+    arms, seed_salt = trial_allocation(protocol, seed, reproducible=reproducible)
     allocation = new_allocation(arms) if protocol.blinded else Allocation(arms, "")
     created = datetime.now(UTC).replace(microsecond=0).isoformat()
+    signing_key, helper_key = new_key() if protocol.blinded else (None, "")
     sealed = (
-        seal(allocation, passphrase, seed) if protocol.blinded else None
+        seal(allocation, passphrase, seed, signing_key=signing_key, seed_salt=seed_salt)
+        if protocol.blinded
+        else None
     )  # may raise: before writing
     protocol = with_allocation(
         protocol,
@@ -151,6 +163,7 @@ def create_trial(
         arms,
         created,
         sealed_sha256="" if sealed is None else hashlib.sha256(sealed).hexdigest(),
+        helper_key=helper_key,
     )
     document = tomli_w.dumps(protocol_to_toml(protocol)).encode()
 
@@ -164,6 +177,35 @@ def create_trial(
             f"cannot write the trial to {trial_dir}: {exc.strerror or exc}; nothing was written"
         ) from None
     return protocol
+
+
+def trial_allocation(
+    protocol: Protocol, seed: int | None, reproducible: bool = False
+) -> tuple[tuple[str, ...], int | None]:
+    """Draw a new trial's allocation: (arms, the random salt mixed with the seed, or None).
+
+    Without a seed the generator is seeded from the operating system's randomness
+    (``secrets``). With a seed, a blinded trial's generator is seeded from the seed *and*
+    128 random bits kept only in the sealed file, so nobody who knows the seed (it may be
+    in a shell history) can recompute the kits; ``reproducible`` (demos and tests) and an
+    open-label trial use the seed alone.
+
+    Raises
+    ------
+    ProtocolError : a seed outside 0 to 2^63 - 1.
+    """
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ProtocolError(f"seed {seed} must be a whole number from 0 to 2^63 - 1")
+    salt = None
+    if seed is None:
+        entropy: int | list[int] = secrets.randbits(128)
+    elif protocol.blinded and not reproducible:
+        salt = secrets.randbits(128)
+        entropy = [seed, salt]
+    else:
+        entropy = seed
+    rng = np.random.default_rng(entropy)
+    return draw_allocation(protocol.blocks, protocol.scheme, rng), salt
 
 
 def upgrade_protocol(trial_dir: Path | str) -> Protocol:

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from nof1.diary.schema import DIARY_FILE, has_diary
+from nof1.diary.signed import SignedCheck, check_signed
 from nof1.diary.store import Diary, open_diary
 from nof1.diary.view import DiaryView
 from nof1.errors import DiaryError
 from nof1.plan.protocol import PROTOCOL_FILE, Protocol, parse_protocol, read_document
-from nof1.plan.sealing import Allocation, read_sealed, unseal_allocation
+from nof1.plan.sealing import Allocation, Secrets, read_sealed, unseal_trial
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,14 @@ class Trial:
             return Allocation(self.protocol.open_allocation or (), "")
         return None if self.diary is None else self.diary.allocation()
 
+    @cached_property
+    def signed(self) -> SignedCheck:
+        """The records only the helper may make (unblinding, looks), checked against the
+        helper's public key (``nof1.diary.signed``); empty without a diary."""
+        if self.diary is None:
+            return SignedCheck((), (), ())
+        return check_signed(self.diary, self.protocol)
+
     def unseal(self, passphrase: str) -> Allocation:
         """Open the sealed allocation with the helper's passphrase, after checking the
         protocol and the sealed bytes against the commitment.
@@ -94,7 +103,17 @@ class Trial:
         ------
         BlindingError : no sealed file, wrong passphrase, altered file, commitment mismatch.
         """
-        return unseal_allocation(self.protocol, self.document, self.sealed, passphrase)
+        return self.open_secrets(passphrase).allocation
+
+    def open_secrets(self, passphrase: str) -> Secrets:
+        """The allocation and the helper's signing key, opened with the helper's passphrase
+        (``nof1.plan.sealing.unseal_trial``).
+
+        Raises
+        ------
+        BlindingError : as ``unseal``, or a signing key that is not the protocol's.
+        """
+        return unseal_trial(self.protocol, self.document, self.sealed, passphrase)
 
     def open_diary(self, create: bool = True) -> Diary:
         """The diary opened for writing, with this handle's protocol (never re-read); a new

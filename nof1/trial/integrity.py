@@ -29,6 +29,7 @@ from pathlib import Path
 from nof1.diary.chain import ChainCheck
 from nof1.diary.records import Record, Unblinding
 from nof1.diary.schema import DIARY_FILE
+from nof1.diary.signed import SignedCheck
 from nof1.errors import BlindingError, IntegrityError
 from nof1.plan.protocol import PROTOCOL_FILE
 from nof1.plan.registration import canonical_document, changed_paths
@@ -50,6 +51,9 @@ class TrialCheck:
         a diary.
     deviations : diary records made after unblinding (``--after-unblinding``), in order.
     after_unblinding : how many diary records were made after the unblinding.
+    signed : the records only the helper may make, checked against the helper's signature
+        (``nof1.diary.signed``); their problems are among ``problems``.
+    caveats : what cannot be checked, said plainly (a trial made before signed records).
     """
 
     fingerprint: str
@@ -58,6 +62,14 @@ class TrialCheck:
     chain: ChainCheck | None = None
     deviations: tuple[Record, ...] = ()
     after_unblinding: int = 0
+    signed: SignedCheck | None = None
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def unblinding_code(self) -> str:
+        """The code of the unblinding record when the helper signed it, else ""."""
+        record = None if self.signed is None else self.signed.unblinding
+        return record.code if record is not None and record.status == "verified" else ""
 
     @property
     def ok(self) -> bool:
@@ -133,6 +145,7 @@ def check_trial(trial: Trial | str | Path) -> TrialCheck:
         after = sum(r.recorded_at > unblinding.unblinded_at for r in diary.records)
     problems += chain.problems
     problems += _anchor_problems(trial.document, chain.anchors)
+    problems += trial.signed.problems
     if unblinding is not None:
         try:
             verify_allocation(protocol, Allocation(unblinding.arms, unblinding.salt))
@@ -141,7 +154,10 @@ def check_trial(trial: Trial | str | Path) -> TrialCheck:
                 f"the unblinding record in {DIARY_FILE} does not match the allocation's "
                 "commitment: the revealed allocation was changed"
             )
-    return TrialCheck(protocol.fingerprint, tuple(problems), unblinding, chain, deviations, after)
+    return TrialCheck(
+        protocol.fingerprint, tuple(problems), unblinding, chain, deviations, after,
+        trial.signed, trial.signed.caveats,
+    )  # fmt: skip
 
 
 def verify_trial(trial: Trial | str | Path, action: str = "analyse") -> TrialCheck:

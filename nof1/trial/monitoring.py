@@ -232,7 +232,7 @@ def read_monitoring(trial: Trial | str | Path) -> Monitoring | None:
     looks: tuple[Look, ...] = ()
     scored = 0
     if trial.diary is not None:
-        looks = trial.diary.looks()
+        looks = trial.signed.looks  # only looks nof1 may act on: signed by the helper
         for r in trial.diary.current_entries():
             info = protocol.day_info(r.entry.date)
             if info.period is not None and not info.washout and r.entry.values:

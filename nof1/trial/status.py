@@ -184,7 +184,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         recorded = {r.entry.date for r in diary.current_entries()}
         recalled = diary.recall_days()
         unblinded = diary.unblinding() is not None
-        looks = diary.looks()
+        looks = trial.signed.looks  # only looks nof1 may act on: signed by the helper
     look_block = None if unblinded else next_look(protocol, looks, today)
     # A STOP at an interim look ends the trial with the block it looked at: the days of
     # the blocks never run are not missing, and no kit is due any more.

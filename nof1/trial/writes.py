@@ -91,7 +91,7 @@ def trial_stopped(trial: Trial | str | Path) -> bool:
     trial = as_trial(trial)
     if trial.protocol.sequential is None or trial.diary is None:
         return False
-    return trial.diary.stopped() is not None
+    return trial.signed.stopped is not None  # a look nof1 may act on: signed by the helper
 
 
 def unblind_trial(
@@ -104,6 +104,9 @@ def unblind_trial(
     """Open the sealed allocation, verify it and record the unblinding in the diary.
 
     The timing rule is checked before the sealed file is even decrypted.
+
+    The record is signed with the helper's key over its content and the diary's chain head
+    (``nof1.plan.signing``); its ``code`` goes to the clinician.
 
     Returns
     -------
@@ -121,6 +124,9 @@ def unblind_trial(
         raise BlindingError("this protocol is open-label: there is nothing to unblind")
     check_unblind_time(protocol, early, reason, today, trial_stopped(trial))
     # Decrypt before opening the diary, so a wrong passphrase leaves no trace.
-    allocation = trial.unseal(passphrase)
+    secrets = trial.open_secrets(passphrase)
     with trial.open_diary() as diary:
-        return protocol, diary.unblind(allocation, early, reason, today)
+        unblinding = diary.unblind(
+            secrets.allocation, early, reason, today, signing_key=secrets.signing_key
+        )
+    return protocol, unblinding
