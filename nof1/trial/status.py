@@ -15,6 +15,7 @@ from nof1.diary.records import Look, first_stop
 from nof1.plan.calendar import block_end
 from nof1.plan.protocol import Protocol
 from nof1.trial.handle import Trial, as_trial
+from nof1.trial.integrity import refuse_other_protocol
 
 #: Days shown in the progress line of ``Status.recent``.
 RECENT_DAYS = 28
@@ -171,6 +172,8 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
     ------
     ProtocolError : no trial in the folder.
     DiaryError : the diary cannot be read.
+    IntegrityError : ``protocol.toml`` is not the one the diary was started with (its
+        kits and days would be another trial's).
     """
     trial = as_trial(trial)
     protocol = trial.protocol
@@ -181,6 +184,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
     looks: tuple[Look, ...] = ()
     diary = trial.diary
     if diary is not None:
+        refuse_other_protocol(trial.document, diary.chain.anchors, "show the status")
         recorded = {r.entry.date for r in diary.current_entries()}
         recalled = diary.recall_days()
         unblinded = diary.unblinding() is not None

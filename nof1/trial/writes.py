@@ -17,6 +17,7 @@ from nof1.diary.store import NOT_UNBLINDED, check_unblind_time
 from nof1.errors import BlindingError, DiaryError
 from nof1.plan.protocol import Protocol
 from nof1.trial.handle import Trial, as_trial
+from nof1.trial.integrity import refuse_other_protocol
 
 
 def record_day(
@@ -49,6 +50,7 @@ def record_day(
     ------
     ProtocolError : no trial in the folder.
     DiaryError : see ``make_entry``, ``check_recordable`` and ``Diary.record``.
+    IntegrityError : ``protocol.toml`` is not the one the diary was started with.
     """
     trial = as_trial(trial)
     entry = make_entry(trial.protocol, day, values, guess, adherence, note, correction=correct)
@@ -58,6 +60,7 @@ def record_day(
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
     with trial.open_diary() as diary:
+        refuse_other_protocol(trial.document, diary.chain.anchors, "record in this diary")
         return diary.record(entry, correct=correct, recall=recall, deviation=deviation)
 
 
@@ -77,12 +80,14 @@ def import_diary(
     ------
     ProtocolError : no trial in the folder.
     DiaryError : see ``read_entries_csv`` and ``Diary.import_csv``.
+    IntegrityError : ``protocol.toml`` is not the one the diary was started with.
     """
     trial = as_trial(trial)
     entries = read_entries_csv(path, trial.protocol)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
     with trial.open_diary() as diary:
+        refuse_other_protocol(trial.document, diary.chain.anchors, "import into this diary")
         return diary.import_entries(Path(path), entries, correct=correct, deviation=deviation)
 
 
