@@ -72,9 +72,11 @@ class Status:
     recallable : the missing days that may still be recorded as recall entries (at most
         ``RECALL_DAYS`` back); older missing days stay missing.
     recall_entries : recorded days whose entry was typed after the day (recall entries).
+    late_entries : recorded days whose current entry was made more than ``RECALL_DAYS``
+        after the day (late entries: an import or a correction).
     recent : one character per day of the last ``RECENT_DAYS`` days up to today, oldest
-        first: ``#`` recorded, ``r`` recorded as a recall entry, ``.`` missing, ``?`` today
-        not yet recorded, a space outside the trial.
+        first: ``#`` recorded, ``r`` recorded as a recall entry, ``l`` as a late entry,
+        ``.`` missing, ``?`` today not yet recorded, a space outside the trial.
     next_switch : the first day of the next period, None if none follows.
     next_kit : the kit label from ``next_switch`` on.
     first_day, last_day : the trial's first (run-in included) and last day; after a STOP at
@@ -110,6 +112,7 @@ class Status:
     last_day: date
     unblinded: bool
     blinded: bool = True
+    late_entries: int = 0
     looks: tuple[Look, ...] = ()
     next_look: int | None = None
     next_look_on: date | None = None
@@ -120,7 +123,7 @@ class Status:
         return first_stop(self.looks)
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form: dates as ISO text."""
+        """JSON-ready form: dates as ISO text; ``late_entries`` only when there are any."""
         return {
             "today": self.today.isoformat(),
             "phase": self.phase,
@@ -160,6 +163,8 @@ class Status:
                 if self.next_look is None
                 else {"after_block": self.next_look, "on": self.next_look_on.isoformat()}
             ),
+            # Only a diary with late entries has the key: every other status reads as before.
+            **({"late_entries": self.late_entries} if self.late_entries else {}),
         }
 
 
@@ -180,6 +185,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
     today = today or date.today()
     recorded: set[date] = set()
     recalled: set[date] = set()
+    late: set[date] = set()
     unblinded = False
     looks: tuple[Look, ...] = ()
     diary = trial.diary
@@ -187,6 +193,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         refuse_other_protocol(trial.document, diary.chain.anchors, "show the status")
         recorded = {r.entry.date for r in diary.current_entries()}
         recalled = diary.recall_days()
+        late = {r.entry.date for r in diary.late_entries()}
         unblinded = diary.unblinding() is not None
         looks = diary.looks()
     look_block = None if unblinded else next_look(protocol, looks, today)
@@ -211,7 +218,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         if not protocol.start <= d <= end:
             return " "
         if d in recorded:
-            return "r" if d in recalled else "#"
+            return "l" if d in late else "r" if d in recalled else "#"
         return "?" if d == today else "."
 
     return Status(
@@ -231,6 +238,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         missing=missing,
         recallable=tuple(d for d in missing if (today - d).days <= RECALL_DAYS),
         recall_entries=len(recalled & set(so_far)),
+        late_entries=len(late & set(so_far)),
         recent="".join(mark(today - timedelta(days=i)) for i in reversed(range(RECENT_DAYS))),
         next_switch=upcoming[0].start if upcoming else None,
         next_kit=upcoming[0].kit if upcoming else None,

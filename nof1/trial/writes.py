@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from nof1.diary.entries import RECALL_DAYS, check_recordable, make_entry, read_entries_csv
+from nof1.diary.entries import (
+    RECALL_DAYS,
+    check_recordable,
+    lateness,
+    make_entry,
+    read_entries_csv,
+)
 from nof1.diary.records import Record, Unblinding
 from nof1.diary.store import NOT_UNBLINDED, check_unblind_time
 from nof1.errors import BlindingError, DiaryError
@@ -41,8 +47,10 @@ def record_day(
     ----------
     trial : the trial (``open_trial``) or its folder.
     today : when given, the day must be recordable on it (``entries.check_recordable``:
-        not in the future, at most ``RECALL_DAYS`` back), and a first entry for an earlier
-        day is kept as a recall entry; the command line always gives it.
+        not in the future, at most ``RECALL_DAYS`` back), a first entry for an earlier
+        day is kept as a recall entry, and a correction made more than ``RECALL_DAYS``
+        after its day as a late entry (``entries.lateness``); the command line always
+        gives it.
     deviation : after unblinding, why this entry is made then (``--after-unblinding
         --reason``); it is kept as a deviation from the protocol.
 
@@ -56,12 +64,12 @@ def record_day(
     entry = make_entry(trial.protocol, day, values, guess, adherence, note, correction=correct)
     if today is not None:
         check_recordable(entry.date, today, recall_days=None if correct else RECALL_DAYS)
-    recall = today is not None and entry.date < today and not correct
+    recall, late = (False, False) if today is None else lateness(entry.date, today, correct)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
     with trial.open_diary() as diary:
         refuse_other_protocol(trial.document, diary.chain.anchors, "record in this diary")
-        return diary.record(entry, correct=correct, recall=recall, deviation=deviation)
+        return diary.record(entry, correct=correct, recall=recall, deviation=deviation, late=late)
 
 
 def import_diary(
@@ -69,12 +77,19 @@ def import_diary(
     path: str | Path,
     correct: bool = False,
     deviation: str | None = None,
+    today: date | None = None,
 ) -> int:
     """Import a diary CSV into a trial's diary (what ``nof1 import`` does): all or nothing.
 
     The whole file is checked before the diary is opened, so a bad file never creates or
     touches the diary. See ``Diary.import_csv`` for the columns; ``deviation`` is the
     reason for importing after unblinding.
+
+    ``today``: when given, the import obeys ``record``'s rules on that day: a row for a
+    later day is refused, a first entry 1 to ``RECALL_DAYS`` days after its day is kept as
+    a recall entry, and any row more than ``RECALL_DAYS`` days after its day as a late
+    entry (the report counts them and shows the result without them). The command line
+    always gives it.
 
     Raises
     ------
@@ -83,12 +98,14 @@ def import_diary(
     IntegrityError : ``protocol.toml`` is not the one the diary was started with.
     """
     trial = as_trial(trial)
-    entries = read_entries_csv(path, trial.protocol)
+    entries = read_entries_csv(path, trial.protocol, today)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
     with trial.open_diary() as diary:
         refuse_other_protocol(trial.document, diary.chain.anchors, "import into this diary")
-        return diary.import_entries(Path(path), entries, correct=correct, deviation=deviation)
+        return diary.import_entries(
+            Path(path), entries, correct=correct, deviation=deviation, today=today
+        )
 
 
 def trial_stopped(trial: Trial | str | Path) -> bool:
