@@ -280,6 +280,7 @@ def analyze_trial(
     progressbar: bool | None = None,
     announce: Callable[[str], None] | None = None,
     without_deviations: bool = False,
+    without_late: bool = False,
 ) -> AnalysisResult:
     """Analyse an unblinded trial under its pre-registered analysis.
 
@@ -307,6 +308,8 @@ def analyze_trial(
         mcid, threshold) or ``analyze``'s default.
     without_deviations : leave out the diary records made after unblinding (the report
         shows the result both with and without them).
+    without_late : leave out the late entries, made more than ``RECALL_DAYS`` after their
+        day (the report shows the result both with and without them).
 
     Returns
     -------
@@ -354,7 +357,11 @@ def analyze_trial(
     chosen = {**defaults, **options}
     washout = washout_mode(pre.exclude_washout, chosen["carryover"])
     series = series_from_trial(
-        trial, outcome, washout=washout, without_deviations=without_deviations
+        trial,
+        outcome,
+        washout=washout,
+        without_deviations=without_deviations,
+        without_late=without_late,
     )
     monitoring = read_monitoring(trial)
     if monitoring is not None:
@@ -362,7 +369,7 @@ def analyze_trial(
         series = series.subset(monitoring.analysed(series.block))
     blinding = None
     if protocol.blinded:
-        table = trial_table(trial, without_deviations=without_deviations)
+        table = trial_table(trial, without_deviations=without_deviations, without_late=without_late)
         if monitoring is not None:
             table = table[monitoring.analysed(table["block"])]
         blinding = assess_trial_table(table, protocol.outcomes)
@@ -385,6 +392,10 @@ def analyze_trial(
     if deviations and not without_deviations:
         # Diary records made after unblinding that this result includes.
         result.options["deviations"] = deviations
+    late = 0 if trial.diary is None or without_late else len(trial.diary.late_entries())
+    if late:
+        # Entries made more than RECALL_DAYS after their day that this result includes.
+        result.options["late_entries"] = late
     if monitoring is not None:
         result = replace(result, sequential=monitoring)
     return result

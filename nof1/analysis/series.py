@@ -173,6 +173,7 @@ def trial_table(
     *,
     allocation: Allocation | None = None,
     without_deviations: bool = False,
+    without_late: bool = False,
 ) -> pd.DataFrame:
     """One row per protocol day (run-in included) with its schedule and diary entry.
 
@@ -185,6 +186,8 @@ def trial_table(
         against the protocol's commitment first.
     without_deviations : the diary as it stood at unblinding, ignoring every record made
         after it (``nof1 record --after-unblinding``).
+    without_late : ignoring every late entry (made more than ``RECALL_DAYS`` after its
+        day: ``nof1.diary.view.DiaryView.current_entries``).
 
     Returns
     -------
@@ -225,7 +228,7 @@ def trial_table(
     if trial.diary is not None:
         entries = {
             r.entry.date: r.entry
-            for r in trial.diary.current_entries(without_deviations=without_deviations)
+            for r in trial.diary.current_entries(without_deviations, without_late)
         }
         allocation = allocation or trial.diary.allocation()
     if allocation is not None:
@@ -280,6 +283,7 @@ def series_from_trial(
     include_run_in: bool = False,
     without_deviations: bool = False,
     allocation: Allocation | None = None,
+    without_late: bool = False,
 ) -> Series:
     """The ``Series`` of one outcome of an unblinded (or open-label) trial.
 
@@ -293,6 +297,7 @@ def series_from_trial(
     include_run_in : keep run-in days, as untreated days (``active`` 0, block and period
         0). Only sensible when the control arm is no treatment.
     without_deviations : leave out the records made after unblinding (``trial_table``).
+    without_late : leave out the late entries (``trial_table``).
     allocation : the opened allocation, held in memory only (``nof1 interim`` looks at a
         trial that stays blinded); checked against the protocol's commitment.
 
@@ -317,7 +322,12 @@ def series_from_trial(
     trial = as_trial(trial)
     protocol = trial.protocol
     chosen = protocol.primary if outcome is None else protocol.outcome(outcome)
-    table = trial_table(trial, allocation=allocation, without_deviations=without_deviations)
+    table = trial_table(
+        trial,
+        allocation=allocation,
+        without_deviations=without_deviations,
+        without_late=without_late,
+    )
     if table.loc[~table["run_in"], "arm"].isna().any():
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     keep = ~table["run_in"] | include_run_in

@@ -16,6 +16,7 @@ from nof1.cli.common import (
     seed_option,
     trial_option,
 )
+from nof1.diary.entries import RECALL_DAYS
 
 
 def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
@@ -239,6 +240,18 @@ def _human(result, names: dict[str, str] | None = None) -> str:
                 f"Deviations: this result includes {n} diary "
                 f"entr{'y' if n == 1 else 'ies'} made after unblinding; `nof1 report` shows "
                 "the result without them.",
+                width=88,
+            ),
+        ]
+    if result.options.get("late_entries"):
+        n = result.options["late_entries"]
+        lines += [
+            "",
+            textwrap.fill(
+                f"Late entries: {n} diary entr{'y was' if n == 1 else 'ies were'} made more "
+                f"than {RECALL_DAYS} days after {'its' if n == 1 else 'their'} day (imported "
+                "or corrected later) and are included here; `nof1 report` shows the result "
+                "without them.",
                 width=88,
             ),
         ]

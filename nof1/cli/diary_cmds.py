@@ -66,7 +66,9 @@ def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
     """The day and kit an interactive entry is for, e.g. ``Mon 2026-01-12: period 1, Kit 1``."""
     when = f"{info.date:%a} {info.date}"
     if info.date < today:
-        when += f" ({(today - info.date).days} days ago: a recall entry)"
+        days = (today - info.date).days
+        # Only a correction can be that late (``record`` refuses a first entry).
+        when += f" ({days} days ago: a {'late' if days > RECALL_DAYS else 'recall'} entry)"
     if info.period is None:
         return f"Diary for {when}: run-in (baseline), no kit."
     p = info.period
@@ -272,9 +274,15 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
                 "Washout day: keep to the plan as usual; the score is kept out of the analysis."
             )
     recall = f", {s.recall_entries} of them recall entries" if s.recall_entries else ""
+    if s.late_entries:
+        recall += (
+            f", {s.late_entries} of them late entries (entered more than {RECALL_DAYS} days "
+            "after the day: the report shows the result without them)"
+        )
     lines.append(f"Recorded {s.days_recorded} of {s.days_so_far} days so far{recall}.")
+    late = ", l late" if "l" in s.recent else ""
     lines.append(
-        f"Last {len(s.recent)} days: [{s.recent}] (# recorded, r recall, . missing, ? today)"
+        f"Last {len(s.recent)} days: [{s.recent}] (# recorded, r recall{late}, . missing, ? today)"
     )
     if s.missing:
         shown = ", ".join(str(d) for d in s.missing[-7:])
@@ -378,6 +386,7 @@ def history(trial, day, as_json) -> None:
     protocol = handle.protocol
     for r in records:
         mark = ("current" if r.current else "superseded") + (", recall" if r.recall else "")
+        mark += ", late" if r.late else ""
         if r.deviation is not None:
             mark += f", after unblinding: {r.deviation}"
         click.echo(f"#{r.id} {r.recorded_at:%Y-%m-%d %H:%M} UTC [{mark}] {_describe(r, protocol)}")
@@ -389,9 +398,18 @@ def history(trial, day, as_json) -> None:
 @click.option("--correct", is_flag=True, help="Rows for days already recorded correct them.")
 @_after_unblinding_options
 def import_(trial, csv_file, correct, after_unblinding, reason) -> None:
-    """Import diary rows from a CSV (date, outcomes, guess, adherence, note): all or none."""
+    """Import diary rows from a CSV (date, outcomes, guess, adherence, note): all or none.
+
+    Days after today are refused. A row for a day 1 to 3 days back is kept as a recall
+    entry, one for an older day as a late entry: the report counts them and shows the
+    result without them.
+    """
     n = import_diary(
-        trial, csv_file, correct=correct, deviation=_deviation(after_unblinding, reason)
+        trial,
+        csv_file,
+        correct=correct,
+        deviation=_deviation(after_unblinding, reason),
+        today=date.today(),
     )
     click.echo(f"Imported {n} entries from {csv_file}.")
 

@@ -237,6 +237,26 @@ def check_recordable(day: date, today: date, recall_days: int | None = RECALL_DA
         )
 
 
+def lateness(day: date, today: date, correction: bool = False) -> tuple[bool, bool]:
+    """How late an entry made ``today`` for ``day`` is: ``(recall, late)``.
+
+    A first entry made 1 to ``RECALL_DAYS`` days after its day is a recall entry (typed
+    from memory); any entry, a correction too, made more than ``RECALL_DAYS`` days after
+    its day is a late entry, which the report counts and shows the result without. Only an
+    import or a correction can be late: ``record`` refuses a first entry that late.
+
+    Examples
+    --------
+    >>> lateness(date(2026, 1, 5), today=date(2026, 1, 7))
+    (True, False)
+    >>> lateness(date(2026, 1, 5), today=date(2026, 2, 1))
+    (False, True)
+    """
+    days = (today - day).days
+    late = days > RECALL_DAYS
+    return (days > 0 and not late and not correction), late
+
+
 def validate_entry(protocol: Protocol, entry: Entry, require_value: bool = True) -> None:
     """Check an entry against the protocol (everything but the duplicate-day rule).
 
@@ -294,8 +314,17 @@ def _read_csv(path: Path, protocol: Protocol) -> list[tuple[int, dict[str, str]]
         raise DiaryError(f"{path} is not a readable CSV file: {exc}") from None
 
 
-def read_entries_csv(path: str | Path, protocol: Protocol) -> list[tuple[int, Entry]]:
+def read_entries_csv(
+    path: str | Path, protocol: Protocol, today: date | None = None
+) -> list[tuple[int, Entry]]:
     """Read and check every row of a diary CSV against the protocol, touching no diary.
+
+    Parameters
+    ----------
+    path : the CSV file.
+    protocol : the trial's protocol.
+    today : when given, a row for a later day is refused (an import obeys the rule of
+        ``record``: nothing is entered ahead of its day); the command line always gives it.
 
     Returns
     -------
@@ -303,8 +332,8 @@ def read_entries_csv(path: str | Path, protocol: Protocol) -> list[tuple[int, En
 
     Raises
     ------
-    DiaryError : unreadable file, bad header, a bad row (named by its line), a day twice
-        in the file, or no rows at all.
+    DiaryError : unreadable file, bad header, a bad row (named by its line), a day after
+        ``today``, a day twice in the file, or no rows at all.
     """
     path = Path(path)
     entries = []
@@ -319,6 +348,8 @@ def read_entries_csv(path: str | Path, protocol: Protocol) -> list[tuple[int, En
                 row.get("adherence"),
                 restore_text(row.get("note") or ""),
             )
+            if today is not None:
+                check_recordable(entry.date, today, recall_days=None)
         except DiaryError as exc:
             raise DiaryError(f"{path} line {line}: {exc}") from None
         if entry.date in seen:

@@ -21,7 +21,7 @@ class Record:
     reason given for a record made after unblinding (None before). ``recall`` is True
     when the row was recorded after its day, from memory (``nof1 record --date`` for a
     missed day): a recall entry. ``late`` is True when it was entered more than
-    ``RECALL_DAYS`` after its day (only an import can): a late entry.
+    ``RECALL_DAYS`` after its day (only an import or a correction can): a late entry.
     """
 
     id: int

@@ -2,7 +2,8 @@
 
 - **Never the wrong file.** The diary is built in a temporary file and linked into place
   complete, so it never exists empty; a symbolic link, a folder, an empty or a non-SQLite
-  file in its place is refused, never followed or re-initialised.
+  file, or another program's SQLite database in its place is refused, never followed,
+  re-initialised or written to (not even by a command that only reads).
 - **Private.** The file is created with mode 0600 (SQLite gives its ``-wal`` and ``-shm``
   files the same mode) and a diary readable by others is refused.
 - **Durable and shared.** WAL journal, ``synchronous=FULL`` (an entry acknowledged is on
@@ -170,7 +171,7 @@ def _create_diary(path: Path) -> None:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        _connect(tmp).close()
+        _connect(tmp, new=True).close()
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -214,15 +215,42 @@ def _migrate(con: sqlite3.Connection, path: Path) -> None:
         raise
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _check_nof1(con: sqlite3.Connection, path: Path, version: int) -> None:
+    """Refuse an SQLite database that is not a nof1 diary, before anything is written to it.
+
+    A nof1 diary is never at schema version 0 once it exists (``_create_diary`` links it
+    into place complete), and it always has an ``entries`` table. Anything else in place
+    of ``diary.sqlite`` (another program's database, copied or moved there) would otherwise
+    be given nof1's tables and its WAL journal by the first command that opened it, even
+    a read-only one.
+    """
+    tables = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'"
+    ).fetchone()
+    if version == 0 or tables is None:
+        raise DiaryError(
+            f"{path} is not a nof1 diary (an SQLite database without nof1's tables); nof1 "
+            "leaves it as it is: move it away to start an empty diary"
+        )
+
+
+def _connect(path: Path, new: bool = False) -> sqlite3.Connection:
+    """A writable connection, the schema brought up to date (``_migrate``).
+
+    ``new``: ``path`` is the empty file ``_create_diary`` builds a diary in; any other file
+    must already be a nof1 diary (``_check_nof1``), checked before the first write (even
+    switching to WAL writes to the file).
+    """
     # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if not new:
+            _check_nof1(con, path, version)
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = FULL")
         con.execute("PRAGMA foreign_keys = ON")
-        version = con.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             _migrate(con, path)
     except sqlite3.OperationalError as exc:  # busy past the timeout, unreadable file
@@ -274,6 +302,11 @@ def _connect_readonly(path: Path) -> sqlite3.Connection | None:
                 f"{path} has schema version {version}, newer than this nof1 reads "
                 f"({SCHEMA_VERSION}); upgrade nof1"
             )
+        try:
+            _check_nof1(con, path, version)
+        except DiaryError:
+            con.close()
+            raise
         if version < READABLE_AS_IS:
             con.close()
             return None

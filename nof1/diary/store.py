@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from nof1.diary import chain
 from nof1.diary.entries import (
     Entry,
+    lateness,
     read_entries_csv,
     validate_entry,
 )
@@ -128,9 +129,11 @@ class Diary:
             return self._view
         return read_view(self._con, self.path, tuple(o.name for o in self.protocol.outcomes))
 
-    def current_entries(self, without_deviations: bool = False) -> list[Record]:
+    def current_entries(
+        self, without_deviations: bool = False, without_late: bool = False
+    ) -> list[Record]:
         """``DiaryView.current_entries`` of the diary as it is now."""
-        return self.view().current_entries(without_deviations)
+        return self.view().current_entries(without_deviations, without_late)
 
     def deviations(self) -> list[Record]:
         """``DiaryView.deviations`` of the diary as it is now."""
@@ -147,6 +150,10 @@ class Diary:
     def recall_days(self) -> set[date]:
         """``DiaryView.recall_days`` of the diary as it is now."""
         return self.view().recall_days()
+
+    def late_entries(self) -> list[Record]:
+        """``DiaryView.late_entries`` of the diary as it is now."""
+        return self.view().late_entries()
 
     def export_frame(self) -> pd.DataFrame:
         """``DiaryView.export_frame`` of the diary as it is now."""
@@ -195,6 +202,7 @@ class Diary:
         merge: bool = False,
         recall: bool = False,
         deviation: str | None = None,
+        late: bool = False,
     ) -> int:
         """Insert one checked entry inside an open write transaction; return its id.
 
@@ -217,7 +225,7 @@ class Diary:
                 adherence=entry.adherence if entry.adherence is not None else old.adherence,
                 note=entry.note or old.note,
             )
-        new_id = _insert_row(self._con, entry, previous, recall, deviation)
+        new_id = _insert_row(self._con, entry, previous, recall, deviation, late)
         self._head = chain.append(
             self._con, "entry", chain.row(self._con, "entries", new_id), self._head
         )
@@ -229,10 +237,12 @@ class Diary:
         correct: bool = False,
         recall: bool = False,
         deviation: str | None = None,
+        late: bool = False,
     ) -> Record:
         """Append one day's entry; with ``correct=True`` it supersedes that day's entry,
         keeping the values of the superseded entry that the correction does not restate.
-        ``recall=True`` marks a missed day recorded later from memory.
+        ``recall=True`` marks a missed day recorded later from memory, ``late=True`` an
+        entry made more than ``RECALL_DAYS`` after its day (``entries.lateness``).
 
         After unblinding only a ``deviation`` goes in: the reason it was recorded then.
 
@@ -246,11 +256,17 @@ class Diary:
         validate_entry(self.protocol, entry, require_value=not correct)
         with self._write():
             self._check_frozen(deviation)
-            new_id = self._insert(entry, correct, merge=True, recall=recall, deviation=deviation)
+            new_id = self._insert(
+                entry, correct, merge=True, recall=recall, deviation=deviation, late=late
+            )
         return self._record(new_id)
 
     def import_csv(
-        self, path: str | Path, correct: bool = False, deviation: str | None = None
+        self,
+        path: str | Path,
+        correct: bool = False,
+        deviation: str | None = None,
+        today: date | None = None,
     ) -> int:
         """Import a diary CSV: every row is checked first, then all go in one transaction.
 
@@ -260,6 +276,11 @@ class Diary:
         export puts before a note a spreadsheet would run as a formula is removed again
         (``entries.restore_text``).
 
+        ``today``: when given, a row for a later day is refused, and each row is marked as
+        ``record`` would mark it on that day (``entries.lateness``): a recall entry 1 to
+        ``RECALL_DAYS`` days after its day, a late entry after that. The command line
+        always gives it.
+
         Returns
         -------
         int : the number of entries imported.
@@ -267,11 +288,13 @@ class Diary:
         Raises
         ------
         DiaryError : unreadable file, bad header, any bad row (named by its line), a day
-            twice in the file, or a day already in the diary (unless ``correct``); after
-            unblinding, no ``deviation`` reason (as in ``record``). Nothing is imported then.
+            twice in the file, a day already in the diary (unless ``correct``) or after
+            ``today``; after unblinding, no ``deviation`` reason (as in ``record``).
+            Nothing is imported then.
         """
         path = Path(path)
-        return self.import_entries(path, read_entries_csv(path, self.protocol), correct, deviation)
+        entries = read_entries_csv(path, self.protocol, today)
+        return self.import_entries(path, entries, correct, deviation, today)
 
     def import_entries(
         self,
@@ -279,14 +302,18 @@ class Diary:
         entries: list[tuple[int, Entry]],
         correct: bool = False,
         deviation: str | None = None,
+        today: date | None = None,
     ) -> int:
         """Import entries already read and checked by ``read_entries_csv(path, ...)`` (so
         that ``import_diary`` reads the file once): as ``import_csv``."""
         with self._write():
             self._check_frozen(deviation)
             for line, entry in entries:
+                recall, late = (
+                    (False, False) if today is None else lateness(entry.date, today, correct)
+                )
                 try:
-                    self._insert(entry, correct, deviation=deviation)
+                    self._insert(entry, correct, recall=recall, deviation=deviation, late=late)
                 except DiaryError as exc:
                     raise DiaryError(f"{path} line {line}: {exc}") from None
         return len(entries)
@@ -462,11 +489,11 @@ def _insert_row(
     supersedes: int | None,
     recall: bool = False,
     deviation: str | None = None,
+    late: bool = False,
 ) -> int:
     cur = con.execute(
-        "INSERT INTO entries"
-        " (date, outcomes, guess, adherence, note, recorded_at, supersedes, recall, deviation)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO entries (date, outcomes, guess, adherence, note, recorded_at, supersedes,"
+        " recall, deviation, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.date.isoformat(),
             json.dumps(dict(entry.values), sort_keys=True),
@@ -477,6 +504,7 @@ def _insert_row(
             supersedes,
             int(recall),
             None if deviation is None else deviation.strip(),
+            int(late),
         ),
     )
     return cur.lastrowid

@@ -69,16 +69,30 @@ class DiaryView:
     tables: dict[str, tuple[str, ...]]
     helper_records: tuple[HelperRecord, ...] = ()
 
-    def current_entries(self, without_deviations: bool = False) -> list[Record]:
+    def current_entries(
+        self, without_deviations: bool = False, without_late: bool = False
+    ) -> list[Record]:
         """The latest record of every recorded day, by date.
 
         ``without_deviations``: as the diary stood before unblinding, ignoring every record
         made after it (a day then keeps its latest earlier record, or has none).
+        ``without_late``: ignoring every late entry (``Record.late``: made more than
+        ``RECALL_DAYS`` after its day), in the same way.
         """
-        if not without_deviations:
+        if not (without_deviations or without_late):
             return [r for r in self.records if r.current]
-        latest = {r.entry.date: r for r in self.records if r.deviation is None}
+        latest = {
+            r.entry.date: r
+            for r in self.records
+            if not (without_deviations and r.deviation is not None)
+            and not (without_late and r.late)
+        }
         return list(latest.values())
+
+    def late_entries(self) -> list[Record]:
+        """The current records that are late entries (made more than ``RECALL_DAYS`` after
+        their day: an import or a correction), by date: what a result includes of them."""
+        return [r for r in self.records if r.current and r.late]
 
     def deviations(self) -> list[Record]:
         """The records made after unblinding (``--after-unblinding``), in recording order."""

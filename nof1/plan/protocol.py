@@ -497,14 +497,23 @@ def protocol_to_toml(p: Protocol) -> dict[str, Any]:
 def read_document(trial_dir: Path | str) -> dict[str, Any]:
     """``protocol.toml`` of a trial folder as parsed TOML, its keys and version checked.
 
+    A ``protocol.toml`` that is a symbolic link is refused rather than followed: it could
+    lead to another trial's protocol, and the diary would be recorded under that one.
+
     Raises
     ------
-    ProtocolError : no such folder or file, not TOML, unknown keys or format version.
+    ProtocolError : no such folder or file, a symbolic link, not TOML, unknown keys or
+        format version.
     """
     trial_dir = Path(trial_dir)
     path = trial_dir / PROTOCOL_FILE
     if not trial_dir.is_dir():
         raise ProtocolError(f"no trial folder at {trial_dir}: create one with `nof1 protocol new`")
+    if path.is_symlink():
+        raise ProtocolError(
+            f"{path} is a symbolic link; nof1 reads only a protocol file itself, never a link "
+            "(put the file it points to in its place)"
+        )
     if not path.is_file():
         raise ProtocolError(f"no trial at {trial_dir}: {PROTOCOL_FILE} not found")
     try:

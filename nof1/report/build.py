@@ -21,6 +21,7 @@ import pandas as pd
 
 from nof1.analysis.models.binary import rate_interval
 from nof1.analysis.summary import format_probability, large_benefit
+from nof1.diary.entries import RECALL_DAYS
 from nof1.errors import DataError
 from nof1.plan.files import write_output
 from nof1.plan.stopping import STOP_EFFICACY
@@ -200,15 +201,17 @@ def _completeness(
     outcome: str,
     arm_names: Mapping[str, str],
     recall_days: frozenset[date] = frozenset(),
+    late_days: frozenset[date] = frozenset(),
 ) -> list[dict]:
     """Per arm: planned analysis days, days with a score (and how many of them were recall
-    entries), missing days, days without the dose."""
+    entries, how many late entries), missing days, days without the dose."""
     rows = []
     for arm in ("A", "B"):
         t = table[(table["arm"] == arm) & ~table["washout"]]
         scored = t[outcome].notna()
         recorded = int(scored.sum())
         recalled = int(t.loc[scored, "date"].dt.date.isin(recall_days).sum())
+        late = int(t.loc[scored, "date"].dt.date.isin(late_days).sum())
         adherence = t["adherence"]
         rows.append(
             {
@@ -217,6 +220,7 @@ def _completeness(
                 "planned": len(t),
                 "recorded": recorded,
                 "recall": recalled,
+                "late": late,
                 "missing": len(t) - recorded,
                 "missed_dose": int((adherence == False).sum()),  # noqa: E712 (pandas boolean)
                 "dose_unknown": int(adherence.isna().sum()),
@@ -439,6 +443,8 @@ def build_report(
     generated: date | None = None,
     recall_days: frozenset[date] = frozenset(),
     sequential: Any = None,
+    late_entries: Sequence[Any] = (),
+    without_late: Any = None,
 ) -> str:
     """Render the clinician's report as one self-contained HTML page.
 
@@ -459,6 +465,10 @@ def build_report(
         analysis without them, or a sentence saying why there is none.
     generated : the date printed in the footer (default: today).
     recall_days : days whose entry was typed after the day (``Diary.recall_days``).
+    late_entries : the current records made more than ``RECALL_DAYS`` after their day
+        (``DiaryView.late_entries``): counted, listed, and shown in red.
+    without_late : when there are late entries, the ``EffectSummary`` of the same analysis
+        without them, or a sentence saying why there is none.
     sequential : the interim looks of a sequential trial (``nof1.trial.monitoring.Monitoring``)
         for the "Interim looks" section; None (the default: ``result.sequential``) for a
         fixed-length trial.
@@ -537,7 +547,15 @@ def build_report(
                 binary.append(row)
     scale_secondary = [x for x in secondary if x.kind == "scale"]
     completeness = (
-        _completeness(table, s.outcome, arm_names, recall_days) if table is not None else None
+        _completeness(
+            table,
+            s.outcome,
+            arm_names,
+            recall_days,
+            frozenset(r.entry.date for r in late_entries),
+        )
+        if table is not None
+        else None
     )
     period_arms = {}
     if table is not None:
@@ -576,6 +594,9 @@ def build_report(
         "unblinding": unblinding,
         "integrity": integrity,
         "without_deviations": without_deviations,
+        "late_entries": list(late_entries),
+        "without_late": without_late,
+        "recall_limit": RECALL_DAYS,
         "diag": diag,
         "ok": bool(diag.ok),
         "cent": _cent_items(protocol is not None, interim is not None),

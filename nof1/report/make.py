@@ -75,6 +75,7 @@ def trial_report(trial: Any, *, result: Any = None, **options: Any) -> str:
     unblinding = integrity.unblinding
     allocation = None if unblinding is None else Allocation(unblinding.arms, unblinding.salt)
     recall = set() if trial.diary is None else trial.diary.recall_days()
+    late = () if trial.diary is None else tuple(trial.diary.late_entries())
     if protocol.blinded and allocation is None:
         raise BlindingError("the trial is still blinded: run `nof1 unblind` first")
     options = {
@@ -100,6 +101,13 @@ def trial_report(trial: Any, *, result: Any = None, **options: Any) -> str:
             without = analyze_trial(trial, verify=False, without_deviations=True, **options).summary
         except (DataError, ModelError) as exc:
             without = f"cannot be analysed: {exc}"
+    without_late: Any = None
+    if late:
+        # The same analysis without the entries made more than RECALL_DAYS after their day.
+        try:
+            without_late = analyze_trial(trial, verify=False, without_late=True, **options).summary
+        except (DataError, ModelError) as exc:
+            without_late = f"cannot be analysed: {exc}"
     table = trial_table(trial)
     monitoring = read_monitoring(trial)
     if monitoring is not None:
@@ -116,6 +124,8 @@ def trial_report(trial: Any, *, result: Any = None, **options: Any) -> str:
         recall_days=frozenset(recall),
         integrity=integrity,
         without_deviations=without,
+        late_entries=late,
+        without_late=without_late,
     )
 
 

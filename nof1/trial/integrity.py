@@ -104,6 +104,30 @@ def _anchor_problems(document: dict, anchors: tuple[dict, ...]) -> list[str]:
     return []
 
 
+def refuse_other_protocol(document: dict, anchors: tuple[dict, ...], action: str) -> None:
+    """Refuse to go on under a ``protocol.toml`` that the diary was not started with.
+
+    ``record``, ``import`` and ``status`` call it, so that another trial's protocol copied
+    into the folder never has days recorded, or a kit shown, under its schedule.
+
+    Parameters
+    ----------
+    document : ``protocol.toml`` as parsed.
+    anchors : the protocol records of the diary's chain (``ChainCheck.anchors``).
+    action : what is refused, for the message ("record in this diary").
+
+    Raises
+    ------
+    IntegrityError : naming the fields that differ.
+    """
+    problems = _anchor_problems(document, anchors)
+    if problems:
+        raise IntegrityError(
+            f"nof1 will not {action}: {'; '.join(problems)}; put back the {PROTOCOL_FILE} "
+            "the diary was started with"
+        )
+
+
 def check_trial(trial: Trial | str | Path) -> TrialCheck:
     """Check a trial against its commitments; every problem is listed, none raised.
 

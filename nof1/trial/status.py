@@ -15,6 +15,7 @@ from nof1.diary.records import Look, first_stop
 from nof1.plan.calendar import block_end
 from nof1.plan.protocol import Protocol
 from nof1.trial.handle import Trial, as_trial
+from nof1.trial.integrity import refuse_other_protocol
 
 #: Days shown in the progress line of ``Status.recent``.
 RECENT_DAYS = 28
@@ -71,9 +72,11 @@ class Status:
     recallable : the missing days that may still be recorded as recall entries (at most
         ``RECALL_DAYS`` back); older missing days stay missing.
     recall_entries : recorded days whose entry was typed after the day (recall entries).
+    late_entries : recorded days whose current entry was made more than ``RECALL_DAYS``
+        after the day (late entries: an import or a correction).
     recent : one character per day of the last ``RECENT_DAYS`` days up to today, oldest
-        first: ``#`` recorded, ``r`` recorded as a recall entry, ``.`` missing, ``?`` today
-        not yet recorded, a space outside the trial.
+        first: ``#`` recorded, ``r`` recorded as a recall entry, ``l`` as a late entry,
+        ``.`` missing, ``?`` today not yet recorded, a space outside the trial.
     next_switch : the first day of the next period, None if none follows.
     next_kit : the kit label from ``next_switch`` on.
     first_day, last_day : the trial's first (run-in included) and last day; after a STOP at
@@ -109,6 +112,7 @@ class Status:
     last_day: date
     unblinded: bool
     blinded: bool = True
+    late_entries: int = 0
     looks: tuple[Look, ...] = ()
     next_look: int | None = None
     next_look_on: date | None = None
@@ -119,7 +123,7 @@ class Status:
         return first_stop(self.looks)
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form: dates as ISO text."""
+        """JSON-ready form: dates as ISO text; ``late_entries`` only when there are any."""
         return {
             "today": self.today.isoformat(),
             "phase": self.phase,
@@ -159,6 +163,8 @@ class Status:
                 if self.next_look is None
                 else {"after_block": self.next_look, "on": self.next_look_on.isoformat()}
             ),
+            # Only a diary with late entries has the key: every other status reads as before.
+            **({"late_entries": self.late_entries} if self.late_entries else {}),
         }
 
 
@@ -171,18 +177,23 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
     ------
     ProtocolError : no trial in the folder.
     DiaryError : the diary cannot be read.
+    IntegrityError : ``protocol.toml`` is not the one the diary was started with (its
+        kits and days would be another trial's).
     """
     trial = as_trial(trial)
     protocol = trial.protocol
     today = today or date.today()
     recorded: set[date] = set()
     recalled: set[date] = set()
+    late: set[date] = set()
     unblinded = False
     looks: tuple[Look, ...] = ()
     diary = trial.diary
     if diary is not None:
+        refuse_other_protocol(trial.document, diary.chain.anchors, "show the status")
         recorded = {r.entry.date for r in diary.current_entries()}
         recalled = diary.recall_days()
+        late = {r.entry.date for r in diary.late_entries()}
         unblinded = diary.unblinding() is not None
         looks = trial.signed.looks  # only looks nof1 may act on: signed by the helper
     look_block = None if unblinded else next_look(protocol, looks, today)
@@ -207,7 +218,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         if not protocol.start <= d <= end:
             return " "
         if d in recorded:
-            return "r" if d in recalled else "#"
+            return "l" if d in late else "r" if d in recalled else "#"
         return "?" if d == today else "."
 
     return Status(
@@ -227,6 +238,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         missing=missing,
         recallable=tuple(d for d in missing if (today - d).days <= RECALL_DAYS),
         recall_entries=len(recalled & set(so_far)),
+        late_entries=len(late & set(so_far)),
         recent="".join(mark(today - timedelta(days=i)) for i in reversed(range(RECENT_DAYS))),
         next_switch=upcoming[0].start if upcoming else None,
         next_kit=upcoming[0].kit if upcoming else None,

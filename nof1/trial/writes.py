@@ -11,12 +11,19 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from nof1.diary.entries import RECALL_DAYS, check_recordable, make_entry, read_entries_csv
+from nof1.diary.entries import (
+    RECALL_DAYS,
+    check_recordable,
+    lateness,
+    make_entry,
+    read_entries_csv,
+)
 from nof1.diary.records import Record, Unblinding
 from nof1.diary.store import NOT_UNBLINDED, check_unblind_time
 from nof1.errors import BlindingError, DiaryError
 from nof1.plan.protocol import Protocol
 from nof1.trial.handle import Trial, as_trial
+from nof1.trial.integrity import refuse_other_protocol
 
 
 def record_day(
@@ -40,8 +47,10 @@ def record_day(
     ----------
     trial : the trial (``open_trial``) or its folder.
     today : when given, the day must be recordable on it (``entries.check_recordable``:
-        not in the future, at most ``RECALL_DAYS`` back), and a first entry for an earlier
-        day is kept as a recall entry; the command line always gives it.
+        not in the future, at most ``RECALL_DAYS`` back), a first entry for an earlier
+        day is kept as a recall entry, and a correction made more than ``RECALL_DAYS``
+        after its day as a late entry (``entries.lateness``); the command line always
+        gives it.
     deviation : after unblinding, why this entry is made then (``--after-unblinding
         --reason``); it is kept as a deviation from the protocol.
 
@@ -49,16 +58,18 @@ def record_day(
     ------
     ProtocolError : no trial in the folder.
     DiaryError : see ``make_entry``, ``check_recordable`` and ``Diary.record``.
+    IntegrityError : ``protocol.toml`` is not the one the diary was started with.
     """
     trial = as_trial(trial)
     entry = make_entry(trial.protocol, day, values, guess, adherence, note, correction=correct)
     if today is not None:
         check_recordable(entry.date, today, recall_days=None if correct else RECALL_DAYS)
-    recall = today is not None and entry.date < today and not correct
+    recall, late = (False, False) if today is None else lateness(entry.date, today, correct)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
     with trial.open_diary() as diary:
-        return diary.record(entry, correct=correct, recall=recall, deviation=deviation)
+        refuse_other_protocol(trial.document, diary.chain.anchors, "record in this diary")
+        return diary.record(entry, correct=correct, recall=recall, deviation=deviation, late=late)
 
 
 def import_diary(
@@ -66,6 +77,7 @@ def import_diary(
     path: str | Path,
     correct: bool = False,
     deviation: str | None = None,
+    today: date | None = None,
 ) -> int:
     """Import a diary CSV into a trial's diary (what ``nof1 import`` does): all or nothing.
 
@@ -73,17 +85,27 @@ def import_diary(
     touches the diary. See ``Diary.import_csv`` for the columns; ``deviation`` is the
     reason for importing after unblinding.
 
+    ``today``: when given, the import obeys ``record``'s rules on that day: a row for a
+    later day is refused, a first entry 1 to ``RECALL_DAYS`` days after its day is kept as
+    a recall entry, and any row more than ``RECALL_DAYS`` days after its day as a late
+    entry (the report counts them and shows the result without them). The command line
+    always gives it.
+
     Raises
     ------
     ProtocolError : no trial in the folder.
     DiaryError : see ``read_entries_csv`` and ``Diary.import_csv``.
+    IntegrityError : ``protocol.toml`` is not the one the diary was started with.
     """
     trial = as_trial(trial)
-    entries = read_entries_csv(path, trial.protocol)
+    entries = read_entries_csv(path, trial.protocol, today)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
     with trial.open_diary() as diary:
-        return diary.import_entries(Path(path), entries, correct=correct, deviation=deviation)
+        refuse_other_protocol(trial.document, diary.chain.anchors, "import into this diary")
+        return diary.import_entries(
+            Path(path), entries, correct=correct, deviation=deviation, today=today
+        )
 
 
 def trial_stopped(trial: Trial | str | Path) -> bool:
