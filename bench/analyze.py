@@ -5,7 +5,10 @@ Run:  python bench/analyze.py [--repeats 3] [--no-mcmc]
 Rows: a baseline ``python -c "import nof1"``; the exact engine on a 112-day CSV; the exact
 engine's onset/carryover model on a 175-day trial folder (the magnesium design: 7 run-in
 days, 3 blocks of 28-day periods with 7 washout days; its pre-registered analysis, the tau
-grid times the rho grid) and, beside it, the same trial with ``--no-carryover``; and the
+grid times the rho grid) and, beside it, the same trial with ``--no-carryover``; a blinded
+sequential trial whose unblinding and three interim looks are signed by the helper, with
+what checking those signatures costs (in a fresh process: importing Ed25519, verifying
+the records); and the
 PyMC engine on the CSV (4 chains x 1000 draws; left out with ``--no-mcmc``) three ways:
 
 - cold: PyTensor's compile cache is an empty folder of its own (``PYTENSOR_FLAGS``
@@ -25,6 +28,7 @@ time.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -72,6 +76,73 @@ def simulated_trial(folder: Path, seed: int = 1) -> None:
     import_diary(folder, diary)
 
 
+PASSPHRASE = "correct horse battery staple"
+
+#: In a fresh process: what the helper's signatures cost a reader. The Ed25519 module's own
+#: import (the rest of ``cryptography`` is loaded anyway, for the sealed allocation), then
+#: checking every signed record of the trial (``nof1.diary.signed.check_signed``).
+_SIGNATURE_PROBE = """
+import json, statistics, sys, time
+import cryptography.hazmat.primitives.ciphers.aead, cryptography.hazmat.primitives.kdf.scrypt
+t = time.perf_counter()
+import cryptography.hazmat.primitives.asymmetric.ed25519
+imported = time.perf_counter() - t
+from nof1.diary.signed import check_signed
+from nof1.trial.handle import open_trial
+trial = open_trial(sys.argv[1])
+times = []
+for _ in range(200):
+    t = time.perf_counter()
+    check = check_signed(trial.diary, trial.protocol)
+    times.append(time.perf_counter() - t)
+assert all(r.status == "verified" for r in check.records), check.problems
+print(json.dumps({"import_ms": imported * 1e3, "check_ms": statistics.median(times) * 1e3,
+                  "records": len(check.records)}))
+"""
+
+
+def signed_trial(folder: Path, seed: int = 1) -> None:
+    """A blinded sequential generic-ab trial (looks after blocks 2-5 of 7-day periods), its
+    interim looks taken and recorded, then unblinded: every helper record signed."""
+    from datetime import date
+
+    from nof1.design.simulate import simulate_series
+    from nof1.interim import interim_look
+    from nof1.plan.calendar import block_end
+    from nof1.plan.sealing import open_allocation
+    from nof1.plan.stopping import SequentialRule
+    from nof1.trial.create import create_trial
+    from nof1.trial.writes import import_diary, unblind_trial
+
+    rule = SequentialRule((2, 3, 4, 5), (0.999, 0.999, 0.999, 0.8), (0.0, 0.0, 0.0))
+    protocol = create_trial(folder, "generic-ab", passphrase=PASSPHRASE, start=date(2026, 1, 5),
+                            seed=seed, sequential=rule, period_days=7, washout_days=0)  # fmt: skip
+    arms = open_allocation(folder, PASSPHRASE).arms
+    sim = simulate_series(protocol, effect=-1.0, sd=1.2, rho=0.5, allocation=arms, rng=seed)
+    lines = ["date,pain"] + [
+        f"{protocol.start + timedelta(days=int(day))},{pain:g}"
+        for day, pain in zip(sim.frame["day"], sim.frame["pain"], strict=True)
+        if not np.isnan(pain)
+    ]
+    diary = folder.parent / "signed-diary.csv"
+    diary.write_text("\n".join(lines) + "\n")
+    import_diary(folder, diary)
+    for k in rule.looks[:-1]:
+        look = interim_look(folder, PASSPHRASE, today=block_end(protocol, k) + timedelta(days=1))
+        if look.decision != "CONTINUE":
+            break
+    unblind_trial(folder, PASSPHRASE, today=protocol.end + timedelta(days=1))
+
+
+def signature_cost(folder: Path) -> dict:
+    """What verifying the helper's signatures costs ``nof1 analyze --trial`` (ms)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _SIGNATURE_PROBE, str(folder)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
 def shared_cache_modules() -> int:
     """How many compiled modules the default PyTensor cache holds."""
     code = "import pytensor; print(pytensor.config.compiledir)"
@@ -91,6 +162,8 @@ def main() -> None:
         simulated_csv(csv)
         trial = Path(tmp) / "trial"
         simulated_trial(trial)
+        signed = Path(tmp) / "signed" / "trial"
+        signed_trial(signed)
         base = ["analyze", "--csv", str(csv), "--outcome", "pain", "--treatment", "arm"]
         base += ["--active", "A", "--time", "day", "--seed", "1"]
         onset = [*nof1, "analyze", "--trial", str(trial), "--seed", "1"]
@@ -107,7 +180,12 @@ def main() -> None:
                 "  same, --no-carryover",
                 *measure_median([*onset, "--no-carryover"], args.repeats),
             ),
+            (
+                "analyze --trial (blinded, 4 signed records)",
+                *measure_median([*nof1, "analyze", "--trial", str(signed)], args.repeats),
+            ),
         ]
+        cost = signature_cost(signed)
         if not args.no_mcmc:
             results += [
                 ("analyze --engine mcmc, cold", *measure(mcmc, own)),
@@ -123,6 +201,11 @@ def main() -> None:
             )
     print(f"repeats: {args.repeats} (median wall and CPU seconds, max peak RSS; cold: one run)")
     print_table(results)
+    print(
+        f"signatures: importing Ed25519 {cost['import_ms']:.1f} ms, checking the "
+        f"{cost['records']} signed records {cost['check_ms']:.2f} ms (median of 200); "
+        f"together {cost['import_ms'] + cost['check_ms']:.1f} ms of the blinded row (target < 50 ms)"
+    )
 
 
 if __name__ == "__main__":

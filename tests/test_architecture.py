@@ -36,3 +36,25 @@ def test_every_package_has_its_section():
     for package in (ROOT / "nof1").iterdir():
         if package.is_dir() and (package / "__init__.py").exists():
             assert f"### `nof1/{package.name}/`" in TEXT, package.name
+
+
+def test_every_test_the_documents_name_exists():
+    """docs/security.md's table of attacks (and any other document) names its tests as
+    ``tests/FILE.py::name``: each must be a test function of that file."""
+    documents = [
+        ROOT / "README.md",
+        ROOT / "ARCHITECTURE.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+    ]
+    named = {
+        (path, name)
+        for doc in documents
+        for path, name in re.findall(r"(tests/\w+\.py)::(\w+)", doc.read_text(encoding="utf-8"))
+    }
+    assert named, "docs/security.md names its tests"
+    missing = [
+        f"{path}::{name}"
+        for path, name in sorted(named)
+        if f"def {name}(" not in (ROOT / path).read_text(encoding="utf-8")
+    ]
+    assert missing == []

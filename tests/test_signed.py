@@ -278,6 +278,13 @@ def test_a_forged_stop_does_not_end_the_trial(sequential, today):
     assert "stopped" not in res.stdout
     line = _unblind_without_early(sequential)
     assert "needs --early" in line
+    line = refused(sequential, "analyze", "--trial", sequential)
+    assert "Interim look 1 is not signed by the helper" in line
+    # Unblinded early by the helper, the report shows the forged look in red.
+    res = run("unblind", "--trial", sequential, "--passphrase-file",
+              sequential.parent / "pass.txt", "--early", "--reason", "test")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Interim look 1 is not signed by the helper" in banner(report_page(sequential))
 
 
 def test_a_stop_signed_with_another_key_is_forged(sequential, today):

@@ -316,7 +316,7 @@ def _created(folder: Path) -> str:
 def test_another_trials_protocol_is_refused_by_record_and_status(recorded, other, tmp_path,
                                                                  freeze_today):  # fmt: skip
     freeze_today(START + timedelta(days=1))
-    changed = "blinding.commitment, blinding.sealed_sha256"
+    changed = "blinding.commitment, blinding.helper_key, blinding.sealed_sha256"
     created = [_created(folder) for folder in (recorded, other)]  # to the second
     changed += ", nof1.created" if created[0] != created[1] else ""
     shutil.copy2(other / "protocol.toml", recorded / "protocol.toml")
