@@ -254,8 +254,13 @@ def run_demo(
     say(f"3. import: {n} diary entries into {trial_dir / 'diary.sqlite'}")
 
     # The trial is over the day after its last period, whenever the demo runs.
-    unblind_trial(trial_dir, DEMO_PASSPHRASE, today=protocol.end + timedelta(days=1))
-    say(f"4. unblind: allocation {' '.join(arms)} verified against the commitment")
+    _, unblinding = unblind_trial(
+        trial_dir, DEMO_PASSPHRASE, today=protocol.end + timedelta(days=1)
+    )
+    say(
+        f"4. unblind: allocation {' '.join(arms)} verified against the commitment; "
+        f"unblinding code {unblinding.code} (for the clinician)"
+    )
 
     mcmc = {"chains": 2} if engine == "mcmc" else {}
     result = analyze_trial(trial_dir, engine=engine, seed=seed, prior_sensitivity=True, **mcmc)
@@ -457,7 +462,8 @@ def run_sequential_demo(
     say(
         _wrap(
             f"4. unblind: allocation {' '.join(arms)} verified against the commitment "
-            f"(reason: {unblinding.reason or 'the trial is over'})",
+            f"(reason: {unblinding.reason or 'the trial is over'}); unblinding code "
+            f"{unblinding.code} (for the clinician)",
             first="",
         )
     )
