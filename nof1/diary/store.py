@@ -362,14 +362,8 @@ class Diary:
         """
         if decision not in DECISIONS:
             raise DiaryError(f"unknown look decision {decision!r}; one of {', '.join(DECISIONS)}")
-        at = datetime.now(UTC).isoformat(timespec="seconds")
-        content = {"look": look, "after_block": after_block, "decision": decision, "at": at}
-        with self._write() as con:
-            if self.unblinding() is not None:
-                raise BlindingError("the trial is already unblinded: there is nothing to look at")
-            content = self._signed("look", content, signing_key)
-            self._head = chain.append(con, "look", content, self._head)
-        return look_from_content(content)
+        content = {"look": look, "after_block": after_block, "decision": decision}
+        return look_from_content(self._append_look("look", content, signing_key))
 
     def record_refused_look(
         self, look: int, after_block: int, reason: str, signing_key: bytes | None = None
@@ -383,14 +377,19 @@ class Diary:
         BlindingError : the trial is already unblinded.
         DiaryError : the diary cannot be written.
         """
-        at = datetime.now(UTC).isoformat(timespec="seconds")
-        content = {"look": look, "after_block": after_block, "reason": reason, "at": at}
+        content = {"look": look, "after_block": after_block, "reason": reason}
+        return code("look-refused", self._append_look("look-refused", content, signing_key))
+
+    def _append_look(self, kind: str, content: dict, signing_key: bytes | None) -> dict:
+        """Append a look (or a refused look) of a blinded trial, timed and signed; the
+        content as recorded."""
+        content = {**content, "at": datetime.now(UTC).isoformat(timespec="seconds")}
         with self._write() as con:
             if self.unblinding() is not None:
                 raise BlindingError("the trial is already unblinded: there is nothing to look at")
-            content = self._signed("look-refused", content, signing_key)
-            self._head = chain.append(con, "look-refused", content, self._head)
-        return code("look-refused", content)
+            content = self._signed(kind, content, signing_key)
+            self._head = chain.append(con, kind, content, self._head)
+        return content
 
     # ---- unblinding
 
