@@ -6,8 +6,8 @@ the diary are each read once, when first needed, and kept. The integrity check
 these same bytes and rows, so what was verified is exactly what is analysed, and a command
 opens each file once.
 
-A ``Trial`` is a snapshot: a write (``nof1.trial.writes``) goes to the files, never into a
-handle already open; open the trial again to see it.
+A write (``nof1.trial.writes``) goes to the files and never changes what a handle has
+already read: open the trial again to see it.
 """
 
 from __future__ import annotations
