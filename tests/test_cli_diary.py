@@ -303,6 +303,8 @@ def test_history_shows_the_correction_and_the_file_is_private(diary):
         (5.0, None, False),
         (6.0, rows[0]["id"], True),
     ]
+    # The marks the human lines show, in the machine output too.
+    assert [(r["recall"], r["late"]) for r in rows] == [(True, False), (False, False)]
     assert stat.S_IMODE((diary / DIARY_FILE).stat().st_mode) == 0o600
 
 

@@ -373,6 +373,8 @@ def history(trial, day, as_json) -> None:
                         "recorded_at": r.recorded_at.isoformat(),
                         "supersedes": r.supersedes,
                         "current": r.current,
+                        "recall": r.recall,
+                        "late": r.late,
                         "after_unblinding": r.deviation,
                     }
                     for r in records
