@@ -31,7 +31,7 @@ from datetime import date
 from pathlib import Path
 
 from nof1.analysis.models.exact import fit_exact
-from nof1.analysis.series import series_from_trial, washout_mode
+from nof1.analysis.series import series_from_trial, trial_table, washout_mode
 from nof1.analysis.summary import summarize
 from nof1.diary.records import Look
 from nof1.errors import BlindingError, DataError, IntegrityError, ProtocolError
@@ -157,7 +157,7 @@ def due_look(trial: Trial | str | Path, today: date | None = None) -> LookPoint:
         )
     done = blocks_complete(protocol, today)
     if trial.diary is not None:
-        stop = trial.diary.stopped()
+        stop = trial.signed.stopped  # a STOP nof1 may act on: signed by the helper
         if stop is not None and stop.after_block < done:
             raise BlindingError(
                 f"the trial stopped at look {stop.look} ({stop.decision}, after block "
@@ -265,8 +265,6 @@ def kit_problem(trial: Trial, point: LookPoint) -> str | None:
     treatments have scores in every block, whatever the allocation, and the fit cannot
     fail in a way that depends on it.
     """
-    from nof1.analysis.series import trial_table
-
     protocol, pre = point.protocol, point.protocol.analysis
     outcome = protocol.primary.name
     table = trial_table(trial)  # no allocation: the arms stay hidden

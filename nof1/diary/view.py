@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from nof1.diary import chain
 from nof1.diary.entries import ENTRY_COLUMNS, Entry, neutralise_text, parse_date
-from nof1.diary.records import Look, Record, Unblinding, first_stop
+from nof1.diary.records import Look, Record, Unblinding
 from nof1.plan.files import check_output, write_output
 from nof1.plan.sealing import Allocation
 from nof1.plan.signing import code
@@ -54,7 +54,6 @@ class DiaryView:
     records : every record, corrections included, by date then recording order.
     chain : the hash chain as verified over exactly these rows (``nof1.diary.chain``).
     unblinding_record : the unblinding, None while blinded.
-    looks_recorded : every interim look, oldest first (a repeated look appears each time).
     tables : every table of the file and its columns, as its own schema says.
     helper_records : the records only the helper may make (unblinding, looks, refused
         looks), in chain order, for ``nof1.diary.signed`` to check.
@@ -65,9 +64,8 @@ class DiaryView:
     records: tuple[Record, ...]
     chain: chain.ChainCheck
     unblinding_record: Unblinding | None
-    looks_recorded: tuple[Look, ...]
     tables: dict[str, tuple[str, ...]]
-    helper_records: tuple[HelperRecord, ...] = ()
+    helper_records: tuple[HelperRecord, ...]
 
     def current_entries(
         self, without_deviations: bool = False, without_late: bool = False
@@ -112,12 +110,9 @@ class DiaryView:
         return {r.entry.date for r in self.records if r.supersedes is None and r.recall}
 
     def looks(self) -> tuple[Look, ...]:
-        """Every interim look recorded, oldest first (a repeated look appears each time)."""
-        return self.looks_recorded
-
-    def stopped(self) -> Look | None:
-        """The first look that said STOP, or None while the trial may go on."""
-        return first_stop(self.looks_recorded)
+        """Every interim look recorded, oldest first (a repeated look appears each time),
+        signed or not: ``nof1.diary.signed`` says which nof1 may act on."""
+        return tuple(look_from_content(r.content) for r in self.helper_records if r.kind == "look")
 
     def unblinding(self) -> Unblinding | None:
         """The unblinding record, or None while the trial is blinded."""
@@ -239,15 +234,11 @@ def read_view(con: sqlite3.Connection, path: Path, outcomes: tuple[str, ...]) ->
     records = [replace(r, current=False) if r.id in superseded else r for r in records]
     u = rows.unblinding
     unblinding = None if u is None else unblinding_from_row(u)
-    looks = [
-        look_from_content(json.loads(text)) for _, kind, text, _, _ in rows.chain if kind == "look"
-    ]
     helper = tuple(
         HelperRecord(seq, kind, json.loads(text), prev)
         for seq, kind, text, prev, _ in rows.chain
         if kind in HELPER_KINDS
     )
     return DiaryView(
-        path, outcomes, tuple(records), chain.check(rows), unblinding, tuple(looks), rows.tables,
-        helper,
+        path, outcomes, tuple(records), chain.check(rows), unblinding, rows.tables, helper,
     )  # fmt: skip

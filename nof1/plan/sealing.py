@@ -336,16 +336,9 @@ def unseal_trial(
     return secrets_
 
 
-def unseal_allocation(
-    protocol: Protocol, document: dict[str, Any], sealed: bytes | None, passphrase: str
-) -> Allocation:
-    """The allocation of ``unseal_trial``."""
-    return unseal_trial(protocol, document, sealed, passphrase).allocation
-
-
 def open_allocation(trial_dir: Path | str, passphrase: str) -> Allocation:
-    """Open and verify the sealed allocation of a trial folder (``unseal_allocation`` on
-    what the folder holds).
+    """Open and verify the sealed allocation of a trial folder (``unseal_trial`` on what
+    the folder holds).
 
     Raises
     ------
@@ -354,4 +347,4 @@ def open_allocation(trial_dir: Path | str, passphrase: str) -> Allocation:
     """
     document = read_document(trial_dir)
     protocol = parse_protocol(document, Path(trial_dir) / PROTOCOL_FILE)
-    return unseal_allocation(protocol, document, read_sealed(trial_dir), passphrase)
+    return unseal_trial(protocol, document, read_sealed(trial_dir), passphrase).allocation
