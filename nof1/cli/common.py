@@ -46,9 +46,25 @@ class Nof1Group(click.Group):
             return super().invoke(ctx)
         except Nof1Error as exc:
             raise click.ClickException(str(exc)) from None
+        except click.Abort as exc:
+            # A prompt answered with end of input (Ctrl-D, a script's input that runs out):
+            # click raises Abort from the EOFError. Every prompt comes before anything is
+            # written, so nothing was saved.
+            if isinstance(exc.__context__, EOFError):
+                raise click.ClickException(NO_ANSWER) from None
+            _interrupted()
         except KeyboardInterrupt:
-            click.echo("\nInterrupted: nothing was saved for the command in progress.", err=True)
-            sys.exit(130)
+            _interrupted()
+
+
+#: The error of a prompt answered with end of input.
+NO_ANSWER = "no answer (end of input); nothing was saved."
+
+
+def _interrupted() -> None:
+    """Ctrl-C, at a prompt or while working: exit 130, nothing saved (writes are atomic)."""
+    click.echo("\nInterrupted: nothing was saved for the command in progress.", err=True)
+    sys.exit(130)
 
 
 def trial_option():
@@ -63,12 +79,24 @@ def trial_option():
     )
 
 
-def read_passphrase(path: Path | None, confirm: bool = False) -> str:
-    """Read the helper's passphrase from the first line of a file, or ask for it hidden."""
+#: How many times the helper may choose a new passphrase before the command gives up.
+PASSPHRASE_ATTEMPTS = 3
+
+
+def read_passphrase(path: Path | None, new: bool = False) -> str:
+    """Read the helper's passphrase from the first line of a file, or ask for it hidden.
+
+    ``new``: the passphrase is being chosen (``protocol new``), so it must pass
+    ``check_passphrase``, from a file as typed. Typed, a weak one is refused before it is
+    typed a second time, and asked again; after ``PASSPHRASE_ATTEMPTS`` refusals (weak, or
+    the two typings differ) the command ends with one ``Error:`` line.
+    """
+    from nof1.plan.sealing import check_passphrase  # cryptography: only when it is needed
+
+    if path is None and new:
+        return _choose_passphrase()
     if path is None:
-        return click.prompt(
-            "Helper's passphrase", hide_input=True, confirmation_prompt=confirm, err=True
-        )
+        return click.prompt("Helper's passphrase", hide_input=True, err=True)
     try:
         # utf-8-sig: a byte-order mark that an editor put first is not part of the phrase.
         text = Path(path).read_text(encoding="utf-8-sig")
@@ -83,7 +111,30 @@ def read_passphrase(path: Path | None, confirm: bool = False) -> str:
     phrase = lines[0].strip() if lines else ""
     if not phrase:
         raise click.ClickException(f"passphrase file {path} is empty")
+    if new:
+        check_passphrase(phrase)  # now, before a sequential design's simulation runs
     return phrase
+
+
+def _choose_passphrase() -> str:
+    """Ask for a new passphrase: checked first, then typed again; a refusal asks again."""
+    from nof1.plan.sealing import check_passphrase
+
+    for attempt in range(1, PASSPHRASE_ATTEMPTS + 1):
+        phrase = click.prompt("Helper's passphrase", hide_input=True, err=True)
+        try:
+            check_passphrase(phrase)
+        except Nof1Error as exc:
+            problem = str(exc)
+        else:
+            if click.prompt("Repeat for confirmation", hide_input=True, err=True) == phrase:
+                return phrase
+            problem = "the two passphrases typed differ"
+        if attempt < PASSPHRASE_ATTEMPTS:
+            click.echo(f"Not accepted: {problem}. Try again.", err=True)
+    raise click.ClickException(
+        f"{problem}; no passphrase after {PASSPHRASE_ATTEMPTS} attempts, nothing was saved"
+    )
 
 
 def _check_seed(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:

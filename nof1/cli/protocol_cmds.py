@@ -228,7 +228,7 @@ def protocol_new(
             "only the helper should know it.",
             err=True,
         )
-    passphrase = read_passphrase(passphrase_file, confirm=True) if blinded else None
+    passphrase = read_passphrase(passphrase_file, new=True) if blinded else None
     rule = (
         _simulate_rule(spec, max_blocks, period_days, washout_days, run_in_days, scheme)
         if sequential
