@@ -49,8 +49,9 @@ def mg(tmp_path, freeze_today) -> Path:
 # ------------------------------------------------------------------ corrections
 
 
-def test_a_correction_may_restate_only_a_note_or_a_guess(mg):
-    day = TODAY - timedelta(days=1)
+def test_a_correction_may_restate_only_a_note_or_a_guess(mg, freeze_today):
+    day = TODAY + timedelta(days=5)  # period 1, Kit 1, day 1 (a run-in day takes no guess)
+    freeze_today(day + timedelta(days=1))
     assert run("record", "--trial", mg, "--date", day, "--pain", "5").exit_code == 0
     result = run("record", "--trial", mg, "--date", day, "--note", "typo: meant 4", "--correct")
     assert result.exit_code == 0, result.output
@@ -200,7 +201,10 @@ def test_interactive_record_on_a_kit_day_names_the_kit_and_enter_stores_no_dose(
     lines = result.output.splitlines()
     assert lines[0] == f"Diary for {day:%a} {day}: period 1 of 6, Kit 1, day 1 of 28, washout day."
     assert "What do you think Kit 1 holds: A (Magnesium), B (Placebo) or unsure?" in result.output
-    assert "Did you take today's doses of Kit 1? (yes/no, Enter to skip)" in result.output
+    assert (
+        "Did you take today's doses of Kit 1? (yes, no, or a part: 0.5 or taken/planned, 1/2; "
+        "Enter to skip)" in result.output
+    )
     assert lines[-1] == f"Recorded for {day}: diarrhoea=no pain=6 guess=unsure"
 
 
