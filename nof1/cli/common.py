@@ -52,7 +52,9 @@ class Nof1Group(click.Group):
             # written, so nothing was saved.
             if isinstance(exc.__context__, EOFError):
                 raise click.ClickException(NO_ANSWER) from None
-            _interrupted()
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                _interrupted()
+            raise
         except KeyboardInterrupt:
             _interrupted()
 
