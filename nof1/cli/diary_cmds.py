@@ -430,7 +430,7 @@ def export(trial, csv_file, anonymise, force) -> None:
 
     The file is readable by you only (mode 0600): it holds dates, scores and notes. A note
     that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
-    return) is written with a leading ' so that it shows as text; `nof1 import` removes
+    return) is written with a leading ' so that it shows as text; nof1 import removes
     that ' again. CSV_FILE is never one of a trial's own files.
     """
     if anonymise:

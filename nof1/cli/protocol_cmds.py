@@ -162,8 +162,8 @@ def protocol() -> None:
 @click.option(
     "--sequential",
     is_flag=True,
-    help="Pre-register interim looks that may stop the trial early (rule as `nof1 design "
-    "--sequential` recommends; simulated here, which takes a while).",
+    help="Pre-register interim looks that may stop the trial early (rule as nof1 design "
+    "--sequential recommends; simulated here, which takes a while).",
 )
 @click.option(
     "--max-blocks",
@@ -198,8 +198,8 @@ def protocol_new(
     helper's passphrase). Give the passphrase to nobody but the helper who packs the kits.
 
     With --sequential the protocol also pre-registers interim looks: after some blocks the
-    helper or clinician runs `nof1 interim`, which may stop the trial early for efficacy or
-    futility. Its boundaries are simulated and calibrated now, as `nof1 design --sequential`
+    helper or clinician runs nof1 interim, which may stop the trial early for efficacy or
+    futility. Its boundaries are simulated and calibrated now, as nof1 design --sequential
     does, so that the chance of a false alarm over all looks stays at or below 5%.
     """
     today = date.today()

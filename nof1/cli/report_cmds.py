@@ -61,8 +61,11 @@ def report(out, force, trial, csv_path, outcome, treatment, active, time_col, bl
     it takes four pages or fewer (a long list of deviations or late entries adds more).
 
     \b
-    After unblinding:   nof1 report --trial mytrial --out report.html
-    From any CSV:       nof1 report --csv diary.csv --outcome pain --treatment arm --out report.html
+    After unblinding:
+      nof1 report --trial mytrial --out report.html
+    From any CSV (one row per day):
+      nof1 report --csv diary.csv --outcome pain --treatment arm \\
+        --out report.html
     """
     from nof1.plan.files import check_output
     from nof1.report import csv_report, trial_report, write_report
