@@ -254,7 +254,10 @@ def test_status_and_export_before_unblinding_show_no_arm(trial, tmp_path, today)
         )
     text = run("status", "--trial", trial, "--date", "2026-01-20")
     assert text.exit_code == 0
-    assert "Take: Kit 2." in text.output and "Washout day" in text.output
+    assert (
+        "Take: Kit 2." in text.output
+        and "First days of the kit (not analysed): keep to the plan" in text.output
+    )
     assert "Recorded 3 of 16 days so far" in text.output
     assert "Next switch: 2026-02-02, to Kit 3." in text.output
     as_json = json.loads(run("status", "--trial", trial, "--date", "2026-01-20", "--json").output)

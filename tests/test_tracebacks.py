@@ -566,3 +566,29 @@ def test_adherence_that_is_not_a_share_of_the_doses_is_refused(kit_day, text):
     line = _error(["record", "--trial", kit_day, "--date", "2026-01-06", "--pain", "5",
                    "--adherence", text], kit_day)  # fmt: skip
     assert line.startswith(f"Error: adherence {text!r}")
+
+# ------------------------------------------------------------------ issue 22: print, help, calendar
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["Europe", "America", "A" * 300],  # a folder of the zone database; too long a file name
+)
+def test_calendar_with_a_time_zone_that_is_no_file_is_one_error_line(trial, tmp_path, zone):
+    out = tmp_path / "trial.ics"
+    line = _error(["calendar", "--trial", trial, "--out", out, "--tz", zone], trial, tmp_path)
+    assert line == f"Error: time zone {zone!r} is unknown; give an IANA name such as Europe/Berlin"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("zone", ["Europe", "A" * 300])
+def test_calendar_under_a_tz_variable_that_is_no_zone_follows_the_device(
+    trial, tmp_path, monkeypatch, zone
+):
+    # TZ is this computer's, not an option the user typed: unknown, the reminder floats.
+    monkeypatch.setenv("TZ", zone)
+    out = tmp_path / "trial.ics"
+    res = CliRunner().invoke(cli, ["calendar", "--trial", str(trial), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "(the device's own time zone)" in res.output
+    assert b"DTSTART:20260105T200000\r\n" in out.read_bytes()  # floating: no Z, no TZID

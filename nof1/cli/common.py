@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,39 @@ def exit_without_conclusion() -> None:
     raise click.exceptions.Exit(NO_CONCLUSION_EXIT)
 
 
+#: Stands in for a hyphen inside a word while click wraps help text: wrapping breaks lines
+#: at hyphens, and a template name (magnesium-crps) or an option (--after-unblinding) split
+#: over two lines cannot be copied. Same width, so the wrapping is otherwise unchanged.
+_HELD_HYPHEN = "\u2011"
+_WORD_HYPHEN = re.compile(r"(?<=\S)-(?=\w)")
+
+
+class Nof1HelpFormatter(click.HelpFormatter):
+    """Click's help formatter, except that a line never ends inside a hyphenated word."""
+
+    def _hold(self, write, text_or_rows, *args) -> None:
+        start = len(self.buffer)
+        write(text_or_rows, *args)
+        self.buffer[start:] = [part.replace(_HELD_HYPHEN, "-") for part in self.buffer[start:]]
+
+    def write_text(self, text: str) -> None:
+        self._hold(super().write_text, _WORD_HYPHEN.sub(_HELD_HYPHEN, text))
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        held = [(term, _WORD_HYPHEN.sub(_HELD_HYPHEN, text)) for term, text in rows]
+        self._hold(super().write_dl, held, col_max, col_spacing)
+
+
+class Nof1Context(click.Context):
+    formatter_class = Nof1HelpFormatter
+
+
+class Nof1Command(click.Command):
+    """A command whose --help is formatted by ``Nof1HelpFormatter``."""
+
+    context_class = Nof1Context
+
+
 class Nof1Group(click.Group):
     """A click group that turns library errors into one ``Error: ...`` line, exit 1.
 
@@ -32,6 +66,10 @@ class Nof1Group(click.Group):
     """
 
     lazy_commands: dict[str, str] = {}
+    context_class = Nof1Context
+    command_class = Nof1Command
+    #: A subgroup (nof1 protocol) is a Nof1Group too, so its commands are Nof1Commands.
+    group_class = type
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy_commands})

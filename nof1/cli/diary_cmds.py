@@ -29,6 +29,7 @@ from nof1.diary.entries import (
 from nof1.diary.records import Record
 from nof1.diary.store import check_unblind_time
 from nof1.errors import BlindingError, DiaryError
+from nof1.plan.calendar import FIRST_DAYS, first_days_left_out
 from nof1.plan.files import check_output
 from nof1.plan.protocol import DayInfo, Outcome, Protocol
 from nof1.trial.handle import open_trial
@@ -84,7 +85,8 @@ def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
     what = f"period {p.index} of {len(protocol.periods)}, {p.kit}, day {info.day - (p.start - protocol.start).days + 1} of {protocol.period_days}"
     if protocol.open_allocation:
         what += f" ({protocol.treatments[protocol.open_allocation[p.index - 1]].name})"
-    return f"Diary for {when}: {what}{', washout day' if info.washout else ''}."
+    first = f", {FIRST_DAYS}" if info.washout and first_days_left_out(protocol) else ""
+    return f"Diary for {when}: {what}{first}."
 
 
 def _ask(
@@ -268,10 +270,10 @@ def status(trial, day, as_json) -> None:
     if as_json:
         click.echo(json.dumps(s.to_dict(), indent=2))
         return
-    click.echo("\n".join(_status_lines(s, trial)))
+    click.echo("\n".join(_status_lines(s, trial, handle.protocol)))
 
 
-def _status_lines(s: Status, trial: Path) -> list[str]:
+def _status_lines(s: Status, trial: Path, protocol: Protocol) -> list[str]:
     """One screen: where the patient stands, progress, and what to do next."""
     t = f" --trial {trial}" if str(trial) != "." else ""
     if s.phase == "before":
@@ -296,9 +298,11 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
             lines = [f"{where} On: {s.treatment} ({s.kit})."]
         else:
             lines = [f"{where} On: {s.treatment}: nothing to take."]
-        if s.washout:
+        if s.washout and first_days_left_out(protocol):
             lines.append(
-                "Washout day: keep to the plan as usual; the score is kept out of the analysis."
+                f"{FIRST_DAYS[0].upper()}{FIRST_DAYS[1:]}: keep to the plan and record as usual; "
+                "their scores are left out of the analysis, while the kit's effect builds up "
+                "(and the previous kit's fades)."
             )
     recall = f", {s.recall_entries} of them recall entries" if s.recall_entries else ""
     if s.late_entries:
@@ -457,7 +461,7 @@ def export(trial, csv_file, anonymise, force) -> None:
 
     The file is readable by you only (mode 0600): it holds dates, scores and notes. A note
     that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
-    return) is written with a leading ' so that it shows as text; `nof1 import` removes
+    return) is written with a leading ' so that it shows as text; nof1 import removes
     that ' again. CSV_FILE is never one of a trial's own files.
     """
     if anonymise:
