@@ -567,6 +567,7 @@ def test_adherence_that_is_not_a_share_of_the_doses_is_refused(kit_day, text):
                    "--adherence", text], kit_day)  # fmt: skip
     assert line.startswith(f"Error: adherence {text!r}")
 
+
 # ------------------------------------------------------------------ issue 22: print, help, calendar
 
 
