@@ -233,7 +233,9 @@ def test_onset_model_switch_must_be_true_or_false(tmp_path, passfile):
          "--passphrase-file", str(passfile)],
     )  # fmt: skip
     assert res.exit_code != 0
-    assert _error_line(res.output) == "Error: analysis carryover 'yes' must be true or false"
+    assert _error_line(res.output) == (
+        f"Error: template {bad}: analysis.carryover must be true or false, not 'yes'"
+    )
     assert not (tmp_path / "t").exists()
 
 
