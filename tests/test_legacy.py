@@ -8,6 +8,7 @@ printed for them. A trial started under one version must finish under the next.
 from __future__ import annotations
 
 import json
+import re
 import math
 import shutil
 from pathlib import Path
@@ -78,6 +79,10 @@ def test_a_legacy_trial_shows_the_same_status_and_protocol(legacy):
     status = json.loads(_run("status", "--trial", folder, "--json", "--date", "2026-05-01"))
     assert status == json.loads((expected / "status.json").read_text())
     shown = _run("protocol", "show", "--trial", folder)
+    # The outcomes are listed since issue 22; everything else reads as that version printed.
+    outcomes = re.search(r"\n  Outcomes, recorded every day:\n(    .*\n)+", shown)
+    assert "    pain (primary): Pain (0-10); 0-10, lower is better\n" in outcomes.group(0)
+    shown = shown.replace(outcomes.group(0), "\n")
     before = (expected / "protocol-show.txt").read_text()
     # The sequential protocol names its folder in a command it suggests, wrapped to fit.
     words = " ".join(shown.split()).replace(str(folder), "F")

@@ -98,6 +98,18 @@ def trial_file_kind(path: str | Path) -> str | None:
     return None
 
 
+def trial_file_in(folder: str | Path) -> str | None:
+    """The name of the first trial file (or SQLite companion) in ``folder``; None when it
+    holds none, or is no folder."""
+    folder = Path(folder)
+    for trial_file in TRIAL_FILES:
+        companions = SQLITE_COMPANIONS if trial_file.endswith(".sqlite") else ()
+        for name in (trial_file, *(trial_file + c for c in companions)):
+            if os.path.lexists(folder / name):
+                return name
+    return None
+
+
 def check_output(path: str | Path, *, force: bool = False, what: str = "output") -> Path:
     """Refuse an output path that would destroy data; return it as a ``Path``.
 
