@@ -8,8 +8,8 @@ printed for them. A trial started under one version must finish under the next.
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 import shutil
 from pathlib import Path
 

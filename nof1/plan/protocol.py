@@ -344,16 +344,16 @@ def parse_protocol(data: dict[str, Any], path: Path | str = PROTOCOL_FILE) -> Pr
 def _parse(data: dict[str, Any], fields: Fields) -> Protocol:
     trial = parse_trial(data, fields, template=False)
     design = parse_design(data, fields, template=False)
-    outcomes = parse_outcomes(data.get("outcomes"), fields)
+    outcomes = parse_outcomes(fields.required(data, "outcomes", "[[outcomes]]"), fields)
     primary = next(o for o in outcomes if o.primary)
     analysis = parse_analysis(data.get("analysis", {}), fields, primary)
-    schedule = fields.table(data.get("schedule"), "schedule")
+    schedule = fields.table(fields.required(data, "schedule", "[schedule]"), "schedule")
     unknown_keys(schedule, _SCHEDULE_KEYS, f"{fields.document} [schedule]")
     start = fields.day(fields.required(schedule, "start", "schedule.start"), "schedule.start")
     fields.day(fields.required(schedule, "end", "schedule.end"), "schedule.end")
     periods, arms = _periods(schedule, fields, design["blocks"], trial["blinded"])
     nof1 = data["nof1"]
-    blinding = fields.table(data.get("blinding"), "blinding")
+    blinding = fields.table(fields.required(data, "blinding", "[blinding]"), "blinding")
     commitment = data.get(COMMITMENT_SECTION, {})
     rule = None
     if "sequential" in data:

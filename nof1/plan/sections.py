@@ -170,13 +170,18 @@ def whole_number(value: Any, what: str) -> int:
     return value
 
 
+def _section(data: dict[str, Any], name: str, fields: Fields, template: bool) -> Any:
+    """A section a template may leave out and protocol.toml must hold."""
+    return data.get(name, {}) if template else fields.required(data, name, f"[{name}]")
+
+
 def parse_trial(data: dict[str, Any], fields: Fields, *, template: bool) -> dict[str, Any]:
     """The ``[trial]`` table's values: title, condition, blinded, rationale.
 
     A template may leave out the title (``N-of-1 trial``) and ``blinded`` (true);
     ``protocol.toml`` states both.
     """
-    trial = fields.table(data.get("trial", {}) if template else data.get("trial"), "trial")
+    trial = fields.table(_section(data, "trial", fields, template), "trial")
     if template:
         title, blinded = trial.get("title", "N-of-1 trial"), trial.get("blinded", True)
     else:
@@ -238,7 +243,7 @@ def parse_design(data: dict[str, Any], fields: Fields, *, template: bool) -> dic
     ProtocolError : a missing value (protocol.toml), a wrong type, or a design beyond the
         limits, naming the key.
     """
-    design = fields.table(data.get("design", {}) if template else data.get("design"), "design")
+    design = fields.table(_section(data, "design", fields, template), "design")
     limits = {
         "blocks": (2, MAX_BLOCKS, "blocks"),
         "period_days": (2, MAX_PERIOD_DAYS, "days"),

@@ -191,7 +191,10 @@ def parse_rule(section: Any, where: str, blocks: int | None = None) -> Sequentia
     looks, efficacy, futility = (tuple(section[k]) for k in ("looks", "efficacy", "futility"))
     shape = section.get("shape", "custom")
     target = section.get("false_positive_target", DEFAULT_FALSE_POSITIVE_TARGET)
-    check_rule(looks, efficacy, futility, shape, target, blocks)
+    try:
+        check_rule(looks, efficacy, futility, shape, target, blocks)
+    except ProtocolError as exc:
+        raise ProtocolError(f"{where} [sequential]: {exc}") from None
     return SequentialRule(
         looks, tuple(map(float, efficacy)), tuple(map(float, futility)), shape,
         float(target), dict(simulated),

@@ -77,8 +77,9 @@ def read_template(template: str | Path) -> dict[str, Any]:
     data = load_toml(text, f"template {path}")
     check_keys(data, TEMPLATE_SECTIONS, f"template {path}")
     check_template(data, Fields(f"template {path}"))
+    if "sequential" in data:  # a malformed [sequential] table is refused here, not at first use
+        parse_rule(data["sequential"], f"template {path}")
     data.setdefault("_source", path.stem)
-    template_rule(data)  # a malformed [sequential] table is refused here, not at first use
     return data
 
 
