@@ -5,8 +5,9 @@ what is compared (treatments A and B), the outcomes, the default design and the
 pre-registered analysis. ``protocol_from_template`` checks it with the user's overrides
 against the limits of a design and turns it into a dated ``Protocol`` without an
 allocation; once ``nof1.trial.create`` has drawn and sealed one, ``with_allocation`` adds
-its commitment and the registration over the whole protocol. The sections a template
-shares with ``protocol.toml`` are read by the same checks (``nof1.plan.protocol``).
+its commitment and the registration over the whole protocol. ``read_template`` checks
+every value as ``protocol.toml``'s are checked, by the same readers (``nof1.plan.sections``),
+so a template that reads is one a protocol can be made from.
 """
 
 from __future__ import annotations
