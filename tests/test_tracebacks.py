@@ -9,19 +9,26 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
-from datetime import date
+import threading
+import time
+import tomllib
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+import tomli_w
 from click.testing import CliRunner
 from conftest import PASS
 
 from nof1.cli import cli
 from nof1.errors import BlindingError
+from nof1.plan.registration import registration_digest
 from nof1.plan.sealing import SEALED_FILE, check_passphrase, unseal
 from nof1.trial.writes import import_diary, unblind_trial
 
@@ -593,3 +600,484 @@ def test_calendar_under_a_tz_variable_that_is_no_zone_follows_the_device(
     assert res.exit_code == 0, res.output
     assert "(the device's own time zone)" in res.output
     assert b"DTSTART:20260105T200000\r\n" in out.read_bytes()  # floating: no Z, no TZID
+
+
+# ------------------------------------------------------------------ issue 22: edited protocol, templates, capped reads, dates
+
+EDITED = (
+    "(protocol.toml was edited after the trial was created: it no longer matches its own "
+    "commitment)"
+)
+
+
+def _edit_doc(change):
+    """A text edit of protocol.toml made by changing its parsed document."""
+
+    def edit(text: str) -> str:
+        doc = tomllib.loads(text)
+        change(doc)
+        return tomli_w.dumps(doc)
+
+    return edit
+
+
+def _period(i: int, **values):
+    return _edit_doc(lambda d: d["schedule"]["periods"][i - 1].update(values))
+
+
+def _set(section: str, **values):
+    return _edit_doc(lambda d: d[section].update(values))
+
+
+def _outcome(i: int, **values):
+    return _edit_doc(lambda d: d["outcomes"][i - 1].update(values))
+
+
+def _drop(*path: str):
+    def change(doc):
+        for key in path[:-1]:
+            doc = doc[key]
+        del doc[path[-1]]
+
+    return _edit_doc(change)
+
+
+def _replace(key: str, value):
+    return _edit_doc(lambda d: d.__setitem__(key, value))
+
+
+def _sequential(**simulated):
+    rule = {"looks": [2, 3, 4], "efficacy": [0.8, 0.8, 0.8], "futility": [0.5, 0.5]}
+    return _replace("sequential", {**rule, "simulated": simulated})
+
+
+# (edit of protocol.toml, what the one Error line says after "<path>: ")
+PROTOCOL_EDITS = {
+    "start a datetime": (
+        _set("schedule", start=datetime(2026, 1, 5)),
+        "schedule.start must be a date (YYYY-MM-DD), not 2026-01-05T00:00:00 (a date and time)",
+    ),
+    "period start a string": (
+        _period(3, start="2026-02-02"),
+        "schedule.periods[3].start must be a date (YYYY-MM-DD), not '2026-02-02'",
+    ),
+    "washout a string": (
+        _period(3, washout_days="3"),
+        "schedule.periods[3].washout_days must be a whole number of days, not '3'",
+    ),
+    "washout a float": (
+        _period(3, washout_days=3.0),
+        "schedule.periods[3].washout_days must be a whole number of days, not 3.0",
+    ),
+    "washout the whole period": (
+        _period(3, washout_days=14),
+        "schedule.periods[3].washout_days must be 0-13 days, not 14",
+    ),
+    "period 99": (_period(3, period=99), "schedule.periods[3].period must be 1-8, not 99"),
+    "periods renumbered": (
+        _period(3, period=4),
+        "schedule.periods[3].period must be 3: periods are numbered in order, not 4",
+    ),
+    "block out of order": (
+        _period(3, block=1),
+        "schedule.periods[3].block must be 2: each block holds two periods in order, not 1",
+    ),
+    "period ends before it starts": (
+        _period(3, end=date(2026, 1, 1)),
+        "schedule.periods[3] runs 2026-02-02 to 2026-01-01; a period lasts 1-365 days",
+    ),
+    "period of years": (
+        _period(8, end=date(2099, 1, 1)),
+        "schedule.periods[8] runs 2026-04-13 to 2099-01-01; a period lasts 1-365 days",
+    ),
+    "end in 9999": (
+        _set("schedule", end=date(9999, 12, 31)),
+        "schedule.end must lie between 2000-01-01 and 2100-12-31, not 9999-12-31",
+    ),
+    "period start in year 1": (
+        _period(1, start=date(1, 1, 1)),
+        "schedule.periods[1].start must lie between 2000-01-01 and 2100-12-31, not 0001-01-01",
+    ),
+    "kit a number": (_period(2, kit=2), "schedule.periods[2].kit must be text, not 2"),
+    "kit empty": (_period(2, kit=" "), "schedule.periods[2].kit must not be empty"),
+    "arm in a blinded trial": (
+        _period(1, arm="A"),
+        "schedule.periods[1].arm must not be stated: the trial is blinded",
+    ),
+    "period key missing": (
+        _drop("schedule", "periods", 0, "kit"),
+        "schedule.periods[1].kit is missing",
+    ),
+    "too few periods": (
+        _edit_doc(lambda d: d["schedule"]["periods"].pop()),
+        "schedule.periods lists 7 periods for 4 blocks (2 a block)",
+    ),
+    "periods a table": (
+        _set("schedule", periods={"a": 1}),
+        "schedule.periods must be an array of tables ([[schedule.periods]]), not a table",
+    ),
+    "schedule missing": (_drop("schedule"), "[schedule] is missing"),
+    "mcid 1e308": (
+        _set("analysis", mcid=1e308),
+        "analysis.mcid must be above 0 and at most 10 (the whole scale of the primary "
+        "outcome, 0-10), not 1e+308",
+    ),
+    "mcid negative": (_set("analysis", mcid=-1), "analysis.mcid must be above 0 and at most 10"),
+    "mcid nan": (
+        _set("analysis", mcid=float("nan")),
+        "analysis.mcid must be a finite number, not nan",
+    ),
+    "mcid a string": (_set("analysis", mcid="1"), "analysis.mcid must be a finite number, not '1'"),
+    "threshold 1": (_set("analysis", threshold=1.0), "analysis.threshold must be below 1, not 1"),
+    "threshold inf": (
+        _set("analysis", threshold=float("inf")),
+        "analysis.threshold must be a finite number, not inf",
+    ),
+    "prior a number": (
+        _set("analysis", prior=7),
+        "analysis.prior must be one of 'vague', 'neutral', 'sceptical', not 7",
+    ),
+    "ar1 1": (_set("analysis", ar1=1), "analysis.ar1 must be true or false, not 1"),
+    "high inf": (
+        _outcome(1, high=float("inf")),
+        "outcomes[1].high must be a finite number, not inf",
+    ),
+    "low nan": (_outcome(1, low=float("nan")), "outcomes[1].low must be a finite number, not nan"),
+    "low huge": (
+        _outcome(1, low=-1e300),
+        "outcomes[1].low must be at least -1e+06 and at most 1e+06, not -1e+300",
+    ),
+    "scale upside down": (
+        _outcome(1, low=10.0, high=0.0),
+        "outcomes[1] scale 10-0 is empty: low must be below high",
+    ),
+    "binary scale": (
+        _outcome(2, high=5.0),
+        "outcomes[2] is yes/no: its low and high are 0 and 1, not 0-5",
+    ),
+    "primary 1": (_outcome(1, primary=1), "outcomes[1].primary must be true or false, not 1"),
+    "kind unknown": (
+        _outcome(1, kind="count"),
+        "outcomes[1].kind must be one of 'scale', 'binary', not 'count'",
+    ),
+    "question a list": (
+        _outcome(1, question=["a", "b"]),
+        "outcomes[1].question must be text, not the array ['a', 'b']",
+    ),
+    "outcomes a string": (
+        _replace("outcomes", "pain"),
+        "[[outcomes]] must be an array of tables, got 'pain'",
+    ),
+    "blocks true": (
+        _set("design", blocks=True),
+        "design.blocks must be a whole number of blocks, not true",
+    ),
+    "blocks 0": (_set("design", blocks=0), "design.blocks must be 2-64 blocks, not 0"),
+    "period days negative": (
+        _set("design", period_days=-14),
+        "design.period_days must be 2-365 days, not -14",
+    ),
+    "design washout the whole period": (
+        _set("design", washout_days=14),
+        "[design] washout-days (14) must be shorter than period-days (14)",
+    ),
+    "scheme unknown": (
+        _set("design", scheme="coin"),
+        "design.scheme must be one of 'block', 'alternating', 'random-pairs', not 'coin'",
+    ),
+    "doses a fraction": (
+        _edit_doc(lambda d: d["treatments"]["A"].update(doses_per_day=1.5)),
+        "treatments.A.doses_per_day must be a whole number of doses, not 1.5",
+    ),
+    "doses huge": (
+        _edit_doc(lambda d: d["treatments"]["A"].update(doses_per_day=10**9)),
+        "treatments.A.doses_per_day must be 0-100 doses, not 1000000000",
+    ),
+    "treatment missing": (
+        _edit_doc(lambda d: d["treatments"].pop("B")),
+        "treatments.B is missing: describe treatment B ([treatments.B] with a name)",
+    ),
+    "title a number": (_set("trial", title=5), "trial.title must be text, not 5"),
+    "title rewrites the terminal": (
+        _set("trial", title="\x1b[2J ok"),
+        "trial.title must not hold the control character '\\x1b'",
+    ),
+    "blinded yes": (_set("trial", blinded="yes"), "trial.blinded must be true or false, not 'yes'"),
+    "trial a string": (_replace("trial", "x"), "[trial] must be a table of keys, got 'x'"),
+    "safety notes a string": (
+        _set("safety", notes="be careful"),
+        "safety.notes must be an array of text, not 'be careful'",
+    ),
+    "commitment a number": (
+        _set("blinding", commitment=5),
+        "blinding.commitment must be text, not 5",
+    ),
+    "unknown key": (_set("schedule", extra=1), "unknown key 'extra' in"),
+    "simulated a string": (
+        _sequential(sims="many"),
+        "[sequential.simulated] sims must hold whole numbers, 0 or more, got 'many'",
+    ),
+    "simulated nan": (
+        _sequential(power=float("nan")),
+        "[sequential.simulated] power must hold finite numbers, got nan",
+    ),
+    "format version true": (_set("nof1", format_version=True), "has format version True"),
+    "nested arrays": (
+        lambda text: text.replace('condition = ""', "condition = " + "[" * 5000 + "]" * 5000),
+        "nests arrays or tables too deeply to be a plan (at most 8 levels)",
+    ),
+}
+EDIT_COMMANDS = {
+    "protocol show": ["protocol", "show"],
+    "status": ["status", "--date", "2026-01-06"],
+    "record": ["record", "--date", "2026-01-06", "--pain", "5", "--correct"],
+    "history": ["history", "--date", "2026-01-06"],
+    "export": ["export", "{tmp}/e.csv"],
+    "analyze": ["analyze"],
+    "report": ["report", "--out", "{tmp}/r.html"],
+    "calendar": ["calendar", "--out", "{tmp}/c.ics"],
+    "kits": ["kits", "--passphrase-file", "{tmp}/phrase.txt"],
+}
+
+
+@pytest.mark.parametrize("case", list(PROTOCOL_EDITS))
+def test_an_edited_protocol_is_one_error_line_in_every_command(trial, tmp_path, case):
+    edit, message = PROTOCOL_EDITS[case]
+    path = trial / "protocol.toml"
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    (tmp_path / "phrase.txt").write_text(PASS + "\n")
+    lines = set()
+    for args in EDIT_COMMANDS.values():
+        args = [a.format(tmp=tmp_path) for a in args] + ["--trial", trial]
+        lines.add(_error(args, trial))
+    (line,) = lines  # every command says the same
+    assert message in line, line
+    assert str(path) in line
+    if not case.startswith(("nested", "format")):  # refused before the commitment is read
+        assert line.endswith(EDITED)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["phrase.txt", "trial"]
+
+
+def test_an_edited_protocol_with_a_recomputed_commitment_names_the_value_only(trial):
+    path = trial / "protocol.toml"
+    doc = tomllib.loads(path.read_text())
+    doc["schedule"]["periods"][2]["washout_days"] = "3"
+    doc["commitment"]["sha256"] = registration_digest(doc)
+    path.write_text(tomli_w.dumps(doc))
+    line = _error(["protocol", "show", "--trial", trial], trial)
+    assert line == (
+        f"Error: {path}: schedule.periods[3].washout_days must be a whole number of days, not '3'"
+    )
+
+
+@pytest.fixture
+def unblinded(trial, tmp_path) -> Path:
+    """The shared trial with every day recorded and unblinded, ready for a report."""
+    from datetime import timedelta
+
+    days = [date(2026, 1, 5) + timedelta(days=i) for i in range(112)]
+    src = tmp_path / "days.csv"
+    src.write_text("date,pain\n" + "".join(f"{d},{3 + i % 4}\n" for i, d in enumerate(days)))
+    import_diary(trial, src)
+    unblind_trial(trial, PASS, today=date(2026, 5, 1))
+    return trial
+
+
+def test_report_on_a_protocol_ending_in_9999_is_refused_at_once(unblinded, tmp_path):
+    """Issue 22: it ran for over 400 s and used 4 GB (a day-by-day table to 9999)."""
+    path = unblinded / "protocol.toml"
+    doc = tomllib.loads(path.read_text())
+    doc["schedule"]["end"] = doc["schedule"]["periods"][-1]["end"] = date(9999, 12, 31)
+    path.write_text(tomli_w.dumps(doc))
+    began = time.monotonic()
+    line = _error(["report", "--trial", unblinded, "--out", tmp_path / "r.html"], unblinded)
+    assert time.monotonic() - began < 10
+    assert line == (
+        f"Error: {path}: schedule.end must lie between 2000-01-01 and 2100-12-31, not "
+        f"9999-12-31 {EDITED}"
+    )
+
+
+def test_a_longer_schedule_within_the_limits_reaches_the_red_banner(unblinded, tmp_path):
+    path = unblinded / "protocol.toml"
+    doc = tomllib.loads(path.read_text())
+    doc["schedule"]["end"] = doc["schedule"]["periods"][-1]["end"] = date(2026, 12, 31)
+    path.write_text(tomli_w.dumps(doc))
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(cli, ["report", "--trial", str(unblinded), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    banner = re.search(r'<div class="banner" id="integrity-banner">(.*?)</div>', page, re.S)
+    assert "protocol.toml was changed after the trial was created" in banner.group(1)
+    assert "schedule.end, schedule.periods[8].end" in html.unescape(banner.group(1))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["status", "--date", "0001-01-01"], "date 0001-01-01"),
+        (["status", "--date", "9999-12-31"], "date 9999-12-31"),
+        (["record", "--date", "0001-01-01", "--pain", "5"], "date 0001-01-01"),
+        (["record", "--date", "9999-12-31", "--pain", "5"], "date 9999-12-31"),
+        (
+            ["protocol", "new", "--template", "generic-ab", "--start", "0001-01-01"],
+            "start date 0001-01-01",
+        ),
+        (
+            ["protocol", "new", "--template", "generic-ab", "--start", "9999-12-31"],
+            "start date 9999-12-31",
+        ),
+    ],
+)
+def test_a_date_beyond_any_trial_is_one_error_line(trial, tmp_path, args, message):
+    where = tmp_path / "new" if args[0] == "protocol" else trial
+    # No passphrase is given: protocol new must refuse before it asks for one.
+    line = _error([*args, "--trial", where], trial, tmp_path)
+    assert line == f"Error: {message} must be between 2000-01-01 and 2100-12-31"
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_csv_row_beyond_any_trial_is_one_error_line(trial, tmp_path):
+    src = tmp_path / "far.csv"
+    src.write_text("date,pain\n0001-01-01,5\n")
+    line = _error(["import", "--trial", trial, src], trial)
+    assert "date 0001-01-01 must be between 2000-01-01 and 2100-12-31" in line
+
+
+def test_status_of_a_day_beyond_any_trial_is_refused_by_the_library(trial):
+    from nof1.errors import DiaryError
+    from nof1.trial.status import trial_status
+
+    with pytest.raises(DiaryError, match="day 0001-01-01 must be between"):
+        trial_status(trial, date(1, 1, 1))
+
+
+DEVICES = [d for d in ("/dev/zero", "/dev/urandom") if Path(d).exists()]
+
+
+@pytest.mark.skipif(not DEVICES, reason="no /dev/zero or /dev/urandom here")
+@pytest.mark.parametrize("device", DEVICES or ["/dev/zero"])
+@pytest.mark.parametrize(
+    "args, what",
+    [
+        (
+            ["analyze", "--csv", "{dev}", "--outcome", "pain", "--treatment", "arm"],
+            "a CSV file (over 50 MB)",
+        ),
+        (
+            [
+                "report",
+                "--csv",
+                "{dev}",
+                "--outcome",
+                "pain",
+                "--treatment",
+                "arm",
+                "--out",
+                "{tmp}/r.html",
+            ],
+            "a CSV file (over 50 MB)",
+        ),
+        (["import", "--trial", "{trial}", "{dev}"], "a CSV file (over 50 MB)"),
+        (
+            ["kits", "--trial", "{trial}", "--passphrase-file", "{dev}"],
+            "a passphrase file (over 64 KB)",
+        ),
+        (
+            ["unblind", "--trial", "{trial}", "--passphrase-file", "{dev}"],
+            "a passphrase file (over 64 KB)",
+        ),
+        (
+            ["protocol", "new", "--template", "{dev}", "--trial", "{tmp}/t"],
+            "a template (over 1 MB)",
+        ),
+        (["design", "--template", "{dev}"], "a template (over 1 MB)"),
+        (["pool", "{dev}"], "an anonymised series (over 50 MB)"),
+    ],
+)
+def test_a_device_given_as_a_file_is_too_large(trial, tmp_path, device, args, what):
+    args = [a.format(dev=device, tmp=tmp_path, trial=trial) for a in args]
+    line = _error(args, trial, tmp_path)
+    assert line == f"Error: {device} is too large to be {what}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial"]
+
+
+def test_a_fifo_that_never_ends_is_too_large_to_be_a_passphrase_file(trial, tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    fifo = tmp_path / "phrase.fifo"
+    os.mkfifo(fifo)
+
+    def feed():
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as fh:
+            for _ in range(100):
+                fh.write(b"x" * 4096)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    line = _error(["kits", "--trial", trial, "--passphrase-file", fifo], trial)
+    writer.join(5)
+    assert line == f"Error: {fifo} is too large to be a passphrase file (over 64 KB)"
+
+
+def test_a_sealed_file_too_large_is_one_error_line(trial, tmp_path):
+    (trial / SEALED_FILE).write_bytes(b"\0" * (2 << 20))
+    (tmp_path / "phrase.txt").write_text(PASS + "\n")
+    line = _error(["kits", "--trial", trial, "--passphrase-file", tmp_path / "phrase.txt"], trial)
+    assert (
+        line == f"Error: {trial / SEALED_FILE} is too large to be a sealed allocation (over 1 MB)"
+    )
+
+
+def _template(tmp_path: Path, old: str, new: str) -> Path:
+    from nof1.plan.templates import builtin_templates
+
+    text = builtin_templates()["generic-ab"].read_text()
+    assert old in text
+    path = tmp_path / "edited.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("low = 0\n", 'low = "zero"\n', "outcomes[1].low must be a finite number, not 'zero'"),
+        ("low = 0\n", "low = nan\n", "outcomes[1].low must be a finite number, not nan"),
+        ("high = 10\n", "high = inf\n", "outcomes[1].high must be a finite number, not inf"),
+        ("mcid = 1.0", "mcid = nan", "analysis.mcid must be a finite number, not nan"),
+        ("mcid = 1.0", "mcid = inf", "analysis.mcid must be a finite number, not inf"),
+        ("mcid = 1.0", "mcid = 11", "analysis.mcid must be above 0 and at most 10"),
+        ("blocks = 4", "blocks = 4.0", "design.blocks must be a whole number of blocks, not 4.0"),
+        ("blocks = 4", "blocks = true", "design.blocks must be a whole number of blocks, not true"),
+        (
+            "doses_per_day = 1",
+            "doses_per_day = -1",
+            "treatments.A.doses_per_day must be 0-100 doses, not -1",
+        ),
+        ("primary = true", "primary = 1", "outcomes[1].primary must be true or false, not 1"),
+        (
+            'title = "N-of-1 trial: treatment A versus control B"',
+            "title = 1979-05-27T07:32:00",
+            "trial.title must be text, not 1979-05-27T07:32:00 (a date and time)",
+        ),
+        (
+            'condition = ""',
+            "condition = " + "[" * 5000 + "]" * 5000,
+            "nests arrays or tables too deeply",
+        ),
+        (
+            "looks = [2, 3, 4, 5]",
+            "looks = [2, 3, 4, 5.5]",
+            "[sequential]: looks must be block numbers from 1, got 5.5",
+        ),
+    ],
+)
+def test_a_bad_template_value_is_one_error_line(tmp_path, old, new, message):
+    template = _template(tmp_path, old, new)
+    (tmp_path / "phrase.txt").write_text(PASS + "\n")
+    args = ["protocol", "new", "--template", template, "--trial", tmp_path / "t"]
+    line = _error([*args, "--passphrase-file", tmp_path / "phrase.txt"], tmp_path)
+    assert line.startswith(f"Error: template {template}"), line
+    assert message in line
+    assert not (tmp_path / "t").exists()

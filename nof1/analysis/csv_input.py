@@ -24,6 +24,7 @@ import numpy as np
 
 from nof1.analysis.series import Series
 from nof1.errors import DataError
+from nof1.plan.files import MAX_CSV_BYTES, read_input
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +46,8 @@ def _read_rows(source: str | Path | IO[str]) -> tuple[list[list[str]], str, str]
     path = Path(source)
     what = f"CSV file {str(path)!r}"
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        raw = read_input(path, MAX_CSV_BYTES, "a CSV file", DataError)
+        with io.StringIO(raw.decode("utf-8-sig"), newline="") as fh:
             return list(csv.reader(fh)), what, path.name
     except FileNotFoundError:
         raise DataError(f"{what} does not exist") from None

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from nof1.errors import Nof1Error
+from nof1.errors import BlindingError, Nof1Error
+from nof1.plan.files import MAX_PASSPHRASE_BYTES, read_input
 
 #: Exit status of ``nof1 analyze`` and ``nof1 pool`` when the fit failed its convergence
 #: checks and so gave no conclusion (the output is printed all the same, with advice on
@@ -139,7 +140,8 @@ def read_passphrase(path: Path | None, new: bool = False) -> str:
         return click.prompt("Helper's passphrase", hide_input=True, err=True)
     try:
         # utf-8-sig: a byte-order mark that an editor put first is not part of the phrase.
-        text = Path(path).read_text(encoding="utf-8-sig")
+        raw = read_input(path, MAX_PASSPHRASE_BYTES, "a passphrase file", BlindingError)
+        text = raw.decode("utf-8-sig")
     except OSError as exc:
         raise click.ClickException(f"cannot read passphrase file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

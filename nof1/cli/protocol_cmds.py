@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from dataclasses import asdict
 from datetime import date
 
 import click
@@ -20,7 +21,7 @@ from nof1.cli.common import (
 )
 from nof1.diary.entries import parse_date
 from nof1.plan.calendar import calendar, first_days_left_out, look_dates
-from nof1.plan.protocol import Protocol, load_protocol
+from nof1.plan.protocol import Outcome, Protocol, load_protocol
 from nof1.plan.sealing import PASSPHRASE_RULE
 from nof1.plan.stopping import SequentialRule, rule_to_toml
 from nof1.plan.templates import protocol_from_template
@@ -117,6 +118,24 @@ def _echo_looks(p: Protocol, trial) -> None:
     command = f"nof1 interim --trial {trial}" + (" --passphrase-file F" if p.blinded else "")
     needs = " (it opens the sealed allocation with the helper's passphrase)" if p.blinded else ""
     click.echo(_wrap(_WHO_LOOKS.format(command=command, needs=needs)))
+
+
+def _scale(o: Outcome) -> str:
+    """An outcome's scale in words: ``0-10, lower is better`` or ``yes or no``."""
+    if o.kind == "binary":
+        return "yes or no"
+    return f"{o.low:g}-{o.high:g}, {'lower' if o.lower_is_better else 'higher'} is better"
+
+
+def _echo_outcomes(p: Protocol) -> None:
+    """Each outcome: its name (what `nof1 record --outcome NAME=X` takes), scale and question."""
+    click.echo("  Outcomes, recorded every day:")
+    for o in p.outcomes:
+        role = (
+            "primary" if o.primary else ("side effect" if o.role == "side-effect" else "secondary")
+        )
+        click.echo(f"    {o.name} ({role}): {o.label}; {_scale(o)}")
+        click.echo(_wrap(f"asked: {o.question}", indent="      "))
 
 
 @cli.group()
@@ -217,10 +236,13 @@ def protocol_new(
         )
     if sequential:
         max_blocks, _ = check_sequential_options(max_blocks if max_blocks is not None else blocks)
-        # Checked before the simulation starts, as protocol_from_template would after it.
-        overrides = dict(period_days=period_days, washout_days=washout_days,
-                         run_in_days=run_in_days, scheme=scheme)  # fmt: skip
-        protocol_from_template(spec, start=start_date, blocks=max_blocks, **overrides)
+    # Checked before the passphrase is asked for and a rule simulated, as create_trial would
+    # after them: a design or start beyond the limits is refused at once.
+    overrides = dict(period_days=period_days, washout_days=washout_days,
+                     run_in_days=run_in_days, scheme=scheme)  # fmt: skip
+    protocol_from_template(
+        spec, start=start_date, blocks=max_blocks if sequential else blocks, **overrides
+    )
     blinded = spec.get("trial", {}).get("blinded", True)
     if blinded and passphrase_file is None:
         click.echo(
@@ -333,6 +355,7 @@ def protocol_show(trial, as_json):
                     "commitment": p.commitment,
                     "registration": p.registration,
                     "fingerprint": p.fingerprint,
+                    "outcomes": [asdict(o) for o in p.outcomes],
                     "calendar": [
                         {
                             "label": r.label,
@@ -378,6 +401,7 @@ def protocol_show(trial, as_json):
         f"  Pre-registered analysis: primary outcome {p.primary.name}, prior {a.prior}, MCID {a.mcid:g}, "
         f"benefit if P(benefit >= MCID) > {a.threshold:g}"
     )
+    _echo_outcomes(p)
     click.echo(f"  Allocation commitment: {p.commitment}")
     click.echo(
         f"  Fingerprint: {p.fingerprint or 'none (an older protocol: run `nof1 protocol upgrade`)'}"

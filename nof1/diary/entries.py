@@ -7,6 +7,7 @@ entry or CSV is refused before ``diary.sqlite`` is opened.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from nof1.errors import DiaryError, ProtocolError
+from nof1.plan.checks import check_day
+from nof1.plan.files import MAX_CSV_BYTES, read_input
 from nof1.plan.protocol import RECALL_DAYS, Outcome, Protocol
 
 GUESSES = ("A", "B", "unsure")
@@ -58,7 +61,8 @@ def parse_date(text: str | date, today: date | None = None, what: str = "date") 
 
     Raises
     ------
-    DiaryError : the text is not a valid date.
+    DiaryError : the text is not a valid date, or one outside 2000-2100 (no trial's day,
+        and beyond what date arithmetic can reach from 0001-01-01 or 9999-12-31).
 
     Examples
     --------
@@ -74,9 +78,10 @@ def parse_date(text: str | date, today: date | None = None, what: str = "date") 
     if word == "yesterday":
         return today - timedelta(days=1)
     try:
-        return date.fromisoformat(word)
+        day = date.fromisoformat(word)
     except ValueError:
         raise DiaryError(f"{what} {text!r} is not a valid date; use YYYY-MM-DD") from None
+    return check_day(day, what, DiaryError)
 
 
 def parse_value(outcome: Outcome, text: str | float | bool) -> float:
@@ -403,7 +408,8 @@ def check_kit_answers(protocol: Protocol, entry: Entry) -> None:
 def _read_csv(path: Path, protocol: Protocol) -> list[tuple[int, dict[str, str]]]:
     """Rows of a diary CSV with their line numbers, header checked; superseded rows dropped."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        raw = read_input(path, MAX_CSV_BYTES, "a CSV file", DiaryError)
+        with io.StringIO(raw.decode("utf-8-sig"), newline="") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             known = {o.name for o in protocol.outcomes} | set(ENTRY_COLUMNS) | set(AUDIT_COLUMNS)

@@ -1,5 +1,11 @@
-"""Writing files without ever destroying data: what every command that writes goes through.
+"""Reading what the user names, within bounds, and writing files without ever destroying
+data: what every command that reads a named file or writes goes through.
 
+- **What is read is capped.** A CSV, a template, a ``protocol.toml``, a passphrase file or
+  a sealed allocation is read through ``read_input``, which stops one byte past a cap no
+  real file of its kind reaches (``MAX_CSV_BYTES`` and the others) and says the file is too
+  large: ``/dev/zero`` or ``/dev/urandom`` given by mistake is one ``Error:`` line, not a
+  process that fills the memory.
 - **A trial's own files are never an output.** ``diary.sqlite`` (and its ``-wal``, ``-shm``
   and ``-journal`` companions), ``protocol.toml`` and ``allocation.sealed`` are refused as
   the target of an export, a report or any other output, whatever folder they are in and
@@ -22,12 +28,57 @@ import os
 import tempfile
 from pathlib import Path
 
-from nof1.errors import OutputError
+from nof1.errors import Nof1Error, OutputError
 
 #: The files that make up a trial; no output may ever be written onto one of them.
 TRIAL_FILES = ("diary.sqlite", "protocol.toml", "allocation.sealed")
 #: Files SQLite keeps beside a database while it is in use.
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+#: The most a file of each kind may hold; far beyond any real one (a year of daily entries
+#: is a few hundred KB, a protocol 20 KB, a passphrase one line, a sealed allocation 1 KB).
+MAX_CSV_BYTES = 50 << 20
+MAX_TOML_BYTES = 1 << 20
+MAX_PASSPHRASE_BYTES = 64 << 10
+MAX_SEALED_BYTES = 1 << 20
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MB" if n >= 1 << 20 else f"{n >> 10} KB"
+
+
+def read_input(
+    path: str | Path, limit: int, what: str, error: type[Nof1Error] = Nof1Error
+) -> bytes:
+    """The bytes of a file the user named, refused beyond ``limit`` bytes.
+
+    Reads at most ``limit + 1`` bytes, so a device or pipe that never ends (``/dev/zero``)
+    costs no more than a file just too large.
+
+    Parameters
+    ----------
+    path : the file.
+    limit : the most it may hold (``MAX_CSV_BYTES`` and the others).
+    what : what it should be, for the message ("a passphrase file").
+    error : the class of the error raised (the reader's own: ``DataError`` for a CSV).
+
+    Raises
+    ------
+    error : the file holds more than ``limit`` bytes.
+    OSError : it cannot be opened or read (the caller names it as it names such files).
+
+    Example
+    -------
+    >>> read_input("/dev/zero", MAX_PASSPHRASE_BYTES, "a passphrase file")  # doctest: +SKIP
+    Traceback (most recent call last):
+    Nof1Error: /dev/zero is too large to be a passphrase file (over 64 KB)
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{path} is too large to be {what} (over {_size(limit)})")
+    return data
 
 
 def trial_file_kind(path: str | Path) -> str | None:
@@ -44,6 +95,18 @@ def trial_file_kind(path: str | Path) -> str | None:
             companions = SQLITE_COMPANIONS if trial_file.endswith(".sqlite") else ()
             if lowered in {trial_file, *(trial_file + c for c in companions)}:
                 return trial_file
+    return None
+
+
+def trial_file_in(folder: str | Path) -> str | None:
+    """The name of the first trial file (or SQLite companion) in ``folder``; None when it
+    holds none, or is no folder."""
+    folder = Path(folder)
+    for trial_file in TRIAL_FILES:
+        companions = SQLITE_COMPANIONS if trial_file.endswith(".sqlite") else ()
+        for name in (trial_file, *(trial_file + c for c in companions)):
+            if os.path.lexists(folder / name):
+                return name
     return None
 
 

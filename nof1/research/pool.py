@@ -36,6 +36,7 @@ from nof1.analysis.models.fastpool import Estimate, fast_pool
 from nof1.analysis.models.priors import outcome_unit
 from nof1.analysis.series import SCHEMES, Series
 from nof1.errors import DataError
+from nof1.plan.files import MAX_CSV_BYTES, read_input
 from nof1.research.anonymise import FORMAT, FORMAT_VERSION, LEAD_COLUMNS, TAIL_COLUMNS, OutcomeMeta
 
 ENGINES = ("mcmc", "fast")
@@ -102,7 +103,7 @@ def read_anonymised(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(path, MAX_CSV_BYTES, "an anonymised series", DataError).decode("utf-8")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

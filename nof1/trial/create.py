@@ -32,6 +32,7 @@ from nof1.plan.protocol import (
     RECALL_DAYS,
     Protocol,
     load_protocol,
+    parse_protocol,
     protocol_to_toml,
     read_document,
 )
@@ -41,6 +42,7 @@ from nof1.plan.sealing import (
     Allocation,
     commitment,
     new_allocation,
+    read_sealed,
     seal,
 )
 from nof1.plan.signing import new_key
@@ -233,13 +235,12 @@ def upgrade_protocol(trial_dir: Path | str) -> Protocol:
         raise ProtocolError(
             f"{trial_dir / PROTOCOL_FILE} is already format {version}: nothing to upgrade"
         )
-    if document["trial"].get("blinded", True):
-        try:
-            sealed = (trial_dir / SEALED_FILE).read_bytes()
-        except OSError:
+    if parse_protocol(document, trial_dir / PROTOCOL_FILE).blinded:
+        sealed = read_sealed(trial_dir)
+        if sealed is None:
             raise BlindingError(
                 f"{trial_dir / SEALED_FILE} cannot be read: the commitment must cover it"
-            ) from None
+            )
         document["blinding"]["sealed_sha256"] = hashlib.sha256(sealed).hexdigest()
     document["nof1"]["format_version"] = FORMAT_VERSION
     document["nof1"]["upgraded"] = datetime.now(UTC).replace(microsecond=0).isoformat()
