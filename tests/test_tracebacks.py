@@ -398,3 +398,144 @@ def test_interim_on_a_damaged_folder_is_one_error_line(sequential, tmp_path):
     (sequential / "diary.sqlite").mkdir()
     line = _error(["interim", "--trial", sequential, "--passphrase-file", phrase], sequential)
     assert line == f"Error: {sequential / 'diary.sqlite'} is a folder, not a diary"
+
+
+# ------------------------------------------------------------------ issue 22: numbers, CSV files, design/analyze options, pool
+
+#: Every numeric option of every command with a value it must refuse, and the line it gives.
+#: ``{trial}``, ``{tmp}`` and ``{csv}`` are filled in; nothing runs long (the options are
+#: checked before any file is read or anything is fitted).
+_BAD_OPTIONS = [
+    (["analyze", "--trial", "{trial}", "--mcid", "inf"], "--mcid inf must be a finite number"),
+    (["analyze", "--trial", "{trial}", "--mcid", "0"], "--mcid 0 must be more than 0"),
+    (["analyze", "--trial", "{trial}", "--mcid", "-1"], "--mcid -1 must be more than 0"),
+    (["analyze", "--trial", "{trial}", "--expectation-max", "nan"], "--expectation-max nan must be a finite number"),
+    (["analyze", "--trial", "{trial}", "--expectation-max", "inf"], "--expectation-max inf must be a finite number"),
+    (["analyze", "--trial", "{trial}", "--expectation-max", "-0.5"], "--expectation-max -0.5 must be 0 or more"),
+    (["analyze", "--trial", "{trial}", "--draws", "0"], "--draws 0 must be from 1 to 20,000"),
+    (["analyze", "--trial", "{trial}", "--draws", "100000000"], "--draws 100000000 must be from 1 to 20,000"),
+    (["analyze", "--trial", "{trial}", "--draws", "1e3"], "--draws '1e3' is not a whole number"),
+    (["analyze", "--csv", "{csv}", "--outcome", "pain", "--treatment", "arm", "--low", "-inf"], "--low -inf must be a finite number"),
+    (["analyze", "--csv", "{csv}", "--outcome", "pain", "--treatment", "arm", "--high", "1_0"], "--high '1_0' is not a number (write it with digits and a decimal point, e.g. 1.5)"),
+    (["analyze", "--trial", "{trial}", "--seed", "x"], "--seed 'x' is not a whole number"),
+    (["report", "--trial", "{trial}", "--out", "{tmp}/r.html", "--mcid", "infinity"], "--mcid infinity must be a finite number"),
+    (["report", "--trial", "{trial}", "--out", "{tmp}/r.html", "--mcid", "1e999"], "--mcid 1e999 must be a finite number"),
+    (["report", "--trial", "{trial}", "--out", "{tmp}/r.html", "--draws", "20001"], "--draws 20001 must be from 1 to 20,000"),
+    (["report", "--csv", "{csv}", "--outcome", "pain", "--treatment", "arm", "--out", "{tmp}/r.html", "--low", "nan"], "--low nan must be a finite number"),
+    (["design", "--effect", "inf"], "--effect inf must be a finite number"),
+    (["design", "--effect", "nan"], "--effect nan must be a finite number"),
+    (["design", "--effect", "0"], "--effect 0 must not be 0: it is the effect you hope for (no effect is always simulated beside it)"),
+    (["design", "--effect", "-1000"], "--effect -1000 must be from -100 to 100 points"),
+    (["design", "--tau", "-1"], "--tau -1 must be from 0 to 365 days"),
+    (["design", "--tau", "nan"], "--tau nan must be a finite number"),
+    (["design", "--mcid", "0"], "--mcid 0 must be more than 0 and at most 100"),
+    (["design", "--mcid", "inf"], "--mcid inf must be a finite number"),
+    (["design", "--sd", "0"], "--sd 0 must be more than 0 and at most 100"),
+    (["design", "--sd", "1e308"], "--sd 1e308 must be more than 0 and at most 100"),
+    (["design", "--rho", "1"], "--rho 1 must be between -1 and 1"),
+    (["design", "--rho", "nan"], "--rho nan must be a finite number"),
+    (["design", "--threshold", "1"], "--threshold 1 must be at least 0.5 and less than 1"),
+    (["design", "--threshold", "0.4"], "--threshold 0.4 must be at least 0.5 and less than 1"),
+    (["design", "--sims", "100000000"], "--sims 100000000 must be from 10 to 20,000"),
+    (["design", "--sims", "5"], "--sims 5 must be from 10 to 20,000"),
+    (["design", "--sims", "1_000"], "--sims '1_000' is not a whole number"),
+    (["design", "--washout-days", "three"], "--washout-days 'three' is not a whole number"),
+    (["design", "--blocks", "2,\u0663"], "--blocks '2,\u0663': '\u0663' is not a whole number (give e.g. 2,3,4)"),
+    (["design", "--period-days", "7,8,9,10,11,12,13,14,15"], "--period-days '7,8,9,10,11,12,13,14,15' gives 9 values; at most 8"),
+    (["design", "--sequential", "--max-blocks", "4.5"], "--max-blocks '4.5' is not a whole number"),
+    (["design", "--sequential", "--target-fpr", "nan"], "--target-fpr nan must be a finite number"),
+    (["design", "--sequential", "--target-fpr", "0"], "--target-fpr 0 must be between 0 and 0.5 (e.g. 0.05)"),
+    (["design", "--sequential", "--sims", "50000"], "--sims 50000 must be from 10 to 20,000"),
+    (["design", "--sequential", "--effect", "inf"], "--effect inf must be a finite number"),
+    (["pool", "{tmp}/a.csv", "--mcid", "nan"], "--mcid nan must be a finite number"),
+    (["pool", "{tmp}/a.csv", "--mcid", "0"], "--mcid 0 must be more than 0"),
+    (["pool", "{tmp}/a.csv", "--draws", "99"], "--draws 99 must be from 100 to 20,000"),
+    (["pool", "{tmp}/a.csv", "--draws", "10000000"], "--draws 10000000 must be from 100 to 20,000"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--blocks", "4.0"], "--blocks '4.0' is not a whole number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--period-days", "1_4"], "--period-days '1_4' is not a whole number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--washout-days", "nan"], "--washout-days nan must be a finite number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--run-in-days", "x"], "--run-in-days 'x' is not a whole number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--sequential", "--max-blocks", "inf"], "--max-blocks inf must be a finite number"),
+    (["demo", "--out", "{tmp}/demo", "--seed", "1.5"], "--seed '1.5' is not a whole number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args, message", _BAD_OPTIONS)
+def test_every_numeric_option_refuses_non_finite_and_absurd_values(
+    trial, tmp_path, day_csv, args, message
+):
+    args = [a.format(tmp=tmp_path, trial=trial, csv=day_csv) for a in args]
+    assert _error(args, trial, tmp_path) == f"Error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["days.csv", "trial"]
+
+
+def test_every_numeric_option_is_checked():
+    """No numeric option is a bare click int or float: each has the project's type (one
+    Error line naming it) or is parsed by a callback."""
+    import click
+
+    from nof1.cli.common import Count, Number
+
+    ctx = click.Context(cli)
+    bare = []
+
+    def walk(cmd, name):
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, sub), f"{name} {sub}".strip())
+            return
+        for p in cmd.params:
+            numeric = isinstance(p.type, click.types.IntParamType | click.types.FloatParamType)
+            if numeric and not isinstance(p.type, Count | Number):
+                bare.append(f"{name} {p.opts[0]}")
+
+    walk(cli, "")
+    assert bare == []
+
+
+def test_scale_bounds_refuse_an_mcid_beyond_the_scale(day_csv, tmp_path):
+    args = _analyze_csv(day_csv, "--low", "0", "--high", "10")
+    line = _error([*args, "--mcid", "11"], tmp_path)
+    assert line == (
+        "Error: mcid 11 is more than the whole scale (0-10): no change of the outcome can reach it"
+    )
+    line = _error([*args, "--expectation-max", "500"], tmp_path)
+    assert line.startswith("Error: expectation_max 500 is more than the whole scale (0-10)")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mcid": float("inf")}, "mcid inf must be a finite number of outcome units"),
+        ({"mcid": 11.0}, "mcid 11 is more than the whole scale (0-10)"),
+        ({"expectation_max": float("nan")}, "expectation_max nan must be a finite number"),
+        ({"draws": 10**9}, "draws 1000000000 must be from 1 to 20,000"),
+        ({"chains": 0}, "chains 0 must be from 1 to 16"),
+        ({"tune": -1, "engine": "mcmc"}, "tune -1 must be from 0 to 20,000"),
+    ],
+)
+def test_the_library_refuses_what_the_options_refuse(day_csv, kwargs, message):
+    from nof1.analysis.analyze import analyze_csv
+    from nof1.errors import Nof1Error
+
+    with pytest.raises(Nof1Error) as err:
+        analyze_csv(day_csv, "pain", "arm", low=0, high=10, **kwargs)
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"effect": float("inf")}, "effect must be a number, got inf"),
+        ({"tau": -1.0}, "tau must be 0-365 days, got -1"),
+        ({"mcid": 0.0}, "mcid must be positive and at most 100, got 0"),
+        ({"sims": 10**8}, "sims must be at most 20,000, got 100,000,000"),
+    ],
+)
+def test_evaluate_designs_refuses_what_design_refuses(kwargs, message):
+    from nof1.design import evaluate_designs
+    from nof1.errors import ProtocolError
+
+    with pytest.raises(ProtocolError) as err:
+        evaluate_designs(blocks=(2,), period_days=(7,), **{"sims": 20, **kwargs})
+    assert str(err.value) == message

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import click
 
+from nof1.analysis.models.base import MAX_DRAWS
 from nof1.cli import cli
-from nof1.cli.common import csv_options, csv_source, force_option, seed_option, trial_option
+from nof1.cli.common import (
+    Count,
+    Number,
+    csv_options,
+    csv_source,
+    force_option,
+    seed_option,
+    trial_option,
+)
 
 
 @cli.command()
@@ -40,16 +49,16 @@ from nof1.cli.common import csv_options, csv_source, force_option, seed_option, 
 )
 @click.option(
     "--mcid",
-    type=float,
+    type=Number(0, low_open=True),
     default=None,
     help="Minimal clinically important difference (default: as pre-registered, else 1).",
 )
 @seed_option("Random seed of the posterior draws.")
 @click.option(
     "--draws",
-    type=click.IntRange(min=1),
+    type=Count(1, MAX_DRAWS),
     default=None,
-    help="Posterior draws per chain (mcmc; default 1000).",
+    help=f"Posterior draws per chain (mcmc; default 1000, at most {MAX_DRAWS:,}).",
 )
 def report(out, force, trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
     """Write the clinician's report: effect, certainty, blinding, checks, on one page.

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nof1.analysis.models.base import Diagnostics
+from nof1.analysis.models.base import MAX_DRAWS, Diagnostics
 from nof1.analysis.models.fastpool import Estimate, fast_pool
 from nof1.analysis.models.priors import outcome_unit
 from nof1.analysis.series import SCHEMES, Series
@@ -490,7 +490,15 @@ def pool_files(
         raise DataError(f"MCID {mcid:g} must be a positive number of outcome units")
     if draws < 100:
         raise DataError(f"draws {draws} is too few; use at least 100 per chain")
+    if draws > MAX_DRAWS:
+        raise DataError(f"draws {draws:,} is too many; use at most {MAX_DRAWS:,} per chain")
     data = load_pool(paths, outcome)
+    o = data.outcome
+    if mcid is not None and mcid > o.high - o.low:
+        raise DataError(
+            f"MCID {mcid:g} is more than the whole scale of {o.name!r} ({o.low:g}-{o.high:g}): "
+            "no patient's change can reach it"
+        )
     from nof1.analysis.models.exact_batch import effect_moments
 
     series = data.series
