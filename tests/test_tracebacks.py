@@ -539,3 +539,157 @@ def test_evaluate_designs_refuses_what_design_refuses(kwargs, message):
     with pytest.raises(ProtocolError) as err:
         evaluate_designs(blocks=(2,), period_days=(7,), **{"sims": 20, **kwargs})
     assert str(err.value) == message
+
+
+#: Text that Python's float() reads but that is no score (and text that is no number at all).
+_NOT_SCORES = [
+    ("1_0", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("1e1", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("+5", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("infinity", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("nan", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("\u0661\u0660", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("\uff16", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("0x10", "is not a number"),
+    ("6..5", "is not a number"),
+    ("6,5", "has a decimal comma; write 6.5 (a decimal point)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text, why", _NOT_SCORES)
+def test_record_refuses_what_is_not_a_plain_score(trial, freeze_today, text, why):
+    freeze_today(date(2026, 1, 6))
+    for how in (["--pain", text], ["--outcome", f"pain={text}"]):
+        line = _error(["record", "--trial", trial, "--date", "2026-01-06", *how], trial)
+        assert line == f"Error: pain score {text!r} {why}"
+
+
+@pytest.mark.parametrize("text, why", _NOT_SCORES)
+def test_import_and_analyze_csv_refuse_what_is_not_a_plain_score(trial, tmp_path, text, why):
+    src = tmp_path / "in.csv"
+    src.write_text(f'date,pain\n2026-01-05,5\n2026-01-06,"{text}"\n', encoding="utf-8")
+    line = _error(["import", "--trial", trial, src], trial, tmp_path)
+    assert line == f"Error: {src} line 3: pain score {text!r} {why}"
+    if text == "nan":
+        return  # in any CSV, NA and NaN mark a missing day (csv_input.MISSING)
+    rows = [f"{d},{'A' if (d - 1) // 7 % 2 == 0 else 'B'},{4 + d % 3}" for d in range(1, 29)]
+    rows[3] = f'4,A,"{text}"'
+    src.write_text("day,arm,pain\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    for cmd in (["analyze"], ["report", "--out", tmp_path / "r.html"]):
+        line = _error([*cmd, "--csv", src, "--outcome", "pain", "--treatment", "arm"], tmp_path)
+        assert line == f"Error: row 4: outcome 'pain' value {text!r} {why}"
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_csv_day_number_must_be_a_plain_whole_number(day_csv, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(day_csv.read_text().replace("\n28,", "\n2_8,"))
+    line = _error(_analyze_csv(bad, "--time", "day"), tmp_path)
+    assert line == (
+        "Error: time column 'day' value '2_8' is not a whole day number "
+        "(from -1,000,000,000 to 1,000,000,000)"
+    )
+
+
+def test_one_outcome_given_twice_is_refused(trial, freeze_today):
+    freeze_today(date(2026, 1, 6))
+    args = ["record", "--trial", trial, "--date", "2026-01-06"]
+    line = _error([*args, "--pain", "6", "--outcome", "pain=2"], trial)
+    assert line == "Error: --pain 6 and --outcome pain=2 both give pain; give it once"
+    line = _error([*args, "--outcome", "pain=2", "--outcome", "pain=3"], trial)
+    assert line == "Error: --outcome pain is given twice ('2' and '3'); give each outcome once"
+    line = _error([*args, "--pain", "2", "--outcome", "side_effects=no", "--outcome", "side_effects=yes"], trial)  # fmt: skip
+    assert line.startswith("Error: --outcome side_effects is given twice ('no' and 'yes')")
+
+
+def test_a_column_twice_in_a_csv_header_is_refused(trial, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("date,pain,pain\n2026-01-05,6,2\n")
+    line = _error(["import", "--trial", trial, src], trial, tmp_path)
+    assert line == (
+        f"Error: {src} line 1: column 'pain' is in the header twice; which one is meant "
+        "cannot be known (give each column once)"
+    )
+    src.write_text("day,arm,pain,arm\n1,A,3,B\n2,B,4,A\n")
+    line = _error(["analyze", "--csv", src, "--outcome", "pain", "--treatment", "arm"], tmp_path)
+    assert line == (
+        "Error: treatment column 'arm' is in the header of in.csv 2 times; which one is "
+        "meant cannot be known (give each column once)"
+    )
+
+
+def test_a_local_date_layout_is_named_with_its_fix(trial, tmp_path, day_csv):
+    src = tmp_path / "in.csv"
+    src.write_text("date;pain\n05.01.2026;6\n13.01.2026;5\n")
+    line = _error(["import", "--trial", trial, src], trial, tmp_path)
+    assert line == (
+        f"Error: {src} line 2: date '05.01.2026' is not a date (YYYY-MM-DD); it looks like "
+        "DD.MM.YYYY or MM.DD.YYYY: give --date-format DD.MM.YYYY or --date-format MM.DD.YYYY"
+    )
+    src.write_text("date;pain\n05.01.2026;6\n31.02.2026;5\n")
+    line = _error(["import", "--trial", trial, src, "--date-format", "DD.MM.YYYY"], trial)
+    assert line == f"Error: {src} line 3: date '31.02.2026' is not a day of the calendar"
+    line = _error(["import", "--trial", trial, src, "--date-format", "DD.MM"], trial)
+    assert line == (
+        "Error: --date-format 'DD.MM' must hold DD, MM and YYYY once each, between . / - or "
+        "spaces (e.g. DD.MM.YYYY)"
+    )
+    rows = [f"{d + 4:02d}/01/2026,{'A' if d < 8 else 'B'},{4 + d % 3}" for d in range(1, 15)]
+    src.write_text("date,arm,pain\n" + "\n".join(rows) + "\n")
+    line = _error(_analyze_csv(src, "--time", "date"), tmp_path)
+    assert line == (
+        "Error: row 1: time column 'date' value '05/01/2026' is not a date (YYYY-MM-DD); it "
+        "looks like DD/MM/YYYY or MM/DD/YYYY: give --date-format DD/MM/YYYY or --date-format "
+        "MM/DD/YYYY"
+    )
+    line = _error(_analyze_csv(day_csv, "--date-format", "DD.MM.YYYY"), tmp_path)
+    assert line == "Error: --date-format applies only with --time COLUMN"
+    line = _error(["analyze", "--trial", trial, "--date-format", "DD.MM.YYYY"], trial)
+    assert line == "Error: --date-format applies only with --csv FILE"
+
+
+def test_a_wrong_treatment_column_names_at_most_five_values(tmp_path):
+    src = tmp_path / "days.csv"
+    src.write_text("day,arm,pain\n" + "".join(f"{d},{d},{d % 10}\n" for d in range(1, 113)))
+    line = _error(_analyze_csv(src, "--treatment", "day"), tmp_path)
+    assert line == (
+        "Error: treatment column 'day' must have exactly 2 values, it has 112: '1', '10', "
+        "'100', '101', '102' and 107 more values"
+    )
+
+
+@pytest.fixture
+def pool_file(tmp_path) -> Path:
+    from nof1.design.simulate import simulate_pool
+    from nof1.research.anonymise import anonymise_simulated, write_anonymised
+
+    path = tmp_path / "a.csv"
+    write_anonymised(anonymise_simulated(simulate_pool(2, mu=-1.0, tau_between=0.5, rng=1)), path)
+    return path
+
+
+def test_pool_refuses_one_file_given_twice_under_any_name(pool_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _error(["pool", "a.csv", "a.csv", "--engine", "fast"], tmp_path)
+    assert line == "Error: a.csv is given twice: each file is pooled once"
+    line = _error(["pool", "a.csv", "./a.csv", "--engine", "fast"], tmp_path)
+    assert line == "Error: a.csv is given twice: each file is pooled once"
+    line = _error(["pool", "a.csv", pool_file, "--engine", "fast"], tmp_path)
+    assert line == (
+        f"Error: {pool_file} is the same file as a.csv, given before: each file is pooled once "
+        "(its series would count twice)"
+    )
+    (tmp_path / "link.csv").symlink_to(pool_file)
+    line = _error(["pool", pool_file, "link.csv", "--engine", "fast"], tmp_path)
+    assert line.startswith(f"Error: link.csv is the same file as {pool_file}, given before")
+    shutil.copy(pool_file, tmp_path / "copy.csv")
+    line = _error(["pool", "a.csv", "copy.csv", "--engine", "fast"], tmp_path)
+    assert line.startswith("Error: copy.csv is a copy of a.csv, given before")
+
+
+def test_pool_refuses_an_mcid_beyond_the_scale(pool_file, tmp_path):
+    line = _error(["pool", pool_file, "--engine", "fast", "--mcid", "11"], tmp_path)
+    assert line == (
+        "Error: MCID 11 is more than the whole scale of 'pain' (0-10): no patient's change "
+        "can reach it"
+    )

@@ -465,6 +465,7 @@ def analyze_csv(
     lower_is_better: bool = True,
     low: float | None = None,
     high: float | None = None,
+    date_format: str | None = None,
     engine: str | None = None,
     prior: str | None = None,
     ar1: bool | None = None,
@@ -486,8 +487,8 @@ def analyze_csv(
 
     Parameters
     ----------
-    path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
-        ``nof1.analysis.csv_input.series_from_csv`` (``path`` may be an open text file).
+    path, outcome, treatment, active, time, block, lower_is_better, low, high, date_format :
+        as in ``nof1.analysis.csv_input.series_from_csv`` (``path`` may be an open text file).
     engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
     prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
         ``analyze``; None means ``analyze``'s default.
@@ -513,6 +514,7 @@ def analyze_csv(
         lower_is_better=lower_is_better,
         low=low,
         high=high,
+        date_format=date_format,
     )
     options = _given(
         engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,

@@ -90,7 +90,7 @@ def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
     help=f"Posterior draws per chain (mcmc; at most {MAX_DRAWS:,}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, ar1, trend, engine, likelihood, carryover, expectation, expectation_max, prior, prior_sensitivity, mcid, seed, draws, as_json) -> None:  # fmt: skip
+def analyze(trial, csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, ar1, trend, engine, likelihood, carryover, expectation, expectation_max, prior, prior_sensitivity, mcid, seed, draws, as_json) -> None:  # fmt: skip
     """Estimate the personal effect of A versus B, with its uncertainty.
 
     \b
@@ -118,7 +118,7 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
         seed=seed,
         draws=draws,
     )
-    source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=True)  # fmt: skip
+    source = csv_source(csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, outcome_with_trial=True)  # fmt: skip
     names = None
     if source is None:
         from nof1.trial.handle import open_trial

@@ -235,6 +235,16 @@ def force_option(what: str):
     )
 
 
+def date_format_option():
+    """The ``--date-format`` option of a command that reads dates from a CSV."""
+    return click.option(
+        "--date-format",
+        default=None,
+        metavar="LAYOUT",
+        help="Layout of the CSV's dates, e.g. DD.MM.YYYY or MM/DD/YYYY (default: YYYY-MM-DD).",
+    )
+
+
 def passphrase_option():
     return click.option(
         "--passphrase-file",
@@ -268,6 +278,12 @@ _CSV_OPTIONS = (
         "time_col",
         default=None,
         help="CSV column of day numbers or dates (default: row order).",
+    ),
+    click.option(
+        "--date-format",
+        default=None,
+        metavar="LAYOUT",
+        help="Layout of the --time column's dates, e.g. DD.MM.YYYY (default: YYYY-MM-DD).",
     ),
     click.option(
         "--block",
@@ -308,6 +324,7 @@ def csv_source(
     treatment: str | None,
     active: str | None,
     time_col: str | None,
+    date_format: str | None,
     block_col: str | None,
     higher_is_better: bool,
     low: float | None,
@@ -324,6 +341,7 @@ def csv_source(
             "--treatment": treatment,
             "--active": active,
             "--time": time_col,
+            "--date-format": date_format,
             "--block": block_col,
             "--low": low,
             "--high": high,
@@ -337,12 +355,15 @@ def csv_source(
     for name, value in (("--outcome", outcome), ("--treatment", treatment)):
         if value is None:
             raise click.ClickException(f"--csv needs {name} COLUMN")
+    if date_format is not None and time_col is None:
+        raise click.ClickException("--date-format applies only with --time COLUMN")
     return {
         "path": csv_path,
         "outcome": outcome,
         "treatment": treatment,
         "active": active,
         "time": time_col,
+        "date_format": date_format,
         "block": block_col,
         "lower_is_better": not higher_is_better,
         "low": low,

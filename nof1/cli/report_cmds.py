@@ -60,18 +60,18 @@ from nof1.cli.common import (
     default=None,
     help=f"Posterior draws per chain (mcmc; default 1000, at most {MAX_DRAWS:,}).",
 )
-def report(out, force, trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
+def report(out, force, trial, csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
     """Write the clinician's report: effect, certainty, blinding, checks, on one page.
 
     \b
     After unblinding:   nof1 report --trial mytrial --out report.html
-    From any CSV:       nof1 report --csv diary.csv --outcome pain --treatment arm --out report.html
+    From any CSV:       nof1 report --csv diary.csv --outcome pain --treatment arm --active magnesium --out report.html
     """
     from nof1.plan.files import check_output
     from nof1.report import csv_report, trial_report, write_report
 
     check_output(out, force=force, what="report")  # before the analysis, not after it
     options = dict(engine=engine, likelihood=likelihood, prior=prior, mcid=mcid, seed=seed, draws=draws, announce=lambda message: click.echo(message, err=True))  # fmt: skip
-    source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=False)  # fmt: skip
+    source = csv_source(csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, outcome_with_trial=False)  # fmt: skip
     html = trial_report(trial, **options) if source is None else csv_report(**source, **options)
     click.echo(f"Report written to {write_report(out, html, force=force)}")

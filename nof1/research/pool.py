@@ -21,8 +21,10 @@ unpooled estimate, and the diagnostics (a fit that fails them gets no conclusion
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,14 +244,17 @@ def load_pool(paths: Sequence[str | Path], outcome: str | None = None) -> PoolDa
     ------
     DataError : naming the file (and line): any problem of ``read_anonymised``; no files;
         an outcome missing from a file or on another scale; a binary outcome; a series with
-        one arm only or otherwise unanalysable; a series id that appears in two files.
+        one arm only or otherwise unanalysable; a series id that appears in two files; a
+        file given twice (by the same or another name, a link or a copy).
     """
     if not paths:
         raise DataError("no files to pool: give one or more anonymised CSV files")
     chosen: OutcomeMeta | None = None
     seen: dict[str, str] = {}
     members = []
+    given: dict[tuple, str] = {}
     for path in paths:
+        _refuse_twice(path, given)
         frame, meta = read_anonymised(path)
         if chosen is None:
             name = outcome or next(
@@ -299,6 +304,26 @@ def load_pool(paths: Sequence[str | Path], outcome: str | None = None) -> PoolDa
             sub = {c: v[rows] for c, v in cols.items()}
             members.append(PoolMember(sid, str(path), _series(path, line, sid, sub, chosen, meta)))
     return PoolData(outcome=chosen, members=tuple(members))
+
+
+def _refuse_twice(path: str | Path, given: dict[tuple, str]) -> None:
+    """Refuse a file given before, by another name too (``./a.csv``, a link to it, a copy):
+    its series would count twice. ``given`` maps what identifies each file read so far
+    (device and inode, and the SHA-256 of its bytes) to its name as given."""
+    try:
+        info = os.stat(path)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return  # read_anonymised names the problem
+    for key, what in (((info.st_dev, info.st_ino), "the same file as"), ((digest,), "a copy of")):
+        if key in given and given[key] == str(path):
+            raise DataError(f"{path} is given twice: each file is pooled once")
+        if key in given:
+            raise DataError(
+                f"{path} is {what} {given[key]}, given before: each file is pooled once (its "
+                "series would count twice)"
+            )
+    given[(info.st_dev, info.st_ino)] = given[(digest,)] = str(path)
 
 
 def _series(path, line, sid, rows: dict[str, np.ndarray], o: OutcomeMeta, meta) -> Series:
