@@ -595,7 +595,7 @@ def test_one_outcome_given_twice_is_refused(trial, freeze_today):
     freeze_today(date(2026, 1, 6))
     args = ["record", "--trial", trial, "--date", "2026-01-06"]
     line = _error([*args, "--pain", "6", "--outcome", "pain=2"], trial)
-    assert line == "Error: --pain 6 and --outcome pain=2 both give pain; give it once"
+    assert line == "Error: --pain '6' and --outcome pain='2' both give pain; give it once"
     line = _error([*args, "--outcome", "pain=2", "--outcome", "pain=3"], trial)
     assert line == "Error: --outcome pain is given twice ('2' and '3'); give each outcome once"
     line = _error([*args, "--pain", "2", "--outcome", "side_effects=no", "--outcome", "side_effects=yes"], trial)  # fmt: skip

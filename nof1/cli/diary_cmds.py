@@ -225,8 +225,8 @@ def record(
         primary = protocol.primary.name
         if primary in values:
             raise DiaryError(
-                f"--pain {pain} and --outcome {primary}={values[primary]} both give {primary}; "
-                "give it once"
+                f"--pain {pain!r} and --outcome {primary}={values[primary]!r} both give "
+                f"{primary}; give it once"
             )
         values[primary] = pain
     rec = record_day(
