@@ -693,3 +693,26 @@ def test_pool_refuses_an_mcid_beyond_the_scale(pool_file, tmp_path):
         "Error: MCID 11 is more than the whole scale of 'pain' (0-10): no patient's change "
         "can reach it"
     )
+
+
+def test_pool_refuses_a_column_or_an_outcome_twice(pool_file, tmp_path):
+    lines = pool_file.read_text().splitlines()
+    table = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    bad = tmp_path / "b.csv"
+    bad.write_text("\n".join([*lines[:table], lines[table] + ",pain", *lines[table + 1 :]]) + "\n")
+    line = _error(["pool", bad, "--engine", "fast"], tmp_path)
+    assert line == (
+        f"Error: {bad} line {table + 1}: column 'pain' is in the header twice; which one is "
+        "meant cannot be known"
+    )
+    outcome = next(i for i, line in enumerate(lines) if line.startswith("# outcome: pain "))
+    bad.write_text("\n".join([*lines[:table], lines[outcome], *lines[table:]]) + "\n")
+    line = _error(["pool", bad, "--engine", "fast"], tmp_path)
+    assert line == f"Error: {bad} line {table + 1}: outcome 'pain' is described twice"
+
+
+@pytest.mark.parametrize("at", ["0_7:30", "\u0660\u0667:30", "7:3_0", "+7:30", "07:30:00"])
+def test_calendar_refuses_a_time_that_is_not_plain_digits(trial, tmp_path, at):
+    line = _error(["calendar", "--trial", trial, "--out", tmp_path / "c.ics", "--time", at], trial, tmp_path)  # fmt: skip
+    assert line == f"Error: reminder time {at!r} is not a time of day; use HH:MM"
+    assert not (tmp_path / "c.ics").exists()

@@ -21,6 +21,7 @@ unpooled estimate, and the diagnostics (a fit that fails them gets no conclusion
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -37,6 +38,7 @@ from nof1.analysis.models.base import MAX_DRAWS, Diagnostics
 from nof1.analysis.models.fastpool import Estimate, fast_pool
 from nof1.analysis.models.priors import outcome_unit
 from nof1.analysis.series import SCHEMES, Series
+from nof1.diary.cells import duplicate_column
 from nof1.errors import DataError
 from nof1.research.anonymise import FORMAT, FORMAT_VERSION, LEAD_COLUMNS, TAIL_COLUMNS, OutcomeMeta
 
@@ -116,6 +118,13 @@ def read_anonymised(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     meta = _parse_header(path, lines[:n_header])
     if n_header >= len(lines):
         raise DataError(f"{path}: no table after the header")
+    # pandas would rename a second 'pain' to 'pain.1' and read the first one silently.
+    twice = duplicate_column([c.strip() for c in next(csv.reader([lines[n_header]]), [])])
+    if twice is not None:
+        raise DataError(
+            f"{path} line {n_header + 1}: column {twice!r} is in the header twice; which one "
+            "is meant cannot be known"
+        )
     try:
         frame = pd.read_csv(
             io.StringIO("\n".join(lines[n_header:])), dtype=str, keep_default_na=False
@@ -187,6 +196,8 @@ def _parse_header(path: Path, header: list[str]) -> dict[str, Any]:
         key, value = key.strip(), value.strip()
         if key == "outcome":
             o = _parse_outcome(path, number, value)
+            if o.name in outcomes:
+                raise DataError(f"{path} line {number}: outcome {o.name!r} is described twice")
             outcomes[o.name] = o
         else:
             fields[key] = value
