@@ -182,3 +182,24 @@ def test_anonymise_simulated_keeps_pain_on_its_scale_so_that_it_pools(tmp_path):
     write_anonymised(frame, path)
     result = pool_files([path], engine="fast")
     assert len(result.series) == 6
+
+
+def test_a_dataframe_keeps_floats_that_pandas_writes_with_an_exponent():
+    import pandas as pd
+
+    from nof1.analysis.csv_input import series_from_frame
+
+    frame = pd.DataFrame({"pain": [1e-05, 2.0, 3.0, 4.0] * 2, "arm": list("AABB") * 2})
+    series = series_from_frame(frame, "pain", "arm")
+    assert series.y[0] == 1e-05 and series.y[1] == 2.0
+
+
+def test_a_numeric_arm_label_is_a_plain_number(tmp_path):
+    src = tmp_path / "arms.csv"
+    src.write_text(
+        "arm,pain\n" + "".join(f"{'1' if i // 2 % 2 else '2'},{i % 5}\n" for i in range(8))
+    )
+    assert series_from_csv(src, "pain", "arm").active.tolist() == [1, 1, 0, 0] * 2  # 2 is A
+    src.write_text(src.read_text().replace("\n1,", "\n1_0,"))
+    with pytest.raises(Exception, match="give --active '1_0' or --active '2'"):
+        series_from_csv(src, "pain", "arm")

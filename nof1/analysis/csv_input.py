@@ -148,6 +148,7 @@ def _series_from_rows(
     *,
     decimal_comma: bool = False,
     date_format: str | None = None,
+    written_by_pandas: bool = False,
 ) -> Series:
     _check_scale(low, high)
     try:
@@ -165,7 +166,7 @@ def _series_from_rows(
         if name not in header:
             raise DataError(
                 f"{what} column {name!r} is not in {short}; its columns are: "
-                + _some(header, "columns")
+                + _some(header, "columns", most=20)
             )
         if header.count(name) > 1:
             raise DataError(
@@ -180,7 +181,9 @@ def _series_from_rows(
     time_raw = column(time, "time") if time is not None else None
     block_raw = column(block, "block") if block is not None else None
 
-    y = np.array([_number(v, i, outcome, decimal_comma) for i, v in enumerate(y_raw)])
+    # A frame's floats come back as pandas writes them (1e-05): numbers, not typed scores.
+    read = _machine_number if written_by_pandas else _number
+    y = np.array([read(v, i, outcome, decimal_comma) for i, v in enumerate(y_raw)])
     outside = (low is not None and y < low) | (high is not None and y > high)
     if np.any(outside):
         i = int(np.argmax(outside))
@@ -269,14 +272,14 @@ def series_from_frame(
     rows = list(csv.reader(io.StringIO(text.getvalue())))
     return _series_from_rows(
         rows, "the DataFrame", "the DataFrame", outcome, treatment, active, time, block,
-        lower_is_better, low, high,
+        lower_is_better, low, high, written_by_pandas=True,
     )  # fmt: skip
 
 
-def _some(values: list[str], what: str) -> str:
-    """At most ``SHOW_VALUES`` values, quoted, and how many more there are."""
-    shown = ", ".join(repr(v) for v in values[:SHOW_VALUES])
-    rest = len(values) - SHOW_VALUES
+def _some(values: list[str], what: str, most: int = SHOW_VALUES) -> str:
+    """At most ``most`` values, quoted, and how many more there are."""
+    shown = ", ".join(repr(v) for v in values[:most])
+    rest = len(values) - most
     return shown + (f" and {rest} more {what}" if rest > 0 else "")
 
 
@@ -287,6 +290,20 @@ def _number(value: str, i: int, column: str, decimal_comma: bool = False) -> flo
         return parse_number(value, f"outcome {column!r} value", decimal_comma)
     except ValueError as exc:
         raise DataError(f"row {i + 1}: {exc}") from None
+
+
+def _machine_number(value: str, i: int, column: str, decimal_comma: bool = False) -> float:
+    if value.lower() in MISSING:
+        return math.nan
+    try:
+        x = float(value)
+    except ValueError:
+        raise DataError(
+            f"row {i + 1}: outcome {column!r} value {value!r} is not a number"
+        ) from None
+    if not math.isfinite(x):
+        raise DataError(f"row {i + 1}: outcome {column!r} value {value!r} is not a finite number")
+    return x
 
 
 def _active_label(labels: list[str], active: str | None, column: str) -> str:
@@ -302,8 +319,8 @@ def _active_label(labels: list[str], active: str | None, column: str) -> str:
         return next(v for v in labels if v != controls[0])
     if {v.upper() for v in labels} == {"A", "B"}:
         return next(v for v in labels if v.upper() == "A")
-    try:
-        return max(labels, key=float)
+    try:  # numbers as people write them: "1_0" is no label for 10
+        return max(labels, key=lambda v: parse_number(v, "treatment"))
     except ValueError:
         raise DataError(
             f"cannot tell which value of treatment column {column!r} is the active arm: "
