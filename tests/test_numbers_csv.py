@@ -151,7 +151,8 @@ def test_analyze_csv_reads_semicolons_decimal_commas_and_local_dates(tmp_path):
 
 def test_the_report_help_example_names_the_active_arm_and_works(tmp_path, monkeypatch):
     help_text = CliRunner().invoke(cli, ["report", "--help"]).output
-    example = next(line.strip() for line in help_text.splitlines() if "report --csv" in line)
+    joined = help_text.replace("\\\n", " ")  # a command continued on the next line
+    example = next(line.strip() for line in joined.splitlines() if "report --csv" in line)
     assert "--active" in example
     monkeypatch.chdir(tmp_path)
     (tmp_path / "diary.csv").write_text(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nof1.diary import chain
-from nof1.diary.entries import ENTRY_COLUMNS, Entry, neutralise_text, parse_date
+from nof1.diary.entries import ENTRY_COLUMNS, Entry, adherence_text, neutralise_text, parse_date
 from nof1.diary.records import Look, Record, Unblinding
 from nof1.plan.files import check_output, write_output
 from nof1.plan.sealing import Allocation
@@ -129,7 +129,8 @@ class DiaryView:
         Returns
         -------
         DataFrame with columns ``id``, ``date`` (ISO text), one column per protocol outcome
-        (float, NaN when missing), ``guess``, ``adherence`` ("yes"/"no"/""), ``note``,
+        (float, NaN when missing), ``guess``, ``adherence`` ("yes", "no", the share of the
+        doses taken such as "0.75", or ""), ``note``,
         ``recorded_at`` (UTC ISO), ``supersedes`` (id or <NA>), ``current`` (1 for the
         latest record of its day, 0 for a superseded one).
         """
@@ -140,7 +141,7 @@ class DiaryView:
             row: dict[str, object] = {"id": r.id, "date": r.entry.date.isoformat()}
             row.update({name: r.entry.values.get(name, math.nan) for name in self.outcomes})
             row["guess"] = r.entry.guess or ""
-            row["adherence"] = {True: "yes", False: "no", None: ""}[r.entry.adherence]
+            row["adherence"] = adherence_text(r.entry.adherence)
             row["note"] = r.entry.note
             row["recorded_at"] = r.recorded_at.isoformat()
             row["supersedes"] = r.supersedes
@@ -191,7 +192,7 @@ def record_from_row(row: dict[str, Any]) -> Record:
             date=date.fromisoformat(row["date"]),
             values=json.loads(row["outcomes"]),
             guess=row["guess"],
-            adherence=None if row["adherence"] is None else bool(row["adherence"]),
+            adherence=None if row["adherence"] is None else float(row["adherence"]),
             note=row["note"],
         ),
         recorded_at=datetime.fromisoformat(row["recorded_at"]),
