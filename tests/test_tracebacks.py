@@ -1081,3 +1081,321 @@ def test_a_bad_template_value_is_one_error_line(tmp_path, old, new, message):
     assert line.startswith(f"Error: template {template}"), line
     assert message in line
     assert not (tmp_path / "t").exists()
+
+
+# ------------------------------------------------------------------ issue 22: numbers, CSV files, design/analyze options, pool
+
+#: Every numeric option of every command with a value it must refuse, and the line it gives.
+#: ``{trial}``, ``{tmp}`` and ``{csv}`` are filled in; nothing runs long (the options are
+#: checked before any file is read or anything is fitted).
+_BAD_OPTIONS = [
+    (["analyze", "--trial", "{trial}", "--mcid", "inf"], "--mcid inf must be a finite number"),
+    (["analyze", "--trial", "{trial}", "--mcid", "0"], "--mcid 0 must be more than 0"),
+    (["analyze", "--trial", "{trial}", "--mcid", "-1"], "--mcid -1 must be more than 0"),
+    (["analyze", "--trial", "{trial}", "--expectation-max", "nan"], "--expectation-max nan must be a finite number"),
+    (["analyze", "--trial", "{trial}", "--expectation-max", "inf"], "--expectation-max inf must be a finite number"),
+    (["analyze", "--trial", "{trial}", "--expectation-max", "-0.5"], "--expectation-max -0.5 must be 0 or more"),
+    (["analyze", "--trial", "{trial}", "--draws", "0"], "--draws 0 must be from 1 to 20,000"),
+    (["analyze", "--trial", "{trial}", "--draws", "100000000"], "--draws 100000000 must be from 1 to 20,000"),
+    (["analyze", "--trial", "{trial}", "--draws", "1e3"], "--draws '1e3' is not a whole number"),
+    (["analyze", "--csv", "{csv}", "--outcome", "pain", "--treatment", "arm", "--low", "-inf"], "--low -inf must be a finite number"),
+    (["analyze", "--csv", "{csv}", "--outcome", "pain", "--treatment", "arm", "--high", "1_0"], "--high '1_0' is not a number (write it with digits and a decimal point, e.g. 1.5)"),
+    (["analyze", "--trial", "{trial}", "--seed", "x"], "--seed 'x' is not a whole number"),
+    (["report", "--trial", "{trial}", "--out", "{tmp}/r.html", "--mcid", "infinity"], "--mcid infinity must be a finite number"),
+    (["report", "--trial", "{trial}", "--out", "{tmp}/r.html", "--mcid", "1e999"], "--mcid 1e999 must be a finite number"),
+    (["report", "--trial", "{trial}", "--out", "{tmp}/r.html", "--draws", "20001"], "--draws 20001 must be from 1 to 20,000"),
+    (["report", "--csv", "{csv}", "--outcome", "pain", "--treatment", "arm", "--out", "{tmp}/r.html", "--low", "nan"], "--low nan must be a finite number"),
+    (["design", "--effect", "inf"], "--effect inf must be a finite number"),
+    (["design", "--effect", "nan"], "--effect nan must be a finite number"),
+    (["design", "--effect", "0"], "--effect 0 must not be 0: it is the effect you hope for (no effect is always simulated beside it)"),
+    (["design", "--effect", "-1000"], "--effect -1000 must be from -100 to 100 points"),
+    (["design", "--tau", "-1"], "--tau -1 must be from 0 to 365 days"),
+    (["design", "--tau", "nan"], "--tau nan must be a finite number"),
+    (["design", "--mcid", "0"], "--mcid 0 must be more than 0 and at most 100"),
+    (["design", "--mcid", "inf"], "--mcid inf must be a finite number"),
+    (["design", "--sd", "0"], "--sd 0 must be more than 0 and at most 100"),
+    (["design", "--sd", "1e308"], "--sd 1e308 must be more than 0 and at most 100"),
+    (["design", "--rho", "1"], "--rho 1 must be between -1 and 1"),
+    (["design", "--rho", "nan"], "--rho nan must be a finite number"),
+    (["design", "--threshold", "1"], "--threshold 1 must be at least 0.5 and less than 1"),
+    (["design", "--threshold", "0.4"], "--threshold 0.4 must be at least 0.5 and less than 1"),
+    (["design", "--sims", "100000000"], "--sims 100000000 must be from 10 to 20,000"),
+    (["design", "--sims", "5"], "--sims 5 must be from 10 to 20,000"),
+    (["design", "--sims", "1_000"], "--sims '1_000' is not a whole number"),
+    (["design", "--washout-days", "three"], "--washout-days 'three' is not a whole number"),
+    (["design", "--blocks", "2,\u0663"], "--blocks '2,\u0663': '\u0663' is not a whole number (give e.g. 2,3,4)"),
+    (["design", "--period-days", "7,8,9,10,11,12,13,14,15"], "--period-days '7,8,9,10,11,12,13,14,15' gives 9 values; at most 8"),
+    (["design", "--sequential", "--max-blocks", "4.5"], "--max-blocks '4.5' is not a whole number"),
+    (["design", "--sequential", "--target-fpr", "nan"], "--target-fpr nan must be a finite number"),
+    (["design", "--sequential", "--target-fpr", "0"], "--target-fpr 0 must be between 0 and 0.5 (e.g. 0.05)"),
+    (["design", "--sequential", "--sims", "50000"], "--sims 50000 must be from 10 to 20,000"),
+    (["design", "--sequential", "--effect", "inf"], "--effect inf must be a finite number"),
+    (["pool", "{tmp}/a.csv", "--mcid", "nan"], "--mcid nan must be a finite number"),
+    (["pool", "{tmp}/a.csv", "--mcid", "0"], "--mcid 0 must be more than 0"),
+    (["pool", "{tmp}/a.csv", "--draws", "99"], "--draws 99 must be from 100 to 20,000"),
+    (["pool", "{tmp}/a.csv", "--draws", "10000000"], "--draws 10000000 must be from 100 to 20,000"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--blocks", "4.0"], "--blocks '4.0' is not a whole number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--period-days", "1_4"], "--period-days '1_4' is not a whole number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--washout-days", "nan"], "--washout-days nan must be a finite number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--run-in-days", "x"], "--run-in-days 'x' is not a whole number"),
+    (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--sequential", "--max-blocks", "inf"], "--max-blocks inf must be a finite number"),
+    (["demo", "--out", "{tmp}/demo", "--seed", "1.5"], "--seed '1.5' is not a whole number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args, message", _BAD_OPTIONS)
+def test_every_numeric_option_refuses_non_finite_and_absurd_values(
+    trial, tmp_path, day_csv, args, message
+):
+    args = [a.format(tmp=tmp_path, trial=trial, csv=day_csv) for a in args]
+    assert _error(args, trial, tmp_path) == f"Error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["days.csv", "trial"]
+
+
+def test_every_numeric_option_is_checked():
+    """No numeric option is a bare click int or float: each has the project's type (one
+    Error line naming it) or is parsed by a callback."""
+    import click
+
+    from nof1.cli.common import Count, Number
+
+    ctx = click.Context(cli)
+    bare = []
+
+    def walk(cmd, name):
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, sub), f"{name} {sub}".strip())
+            return
+        for p in cmd.params:
+            numeric = isinstance(p.type, click.types.IntParamType | click.types.FloatParamType)
+            if numeric and not isinstance(p.type, Count | Number):
+                bare.append(f"{name} {p.opts[0]}")
+
+    walk(cli, "")
+    assert bare == []
+
+
+def test_scale_bounds_refuse_an_mcid_beyond_the_scale(day_csv, tmp_path):
+    args = _analyze_csv(day_csv, "--low", "0", "--high", "10")
+    line = _error([*args, "--mcid", "11"], tmp_path)
+    assert line == (
+        "Error: mcid 11 is more than the whole scale (0-10): no change of the outcome can reach it"
+    )
+    line = _error([*args, "--expectation-max", "500"], tmp_path)
+    assert line.startswith("Error: expectation_max 500 is more than the whole scale (0-10)")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mcid": float("inf")}, "mcid inf must be a finite number of outcome units"),
+        ({"mcid": 11.0}, "mcid 11 is more than the whole scale (0-10)"),
+        ({"expectation_max": float("nan")}, "expectation_max nan must be a finite number"),
+        ({"draws": 10**9}, "draws 1000000000 must be from 1 to 20,000"),
+        ({"chains": 0}, "chains 0 must be from 1 to 16"),
+        ({"tune": -1, "engine": "mcmc"}, "tune -1 must be from 0 to 20,000"),
+    ],
+)
+def test_the_library_refuses_what_the_options_refuse(day_csv, kwargs, message):
+    from nof1.analysis.analyze import analyze_csv
+    from nof1.errors import Nof1Error
+
+    with pytest.raises(Nof1Error) as err:
+        analyze_csv(day_csv, "pain", "arm", low=0, high=10, **kwargs)
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"effect": float("inf")}, "effect must be a number, got inf"),
+        ({"tau": -1.0}, "tau must be 0-365 days, got -1"),
+        ({"mcid": 0.0}, "mcid must be positive and at most 100, got 0"),
+        ({"sims": 10**8}, "sims must be at most 20,000, got 100,000,000"),
+    ],
+)
+def test_evaluate_designs_refuses_what_design_refuses(kwargs, message):
+    from nof1.design import evaluate_designs
+    from nof1.errors import ProtocolError
+
+    with pytest.raises(ProtocolError) as err:
+        evaluate_designs(blocks=(2,), period_days=(7,), **{"sims": 20, **kwargs})
+    assert str(err.value) == message
+
+
+#: Text that Python's float() reads but that is no score (and text that is no number at all).
+_NOT_SCORES = [
+    ("1_0", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("1e1", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("+5", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("infinity", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("nan", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("\u0661\u0660", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("\uff16", "is not a plain decimal number; write digits 0-9 with at most one decimal point, e.g. 6.5"),
+    ("0x10", "is not a number"),
+    ("6..5", "is not a number"),
+    ("6,5", "has a decimal comma; write 6.5 (a decimal point)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text, why", _NOT_SCORES)
+def test_record_refuses_what_is_not_a_plain_score(trial, freeze_today, text, why):
+    freeze_today(date(2026, 1, 6))
+    for how in (["--pain", text], ["--outcome", f"pain={text}"]):
+        line = _error(["record", "--trial", trial, "--date", "2026-01-06", *how], trial)
+        assert line == f"Error: pain score {text!r} {why}"
+
+
+@pytest.mark.parametrize("text, why", _NOT_SCORES)
+def test_import_and_analyze_csv_refuse_what_is_not_a_plain_score(trial, tmp_path, text, why):
+    src = tmp_path / "in.csv"
+    src.write_text(f'date,pain\n2026-01-05,5\n2026-01-06,"{text}"\n', encoding="utf-8")
+    line = _error(["import", "--trial", trial, src], trial, tmp_path)
+    assert line == f"Error: {src} line 3: pain score {text!r} {why}"
+    if text == "nan":
+        return  # in any CSV, NA and NaN mark a missing day (csv_input.MISSING)
+    rows = [f"{d},{'A' if (d - 1) // 7 % 2 == 0 else 'B'},{4 + d % 3}" for d in range(1, 29)]
+    rows[3] = f'4,A,"{text}"'
+    src.write_text("day,arm,pain\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    for cmd in (["analyze"], ["report", "--out", tmp_path / "r.html"]):
+        line = _error([*cmd, "--csv", src, "--outcome", "pain", "--treatment", "arm"], tmp_path)
+        assert line == f"Error: row 4: outcome 'pain' value {text!r} {why}"
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_csv_day_number_must_be_a_plain_whole_number(day_csv, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(day_csv.read_text().replace("\n28,", "\n2_8,"))
+    line = _error(_analyze_csv(bad, "--time", "day"), tmp_path)
+    assert line == (
+        "Error: time column 'day' value '2_8' is not a whole day number "
+        "(from -1,000,000,000 to 1,000,000,000)"
+    )
+
+
+def test_one_outcome_given_twice_is_refused(trial, freeze_today):
+    freeze_today(date(2026, 1, 6))
+    args = ["record", "--trial", trial, "--date", "2026-01-06"]
+    line = _error([*args, "--pain", "6", "--outcome", "pain=2"], trial)
+    assert line == "Error: --pain '6' and --outcome pain='2' both give pain; give it once"
+    line = _error([*args, "--outcome", "pain=2", "--outcome", "pain=3"], trial)
+    assert line == "Error: --outcome pain is given twice ('2' and '3'); give each outcome once"
+    line = _error([*args, "--pain", "2", "--outcome", "side_effects=no", "--outcome", "side_effects=yes"], trial)  # fmt: skip
+    assert line.startswith("Error: --outcome side_effects is given twice ('no' and 'yes')")
+
+
+def test_a_column_twice_in_a_csv_header_is_refused(trial, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("date,pain,pain\n2026-01-05,6,2\n")
+    line = _error(["import", "--trial", trial, src], trial, tmp_path)
+    assert line == (
+        f"Error: {src} line 1: column 'pain' is in the header twice; which one is meant "
+        "cannot be known (give each column once)"
+    )
+    src.write_text("day,arm,pain,arm\n1,A,3,B\n2,B,4,A\n")
+    line = _error(["analyze", "--csv", src, "--outcome", "pain", "--treatment", "arm"], tmp_path)
+    assert line == (
+        "Error: treatment column 'arm' is in the header of in.csv 2 times; which one is "
+        "meant cannot be known (give each column once)"
+    )
+
+
+def test_a_local_date_layout_is_named_with_its_fix(trial, tmp_path, day_csv):
+    src = tmp_path / "in.csv"
+    src.write_text("date;pain\n05.01.2026;6\n13.01.2026;5\n")
+    line = _error(["import", "--trial", trial, src], trial, tmp_path)
+    assert line == (
+        f"Error: {src} line 2: date '05.01.2026' is not a date (YYYY-MM-DD); it looks like "
+        "DD.MM.YYYY or MM.DD.YYYY: give --date-format DD.MM.YYYY or --date-format MM.DD.YYYY"
+    )
+    src.write_text("date;pain\n05.01.2026;6\n31.02.2026;5\n")
+    line = _error(["import", "--trial", trial, src, "--date-format", "DD.MM.YYYY"], trial)
+    assert line == f"Error: {src} line 3: date '31.02.2026' is not a day of the calendar"
+    line = _error(["import", "--trial", trial, src, "--date-format", "DD.MM"], trial)
+    assert line == (
+        "Error: --date-format 'DD.MM' must hold DD, MM and YYYY once each, between . / - or "
+        "spaces (e.g. DD.MM.YYYY)"
+    )
+    rows = [f"{d + 4:02d}/01/2026,{'A' if d < 8 else 'B'},{4 + d % 3}" for d in range(1, 15)]
+    src.write_text("date,arm,pain\n" + "\n".join(rows) + "\n")
+    line = _error(_analyze_csv(src, "--time", "date"), tmp_path)
+    assert line == (
+        "Error: row 1: time column 'date' value '05/01/2026' is not a date (YYYY-MM-DD); it "
+        "looks like DD/MM/YYYY or MM/DD/YYYY: give --date-format DD/MM/YYYY or --date-format "
+        "MM/DD/YYYY"
+    )
+    line = _error(_analyze_csv(day_csv, "--date-format", "DD.MM.YYYY"), tmp_path)
+    assert line == "Error: --date-format applies only with --time COLUMN"
+    line = _error(["analyze", "--trial", trial, "--date-format", "DD.MM.YYYY"], trial)
+    assert line == "Error: --date-format applies only with --csv FILE"
+
+
+def test_a_wrong_treatment_column_names_at_most_five_values(tmp_path):
+    src = tmp_path / "days.csv"
+    src.write_text("day,arm,pain\n" + "".join(f"{d},{d},{d % 10}\n" for d in range(1, 113)))
+    line = _error(_analyze_csv(src, "--treatment", "day"), tmp_path)
+    assert line == (
+        "Error: treatment column 'day' must have exactly 2 values, it has 112: '1', '10', "
+        "'100', '101', '102' and 107 more values"
+    )
+
+
+@pytest.fixture
+def pool_file(tmp_path) -> Path:
+    from nof1.design.simulate import simulate_pool
+    from nof1.research.anonymise import anonymise_simulated, write_anonymised
+
+    path = tmp_path / "a.csv"
+    write_anonymised(anonymise_simulated(simulate_pool(2, mu=-1.0, tau_between=0.5, rng=1)), path)
+    return path
+
+
+def test_pool_refuses_one_file_given_twice_under_any_name(pool_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _error(["pool", "a.csv", "a.csv", "--engine", "fast"], tmp_path)
+    assert line == "Error: a.csv is given twice: each file is pooled once"
+    line = _error(["pool", "a.csv", "./a.csv", "--engine", "fast"], tmp_path)
+    assert line == "Error: a.csv is given twice: each file is pooled once"
+    line = _error(["pool", "a.csv", pool_file, "--engine", "fast"], tmp_path)
+    assert line == (
+        f"Error: {pool_file} is the same file as a.csv, given before: each file is pooled once "
+        "(its series would count twice)"
+    )
+    (tmp_path / "link.csv").symlink_to(pool_file)
+    line = _error(["pool", pool_file, "link.csv", "--engine", "fast"], tmp_path)
+    assert line.startswith(f"Error: link.csv is the same file as {pool_file}, given before")
+    shutil.copy(pool_file, tmp_path / "copy.csv")
+    line = _error(["pool", "a.csv", "copy.csv", "--engine", "fast"], tmp_path)
+    assert line.startswith("Error: copy.csv is a copy of a.csv, given before")
+
+
+def test_pool_refuses_an_mcid_beyond_the_scale(pool_file, tmp_path):
+    line = _error(["pool", pool_file, "--engine", "fast", "--mcid", "11"], tmp_path)
+    assert line == (
+        "Error: MCID 11 is more than the whole scale of 'pain' (0-10): no patient's change "
+        "can reach it"
+    )
+
+
+def test_pool_refuses_a_column_or_an_outcome_twice(pool_file, tmp_path):
+    lines = pool_file.read_text().splitlines()
+    table = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    bad = tmp_path / "b.csv"
+    bad.write_text("\n".join([*lines[:table], lines[table] + ",pain", *lines[table + 1 :]]) + "\n")
+    line = _error(["pool", bad, "--engine", "fast"], tmp_path)
+    assert line == (
+        f"Error: {bad} line {table + 1}: column 'pain' is in the header twice; which one is "
+        "meant cannot be known"
+    )
+    outcome = next(i for i, line in enumerate(lines) if line.startswith("# outcome: pain "))
+    bad.write_text("\n".join([*lines[:table], lines[outcome], *lines[table:]]) + "\n")
+    line = _error(["pool", bad, "--engine", "fast"], tmp_path)
+    assert line == f"Error: {bad} line {table + 1}: outcome 'pain' is described twice"
+
+
+@pytest.mark.parametrize("at", ["0_7:30", "\u0660\u0667:30", "7:3_0", "+7:30", "07:30:00"])
+def test_calendar_refuses_a_time_that_is_not_plain_digits(trial, tmp_path, at):
+    line = _error(["calendar", "--trial", trial, "--out", tmp_path / "c.ics", "--time", at], trial, tmp_path)  # fmt: skip
+    assert line == f"Error: reminder time {at!r} is not a time of day; use HH:MM"
+    assert not (tmp_path / "c.ics").exists()

@@ -1,8 +1,10 @@
-"""Shared pieces of the CLI: error translation, the trial option, passphrase reading."""
+"""Shared pieces of the CLI: error translation, the trial option, passphrase reading, the
+types of numeric options."""
 
 from __future__ import annotations
 
 import importlib
+import math
 import re
 import sys
 from pathlib import Path
@@ -108,6 +110,132 @@ def _interrupted() -> None:
     sys.exit(130)
 
 
+# ------------------------------------------------------------------ numeric options
+
+#: An option's number: decimal digits 0-9, one optional sign, point and exponent (what a
+#: user types: 0.8, -1.5, 5e-2). Python's float() also takes "1_0", "infinity" and digits
+#: of other scripts; an option does not.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+
+
+def _option_name(param: click.Parameter | None) -> str:
+    if param is None:
+        return "the value"
+    return max(param.opts, key=len) if param.opts else str(param.name)
+
+
+def _bounds_text(low, high, low_open: bool, high_open: bool, fmt) -> str:
+    """The range of an option in words: ``from 0 to 365``, ``more than 0``, ``at most 20,000``."""
+    if low == 0 and not low_open and high is None:
+        return "0 or more"
+    lo = None if low is None else (f"more than {fmt(low)}" if low_open else f"at least {fmt(low)}")
+    hi = (
+        None
+        if high is None
+        else (f"less than {fmt(high)}" if high_open else f"at most {fmt(high)}")
+    )
+    if lo and hi:
+        if not low_open and not high_open:
+            return f"from {fmt(low)} to {fmt(high)}"
+        if low_open and high_open:
+            return f"between {fmt(low)} and {fmt(high)}"
+        return f"{lo} and {hi}"
+    return lo or hi or "any number"
+
+
+class _Bounded(click.ParamType):
+    """Shared by ``Number`` and ``Count``: parse the text, check the range, name the option.
+
+    A bad value is a ``click.ClickException``, not click's ``BadParameter``: one ``Error:``
+    line naming the option and the value as typed, exit status 1, no usage text.
+    """
+
+    whole = False
+
+    def __init__(
+        self, low=None, high=None, *, low_open=False, high_open=False, hint="", words=None
+    ):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+        self.hint, self.words = hint, words
+
+    def _fmt(self, x) -> str:
+        return f"{x:,}" if self.whole else f"{x:g}"
+
+    def describe(self) -> str:
+        """The accepted range in words, for messages and help texts."""
+        if self.words is not None:
+            return self.words
+        return _bounds_text(self.low, self.high, self.low_open, self.high_open, self._fmt)
+
+    def convert(self, value, param, ctx):
+        name = _option_name(param)
+        if isinstance(value, bool):
+            raise click.ClickException(f"{name} {value!r} is not a number")
+        if isinstance(value, int | float):
+            x, text = value, self._fmt(value)
+        else:
+            text = str(value).strip()
+            if _NON_FINITE.fullmatch(text):
+                raise click.ClickException(f"{name} {text} must be a finite number")
+            if self.whole:
+                if not _WHOLE.fullmatch(text):
+                    raise click.ClickException(f"{name} {text!r} is not a whole number")
+                x = int(text)
+            else:
+                if not _DECIMAL.fullmatch(text):
+                    raise click.ClickException(
+                        f"{name} {text!r} is not a number (write it with digits and a "
+                        "decimal point, e.g. 1.5)"
+                    )
+                x = float(text)
+        if not math.isfinite(x):  # 1e999 overflows to inf
+            raise click.ClickException(f"{name} {text} must be a finite number")
+        below = self.low is not None and (x <= self.low if self.low_open else x < self.low)
+        above = self.high is not None and (x >= self.high if self.high_open else x > self.high)
+        if below or above:
+            raise click.ClickException(f"{name} {text} must be {self.describe()}{self.hint}")
+        return x
+
+
+class Number(_Bounded):
+    """A finite decimal number, optionally within ``low``/``high`` (open or closed bounds).
+
+    ``hint`` is appended to the range error, e.g. ``" (the decision threshold)"``; ``words``
+    replaces the range's description.
+
+    Example
+    -------
+    >>> click.option("--rho", type=Number(-1, 1, low_open=True, high_open=True))  # doctest: +SKIP
+    """
+
+    name = "float"
+
+
+class Count(_Bounded):
+    """A whole number within ``low``/``high``; a count's upper bound keeps runs finite."""
+
+    name = "integer"
+    whole = True
+
+
+def parse_whole_list(text: str, name: str, most: int) -> tuple[int, ...]:
+    """A comma-separated list of whole numbers (``2,3,4``), at most ``most`` of them.
+
+    Raises ``click.ClickException`` naming the option (``name``) and the bad item.
+    """
+    items = [v.strip() for v in text.split(",")]
+    bad = next((v for v in items if not _WHOLE.fullmatch(v)), None)
+    if bad is not None:
+        raise click.ClickException(
+            f"{name} {text!r}: {bad!r} is not a whole number (give e.g. 2,3,4)"
+        )
+    if len(items) > most:
+        raise click.ClickException(f"{name} {text!r} gives {len(items)} values; at most {most}")
+    return tuple(int(v) for v in items)
+
+
 def trial_option():
     """The ``--trial DIR`` option (default: the current folder)."""
     return click.option(
@@ -179,21 +307,13 @@ def _choose_passphrase() -> str:
     )
 
 
-def _check_seed(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    # A ClickException, not a BadParameter: one ``Error:`` line without the usage text.
-    if value is not None and value < 0:
-        raise click.ClickException(f"--seed {value} must be a whole number, 0 or more")
-    return value
-
-
 def seed_option(help: str, default: int | None = None):
     """The ``--seed N`` option: a whole number, 0 or more (numpy refuses negative seeds)."""
     return click.option(
         "--seed",
-        type=int,
+        type=Count(0, words="a whole number, 0 or more"),
         default=default,
         show_default=default is not None,
-        callback=_check_seed,
         help=help,
     )
 
@@ -204,6 +324,16 @@ def force_option(what: str):
         "--force",
         is_flag=True,
         help=f"Replace {what} if it exists (a trial's own files are never replaced).",
+    )
+
+
+def date_format_option():
+    """The ``--date-format`` option of a command that reads dates from a CSV."""
+    return click.option(
+        "--date-format",
+        default=None,
+        metavar="LAYOUT",
+        help="Layout of the CSV's dates, e.g. DD.MM.YYYY or MM/DD/YYYY (default: YYYY-MM-DD).",
     )
 
 
@@ -242,6 +372,12 @@ _CSV_OPTIONS = (
         help="CSV column of day numbers or dates (default: row order).",
     ),
     click.option(
+        "--date-format",
+        default=None,
+        metavar="LAYOUT",
+        help="Layout of the --time column's dates, e.g. DD.MM.YYYY (default: YYYY-MM-DD).",
+    ),
+    click.option(
         "--block",
         "block_col",
         default=None,
@@ -253,10 +389,16 @@ _CSV_OPTIONS = (
         help="CSV outcome where higher is better (default: lower, as for pain).",
     ),
     click.option(
-        "--low", type=float, default=None, help="Lower bound of the CSV outcome's scale (e.g. 0)."
+        "--low",
+        type=Number(),
+        default=None,
+        help="Lower bound of the CSV outcome's scale (e.g. 0).",
     ),
     click.option(
-        "--high", type=float, default=None, help="Upper bound of the CSV outcome's scale (e.g. 10)."
+        "--high",
+        type=Number(),
+        default=None,
+        help="Upper bound of the CSV outcome's scale (e.g. 10).",
     ),
 )
 
@@ -274,6 +416,7 @@ def csv_source(
     treatment: str | None,
     active: str | None,
     time_col: str | None,
+    date_format: str | None,
     block_col: str | None,
     higher_is_better: bool,
     low: float | None,
@@ -290,6 +433,7 @@ def csv_source(
             "--treatment": treatment,
             "--active": active,
             "--time": time_col,
+            "--date-format": date_format,
             "--block": block_col,
             "--low": low,
             "--high": high,
@@ -303,12 +447,15 @@ def csv_source(
     for name, value in (("--outcome", outcome), ("--treatment", treatment)):
         if value is None:
             raise click.ClickException(f"--csv needs {name} COLUMN")
+    if date_format is not None and time_col is None:
+        raise click.ClickException("--date-format applies only with --time COLUMN")
     return {
         "path": csv_path,
         "outcome": outcome,
         "treatment": treatment,
         "active": active,
         "time": time_col,
+        "date_format": date_format,
         "block": block_col,
         "lower_is_better": not higher_is_better,
         "low": low,

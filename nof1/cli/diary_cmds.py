@@ -13,7 +13,13 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import force_option, passphrase_option, read_passphrase, trial_option
+from nof1.cli.common import (
+    date_format_option,
+    force_option,
+    passphrase_option,
+    read_passphrase,
+    trial_option,
+)
 from nof1.diary.entries import (
     RECALL_DAYS,
     Entry,
@@ -229,6 +235,11 @@ def record(
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise DiaryError(f"--outcome {item!r} must look like NAME=VALUE")
+        if name.strip() in values:  # which one was meant? neither is guessed
+            raise DiaryError(
+                f"--outcome {name.strip()} is given twice ({values[name.strip()]!r} and "
+                f"{value!r}); give each outcome once"
+            )
         values[name.strip()] = value
     handle = open_trial(trial)
     protocol = handle.protocol
@@ -240,7 +251,13 @@ def record(
         click.echo(_day_line(protocol, info, today))
         values, guess, adherence, note = _ask(protocol, info, current)
     elif pain is not None:
-        values[protocol.primary.name] = pain
+        primary = protocol.primary.name
+        if primary in values:
+            raise DiaryError(
+                f"--pain {pain!r} and --outcome {primary}={values[primary]!r} both give "
+                f"{primary}; give it once"
+            )
+        values[primary] = pain
     rec = record_day(
         handle, d, values, guess, adherence, note, correct=correct, today=today, deviation=deviation
     )
@@ -429,11 +446,14 @@ def history(trial, day, as_json) -> None:
 @trial_option()
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--correct", is_flag=True, help="Rows for days already recorded correct them.")
+@date_format_option()
 @_after_unblinding_options
-def import_(trial, csv_file, correct, after_unblinding, reason) -> None:
+def import_(trial, csv_file, correct, date_format, after_unblinding, reason) -> None:
     """Import diary rows from a CSV (date, outcomes, guess, adherence, note): all or none.
 
-    Days after today are refused. A row for a day 1 to 3 days back is kept as a recall
+    Separated by commas, semicolons or tabs (the header line tells). Scores are plain
+    decimals (6 or 6.5; in a file separated by semicolons or tabs also 6,5). Days after
+    today are refused. A row for a day 1 to 3 days back is kept as a recall
     entry, one for an older day as a late entry: the report counts them and shows the
     result without them.
     """
@@ -443,6 +463,7 @@ def import_(trial, csv_file, correct, after_unblinding, reason) -> None:
         correct=correct,
         deviation=_deviation(after_unblinding, reason),
         today=date.today(),
+        date_format=date_format,
     )
     click.echo(f"Imported {n} entries from {csv_file}.")
 

@@ -13,6 +13,7 @@ import click
 from nof1.analysis.series import SCHEMES
 from nof1.cli import cli
 from nof1.cli.common import (
+    Count,
     check_sequential_options,
     passphrase_option,
     read_passphrase,
@@ -154,17 +155,17 @@ def protocol() -> None:
     "For demos and tests. Blinded: mixed with a random salt sealed with the allocation (the seed alone does not reproduce it); open label: reproduces it."
 )
 @click.option(
-    "--blocks", type=int, default=None, help="Number of blocks (each: one A and one B period)."
+    "--blocks", type=Count(), default=None, help="Number of blocks (each: one A and one B period)."
 )
-@click.option("--period-days", type=int, default=None, help="Length of each period in days.")
+@click.option("--period-days", type=Count(), default=None, help="Length of each period in days.")
 @click.option(
     "--washout-days",
-    type=int,
+    type=Count(),
     default=None,
     help="Days at the start of each period left out of the primary analysis.",
 )
 @click.option(
-    "--run-in-days", type=int, default=None, help="Baseline days before the first period."
+    "--run-in-days", type=Count(), default=None, help="Baseline days before the first period."
 )
 @click.option(
     "--scheme",
@@ -186,7 +187,7 @@ def protocol() -> None:
 )
 @click.option(
     "--max-blocks",
-    type=int,
+    type=Count(),
     default=None,
     help="With --sequential: the most blocks the trial runs (default: the template's rule, "
     "else one more than its blocks).",

@@ -9,11 +9,20 @@ from __future__ import annotations
 import csv
 import io
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from nof1.diary.cells import (
+    date_pattern,
+    duplicate_column,
+    layout_hint,
+    parse_number,
+    read_date,
+    sniff_delimiter,
+)
 from nof1.errors import DiaryError, ProtocolError
 from nof1.plan.checks import check_day
 from nof1.plan.files import MAX_CSV_BYTES, read_input
@@ -84,7 +93,9 @@ def parse_date(text: str | date, today: date | None = None, what: str = "date") 
     return check_day(day, what, DiaryError)
 
 
-def parse_value(outcome: Outcome, text: str | float | bool) -> float:
+def parse_value(
+    outcome: Outcome, text: str | float | bool, *, decimal_comma: bool = False
+) -> float:
     """Check one outcome value (a number or, for binary outcomes, yes/no) and return it.
 
     Raises
@@ -96,6 +107,9 @@ def parse_value(outcome: Outcome, text: str | float | bool) -> float:
     >>> from nof1.plan.protocol import Outcome
     >>> parse_value(Outcome("pain", "Pain", "Pain today?"), "6.5")
     6.5
+
+    Text is read by ``nof1.diary.cells.parse_number`` ("1_0", "1e1" or "nan" is no score);
+    ``decimal_comma`` as there.
     """
     if outcome.kind == "binary":
         if isinstance(text, bool):
@@ -106,10 +120,15 @@ def parse_value(outcome: Outcome, text: str | float | bool) -> float:
         if word in ("0.0", "1.0"):  # as stored, and as pandas writes it back
             return float(word)
         raise DiaryError(f"{outcome.name} must be yes or no, not {text!r}")
-    try:
+    if isinstance(text, numbers.Real):
         value = float(text)
-    except (TypeError, ValueError):
-        raise DiaryError(f"{outcome.name} score {text!r} is not a number") from None
+    elif isinstance(text, str):
+        try:
+            value = parse_number(text, f"{outcome.name} score", decimal_comma)
+        except ValueError as exc:
+            raise DiaryError(str(exc)) from None
+    else:
+        raise DiaryError(f"{outcome.name} score {text!r} is not a number")
     if not math.isfinite(value) or not outcome.low <= value <= outcome.high:
         raise DiaryError(
             f"{outcome.name} score {value:g} is outside {outcome.low:g}-{outcome.high:g}"
@@ -261,11 +280,13 @@ def make_entry(
     note: str | None = None,
     *,
     correction: bool = False,
+    decimal_comma: bool = False,
 ) -> Entry:
     """Build an ``Entry`` from raw (typed or text) values and check it against the protocol.
 
     ``correction``: the entry corrects an existing one, so it may restate only a guess,
     adherence or note (the superseded entry's values stay); it must change something.
+    ``decimal_comma``: scores may be written with a decimal comma (``parse_number``).
 
     Raises
     ------
@@ -280,7 +301,7 @@ def make_entry(
             outcome = protocol.outcome(name)
         except ProtocolError as exc:
             raise DiaryError(str(exc)) from None
-        parsed[name] = parse_value(outcome, raw)
+        parsed[name] = parse_value(outcome, raw, decimal_comma=decimal_comma)
     note = _check_text((note or "").strip(), "note")
     entry = Entry(d, parsed, parse_guess(guess, protocol), parse_adherence(adherence), note)
     if correction and not (entry.values or entry.note) and entry.guess is entry.adherence is None:
@@ -405,42 +426,54 @@ def check_kit_answers(protocol: Protocol, entry: Entry) -> None:
         raise DiaryError(f"adherence {adherence_text(entry.adherence)!r} for {d}: {why} to take")
 
 
-def _read_csv(path: Path, protocol: Protocol) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a diary CSV with their line numbers, header checked; superseded rows dropped."""
+def _read_csv(path: Path, protocol: Protocol) -> tuple[list[tuple[int, dict[str, str]]], str]:
+    """Rows of a diary CSV with their line numbers, header checked, superseded rows dropped;
+    and its delimiter (``,``, ``;`` or tab: ``nof1.diary.cells.sniff_delimiter``)."""
     try:
-        raw = read_input(path, MAX_CSV_BYTES, "a CSV file", DiaryError)
-        with io.StringIO(raw.decode("utf-8-sig"), newline="") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            known = {o.name for o in protocol.outcomes} | set(ENTRY_COLUMNS) | set(AUDIT_COLUMNS)
-            if "date" not in header:
-                raise DiaryError(f"{path} line 1: no 'date' column in the header")
-            for col in header:
-                if col not in known | {"date"}:
-                    expected = ", ".join(
-                        ["date", *(o.name for o in protocol.outcomes), *ENTRY_COLUMNS]
-                    )
-                    raise DiaryError(f"{path} line 1: unknown column {col!r}; expected {expected}")
-            rows = []
-            for row in reader:
-                if None in row:
-                    raise DiaryError(
-                        f"{path} line {reader.line_num}: more cells than header columns"
-                    )
-                if row.get("current", "1").strip() == "0":
-                    continue
-                rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
-            return rows
+        text = read_input(path, MAX_CSV_BYTES, "a CSV file", DiaryError).decode("utf-8-sig")
     except OSError as exc:
         raise DiaryError(f"cannot read {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise DiaryError(f"{path} is not a readable CSV file: {exc}") from None
+    delimiter = sniff_delimiter(text.split("\n", 1)[0])
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = reader.fieldnames or []
+        known = {o.name for o in protocol.outcomes} | set(ENTRY_COLUMNS) | set(AUDIT_COLUMNS)
+        if "date" not in header:
+            raise DiaryError(f"{path} line 1: no 'date' column in the header")
+        for col in header:
+            if col not in known | {"date"}:
+                expected = ", ".join(["date", *(o.name for o in protocol.outcomes), *ENTRY_COLUMNS])
+                raise DiaryError(f"{path} line 1: unknown column {col!r}; expected {expected}")
+        twice = duplicate_column(header)
+        if twice is not None:
+            raise DiaryError(
+                f"{path} line 1: column {twice!r} is in the header twice; which one is meant "
+                "cannot be known (give each column once)"
+            )
+        rows = []
+        for row in reader:
+            if None in row:
+                raise DiaryError(f"{path} line {reader.line_num}: more cells than header columns")
+            if row.get("current", "1").strip() == "0":
+                continue
+            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+        return rows, delimiter
+    except csv.Error as exc:
         raise DiaryError(f"{path} is not a readable CSV file: {exc}") from None
 
 
 def read_entries_csv(
-    path: str | Path, protocol: Protocol, today: date | None = None
+    path: str | Path,
+    protocol: Protocol,
+    today: date | None = None,
+    date_format: str | None = None,
 ) -> list[tuple[int, Entry]]:
     """Read and check every row of a diary CSV against the protocol, touching no diary.
+
+    Separated by commas, semicolons or tabs (the header line tells); scores as
+    ``nof1.diary.cells`` reads them (with semicolons or tabs, a decimal comma too).
 
     Parameters
     ----------
@@ -448,6 +481,8 @@ def read_entries_csv(
     protocol : the trial's protocol.
     today : when given, a row for a later day is refused (an import obeys the rule of
         ``record``: nothing is entered ahead of its day); the command line always gives it.
+    date_format : the layout of the dates, e.g. ``"DD.MM.YYYY"``
+        (``nof1.diary.cells.date_pattern``); None: ``YYYY-MM-DD``.
 
     Returns
     -------
@@ -455,21 +490,27 @@ def read_entries_csv(
 
     Raises
     ------
-    DiaryError : unreadable file, bad header, a bad row (named by its line), a day after
-        ``today``, a day twice in the file, or no rows at all.
+    DiaryError : unreadable file, bad header (a column twice), a bad row (named by its
+        line), a day after ``today``, a day twice in the file, or no rows at all.
     """
     path = Path(path)
+    try:
+        pattern = date_pattern(date_format) if date_format is not None else None
+    except ValueError as exc:
+        raise DiaryError(str(exc)) from None
     entries = []
     seen: dict[date, int] = {}
-    for line, row in _read_csv(path, protocol):
+    rows, delimiter = _read_csv(path, protocol)
+    for line, row in rows:
         try:
             entry = make_entry(
                 protocol,
-                row.get("date", ""),
+                _row_date(row.get("date", ""), pattern),
                 {o.name: row[o.name] for o in protocol.outcomes if row.get(o.name, "")},
                 row.get("guess"),
                 row.get("adherence"),
                 restore_text(row.get("note") or ""),
+                decimal_comma=delimiter != ",",
             )
             if today is not None:
                 check_recordable(entry.date, today, recall_days=None)
@@ -482,3 +523,17 @@ def read_entries_csv(
     if not entries:
         raise DiaryError(f"{path} has no diary rows")
     return entries
+
+
+def _row_date(text: str, pattern) -> str | date:
+    """A CSV row's date: read with ``--date-format`` when given; else left to
+    ``parse_date``, except that a local layout (05.01.2026) is named with its fix."""
+    try:
+        if pattern is not None:
+            return read_date(text, pattern)
+        hint = layout_hint(text.strip())
+        if hint:
+            return read_date(text, None)  # raises, with the hint
+    except ValueError as exc:
+        raise DiaryError(str(exc)) from None
+    return text

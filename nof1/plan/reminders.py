@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,6 +40,9 @@ def parse_reminder_time(text: str) -> time:
     datetime.time(7, 30)
     """
     try:
+        # Digits 0-9 only: int() also reads "0_7" and digits of other scripts.
+        if not re.fullmatch(r"[0-9]{1,2}:[0-9]{2}", text.strip()):
+            raise ValueError(text)
         hour, minute = (int(x) for x in text.strip().split(":"))
         return time(hour, minute)
     except ValueError:

@@ -390,7 +390,9 @@ def anonymise_simulated(trials: Sequence[SimulatedTrial]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame in the layout of ``anonymise_trial``, the trials one after the other,
-    each under its own random ``series_id``; ``attrs`` describe pain on 0-10.
+    each under its own random ``series_id``; ``attrs`` describe pain on 0-10. Simulated pain
+    beyond the scale is clipped to 0-10, as a patient's diary would hold it (it refuses
+    anything else), so the table pools as a real export does.
 
     Example
     -------
@@ -414,7 +416,9 @@ def anonymise_simulated(trials: Sequence[SimulatedTrial]) -> pd.DataFrame:
                     "arm": np.where(run_in, "", f["arm"].fillna("").to_numpy(dtype=object)),
                     "washout": f["washout"].to_numpy(dtype=np.int64),
                     "run_in": run_in.astype(np.int64),
-                    "pain": f["pain"].to_numpy(dtype=float),
+                    "pain": np.clip(
+                        f["pain"].to_numpy(dtype=float), SIMULATED_PAIN.low, SIMULATED_PAIN.high
+                    ),
                     "guess": np.where(run_in, "", f["guess"].fillna("").to_numpy(dtype=object)),
                     # No kit on a run-in day, so no adherence (as in a trial's export).
                     "adherence": np.where(run_in, np.nan, f["adherence"].to_numpy(dtype=float)),
