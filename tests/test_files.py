@@ -66,8 +66,12 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypat
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("nof1.plan.files.os.fsync", full_disk)
-    with pytest.raises(OutputError, match=r"cannot write the export to .*a.csv: No space left"):
+    with pytest.raises(OutputError) as caught:
         write_output(out, b"new", force=True, what="export")
+    assert str(caught.value) == (
+        f"cannot write the export to {out}: the disk holding {tmp_path} is full (free some "
+        "space there and try again)"
+    )
     assert out.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
 
@@ -127,7 +131,8 @@ def test_protocol_new_on_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1
     assert _error_line(res.output) == (
-        f"Error: cannot write the trial to {target}: No space left on device; nothing was written"
+        f"Error: cannot write the trial to {target}: the disk holding {parent} is full (free "
+        "some space there and try again); nothing was written"
     )
     assert list(parent.iterdir()) == []
 
@@ -141,7 +146,9 @@ def test_protocol_new_on_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch
     # A missing parent folder made for the trial is removed again.
     deep = tmp_path / "a" / "b" / "t"
     res = CliRunner().invoke(cli, [*args[:5], str(deep), *args[6:]])
-    assert _error_line(res.output).endswith("No space left on device; nothing was written")
+    assert _error_line(res.output).endswith(
+        "is full (free some space there and try again); nothing was written"
+    )
     assert res.exit_code == 1
     assert not (tmp_path / "a").exists()
 
