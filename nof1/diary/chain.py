@@ -42,8 +42,15 @@ COLUMNS = ("seq", "kind", "content", "prev", "hash")
 #: What the content of each kind of record must hold for nof1 to use it, and of which type
 #: (``decode``); other keys may be there too. "time" is UTC ISO 8601 text.
 _FIELDS: dict[str, dict[str, str]] = {
-    "entry": {"id": "int"},
-    "unblinding": {"id": "int"},
+    "entry": {"id": "int", "date": "text", "outcomes": "text", "recorded_at": "time"},
+    "unblinding": {
+        "id": "int",
+        "unblinded_at": "time",
+        "early": "int",
+        "reason": "text",
+        "arms": "text",
+        "salt": "text",
+    },  # fmt: skip
     "protocol": {"registration": "text", "document": "text"},
     "migration": {"entries_before": "int", "at": "time"},
     "look": {"look": "int", "after_block": "int", "decision": "text", "at": "time"},
@@ -327,6 +334,9 @@ def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (
         )  # fmt: skip
         if bad is not None:
             problems.append(f"diary record {shown(seq)} of the chain is damaged: {bad}")
+            if isinstance(seq, int):  # its place still counts: no gap is reported for it
+                expected = seq + 1
+            prev = digest if isinstance(digest, str) else prev
             continue
         if seq != expected:
             gap = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"

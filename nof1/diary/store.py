@@ -73,20 +73,23 @@ class Diary:
         self._con = con
         self._document = document
         self._head = (0, chain.GENESIS)
-        self._readonly = bool(con.execute("PRAGMA query_only").fetchone()[0])
         self._view: DiaryView | None = None
+        try:
+            self._readonly = bool(con.execute("PRAGMA query_only").fetchone()[0])
+            view = read_view(con, path, tuple(o.name for o in protocol.outcomes))
+        except BaseException:
+            # A damaged diary: closed at once, so SQLite removes its -wal and -shm files
+            # (an open connection left to the end of the process would leave them behind).
+            con.close()
+            raise
+        #: The hash chain as verified when the diary was opened (``nof1.diary.chain``).
+        self.chain = view.chain
         if self._readonly:
-            # Nothing changes through a read-only connection: read it once, verified.
-            self._view = read_view(con, path, tuple(o.name for o in protocol.outcomes))
-            #: The hash chain as verified when the diary was opened (``nof1.diary.chain``).
-            self.chain = self._view.chain
-        else:
-            # Read and verified as a read-only diary is, so a damaged row is refused before
-            # anything is written (``read_view``).
-            self.chain = read_view(con, path, tuple(o.name for o in protocol.outcomes)).chain
+            # Nothing changes through a read-only connection: its view is kept.
+            self._view = view
+        elif self.chain.ok and not self.chain.anchors:
             # A diary just created or given its chain learns its protocol.
-            if self.chain.ok and not self.chain.anchors:
-                self.anchor_protocol()
+            self.anchor_protocol()
 
     def __enter__(self) -> Diary:
         return self
