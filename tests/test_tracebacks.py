@@ -270,6 +270,7 @@ def test_reading_commands_work_on_a_read_only_medium(trial, tmp_path):
             ["status", "--trial", trial, "--date", "2026-01-07"],
             ["history", "--trial", trial, "--date", "2026-01-05"],
             ["export", "--trial", trial, out],
+            ["export", "--anonymise", "--trial", trial, tmp_path / "anon.csv"],
         ):
             res = CliRunner().invoke(cli, [str(a) for a in args])
             assert res.exit_code == 0, res.output
@@ -752,3 +753,139 @@ def test_a_damaged_look_record_is_never_acted_on(sequential, tmp_path):
     phrase.write_text(PASS + "\n")
     line = _error(["interim", "--trial", sequential, "--passphrase-file", phrase], sequential)
     assert f"diary record {seq} of the chain (look) is damaged" in line
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """The trial's disk is full, as SQLite meets it: opening a WAL diary makes an empty
+    ``-wal`` and a short ``-shm`` file, then fails to size the ``-shm`` (SQLITE_IOERR_SHMSIZE);
+    the disk reports no space left, and a file write fails with ENOSPC. SQLite's exclusive
+    locking mode, which needs no ``-shm``, still reads (a real SQLite does that here)."""
+    import sqlite3
+
+    real_connect = sqlite3.connect
+
+    class FullDisk(sqlite3.Connection):
+        diary: Path
+        exclusive = False
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA locking_mode = EXCLUSIVE"):
+                self.exclusive = True
+            if sql == "PRAGMA user_version" and not self.exclusive:
+                Path(f"{self.diary}-wal").touch()
+                Path(f"{self.diary}-shm").write_bytes(b"\x00" * 3)
+                exc = sqlite3.OperationalError("disk I/O error")
+                exc.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE
+                raise exc
+            return super().execute(sql, *args)
+
+    def connect(database, *args, **kwargs):
+        name = str(database)
+        if not name.endswith("diary.sqlite") or kwargs.get("factory"):
+            return real_connect(database, *args, **kwargs)
+        con = real_connect(database, *args, factory=FullDisk, **kwargs)
+        con.diary = Path(name.removeprefix("file://"))
+        return con
+
+    def no_space(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0)
+    )
+    monkeypatch.setattr(os, "fsync", no_space)
+
+
+def test_reading_commands_work_on_a_full_disk_and_leave_no_wal(_finished, tmp_path, full_disk):
+    trial = _copy(_finished["unblinded"], tmp_path)
+    before = _snapshot(trial)
+    for args in (
+        ["status", "--trial", trial, "--date", "2026-01-20"],
+        ["history", "--trial", trial, "--date", "2026-01-06", "--json"],
+        ["analyze", "--trial", trial],
+    ):
+        res = CliRunner().invoke(cli, [str(a) for a in args])
+        assert res.exit_code == 0, res.output
+        assert _snapshot(trial) == before  # no -wal, no -shm left behind
+    # The anonymised export reads the diary, then cannot write its file onto the full disk.
+    out = trial / "anon.csv"
+    line = _error(["export", "--anonymise", "--trial", trial, out], trial)
+    assert line == (
+        f"Error: cannot write the anonymised export to {out}: the disk holding {trial} is full "
+        "(free some space there and try again)"
+    )
+
+
+def test_a_write_on_a_full_disk_says_so_and_leaves_no_wal(_finished, tmp_path, full_disk):
+    trial = _copy(_finished["blinded"], tmp_path)
+    diary = trial / "diary.sqlite"
+    line = _error(["record", "--trial", trial, "--date", "2026-01-06", "--pain", "3", "--correct"],
+                  trial)  # fmt: skip
+    assert line == (
+        f"Error: cannot open {diary}: the disk holding {trial} is full (free some space there "
+        "and try again)"
+    )
+
+
+def test_a_full_disk_while_another_program_reads_the_diary_is_named(
+    _finished, tmp_path, full_disk, monkeypatch
+):
+    import sqlite3
+
+    import nof1.diary.schema
+
+    trial = _copy(_finished["unblinded"], tmp_path)
+    diary = trial / "diary.sqlite"
+    other = sqlite3.connect(diary, factory=sqlite3.Connection)  # holds the diary open
+    other.execute("SELECT count(*) FROM entries").fetchone()
+    monkeypatch.setattr(nof1.diary.schema, "BUSY_TIMEOUT_S", 0.1)
+    try:
+        line = _error(["status", "--trial", trial, "--date", "2026-01-20"])
+    finally:
+        other.close()
+    assert line == (
+        f"Error: cannot read {diary}: the disk holding {trial} is full (free some space there "
+        "and try again)"
+    )
+    assert not Path(f"{diary}-wal").exists()  # the other program, last to close, removed it
+
+
+@pytest.mark.parametrize("wal", [None, b""], ids=["no -wal", "an empty -wal left by a full disk"])
+def test_every_reading_command_works_on_a_read_only_medium(_finished, tmp_path, wal):
+    trial = _copy(_finished["unblinded"], tmp_path)
+    if wal is not None:
+        (trial / "diary.sqlite-wal").write_bytes(wal)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _snapshot(trial)
+    with _read_only(trial):
+        for args in (
+            ["status", "--trial", trial, "--date", "2026-01-20", "--json"],
+            ["history", "--trial", trial, "--date", "2026-01-06", "--json"],
+            ["export", "--trial", trial, out / "export.csv"],
+            ["export", "--anonymise", "--trial", trial, out / "anon.csv"],
+            ["analyze", "--trial", trial, "--json"],
+            ["report", "--trial", trial, "--out", out / "report.html"],
+            ["calendar", "--trial", trial, "--out", out / "trial.ics"],
+            ["protocol", "show", "--trial", trial],
+        ):
+            res = CliRunner().invoke(cli, [str(a) for a in args])
+            assert res.exit_code == 0, (args, res.output)
+    assert _snapshot(trial) == before
+    assert sorted(p.name for p in out.iterdir()) == [
+        "anon.csv", "export.csv", "report.html", "trial.ics"
+    ]  # fmt: skip
+
+
+def test_a_read_only_medium_with_unsaved_pages_in_its_wal_is_named(_finished, tmp_path):
+    trial = _copy(_finished["unblinded"], tmp_path)
+    (trial / "diary.sqlite-wal").write_bytes(b"\x37\x7f\x06\x82" + b"\x00" * 28)
+    with _read_only(trial):
+        line = _error(["status", "--trial", trial, "--date", "2026-01-20"], trial)
+    assert line == (
+        f"Error: cannot read {trial / 'diary.sqlite'}: it is on a read-only medium and its "
+        "diary.sqlite-wal file may hold entries not yet saved in it; copy the trial to a "
+        "writable place"
+    )
