@@ -9,8 +9,11 @@
 - **Durable and shared.** WAL journal, ``synchronous=FULL`` (an entry acknowledged is on
   disk) and a busy timeout, so two ``nof1 record`` at once wait for each other instead of
   failing.
-- **Readable on read-only media.** Commands that only read open it read-only (or as
-  immutable where SQLite cannot even create its shared-memory file).
+- **Readable on read-only media and full disks.** Commands that only read open it
+  read-only, as immutable where SQLite cannot even create its shared-memory file (a
+  read-only medium), or in exclusive locking mode where it cannot size that file (a full
+  disk); a failure on a full disk removes the ``-wal`` and ``-shm`` files SQLite made and
+  says the disk is full (``sqlite_problem``).
 - **Versioned.** ``PRAGMA user_version`` holds the schema version; ``MIGRATIONS[i]`` brings
   version ``i`` to ``i + 1``, applied in order when an older diary is opened. A diary from a
   newer nof1 is refused rather than guessed at.
