@@ -156,7 +156,7 @@ def _current(trial):
             "2026-01-06",
             {"pain": "3"},
             {"adherence": "mostly"},
-            "adherence 'mostly' must be yes or no",
+            "adherence 'mostly' must be yes, no, a share of the planned doses",
         ),
         ("2026-01-06", {}, {"guess": "A"}, "the entry for 2026-01-06 has no outcome value"),
     ],

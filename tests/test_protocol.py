@@ -186,7 +186,7 @@ def test_show_never_reveals_the_allocation(tmp_path, passfile):
     _, _, trial = new(tmp_path, passfile)
     res = CliRunner().invoke(cli, ["protocol", "show", "--trial", str(trial)])
     assert res.exit_code == 0
-    assert "Kit 6" in res.output and "washout until 2027-01-17" in res.output
+    assert "Kit 6" in res.output and "(its first days, to 2027-01-17, not analysed)" in res.output
     res_json = CliRunner().invoke(cli, ["protocol", "show", "--trial", str(trial), "--json"])
     data = json.loads(res_json.output)
     assert all("arm" not in row for row in data["calendar"])

@@ -401,6 +401,201 @@ def test_interim_on_a_damaged_folder_is_one_error_line(sequential, tmp_path):
     assert line == f"Error: {sequential / 'diary.sqlite'} is a folder, not a diary"
 
 
+# ------------------------------------------------------------------ issue 22: the daily entry
+
+NO_ANSWER = "Error: no answer (end of input); nothing was saved."
+
+
+def _error_at_prompt(args: list, answers: str, *folders: Path) -> str:
+    """Run a command whose prompts get ``answers`` and must fail: its one ``Error:`` line
+    (the prompts' own lines around it are not errors); no file of ``folders`` changed."""
+    before = [_snapshot(f) for f in folders]
+    res = CliRunner().invoke(cli, [str(a) for a in args], input=answers)
+    assert res.exit_code == 1, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    errors = [line for line in res.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and res.stderr.rstrip("\n").endswith(errors[0]), res.stderr
+    assert "Aborted!" not in res.output
+    assert [_snapshot(f) for f in folders] == before
+    return errors[0]
+
+
+@pytest.fixture
+def kit_day(trial, freeze_today) -> Path:
+    """The shared trial with 2026-01-05 (period 1, Kit 1) recorded; today is 2026-01-08."""
+    freeze_today(date(2026, 1, 8))
+    args = ["record", "--trial", str(trial), "--date", "2026-01-05", "--pain", "5"]
+    done = CliRunner().invoke(cli, [*args, "--outcome", "side_effects=yes", "--guess", "B"])
+    assert done.exit_code == 0, done.output
+    return trial
+
+
+@pytest.mark.parametrize(
+    ("args", "answers"),
+    [
+        (["record", "--date", "2026-01-06"], ""),
+        (["record", "--date", "2026-01-06"], "6\n"),  # ends at the yes/no question
+        (["record", "--date", "2026-01-06"], "6\n\n\n"),  # Enter there asks again, then ends
+        (["record", "--date", "2026-01-06"], "6\nno\nA\n"),
+        (["record", "--date", "2026-01-05", "--correct"], "\n\n"),
+        (["unblind", "--early", "--reason", "a test"], ""),
+        (["kits"], ""),
+    ],
+)
+def test_end_of_input_at_any_prompt_is_one_error_line(kit_day, args, answers):
+    assert _error_at_prompt([*args, "--trial", kit_day], answers, kit_day) == NO_ANSWER
+
+
+@pytest.mark.parametrize("answers", ["", "1234\n", "12345678\n", f"{PASS}\n", f"{PASS}\nother\n"])
+def test_end_of_input_while_choosing_a_passphrase_creates_nothing(tmp_path, answers):
+    args = ["protocol", "new", "--template", "generic-ab", "--trial", tmp_path / "t"]
+    assert _error_at_prompt(args, answers, tmp_path) == NO_ANSWER
+    assert not (tmp_path / "t").exists()
+
+
+def test_end_of_input_at_the_interim_passphrase_is_one_error_line(sequential):
+    assert _error_at_prompt(["interim", "--trial", sequential], "", sequential) == NO_ANSWER
+
+
+def test_ctrl_c_at_a_prompt_saves_nothing(kit_day):
+    import io
+
+    class CtrlC(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            raise KeyboardInterrupt
+
+    before = _snapshot(kit_day)
+    for args in (
+        ["record", "--date", "2026-01-06"],
+        ["record", "--date", "2026-01-05", "--correct"],
+    ):
+        res = CliRunner().invoke(
+            cli, [*args, "--trial", str(kit_day)], input=io.BufferedReader(CtrlC())
+        )
+        assert res.exit_code == 130, res.output
+        assert res.stderr.endswith("Interrupted: nothing was saved for the command in progress.\n")
+    assert _snapshot(kit_day) == before
+
+
+def test_three_weak_passphrases_end_in_one_error_line(tmp_path):
+    args = ["protocol", "new", "--template", "generic-ab", "--trial", tmp_path / "t"]
+    line = _error_at_prompt(args, "12345678\naaaaaaaa\nshort\n", tmp_path)
+    assert line == (
+        "Error: the passphrase must have at least 8 characters, got 5; no passphrase after 3 "
+        "attempts, nothing was saved"
+    )
+    line = _error_at_prompt(args, f"{PASS}\nx\n{PASS}\ny\n{PASS}\nz\n", tmp_path)
+    assert line == (
+        "Error: the two passphrases typed differ; no passphrase after 3 attempts, nothing was saved"
+    )
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_correction_that_changes_nothing_is_refused(kit_day, tmp_path):
+    same = "Error: Nothing changed: the entry for 2026-01-05 already holds these values."
+    record = ["record", "--trial", kit_day, "--date", "2026-01-05", "--correct"]
+    assert _error([*record, "--pain", "5.0", "--guess", "b"], kit_day) == same
+    assert _error([*record, "--outcome", "side_effects=yes"], kit_day) == same
+    assert _error_at_prompt(record, "\n" * 5, kit_day) == same  # Enter keeps every value
+
+
+def test_an_interactive_correction_of_a_day_without_entry_is_refused_before_asking(kit_day):
+    line = _error(["record", "--trial", kit_day, "--date", "2026-01-06", "--correct"], kit_day)
+    assert line == "Error: 2026-01-06 has no entry to correct; record it without --correct"
+
+
+@pytest.fixture
+def run_in(tmp_path, freeze_today) -> Path:
+    """A blinded generic-ab trial with 3 run-in days (2026-01-05 to 2026-01-07, no kit)."""
+    from nof1.trial.create import create_trial
+
+    freeze_today(date(2026, 1, 8))
+    folder = tmp_path / "run-in"
+    create_trial(folder, "generic-ab", passphrase=PASS, start=date(2026, 1, 5), seed=1,
+                 run_in_days=3, blocks=2)  # fmt: skip
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--guess", "A"], "guess 'A' for 2026-01-07: a run-in day has no kit to guess"),
+        (["--guess", "?"], "guess 'unsure' for 2026-01-07: a run-in day has no kit to guess"),
+        (
+            ["--adherence", "yes"],
+            "adherence 'yes' for 2026-01-07: a run-in day has no kit, so no dose to take",
+        ),
+    ],
+)
+def test_a_kit_answer_on_a_run_in_day_is_refused(run_in, tmp_path, extra, message):
+    record = ["record", "--trial", run_in, "--date", "2026-01-07", "--pain", "5"]
+    assert _error([*record, *extra], run_in, tmp_path) == f"Error: {message}"
+    assert not (run_in / "diary.sqlite").exists()
+    (tmp_path / "in.csv").write_text("date,pain,guess,adherence\n2026-01-08,5,,\n"
+                                     f"2026-01-07,5,{extra[1] if extra[0] == '--guess' else ''},"
+                                     f"{extra[1] if extra[0] == '--adherence' else ''}\n")  # fmt: skip
+    line = _error(["import", "--trial", run_in, tmp_path / "in.csv"], run_in, tmp_path)
+    assert line == f"Error: {tmp_path / 'in.csv'} line 3: {message}"
+
+
+def test_a_guess_in_an_open_label_trial_and_a_dose_of_nothing_are_refused(tmp_path, freeze_today):
+    from nof1.trial.create import create_trial
+
+    folder = tmp_path / "open"
+    p = create_trial(folder, "magnesium-open", passphrase=None, start=date(2026, 1, 5), seed=3)
+    freeze_today(p.periods[1].start)
+    for period in p.periods[:2]:
+        d = period.start
+        record = ["record", "--trial", folder, "--date", d, "--pain", "5"]
+        line = _error([*record, "--guess", "magnesium"], folder)
+        assert line == f"Error: guess 'A' for {d}: the trial is open-label, with no kit to guess"
+        if p.treatments[p.open_allocation[period.index - 1]].doses_per_day == 0:
+            line = _error([*record, "--adherence", "no"], folder)
+            assert line == (
+                f"Error: adherence 'no' for {d}: that day's treatment (No magnesium) has no "
+                "dose to take"
+            )
+
+
+@pytest.mark.parametrize(
+    "text", ["5/4", "1/0", "-1/2", "150%", "2", "-0.5", "nan", "inf", "half", "1/2/3"]
+)
+def test_adherence_that_is_not_a_share_of_the_doses_is_refused(kit_day, text):
+    line = _error(["record", "--trial", kit_day, "--date", "2026-01-06", "--pain", "5",
+                   "--adherence", text], kit_day)  # fmt: skip
+    assert line.startswith(f"Error: adherence {text!r}")
+
+
+# ------------------------------------------------------------------ issue 22: print, help, calendar
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["Europe", "America", "A" * 300],  # a folder of the zone database; too long a file name
+)
+def test_calendar_with_a_time_zone_that_is_no_file_is_one_error_line(trial, tmp_path, zone):
+    out = tmp_path / "trial.ics"
+    line = _error(["calendar", "--trial", trial, "--out", out, "--tz", zone], trial, tmp_path)
+    assert line == f"Error: time zone {zone!r} is unknown; give an IANA name such as Europe/Berlin"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("zone", ["Europe", "A" * 300])
+def test_calendar_under_a_tz_variable_that_is_no_zone_follows_the_device(
+    trial, tmp_path, monkeypatch, zone
+):
+    # TZ is this computer's, not an option the user typed: unknown, the reminder floats.
+    monkeypatch.setenv("TZ", zone)
+    out = tmp_path / "trial.ics"
+    res = CliRunner().invoke(cli, ["calendar", "--trial", str(trial), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "(the device's own time zone)" in res.output
+    assert b"DTSTART:20260105T200000\r\n" in out.read_bytes()  # floating: no Z, no TZID
+
+
 # ------------------------------------------------------------------ issue 22: a damaged diary, leftovers, full disk, read-only media
 
 
@@ -520,7 +715,11 @@ DATA_DAMAGE = {
     ),
     "adherence text": (
         [_entry("adherence = 'yes'")],
-        "entry #2 (2026-01-06): adherence 'yes' is not 0, 1 or NULL",
+        "entry #2 (2026-01-06): adherence 'yes' is not a share from 0 to 1 or NULL",
+    ),
+    "adherence above 1": (
+        [_entry("adherence = 2")],
+        "entry #2 (2026-01-06): adherence 2 is not a share from 0 to 1 or NULL",
     ),
     "guess unknown": (
         [_entry("guess = 'C'")],

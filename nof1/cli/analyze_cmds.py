@@ -91,8 +91,11 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
     """Estimate the personal effect of A versus B, with its uncertainty.
 
     \b
-    On an unblinded trial folder:   nof1 analyze --trial mytrial
-    On any CSV (one row per day):   nof1 analyze --csv diary.csv --outcome pain --treatment arm --active magnesium
+    On an unblinded trial folder:
+      nof1 analyze --trial mytrial
+    On any CSV (one row per day):
+      nof1 analyze --csv diary.csv --outcome pain --treatment arm \\
+        --active magnesium
 
     Exit status 3 when the MCMC fit fails its convergence checks: the numbers are
     printed, but no conclusion, with the engine that will answer instead.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,39 @@ def exit_without_conclusion() -> None:
     raise click.exceptions.Exit(NO_CONCLUSION_EXIT)
 
 
+#: Stands in for a hyphen inside a word while click wraps help text: wrapping breaks lines
+#: at hyphens, and a template name (magnesium-crps) or an option (--after-unblinding) split
+#: over two lines cannot be copied. Same width, so the wrapping is otherwise unchanged.
+_HELD_HYPHEN = "\u2011"
+_WORD_HYPHEN = re.compile(r"(?<=\S)-(?=\w)")
+
+
+class Nof1HelpFormatter(click.HelpFormatter):
+    """Click's help formatter, except that a line never ends inside a hyphenated word."""
+
+    def _hold(self, write, text_or_rows, *args) -> None:
+        start = len(self.buffer)
+        write(text_or_rows, *args)
+        self.buffer[start:] = [part.replace(_HELD_HYPHEN, "-") for part in self.buffer[start:]]
+
+    def write_text(self, text: str) -> None:
+        self._hold(super().write_text, _WORD_HYPHEN.sub(_HELD_HYPHEN, text))
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        held = [(term, _WORD_HYPHEN.sub(_HELD_HYPHEN, text)) for term, text in rows]
+        self._hold(super().write_dl, held, col_max, col_spacing)
+
+
+class Nof1Context(click.Context):
+    formatter_class = Nof1HelpFormatter
+
+
+class Nof1Command(click.Command):
+    """A command whose --help is formatted by ``Nof1HelpFormatter``."""
+
+    context_class = Nof1Context
+
+
 class Nof1Group(click.Group):
     """A click group that turns library errors into one ``Error: ...`` line, exit 1.
 
@@ -32,6 +66,10 @@ class Nof1Group(click.Group):
     """
 
     lazy_commands: dict[str, str] = {}
+    context_class = Nof1Context
+    command_class = Nof1Command
+    #: A subgroup (nof1 protocol) is a Nof1Group too, so its commands are Nof1Commands.
+    group_class = type
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy_commands})
@@ -46,9 +84,27 @@ class Nof1Group(click.Group):
             return super().invoke(ctx)
         except Nof1Error as exc:
             raise click.ClickException(str(exc)) from None
+        except click.Abort as exc:
+            # A prompt answered with end of input (Ctrl-D, a script's input that runs out):
+            # click raises Abort from the EOFError. Every prompt comes before anything is
+            # written, so nothing was saved.
+            if isinstance(exc.__context__, EOFError):
+                raise click.ClickException(NO_ANSWER) from None
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                _interrupted()
+            raise
         except KeyboardInterrupt:
-            click.echo("\nInterrupted: nothing was saved for the command in progress.", err=True)
-            sys.exit(130)
+            _interrupted()
+
+
+#: The error of a prompt answered with end of input.
+NO_ANSWER = "no answer (end of input); nothing was saved."
+
+
+def _interrupted() -> None:
+    """Ctrl-C, at a prompt or while working: exit 130, nothing saved (writes are atomic)."""
+    click.echo("\nInterrupted: nothing was saved for the command in progress.", err=True)
+    sys.exit(130)
 
 
 def trial_option():
@@ -63,12 +119,24 @@ def trial_option():
     )
 
 
-def read_passphrase(path: Path | None, confirm: bool = False) -> str:
-    """Read the helper's passphrase from the first line of a file, or ask for it hidden."""
+#: How many times the helper may choose a new passphrase before the command gives up.
+PASSPHRASE_ATTEMPTS = 3
+
+
+def read_passphrase(path: Path | None, new: bool = False) -> str:
+    """Read the helper's passphrase from the first line of a file, or ask for it hidden.
+
+    ``new``: the passphrase is being chosen (``protocol new``), so it must pass
+    ``check_passphrase``, from a file as typed. Typed, a weak one is refused before it is
+    typed a second time, and asked again; after ``PASSPHRASE_ATTEMPTS`` refusals (weak, or
+    the two typings differ) the command ends with one ``Error:`` line.
+    """
+    from nof1.plan.sealing import check_passphrase  # cryptography: only when it is needed
+
+    if path is None and new:
+        return _choose_passphrase()
     if path is None:
-        return click.prompt(
-            "Helper's passphrase", hide_input=True, confirmation_prompt=confirm, err=True
-        )
+        return click.prompt("Helper's passphrase", hide_input=True, err=True)
     try:
         # utf-8-sig: a byte-order mark that an editor put first is not part of the phrase.
         text = Path(path).read_text(encoding="utf-8-sig")
@@ -83,7 +151,30 @@ def read_passphrase(path: Path | None, confirm: bool = False) -> str:
     phrase = lines[0].strip() if lines else ""
     if not phrase:
         raise click.ClickException(f"passphrase file {path} is empty")
+    if new:
+        check_passphrase(phrase)  # now, before a sequential design's simulation runs
     return phrase
+
+
+def _choose_passphrase() -> str:
+    """Ask for a new passphrase: checked first, then typed again; a refusal asks again."""
+    from nof1.plan.sealing import check_passphrase
+
+    for attempt in range(1, PASSPHRASE_ATTEMPTS + 1):
+        phrase = click.prompt("Helper's passphrase", hide_input=True, err=True)
+        try:
+            check_passphrase(phrase)
+        except Nof1Error as exc:
+            problem = str(exc)
+        else:
+            if click.prompt("Repeat for confirmation", hide_input=True, err=True) == phrase:
+                return phrase
+            problem = "the two passphrases typed differ"
+        if attempt < PASSPHRASE_ATTEMPTS:
+            click.echo(f"Not accepted: {problem}. Try again.", err=True)
+    raise click.ClickException(
+        f"{problem}; no passphrase after {PASSPHRASE_ATTEMPTS} attempts, nothing was saved"
+    )
 
 
 def _check_seed(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:

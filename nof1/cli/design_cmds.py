@@ -218,15 +218,14 @@ def design(
     Many trials are simulated for each design, once with the effect you hope for and once
     with no effect, and each is analysed with the template's prior, MCID and decision rule
     (by the exact engine, with the template's onset model if it has one; --tau shows what a
-    slower onset costs). The table
-    shows how often each design finds the benefit, how often it raises a false alarm and
-    how precise its estimate is, so you and your clinician can trade length against
-    certainty. It ends with the `nof1 protocol new` command for the recommended design.
+    slower onset costs). The table shows how often each design finds the benefit, how often
+    it raises a false alarm and how precise its estimate is, so you and your clinician can
+    trade length against certainty. It ends with the nof1 protocol new command for the recommended design.
 
     With --sequential: designs that look at the data after some blocks and stop early when
     the answer is clear. Three sets of boundaries are calibrated so that the false alarm over
     all looks stays within --target-fpr, and compared with the fixed designs; it ends with
-    the `nof1 protocol new --sequential` command that pre-registers the recommended rule.
+    the nof1 protocol new --sequential command that pre-registers the recommended rule.
     """
     data = read_template(template)
     own = protocol_from_template(data, start=_ANY_DAY)

@@ -16,17 +16,21 @@ from nof1.cli import cli
 from nof1.cli.common import force_option, passphrase_option, read_passphrase, trial_option
 from nof1.diary.entries import (
     RECALL_DAYS,
+    Entry,
+    adherence_text,
     check_date,
     check_recordable,
     parse_adherence,
     parse_date,
     parse_guess,
     parse_value,
+    takes_a_dose,
 )
 from nof1.diary.records import Record
 from nof1.diary.store import check_unblind_time
 from nof1.diary.view import DiaryView
 from nof1.errors import BlindingError, DiaryError
+from nof1.plan.calendar import FIRST_DAYS, first_days_left_out
 from nof1.plan.files import check_output
 from nof1.plan.protocol import DayInfo, Outcome, Protocol
 from nof1.trial.handle import open_trial
@@ -46,20 +50,26 @@ def _checked(check):
     return proc
 
 
-def _ask_outcome(o: Outcome) -> str | None:
-    if o.kind == "binary":
-        answer = click.prompt(
-            f"{o.question} (yes/no)",
-            default="no",
-            value_proc=_checked(lambda t: parse_value(o, t)),
-        )
+def _ask_outcome(o: Outcome, current: float | None, correcting: bool) -> str | float | None:
+    """Ask one outcome. A correction shows the day's current value as the default (Enter
+    keeps it); a yes/no question has no default otherwise (Enter asks again, never 'no')."""
+    # Enter skips an optional score, and keeps a correction's unanswered question so; a
+    # yes/no question is always answered in a first entry.
+    skip = correcting or not (o.primary or o.kind == "binary")
+    if current is not None:
+        shown = ("yes" if current else "no") if o.kind == "binary" else f"{current:g}"
+        hint, default = "", shown
+    elif skip:
+        hint, default = ", Enter to skip", ""
     else:
-        answer = click.prompt(
-            f"{o.question} ({o.low:g}-{o.high:g}{'' if o.primary else ', Enter to skip'})",
-            default=None if o.primary else "",
-            show_default=False,
-            value_proc=_checked(lambda t: "" if t == "" and not o.primary else parse_value(o, t)),
-        )
+        hint, default = "", None
+    scale = "yes/no" if o.kind == "binary" else f"{o.low:g}-{o.high:g}"
+    answer = click.prompt(
+        f"{o.question} ({scale}{hint})",
+        default=default,
+        show_default=current is not None,
+        value_proc=_checked(lambda t: "" if t == "" and skip else parse_value(o, t)),
+    )
     return None if answer == "" else answer
 
 
@@ -76,49 +86,60 @@ def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
     what = f"period {p.index} of {len(protocol.periods)}, {p.kit}, day {info.day - (p.start - protocol.start).days + 1} of {protocol.period_days}"
     if protocol.open_allocation:
         what += f" ({protocol.treatments[protocol.open_allocation[p.index - 1]].name})"
-    return f"Diary for {when}: {what}{', washout day' if info.washout else ''}."
-
-
-def _takes_a_dose(protocol: Protocol, info: DayInfo) -> bool:
-    if info.period is None:
-        return False
-    if protocol.open_allocation:
-        return (
-            protocol.treatments[protocol.open_allocation[info.period.index - 1]].doses_per_day > 0
-        )
-    return True
+    first = f", {FIRST_DAYS}" if info.washout and first_days_left_out(protocol) else ""
+    return f"Diary for {when}: {what}{first}."
 
 
 def _ask(
-    protocol: Protocol, info: DayInfo
-) -> tuple[dict[str, float], str | None, bool | None, str]:
+    protocol: Protocol, info: DayInfo, current: Entry | None = None
+) -> tuple[dict[str, float], str | None, float | None, str]:
     """Ask for each outcome, and on a kit day the guess and adherence, then a note.
 
-    Run-in days have no kit: no guess and no adherence are asked, so none is stored. An
-    open-label trial has nothing to guess. Enter on adherence stores nothing (never a dose).
+    ``current``: the entry a correction replaces; each question shows its value as the
+    default, and Enter keeps it. Run-in days have no kit: no guess and no adherence are
+    asked (``check_kit_answers`` refuses them). An open-label trial has nothing to guess.
+    Enter on adherence stores nothing (never a dose).
     """
+    correcting = current is not None
+    old = current or Entry(info.date)
     values = {}
     for o in protocol.outcomes:
-        answer = _ask_outcome(o)
+        answer = _ask_outcome(o, old.values.get(o.name), correcting)
         if answer is not None:
             values[o.name] = answer
     guess = adherence = None
     if info.period is not None and protocol.blinded:
         a, b = protocol.treatments["A"].name, protocol.treatments["B"].name
+        skip = " (Enter to skip)" if correcting and old.guess is None else ""
         guess = click.prompt(
-            f"What do you think {info.period.kit} holds: A ({a}), B ({b}) or unsure?",
-            default="unsure",
-            value_proc=_checked(parse_guess),
+            f"What do you think {info.period.kit} holds: A ({a}), B ({b}) or unsure?{skip}",
+            default=old.guess or ("" if correcting else "unsure"),
+            show_default=not skip,
+            value_proc=_checked(lambda t: parse_guess(t, protocol)),
         )
-    if _takes_a_dose(protocol, info):
+    if takes_a_dose(protocol, info.date):
         adherence = click.prompt(
-            f"Did you take today's doses of {info.period.kit}? (yes/no, Enter to skip)",
-            default="",
-            show_default=False,
+            f"Did you take today's doses of {info.period.kit}? (yes, no, or a part: 0.5 or "
+            f"taken/planned, 1/2{'' if old.adherence is not None else '; Enter to skip'})",
+            default=adherence_text(old.adherence),
+            show_default=old.adherence is not None,
             value_proc=_checked(parse_adherence),
         )
-    note = click.prompt("Note (Enter to skip)", default="", show_default=False)
+    note = click.prompt(
+        "Note" + ("" if old.note else " (Enter to skip)"),
+        default=old.note,
+        show_default=bool(old.note),
+    )
     return values, guess, adherence, note
+
+
+def _current_entry(handle, day: date) -> Entry:
+    """The entry a correction of ``day`` replaces (refused before asking when none)."""
+    records = [] if handle.diary is None else handle.diary.history(day)
+    current = [r.entry for r in records if r.current]
+    if not current:
+        raise DiaryError(f"{day} has no entry to correct; record it without --correct")
+    return current[0]
 
 
 def _describe(record: Record, protocol: Protocol) -> str:
@@ -132,7 +153,7 @@ def _describe(record: Record, protocol: Protocol) -> str:
     if e.guess is not None:
         parts.append(f"guess={e.guess}")
     if e.adherence is not None:
-        parts.append(f"adherence={'yes' if e.adherence else 'no'}")
+        parts.append(f"adherence={adherence_text(e.adherence)}")
     if e.note:
         parts.append(f"note={e.note!r}")
     return " ".join(parts)
@@ -176,14 +197,21 @@ def _deviation(after_unblinding: bool, reason: str | None) -> str | None:
 @click.option(
     "--guess",
     default=None,
-    help="What you think today's kit holds: A (the active treatment), B (the control) or unsure.",
+    help="What you think today's kit holds: A (the active treatment), B (the control), "
+    "unsure, or a treatment's name.",
 )
-@click.option("--adherence", default=None, help="Dose taken as planned: yes or no.")
+@click.option(
+    "--adherence",
+    default=None,
+    help="Doses taken as planned: yes, no, or a part: a share (0.5, 50%) or taken/planned (1/2).",
+)
 @click.option("--note", default=None, help="Free text.")
 @click.option(
     "--correct",
     is_flag=True,
-    help="Correct this day's entry: values you give replace the old ones, the rest stay (the old entry is kept in the history).",
+    help="Correct this day's entry: values you give replace the old ones, the rest stay (the "
+    "old entry is kept in the history). Without values, each question shows the entry's "
+    "value and Enter keeps it; a correction that changes nothing is not stored.",
 )
 @_after_unblinding_options
 def record(
@@ -208,9 +236,10 @@ def record(
     if all(v is None for v in (pain, guess, adherence, note)) and not values:
         check_date(protocol, d)  # a bad --date is refused before the questions
         check_recordable(d, today, recall_days=None if correct else RECALL_DAYS)
+        current = _current_entry(handle, d) if correct else None
         info = protocol.day_info(d)
         click.echo(_day_line(protocol, info, today))
-        values, guess, adherence, note = _ask(protocol, info)
+        values, guess, adherence, note = _ask(protocol, info, current)
     elif pain is not None:
         values[protocol.primary.name] = pain
     rec = record_day(
@@ -242,10 +271,10 @@ def status(trial, day, as_json) -> None:
     if as_json:
         click.echo(json.dumps(s.to_dict(), indent=2))
         return
-    click.echo("\n".join(_status_lines(s, trial)))
+    click.echo("\n".join(_status_lines(s, trial, handle.protocol)))
 
 
-def _status_lines(s: Status, trial: Path) -> list[str]:
+def _status_lines(s: Status, trial: Path, protocol: Protocol) -> list[str]:
     """One screen: where the patient stands, progress, and what to do next."""
     t = f" --trial {trial}" if str(trial) != "." else ""
     if s.phase == "before":
@@ -270,9 +299,11 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
             lines = [f"{where} On: {s.treatment} ({s.kit})."]
         else:
             lines = [f"{where} On: {s.treatment}: nothing to take."]
-        if s.washout:
+        if s.washout and first_days_left_out(protocol):
             lines.append(
-                "Washout day: keep to the plan as usual; the score is kept out of the analysis."
+                f"{FIRST_DAYS[0].upper()}{FIRST_DAYS[1:]}: keep to the plan and record as usual; "
+                "their scores are left out of the analysis, while the kit's effect builds up "
+                "(and the previous kit's fades)."
             )
     recall = f", {s.recall_entries} of them recall entries" if s.recall_entries else ""
     if s.late_entries:
@@ -437,7 +468,7 @@ def export(trial, csv_file, anonymise, force) -> None:
 
     The file is readable by you only (mode 0600): it holds dates, scores and notes. A note
     that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
-    return) is written with a leading ' so that it shows as text; `nof1 import` removes
+    return) is written with a leading ' so that it shows as text; nof1 import removes
     that ' again. CSV_FILE is never one of a trial's own files.
     """
     if anonymise:

@@ -45,7 +45,7 @@ from nof1.research.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
     "--draws", type=int, default=1000, show_default=True, help="MCMC draws per chain (4 chains)."
 )
 def pool(files, as_json, out, force, engine, outcome, likelihood, mcid, seed, draws) -> None:
-    """Pool anonymised series (``nof1 export --anonymise``) in a hierarchical model.
+    """Pool anonymised series (from nof1 export --anonymise) in a hierarchical model.
 
     Every file is checked before anything is fitted; a bad file is named with its line.
     Exit status 3 when the MCMC fit fails its convergence checks: the numbers are printed,

@@ -19,7 +19,7 @@ from nof1.cli.common import (
     trial_option,
 )
 from nof1.diary.entries import parse_date
-from nof1.plan.calendar import calendar, look_dates
+from nof1.plan.calendar import calendar, first_days_left_out, look_dates
 from nof1.plan.protocol import Protocol, load_protocol
 from nof1.plan.sealing import PASSPHRASE_RULE
 from nof1.plan.stopping import SequentialRule, rule_to_toml
@@ -162,8 +162,8 @@ def protocol() -> None:
 @click.option(
     "--sequential",
     is_flag=True,
-    help="Pre-register interim looks that may stop the trial early (rule as `nof1 design "
-    "--sequential` recommends; simulated here, which takes a while).",
+    help="Pre-register interim looks that may stop the trial early (rule as nof1 design "
+    "--sequential recommends; simulated here, which takes a while).",
 )
 @click.option(
     "--max-blocks",
@@ -198,8 +198,8 @@ def protocol_new(
     helper's passphrase). Give the passphrase to nobody but the helper who packs the kits.
 
     With --sequential the protocol also pre-registers interim looks: after some blocks the
-    helper or clinician runs `nof1 interim`, which may stop the trial early for efficacy or
-    futility. Its boundaries are simulated and calibrated now, as `nof1 design --sequential`
+    helper or clinician runs nof1 interim, which may stop the trial early for efficacy or
+    futility. Its boundaries are simulated and calibrated now, as nof1 design --sequential
     does, so that the chance of a false alarm over all looks stays at or below 5%.
     """
     today = date.today()
@@ -228,7 +228,7 @@ def protocol_new(
             "only the helper should know it.",
             err=True,
         )
-    passphrase = read_passphrase(passphrase_file, confirm=True) if blinded else None
+    passphrase = read_passphrase(passphrase_file, new=True) if blinded else None
     rule = (
         _simulate_rule(spec, max_blocks, period_days, washout_days, run_in_days, scheme)
         if sequential
@@ -390,7 +390,11 @@ def protocol_show(trial, as_json):
             if r.kit and not r.arm
             else (f"{r.kit}: arm {r.arm}" if r.arm else "no kit")
         )
-        wash = f" (washout until {r.washout_until})" if r.washout_until else ""
+        wash = (
+            f" (its first days, to {r.washout_until}, not analysed)"
+            if r.washout_until and first_days_left_out(p)
+            else ""
+        )
         click.echo(f"  {r.start} to {r.end}  {r.label:<28} {kit}{wash}")
     if p.sequential is not None:
         _echo_looks(p, trial)

@@ -52,11 +52,20 @@ from nof1.cli.common import csv_options, csv_source, force_option, seed_option, 
     help="Posterior draws per chain (mcmc; default 1000).",
 )
 def report(out, force, trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
-    """Write the clinician's report: effect, certainty, blinding, checks, on one page.
+    """Write the clinician's report: one HTML file for the treating clinician.
+
+    The file is self-contained (figures embedded, nothing fetched), so it opens offline and
+    can be mailed. It gives the effect and how certain it is, the pre-registered verdict,
+    whether blinding held and the model's checks; from a trial, also the protocol and
+    whether the trial's files still match their commitments. Printed from a browser on A4
+    it takes four pages or fewer (a long list of deviations or late entries adds more).
 
     \b
-    After unblinding:   nof1 report --trial mytrial --out report.html
-    From any CSV:       nof1 report --csv diary.csv --outcome pain --treatment arm --out report.html
+    After unblinding:
+      nof1 report --trial mytrial --out report.html
+    From any CSV (one row per day):
+      nof1 report --csv diary.csv --outcome pain --treatment arm \\
+        --out report.html
     """
     from nof1.plan.files import check_output
     from nof1.report import csv_report, trial_report, write_report

@@ -111,16 +111,59 @@ def _schema_v4(con: sqlite3.Connection) -> None:
     con.execute("ALTER TABLE unblinding ADD COLUMN signature TEXT")
 
 
+#: The ``entries`` table from schema 5 on: every column as the migrations before left it,
+#: but adherence is the share of the day's doses taken (0 to 1), no longer only 0 or 1.
+#: NUMERIC keeps a whole number as an integer, so the rows of an older diary read back
+#: exactly as their chain records hold them.
+_ENTRIES_V5 = """CREATE TABLE entries_v5 (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        date        TEXT NOT NULL,
+        outcomes    TEXT NOT NULL,
+        guess       TEXT CHECK (guess IN ('A', 'B', 'unsure')),
+        adherence   NUMERIC CHECK (adherence >= 0 AND adherence <= 1),
+        note        TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL,
+        supersedes  INTEGER UNIQUE REFERENCES entries_v5(id),
+        recall      INTEGER NOT NULL DEFAULT 0 CHECK (recall IN (0, 1)),
+        deviation   TEXT,
+        late        INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1))
+    )"""
+
+
+def _schema_v5(con: sqlite3.Connection) -> None:
+    # Partial adherence (0.5, 3 of 4 doses). SQLite cannot change a CHECK constraint, so the
+    # table is rebuilt (https://sqlite.org/lang_altertable.html#otheralter): the rows copied
+    # as they are, ids and the id sequence kept (a gap left by a deletion stays visible to
+    # the chain), then the index and the append-only triggers made again. DROP TABLE fires
+    # no DELETE trigger; inside the migration's transaction it is all or nothing.
+    last = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
+    con.execute(_ENTRIES_V5)
+    con.execute(
+        "INSERT INTO entries_v5 (id, date, outcomes, guess, adherence, note, recorded_at,"
+        " supersedes, recall, deviation, late) SELECT id, date, outcomes, guess, adherence,"
+        " note, recorded_at, supersedes, recall, deviation, late FROM entries ORDER BY id"
+    )
+    con.execute("DROP TABLE entries")
+    con.execute("ALTER TABLE entries_v5 RENAME TO entries")
+    for statement in _SCHEMA_V1[1:4]:  # the one-original-per-day index, the two triggers
+        con.execute(statement)
+    if last is not None:
+        con.execute("DELETE FROM sqlite_sequence WHERE name = 'entries'")
+        con.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('entries', ?)", last)
+
+
 #: ``MIGRATIONS[i]`` takes a diary from schema version ``i`` to ``i + 1`` (0 = empty file).
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _schema_v1,
     _schema_v2,
     _schema_v3,
     _schema_v4,
+    _schema_v5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only command reads as it is, without upgrading (a write): from
-#: version 3 on, every later migration only adds columns, read with their defaults.
+#: version 3 on, every later migration only adds columns, read with their defaults, or
+#: widens what a column accepts (schema 5: partial adherence).
 READABLE_AS_IS = 3
 
 

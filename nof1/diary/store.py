@@ -210,11 +210,15 @@ class Diary:
         recall: bool = False,
         deviation: str | None = None,
         late: bool = False,
-    ) -> int:
+        skip_unchanged: bool = False,
+    ) -> int | None:
         """Insert one checked entry inside an open write transaction; return its id.
 
         ``merge``: a correction keeps the superseded entry's values it does not restate, so
         ``nof1 record --correct --pain 7`` fixes the pain score and nothing else.
+        A correction that leaves the day's entry as it is is not stored: it raises
+        ``DiaryError``, or with ``skip_unchanged`` returns None (an import re-reading
+        days it already holds).
         """
         previous = self._current_id(entry.date)
         if previous is not None and not correct:
@@ -223,15 +227,22 @@ class Diary:
             )
         if previous is None and correct:
             raise DiaryError(f"{entry.date} has no entry to correct; record it without --correct")
-        if merge and previous is not None:
+        if previous is not None:
             old = self._record(previous).entry
-            entry = Entry(
-                date=entry.date,
-                values={**old.values, **entry.values},
-                guess=entry.guess if entry.guess is not None else old.guess,
-                adherence=entry.adherence if entry.adherence is not None else old.adherence,
-                note=entry.note or old.note,
-            )
+            if merge:
+                entry = Entry(
+                    date=entry.date,
+                    values={**old.values, **entry.values},
+                    guess=entry.guess if entry.guess is not None else old.guess,
+                    adherence=entry.adherence if entry.adherence is not None else old.adherence,
+                    note=entry.note or old.note,
+                )
+            if entry == old:
+                if skip_unchanged:
+                    return None
+                raise DiaryError(
+                    f"Nothing changed: the entry for {entry.date} already holds these values."
+                )
         new_id = _insert_row(self._con, entry, previous, recall, deviation, late)
         self._head = chain.append(
             self._con, "entry", chain.row(self._con, "entries", new_id), self._head
@@ -256,7 +267,8 @@ class Diary:
         Raises
         ------
         DiaryError : the entry does not fit the protocol, the day already has an entry and
-            ``correct`` is False, or ``correct`` is True and there is nothing to correct;
+            ``correct`` is False, or ``correct`` is True and there is nothing to correct or
+            the correction changes nothing ("Nothing changed: ...", nothing is stored);
             the trial is unblinded and no ``deviation`` reason is given (or one is given
             before unblinding); the diary's chain does not hold.
         """
@@ -290,7 +302,8 @@ class Diary:
 
         Returns
         -------
-        int : the number of entries imported.
+        int : the number of entries imported; with ``correct``, a row that holds what its
+            day already holds is not stored again, and not counted.
 
         Raises
         ------
@@ -315,15 +328,20 @@ class Diary:
         that ``import_diary`` reads the file once): as ``import_csv``."""
         with self._write():
             self._check_frozen(deviation)
+            stored = 0
             for line, entry in entries:
                 recall, late = (
                     (False, False) if today is None else lateness(entry.date, today, correct)
                 )
                 try:
-                    self._insert(entry, correct, recall=recall, deviation=deviation, late=late)
+                    new_id = self._insert(
+                        entry, correct, recall=recall, deviation=deviation, late=late,
+                        skip_unchanged=True,
+                    )  # fmt: skip
                 except DiaryError as exc:
                     raise DiaryError(f"{path} line {line}: {exc}") from None
-        return len(entries)
+                stored += new_id is not None
+        return stored
 
     def export_csv(self, path: str | Path, force: bool = False) -> int:
         """``DiaryView.export_csv`` of the diary as it is now."""
@@ -502,7 +520,7 @@ def _insert_row(
             entry.date.isoformat(),
             json.dumps(dict(entry.values), sort_keys=True),
             entry.guess,
-            None if entry.adherence is None else int(entry.adherence),
+            None if entry.adherence is None else float(entry.adherence),
             entry.note,
             datetime.now(UTC).isoformat(timespec="microseconds"),
             supersedes,

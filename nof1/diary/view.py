@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from nof1.diary import chain
 from nof1.diary.chain import shown
-from nof1.diary.entries import ENTRY_COLUMNS, GUESSES, Entry, neutralise_text, parse_date
+from nof1.diary.entries import (
+    ENTRY_COLUMNS,
+    GUESSES,
+    Entry,
+    adherence_text,
+    neutralise_text,
+    parse_date,
+)
 from nof1.diary.records import Look, Record, Unblinding
 from nof1.diary.schema import damaged
 from nof1.plan.files import check_output, write_output
@@ -136,7 +143,8 @@ class DiaryView:
         Returns
         -------
         DataFrame with columns ``id``, ``date`` (ISO text), one column per protocol outcome
-        (float, NaN when missing), ``guess``, ``adherence`` ("yes"/"no"/""), ``note``,
+        (float, NaN when missing), ``guess``, ``adherence`` ("yes", "no", the share of the
+        doses taken such as "0.75", or ""), ``note``,
         ``recorded_at`` (UTC ISO), ``supersedes`` (id or <NA>), ``current`` (1 for the
         latest record of its day, 0 for a superseded one).
         """
@@ -147,7 +155,7 @@ class DiaryView:
             row: dict[str, object] = {"id": r.id, "date": r.entry.date.isoformat()}
             row.update({name: r.entry.values.get(name, math.nan) for name in self.outcomes})
             row["guess"] = r.entry.guess or ""
-            row["adherence"] = {True: "yes", False: "no", None: ""}[r.entry.adherence]
+            row["adherence"] = adherence_text(r.entry.adherence)
             row["note"] = r.entry.note
             row["recorded_at"] = r.recorded_at.isoformat()
             row["supersedes"] = r.supersedes
@@ -228,6 +236,15 @@ class _Row:
             return None
         raise self.bad(column, "0, 1 or NULL" if null else "0 or 1")
 
+    def share(self, column: str) -> float | None:
+        """A share from 0 to 1 (partial adherence: 0.5, 0.75), or NULL."""
+        value = self.row.get(column)
+        if value is None:
+            return None
+        if isinstance(value, int | float) and 0 <= value <= 1:
+            return float(value)
+        raise self.bad(column, "a share from 0 to 1 or NULL")
+
     def time(self, column: str) -> datetime:
         value = self.row.get(column)
         if chain.is_utc_time(value):
@@ -275,7 +292,7 @@ def record_from_row(row: dict[str, Any], path: Path) -> Record:
             date=day,
             values=values,
             guess=guess,
-            adherence=r.flag("adherence", null=True),
+            adherence=r.share("adherence"),
             note=r.text("note"),
         ),
         recorded_at=r.time("recorded_at"),

@@ -204,7 +204,7 @@ def _completeness(
     late_days: frozenset[date] = frozenset(),
 ) -> list[dict]:
     """Per arm: planned analysis days, days with a score (and how many of them were recall
-    entries, how many late entries), missing days, days without the dose."""
+    entries, how many late entries), missing days, days with a missed or partial dose."""
     rows = []
     for arm in ("A", "B"):
         t = table[(table["arm"] == arm) & ~table["washout"]]
@@ -222,7 +222,8 @@ def _completeness(
                 "recall": recalled,
                 "late": late,
                 "missing": len(t) - recorded,
-                "missed_dose": int((adherence == False).sum()),  # noqa: E712 (pandas boolean)
+                # A day with part of its doses counts with the days without any.
+                "missed_dose": int((adherence < 1).sum()),
                 "dose_unknown": int(adherence.isna().sum()),
             }
         )

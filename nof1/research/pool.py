@@ -165,8 +165,14 @@ def read_anonymised(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         out[name] = values
     bad(~frame["guess"].isin(list(_GUESSES)).to_numpy(), "must be A, B, unsure or empty", "guess")
     out["guess"] = frame["guess"].to_numpy(dtype=object)
-    bad(~frame["adherence"].isin(["0", "1", ""]).to_numpy(), "must be 0, 1 or empty", "adherence")
-    out["adherence"] = pd.to_numeric(frame["adherence"]).astype("Int64").to_numpy()
+    # The share of the day's doses taken: 0 to 1 (partial adherence), or empty.
+    share = pd.to_numeric(frame["adherence"], errors="coerce").to_numpy(dtype=float)
+    bad(
+        (frame["adherence"] != "").to_numpy() & ~((share >= 0) & (share <= 1)),
+        "must be a share from 0 to 1 (0, 1, 0.5, ...) or empty",
+        "adherence",
+    )
+    out["adherence"] = share
     # Each series' rows in increasing day order (one row per day).
     same = out["series_id"].to_numpy()[1:] == out["series_id"].to_numpy()[:-1]
     day = out["day"].to_numpy()

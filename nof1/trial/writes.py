@@ -31,7 +31,7 @@ def record_day(
     day: str | date,
     values: Mapping[str, str | float] | None = None,
     guess: str | None = None,
-    adherence: str | bool | None = None,
+    adherence: str | float | None = None,
     note: str | None = None,
     correct: bool = False,
     today: date | None = None,
