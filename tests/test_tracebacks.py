@@ -277,6 +277,7 @@ def test_reading_commands_work_on_a_read_only_medium(trial, tmp_path):
             ["status", "--trial", trial, "--date", "2026-01-07"],
             ["history", "--trial", trial, "--date", "2026-01-05"],
             ["export", "--trial", trial, out],
+            ["export", "--anonymise", "--trial", trial, tmp_path / "anon.csv"],
         ):
             res = CliRunner().invoke(cli, [str(a) for a in args])
             assert res.exit_code == 0, res.output
@@ -1399,3 +1400,497 @@ def test_calendar_refuses_a_time_that_is_not_plain_digits(trial, tmp_path, at):
     line = _error(["calendar", "--trial", trial, "--out", tmp_path / "c.ics", "--time", at], trial, tmp_path)  # fmt: skip
     assert line == f"Error: reminder time {at!r} is not a time of day; use HH:MM"
     assert not (tmp_path / "c.ics").exists()
+
+
+# ------------------------------------------------------------------ issue 22: a damaged diary, leftovers, full disk, read-only media
+
+
+def _finished_trial(folder: Path, unblind: bool = True) -> Path:
+    """A generic-ab trial of 3 blocks of 7-day periods with a score on every day (42),
+    unblinded the day after its last period when ``unblind``."""
+    from datetime import timedelta
+
+    from nof1.trial.create import create_trial
+
+    p = create_trial(folder, "generic-ab", passphrase=PASS, start=date(2026, 1, 5), seed=1,
+                     blocks=3, period_days=7, washout_days=0)  # fmt: skip
+    src = folder.parent / f"{folder.name}.csv"
+    days = [p.start + timedelta(days=i) for i in range(p.n_days)]
+    src.write_text("date,pain\n" + "".join(f"{d},{3 + i % 4}\n" for i, d in enumerate(days)))
+    import_diary(folder, src, today=p.end + timedelta(days=1))
+    if unblind:
+        unblind_trial(folder, PASS, today=p.end + timedelta(days=1))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def _finished(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("damaged")
+    return {
+        "unblinded": _finished_trial(root / "unblinded"),
+        "blinded": _finished_trial(root / "blinded", unblind=False),
+    }
+
+
+def _copy(base: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "trial"
+    shutil.copytree(base, folder)
+    return folder
+
+
+def _damage(folder: Path, *statements: str) -> None:
+    """Change the diary as another program could: SQLite's own guards (the append-only
+    triggers, CHECK constraints) are switched off first."""
+    import sqlite3
+
+    con = sqlite3.connect(folder / "diary.sqlite", isolation_level=None)
+    try:
+        con.execute("PRAGMA ignore_check_constraints = 1")
+        for trigger in ("entries_no_update", "unblinding_no_update", "chain_no_update"):
+            con.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+    for suffix in ("-wal", "-shm"):
+        assert not (folder / f"diary.sqlite{suffix}").exists()
+
+
+def _rebuilt(table: str, columns: str) -> list[str]:
+    """Statements that rebuild ``table`` with the same columns but no types or NOT NULL
+    (what a careless repair with another tool leaves), keeping its rows."""
+    return [
+        f"ALTER TABLE {table} RENAME TO old_{table}",
+        f"CREATE TABLE {table} ({columns})",
+        f"INSERT INTO {table} SELECT * FROM old_{table}",
+        f"DROP TABLE old_{table}",
+    ]
+
+
+_ENTRY_COLUMNS = (
+    "id, date, outcomes, guess, adherence, note, recorded_at, supersedes, recall, deviation, late"
+)
+_UNBLINDING_COLUMNS = "id, unblinded_at, early, reason, arms, salt, head, signature"
+
+
+def _entry(column_value: str, row: int = 2) -> str:
+    return f"UPDATE entries SET {column_value} WHERE id = {row}"
+
+
+#: Damage that leaves the diary unreadable as nof1 wrote it: (statements, what the one
+#: ``Error:`` line of every command names after "is damaged: ").
+DATA_DAMAGE = {
+    "no entries table": (["DROP TABLE entries"], "it has no table 'entries'"),
+    "no unblinding table": (["DROP TABLE unblinding"], "it has no table 'unblinding'"),
+    "entries lacks a column": (
+        ["ALTER TABLE entries DROP COLUMN deviation"],
+        "its table 'entries' has no column 'deviation'",
+    ),
+    "unblinding lacks a column": (
+        ["ALTER TABLE unblinding DROP COLUMN signature"],
+        "its table 'unblinding' has no column 'signature'",
+    ),
+    "outcomes not JSON": (
+        [_entry("outcomes = '{pain: 4'")],
+        "entry #2 (2026-01-06): outcomes '{pain: 4' is not JSON",
+    ),
+    "outcomes a JSON list": (
+        [_entry("outcomes = '[4]'")],
+        "entry #2 (2026-01-06): outcomes '[4]' is not a JSON object of outcome values",
+    ),
+    "outcome not a number": (
+        [_entry("""outcomes = '{"pain": "four"}'""")],
+        "entry #2 (2026-01-06): outcome 'pain' holds 'four', not a number",
+    ),
+    "date not ISO": (
+        [_entry("date = '06/01/2026'")],
+        "entry #2: date '06/01/2026' is not a date (YYYY-MM-DD)",
+    ),
+    "date a BLOB": ([_entry("date = x'3036'")], "entry #2: date a BLOB of 2 bytes is not text"),
+    "recorded_at not ISO": (
+        [_entry("recorded_at = 'last night'")],
+        "entry #2 (2026-01-06): recorded_at 'last night' is not a UTC time (ISO 8601)",
+    ),
+    "recorded_at without offset": (
+        [_entry("recorded_at = '2026-01-06T20:00:00'")],
+        "entry #2 (2026-01-06): recorded_at '2026-01-06T20:00:00' is not a UTC time (ISO 8601)",
+    ),
+    "supersedes text": (
+        [_entry("supersedes = 'one'")],
+        "entry #2 (2026-01-06): supersedes 'one' is not a whole number",
+    ),
+    "adherence text": (
+        [_entry("adherence = 'yes'")],
+        "entry #2 (2026-01-06): adherence 'yes' is not a share from 0 to 1 or NULL",
+    ),
+    "adherence above 1": (
+        [_entry("adherence = 2")],
+        "entry #2 (2026-01-06): adherence 2 is not a share from 0 to 1 or NULL",
+    ),
+    "guess unknown": (
+        [_entry("guess = 'C'")],
+        "entry #2 (2026-01-06): guess 'C' is not A, B, unsure or NULL",
+    ),
+    "recall a BLOB": (
+        [_entry("recall = x'01'")],
+        "entry #2 (2026-01-06): recall a BLOB of 1 bytes is not 0 or 1",
+    ),
+    "note NULL": (
+        [*_rebuilt("entries", _ENTRY_COLUMNS), _entry("note = NULL")],
+        "entry #2 (2026-01-06): note is NULL, not text",
+    ),
+    "id text": (
+        [*_rebuilt("entries", _ENTRY_COLUMNS), _entry("id = 'two'")],
+        "entry 'two': id 'two' is not a whole number",
+    ),
+    "unblinded_at not ISO": (
+        ["UPDATE unblinding SET unblinded_at = 'soon'"],
+        "the unblinding record: unblinded_at 'soon' is not a UTC time (ISO 8601)",
+    ),
+    "arms not JSON": (
+        ["UPDATE unblinding SET arms = 'ABABAB'"],
+        "the unblinding record: arms is not JSON",
+    ),
+    "salt NULL": (
+        [*_rebuilt("unblinding", _UNBLINDING_COLUMNS), "UPDATE unblinding SET salt = NULL"],
+        "the unblinding record: salt is not text",
+    ),
+    "early text": (
+        ["UPDATE unblinding SET early = 'no'"],
+        "the unblinding record: early 'no' is not 0 or 1",
+    ),
+    "schema version negative": (
+        ["PRAGMA user_version = -1"],
+        "its schema version -1 is not one nof1 writes",
+    ),
+}
+
+#: Every command that reads the diary, on the unblinded trial (``{t}``: its folder,
+#: ``{o}``: a folder for outputs).
+DIARY_COMMANDS = {
+    "status": ["status", "--trial", "{t}", "--date", "2026-01-20"],
+    "status --json": ["status", "--trial", "{t}", "--date", "2026-01-20", "--json"],
+    "record": ["record", "--trial", "{t}", "--date", "2026-02-15", "--pain", "3"]
+    + ["--after-unblinding", "--reason", "late"],
+    "record --correct": ["record", "--trial", "{t}", "--date", "2026-01-06", "--pain", "3"]
+    + ["--correct", "--after-unblinding", "--reason", "typo"],
+    "history": ["history", "--trial", "{t}", "--date", "2026-01-06"],
+    "history --json": ["history", "--trial", "{t}", "--date", "2026-01-06", "--json"],
+    "export": ["export", "--trial", "{t}", "{o}/export.csv"],
+    "export --anonymise": ["export", "--anonymise", "--trial", "{t}", "{o}/anon.csv"],
+    "import": ["import", "--trial", "{t}", "{o}/fix.csv", "--correct"]
+    + ["--after-unblinding", "--reason", "typo"],
+    "analyze": ["analyze", "--trial", "{t}"],
+    "report": ["report", "--trial", "{t}", "--out", "{o}/report.html"],
+    "unblind": ["unblind", "--trial", "{t}", "--passphrase-file", "{o}/phrase.txt"],
+}
+
+
+def _outputs(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fix.csv").write_text("date,pain\n2026-01-06,3\n")
+    (out / "phrase.txt").write_text(PASS + "\n")
+    return out
+
+
+def _args(command: str, trial: Path, out: Path) -> list[str]:
+    return [a.format(t=trial, o=out) for a in DIARY_COMMANDS[command]]
+
+
+@pytest.mark.parametrize("command", DIARY_COMMANDS)
+@pytest.mark.parametrize("damage", DATA_DAMAGE)
+def test_a_damaged_diary_is_one_error_line_naming_the_damage(
+    _finished, tmp_path, freeze_today, damage, command
+):
+    freeze_today(date(2026, 2, 17))
+    trial = _copy(_finished["unblinded"], tmp_path)
+    statements, what = DATA_DAMAGE[damage]
+    _damage(trial, *statements)
+    out = _outputs(tmp_path)
+    line = _error(_args(command, trial, out), trial, out)
+    assert line == (
+        f"Error: the diary {trial / 'diary.sqlite'} is damaged: {what}. nof1 changed nothing "
+        "in it; restore it from a backup copy"
+    )
+    assert sorted(p.name for p in trial.iterdir()) == [
+        "allocation.sealed", "diary.sqlite", "protocol.toml"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", ["no entries table", "outcomes not JSON", "date not ISO"])
+def test_a_damaged_blinded_diary_is_refused_before_the_passphrase_is_asked(
+    _finished, tmp_path, damage
+):
+    trial = _copy(_finished["blinded"], tmp_path)
+    _damage(trial, *DATA_DAMAGE[damage][0])
+    # No --passphrase-file: a prompt would read the empty input and fail differently.
+    line = _error(["unblind", "--trial", trial], trial)
+    assert line.endswith(f"is damaged: {DATA_DAMAGE[damage][1]}. nof1 changed nothing in it; "
+                         "restore it from a backup copy")  # fmt: skip
+
+
+def test_a_diary_with_a_damaged_page_is_one_error_line(_finished, tmp_path):
+    trial = _copy(_finished["unblinded"], tmp_path)
+    diary = trial / "diary.sqlite"
+    content = bytearray(diary.read_bytes())
+    content[3 * 4096 : 3 * 4096 + 256] = b"\xff" * 256  # a page of the file overwritten
+    diary.write_bytes(bytes(content))
+    out = _outputs(tmp_path)
+    for command in ("status", "history", "export", "record --correct", "report"):
+        line = _error(_args(command, trial, out), trial, out)
+        assert line == (
+            f"Error: the diary {diary} is damaged: SQLite cannot read it (database disk image "
+            "is malformed). nof1 changed nothing in it; restore it from a backup copy"
+        )
+
+
+#: Damage to the hash chain alone: the rows are all there, but nothing proves them. It is
+#: what an alteration is: warned about by the commands that show the diary, refused by
+#: those that would add to it or conclude from it, shown in red in the report.
+CHAIN_DAMAGE = {
+    "no chain table": (
+        ["DROP TABLE chain"],
+        "the diary has no table 'chain' (its hash chain), so nothing proves the diary's history",
+    ),
+    "chain rebuilt without a column": (
+        [
+            *_rebuilt("chain", "seq INTEGER PRIMARY KEY, kind, content, prev, hash"),
+            "ALTER TABLE chain DROP COLUMN prev",
+        ],
+        "the diary's table 'chain' has no column 'prev', so nothing proves the diary's history",
+    ),
+    "chain record not JSON": (
+        ["UPDATE chain SET content = '{\"id\": 2' WHERE seq = 3"],
+        "diary record 3 of the chain (entry) is damaged: its content is not JSON",
+    ),
+    "chain record a JSON list": (
+        ["UPDATE chain SET content = '[2]' WHERE seq = 3"],
+        "diary record 3 of the chain (entry) is damaged: its content is not a JSON object",
+    ),
+    "chain record without its id": (
+        ['UPDATE chain SET content = \'{"date": "2026-01-06"}\' WHERE seq = 3'],
+        "diary record 3 of the chain (entry) is damaged: its 'id' is NULL, not a whole number",
+    ),
+    "chain kind a BLOB": (
+        ["UPDATE chain SET kind = x'00' WHERE seq = 3"],
+        "diary record 3 of the chain is damaged: its kind is a BLOB of 1 bytes, not text",
+    ),
+    "protocol record not JSON": (
+        ["""UPDATE chain SET content = '{"registration": "", "document": "{"}' WHERE seq = 1"""],
+        "diary record 1 of the chain (protocol) is damaged: its protocol document is not a "
+        "JSON object",
+    ),
+    "unblinding record without its time": (
+        ["UPDATE chain SET content = '{\"id\": 1}' WHERE kind = 'unblinding'"],
+        "diary record 44 of the chain (unblinding) is damaged: its 'unblinded_at' is NULL, not "
+        "a UTC time",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", CHAIN_DAMAGE)
+def test_a_damaged_chain_is_warned_about_refused_and_never_a_traceback(
+    _finished, tmp_path, freeze_today, damage
+):
+    freeze_today(date(2026, 2, 17))
+    trial = _copy(_finished["unblinded"], tmp_path)
+    statements, what = CHAIN_DAMAGE[damage]
+    _damage(trial, *statements)
+    out = _outputs(tmp_path)
+    before = _snapshot(trial)
+    for command in ("status", "status --json", "history", "history --json", "export"):
+        res = CliRunner().invoke(cli, _args(command, trial, out))
+        assert res.exit_code == 0, res.output
+        assert res.stderr.startswith("WARNING: ") and what in res.stderr, res.stderr
+    assert "2026-01-06,4.0" in (out / "export.csv").read_text()  # the rows are all there
+    for command, refusal in (
+        ("record", "was altered outside nof1 ("),
+        ("record --correct", "was altered outside nof1 ("),
+        ("import", "was altered outside nof1 ("),
+        ("analyze", "nof1 will not analyse this trial: "),
+        ("export --anonymise", "nof1 will not export this trial: "),
+    ):
+        line = _error(_args(command, trial, out), trial)
+        assert refusal in line and what in line, line
+    assert _snapshot(trial) == before
+    assert not (out / "anon.csv").exists()
+
+
+@pytest.mark.parametrize("damage", ["no chain table", "chain record not JSON"])
+def test_the_report_shows_a_damaged_chain_in_red(_finished, tmp_path, damage):
+    import html
+    import re
+
+    trial = _copy(_finished["unblinded"], tmp_path)
+    statements, what = CHAIN_DAMAGE[damage]
+    _damage(trial, *statements)
+    before = _snapshot(trial)
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(cli, ["report", "--trial", str(trial), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    page = out.read_text(encoding="utf-8")
+    banner = re.search(r'<div class="banner" id="integrity-banner">(.*?)</div>', page, re.S)
+    assert banner is not None and what in html.unescape(re.sub(r"\s+", " ", banner.group(1)))
+    assert _snapshot(trial) == before
+
+
+def test_a_damaged_look_record_is_never_acted_on(sequential, tmp_path):
+    import sqlite3
+
+    from nof1.diary.store import open_diary
+
+    with open_diary(sequential) as diary:
+        diary.record_look(1, 2, "STOP: efficacy")  # unsigned: nof1 would not act on it anyway
+    seq = 30  # the protocol record, 28 entries, then the look
+    con = sqlite3.connect(sequential / "diary.sqlite")
+    assert con.execute("SELECT kind FROM chain WHERE seq = ?", (seq,)).fetchone() == ("look",)
+    con.close()
+    _damage(sequential, f"UPDATE chain SET content = '{{\"look\": 1}}' WHERE seq = {seq}")
+    res = CliRunner().invoke(cli, ["status", "--trial", str(sequential), "--date", "2026-02-02"])
+    assert res.exit_code == 0, res.output
+    assert (
+        f"diary record {seq} of the chain (look) is damaged: its 'after_block' is NULL, not a "
+        "whole number"
+    ) in res.stderr
+    assert "Interim look 1" not in res.stdout
+    phrase = tmp_path / "phrase.txt"
+    phrase.write_text(PASS + "\n")
+    line = _error(["interim", "--trial", sequential, "--passphrase-file", phrase], sequential)
+    assert f"diary record {seq} of the chain (look) is damaged" in line
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """The trial's disk is full, as SQLite meets it: opening a WAL diary makes an empty
+    ``-wal`` and a short ``-shm`` file, then fails to size the ``-shm`` (SQLITE_IOERR_SHMSIZE);
+    the disk reports no space left, and a file write fails with ENOSPC. SQLite's exclusive
+    locking mode, which needs no ``-shm``, still reads (a real SQLite does that here)."""
+    import sqlite3
+
+    real_connect = sqlite3.connect
+
+    class FullDisk(sqlite3.Connection):
+        diary: Path
+        exclusive = False
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA locking_mode = EXCLUSIVE"):
+                self.exclusive = True
+            if sql == "PRAGMA user_version" and not self.exclusive:
+                Path(f"{self.diary}-wal").touch()
+                Path(f"{self.diary}-shm").write_bytes(b"\x00" * 3)
+                exc = sqlite3.OperationalError("disk I/O error")
+                exc.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE
+                raise exc
+            return super().execute(sql, *args)
+
+    def connect(database, *args, **kwargs):
+        name = str(database)
+        if not name.endswith("diary.sqlite") or kwargs.get("factory"):
+            return real_connect(database, *args, **kwargs)
+        con = real_connect(database, *args, factory=FullDisk, **kwargs)
+        con.diary = Path(name.removeprefix("file://"))
+        return con
+
+    def no_space(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0)
+    )
+    monkeypatch.setattr(os, "fsync", no_space)
+
+
+def test_reading_commands_work_on_a_full_disk_and_leave_no_wal(_finished, tmp_path, full_disk):
+    trial = _copy(_finished["unblinded"], tmp_path)
+    before = _snapshot(trial)
+    for args in (
+        ["status", "--trial", trial, "--date", "2026-01-20"],
+        ["history", "--trial", trial, "--date", "2026-01-06", "--json"],
+        ["analyze", "--trial", trial],
+    ):
+        res = CliRunner().invoke(cli, [str(a) for a in args])
+        assert res.exit_code == 0, res.output
+        assert _snapshot(trial) == before  # no -wal, no -shm left behind
+    # The anonymised export reads the diary, then cannot write its file onto the full disk.
+    out = trial / "anon.csv"
+    line = _error(["export", "--anonymise", "--trial", trial, out], trial)
+    assert line == (
+        f"Error: cannot write the anonymised export to {out}: the disk holding {trial} is full "
+        "(free some space there and try again)"
+    )
+
+
+def test_a_write_on_a_full_disk_says_so_and_leaves_no_wal(_finished, tmp_path, full_disk):
+    trial = _copy(_finished["blinded"], tmp_path)
+    diary = trial / "diary.sqlite"
+    line = _error(["record", "--trial", trial, "--date", "2026-01-06", "--pain", "3", "--correct"],
+                  trial)  # fmt: skip
+    assert line == (
+        f"Error: cannot open {diary}: the disk holding {trial} is full (free some space there "
+        "and try again)"
+    )
+
+
+def test_a_full_disk_while_another_program_reads_the_diary_is_named(
+    _finished, tmp_path, full_disk, monkeypatch
+):
+    import sqlite3
+
+    import nof1.diary.schema
+
+    trial = _copy(_finished["unblinded"], tmp_path)
+    diary = trial / "diary.sqlite"
+    other = sqlite3.connect(diary, factory=sqlite3.Connection)  # holds the diary open
+    other.execute("SELECT count(*) FROM entries").fetchone()
+    monkeypatch.setattr(nof1.diary.schema, "BUSY_TIMEOUT_S", 0.1)
+    try:
+        line = _error(["status", "--trial", trial, "--date", "2026-01-20"])
+    finally:
+        other.close()
+    assert line == (
+        f"Error: cannot read {diary}: the disk holding {trial} is full (free some space there "
+        "and try again)"
+    )
+    assert not Path(f"{diary}-wal").exists()  # the other program, last to close, removed it
+
+
+@pytest.mark.parametrize("wal", [None, b""], ids=["no -wal", "an empty -wal left by a full disk"])
+def test_every_reading_command_works_on_a_read_only_medium(_finished, tmp_path, wal):
+    trial = _copy(_finished["unblinded"], tmp_path)
+    if wal is not None:
+        (trial / "diary.sqlite-wal").write_bytes(wal)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _snapshot(trial)
+    with _read_only(trial):
+        for args in (
+            ["status", "--trial", trial, "--date", "2026-01-20", "--json"],
+            ["history", "--trial", trial, "--date", "2026-01-06", "--json"],
+            ["export", "--trial", trial, out / "export.csv"],
+            ["export", "--anonymise", "--trial", trial, out / "anon.csv"],
+            ["analyze", "--trial", trial, "--json"],
+            ["report", "--trial", trial, "--out", out / "report.html"],
+            ["calendar", "--trial", trial, "--out", out / "trial.ics"],
+            ["protocol", "show", "--trial", trial],
+        ):
+            res = CliRunner().invoke(cli, [str(a) for a in args])
+            assert res.exit_code == 0, (args, res.output)
+    assert _snapshot(trial) == before
+    assert sorted(p.name for p in out.iterdir()) == [
+        "anon.csv", "export.csv", "report.html", "trial.ics"
+    ]  # fmt: skip
+
+
+def test_a_read_only_medium_with_unsaved_pages_in_its_wal_is_named(_finished, tmp_path):
+    trial = _copy(_finished["unblinded"], tmp_path)
+    (trial / "diary.sqlite-wal").write_bytes(b"\x37\x7f\x06\x82" + b"\x00" * 28)
+    with _read_only(trial):
+        line = _error(["status", "--trial", trial, "--date", "2026-01-20"], trial)
+    assert line == (
+        f"Error: cannot read {trial / 'diary.sqlite'}: it is on a read-only medium and its "
+        "diary.sqlite-wal file may hold entries not yet saved in it; copy the trial to a "
+        "writable place"
+    )

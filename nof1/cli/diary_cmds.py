@@ -34,6 +34,7 @@ from nof1.diary.entries import (
 )
 from nof1.diary.records import Record
 from nof1.diary.store import check_unblind_time
+from nof1.diary.view import DiaryView
 from nof1.errors import BlindingError, DiaryError
 from nof1.plan.calendar import FIRST_DAYS, first_days_left_out
 from nof1.plan.files import check_output
@@ -391,6 +392,18 @@ def _look_lines(s: Status, t: str) -> list[str]:
     return lines
 
 
+def _warn_if_altered(diary: DiaryView, what: str) -> None:
+    """Say on stderr, first, that the diary's chain does not hold (it was altered or damaged
+    outside nof1), naming every problem."""
+    problems = diary.chain.problems
+    if problems:
+        click.echo(
+            f"WARNING: this diary was altered outside nof1, so {what} may not be what was "
+            f"recorded: {'; '.join(problems)}",
+            err=True,
+        )
+
+
 @cli.command()
 @trial_option()
 @click.option("--date", "day", required=True, help="Day (YYYY-MM-DD).")
@@ -400,13 +413,7 @@ def history(trial, day, as_json) -> None:
     handle = open_trial(trial)
     diary = handle.existing_diary()
     records = diary.history(day)
-    problems = diary.chain.problems
-    if problems:
-        click.echo(
-            "WARNING: this diary was altered outside nof1, so what follows may not be what "
-            f"was recorded: {'; '.join(problems)}",
-            err=True,
-        )
+    _warn_if_altered(diary, "what follows")
     if as_json:
         click.echo(
             json.dumps(
@@ -492,7 +499,9 @@ def export(trial, csv_file, anonymise, force) -> None:
         click.echo(f"Exported {n} anonymised days to {csv_file} (readable by you only).")
         return
     check_output(csv_file, force=force, what="export")
-    n = open_trial(trial).existing_diary().export_csv(csv_file, force=force)
+    diary = open_trial(trial).existing_diary()
+    _warn_if_altered(diary, "the export")
+    n = diary.export_csv(csv_file, force=force)
     click.echo(f"Exported {n} records to {csv_file} (readable by you only).")
 
 
@@ -513,6 +522,7 @@ def unblind(trial, passphrase_file, early, reason) -> None:
     if not protocol.blinded:
         raise BlindingError("this protocol is open-label: there is nothing to unblind")
     today = date.today()
+    handle.diary  # noqa: B018 (read now: a damaged diary is refused before the passphrase)
     check_unblind_time(protocol, early, reason, today, trial_stopped(handle))
     passphrase = read_passphrase(passphrase_file)
     protocol, u = unblind_trial(handle, passphrase, early=early, reason=reason, today=today)

@@ -37,6 +37,7 @@ from nof1.diary.schema import (
     _connect,
     _connect_readonly,
     _create_diary,
+    sqlite_problem,
 )
 from nof1.diary.signed import check_signed, head_text
 from nof1.diary.view import (
@@ -72,18 +73,23 @@ class Diary:
         self._con = con
         self._document = document
         self._head = (0, chain.GENESIS)
-        self._readonly = bool(con.execute("PRAGMA query_only").fetchone()[0])
         self._view: DiaryView | None = None
+        try:
+            self._readonly = bool(con.execute("PRAGMA query_only").fetchone()[0])
+            view = read_view(con, path, tuple(o.name for o in protocol.outcomes))
+        except BaseException:
+            # A damaged diary: closed at once, so SQLite removes its -wal and -shm files
+            # (an open connection left to the end of the process would leave them behind).
+            con.close()
+            raise
+        #: The hash chain as verified when the diary was opened (``nof1.diary.chain``).
+        self.chain = view.chain
         if self._readonly:
-            # Nothing changes through a read-only connection: read it once, verified.
-            self._view = read_view(con, path, tuple(o.name for o in protocol.outcomes))
-            #: The hash chain as verified when the diary was opened (``nof1.diary.chain``).
-            self.chain = self._view.chain
-        else:
-            self.chain = chain.verify(con)
+            # Nothing changes through a read-only connection: its view is kept.
+            self._view = view
+        elif self.chain.ok and not self.chain.anchors:
             # A diary just created or given its chain learns its protocol.
-            if self.chain.ok and not self.chain.anchors:
-                self.anchor_protocol()
+            self.anchor_protocol()
 
     def __enter__(self) -> Diary:
         return self
@@ -99,8 +105,8 @@ class Diary:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it or nothing, serialised against other writers.
 
-        SQLite failures (busy past the timeout, read-only file, full disk) become a
-        ``DiaryError``; the transaction is rolled back, so nothing is half-written.
+        SQLite failures (busy past the timeout, read-only file, full disk, a damaged file)
+        become a ``DiaryError``; the transaction is rolled back, so nothing is half-written.
         """
         if not self.chain.ok:
             raise DiaryError(
@@ -117,8 +123,9 @@ class Diary:
                 if self._con.in_transaction:
                     self._con.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
-            raise DiaryError(f"cannot write {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            problem = sqlite_problem(exc, self.path)
+            raise DiaryError(f"cannot write {self.path}: {problem}") from None
 
     # ---- reading
 
@@ -160,7 +167,7 @@ class Diary:
         return self.view().export_frame()
 
     def _record(self, row_id: int) -> Record:
-        return record_from_row(chain.row(self._con, "entries", row_id))
+        return record_from_row(chain.row(self._con, "entries", row_id), self.path)
 
     # ---- writing
 
@@ -344,10 +351,7 @@ class Diary:
 
     def looks(self) -> tuple[Look, ...]:
         """Every interim look recorded, oldest first (a repeated look appears each time)."""
-        if self._view is not None:
-            return self._view.looks()
-        rows = self._con.execute("SELECT content FROM chain WHERE kind = 'look' ORDER BY seq")
-        return tuple(look_from_content(json.loads(text)) for (text,) in rows.fetchall())
+        return self.view().looks()
 
     def stopped(self) -> Look | None:
         """The first look that said STOP and that nof1 may act on (signed by the helper, on
@@ -419,7 +423,8 @@ class Diary:
         row = cur.fetchone()
         if row is None:
             return None
-        return unblinding_from_row(dict(zip([d[0] for d in cur.description], row, strict=True)))
+        columns = [d[0] for d in cur.description]
+        return unblinding_from_row(dict(zip(columns, row, strict=True)), self.path)
 
     def allocation(self) -> Allocation | None:
         """The revealed allocation, or None before unblinding."""
