@@ -330,7 +330,8 @@ def _refuse_twice(path: str | Path, given: dict[tuple, str]) -> None:
     (device and inode, and the SHA-256 of its bytes) to its name as given."""
     try:
         info = os.stat(path)
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        data = read_input(path, MAX_CSV_BYTES, "an anonymised series", DataError)
+        digest = hashlib.sha256(data).hexdigest()
     except OSError:
         return  # read_anonymised names the problem
     for key, what in (((info.st_dev, info.st_ino), "the same file as"), ((digest,), "a copy of")):
