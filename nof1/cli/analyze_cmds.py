@@ -228,7 +228,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         v.criterion.line(),
         textwrap.fill(f"Verdict ({v.tier}): {v.headline}", width=88),
         "",
-        *(f"  {label.ljust(width)}{value}" for label, value in rows),
+        *(_row(label, value, width) for label, value in rows),
     ]
     for paragraph in v.lines[2:]:
         lines += ["", textwrap.fill(paragraph, width=88)]
@@ -269,26 +269,38 @@ def _human(result, names: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _row(label: str, value: str, width: int) -> str:
+    """One label/value row; a long value (the blinding's sentence) wraps under itself."""
+    line = f"  {label.ljust(width)}{value}"
+    if len(line) <= 88:
+        return line
+    return textwrap.fill(line, width=88, subsequent_indent=" " * (width + 2))
+
+
 def _pct_interval(r) -> str:
     return f"{100 * r['mean']:.1f}% (95% interval {100 * r['low']:.1f}% to {100 * r['high']:.1f}%)"
 
 
 def _blinding_rows(result) -> list[tuple[str, str]]:
     """The blinding assessment as label/value rows (none without an assessment)."""
+    from nof1.analysis.blinding_assessment import (
+        HELD,
+        P_HELD_LABEL,
+        P_TELL_LABEL,
+        TELL,
+        blinding_headline,
+        probability_beside,
+    )
+
     b = result.blinding
-    status = result.verdict.blinding
-    words = {
-        "could-tell": "the patient could tell the arms apart",
-        "held": "held",
-        "cannot-tell": "cannot tell (no clear sign either way)",
-        "not-assessed": "not assessed (no guesses or side effects recorded)",
-    }
-    rows = [("Blinding", words[status])]
+    v = result.verdict
+    rows = [("Blinding", blinding_headline(v.blinding, None if b is None else b.guesses, v.how))]
     if b is None:
         return rows
     g = b.guesses
     if g is not None:
-        rows.append(("  P(could tell A from B)", format_probability(g.p_tell)))
+        rows.append((f"  {P_TELL_LABEL}", probability_beside(g.p_tell, TELL)))
+        rows.append((f"  {P_HELD_LABEL}", probability_beside(g.p_held, HELD)))
         for arm in ("A", "B"):
             rows.append((f"  Right guesses on {arm}", _pct_interval(g.correct[arm])))
         if b.period is not None:
