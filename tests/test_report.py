@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape as html_escape
 
 from nof1.analysis.models.base import Diagnostics
 from nof1.cli import cli
@@ -244,9 +245,10 @@ def test_summary_box_shows_decision_tier_and_blinding(demo, html):
     assert "Pre-registered criterion P(benefit &gt;= 1 point) &gt; 0.80: " in box
     assert f'data-tier="{v.tier}"' in box
     assert f'id="summary-blinding" data-status="{v.blinding}"' in box
-    got = re.search(r'id="p-could-tell" data-value="([0-9.]+)"', box)
+    got = re.search(r'id="summary-blinding" [^>]*data-p-tell="([0-9.]+)"', box)
     assert float(got.group(1)) == pytest.approx(demo.result.blinding.p_tell, abs=5e-5)
-    assert re.search(r"right guesses on A \d+% \(\d+–\d+%\)", box)
+    assert html_escape(demo.result.blinding.headline) in box
+    assert re.search(r"Right guesses on A \d+% \(\d+–\d+%\)", box)
     assert re.search(r"Diarrhoea \(yes/no\): A \d+% \(\d+–\d+%\), B \d+%", box)
 
 
