@@ -21,7 +21,7 @@ import io
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -307,11 +307,18 @@ def _sequential_rule(seed: int) -> Any:
     return rule_for_protocol(read_template(TEMPLATE), sims=SEQUENTIAL_SIMS, seed=seed)
 
 
+#: The simulated hour (UTC) of the helper's interim looks: the demo's clock follows the
+#: trial's calendar, so a look is recorded on its day, not on the day the demo runs.
+LOOK_HOUR = time(9, 0, tzinfo=UTC)
+
+
 def _take_look(trial_dir: Path, today: date) -> Any:
-    """The helper's interim look on ``today``: the same library call as ``nof1 interim``."""
+    """The helper's interim look on ``today``: the same library call as ``nof1 interim``,
+    recorded at ``LOOK_HOUR`` of that day."""
     from nof1.interim import interim_look
 
-    return interim_look(trial_dir, DEMO_PASSPHRASE, today=today).record
+    at = datetime.combine(today, LOOK_HOUR)
+    return interim_look(trial_dir, DEMO_PASSPHRASE, today=today, at=at).record
 
 
 def _record_days(trial_dir: Path, protocol: Any, rows: list[dict[str, str]], source: Path) -> int:
