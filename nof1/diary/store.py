@@ -452,9 +452,7 @@ class Diary:
         with self._write() as con:
             done = self.unblinding()
             if done is not None:
-                raise BlindingError(
-                    f"the trial was already unblinded on {done.unblinded_at:%Y-%m-%d}"
-                )
+                raise already_unblinded(done)
             row = {
                 "id": 1,
                 "unblinded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -494,6 +492,16 @@ class Diary:
 
 
 NOT_UNBLINDED = "--after-unblinding applies only once the trial is unblinded"
+
+
+def already_unblinded(done: Unblinding) -> BlindingError:
+    """The error of a second unblinding: when the first was, and its code (a trial is
+    unblinded once; the code is the one the clinician was given)."""
+    code = f" (code {done.code})" if done.code else ""
+    return BlindingError(
+        f"the trial was already unblinded on {done.unblinded_at:%Y-%m-%d}{code}: a trial is "
+        "unblinded once; `nof1 analyze` and `nof1 report` use that unblinding"
+    )
 
 
 def _insert_row(
