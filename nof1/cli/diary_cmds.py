@@ -234,7 +234,12 @@ def record(
 @click.option("--date", "day", default="today", show_default=True, help="Day (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(trial, day, as_json) -> None:
-    """Today's period and kit, days recorded and missing (never the allocation)."""
+    """Today's period and kit, days recorded and missing (never the allocation).
+
+    After unblinding (or a STOP at an interim look) it says the trial is over and what to
+    run next. With --json the blinding is one field, "blinding": "blinded", "unblinded"
+    (with "unblinded_on") or "open-label".
+    """
     from nof1.trial.integrity import check_trial
 
     handle = open_trial(trial)
