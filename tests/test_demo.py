@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from click.testing import CliRunner
@@ -175,4 +176,11 @@ def test_cli_sequential_demo_looks_block_by_block_stops_and_reports(tmp_path):
     page = report.read_text()
     assert '<section id="interim">' in page
     assert re.findall(r'<tr data-decision="([^"]+)">', page) == ["CONTINUE", "STOP: efficacy"]
+    # Each look is run on the simulated day after its block, not on the day the demo ran.
+    runs = re.findall(
+        r"<td>\d \((\d{4}-\d\d-\d\d)\)</td><td>(\d{4}-\d\d-\d\d) \d\d:\d\d</td>", page
+    )
+    assert len(runs) == 2
+    for ended, run in runs:
+        assert 1 <= (date.fromisoformat(run) - date.fromisoformat(ended)).days <= 3, (ended, run)
     assert "trials that stopped here for efficacy overestimated the benefit by" in page
