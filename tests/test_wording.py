@@ -27,7 +27,7 @@ from nof1.analysis.blinding_assessment import (
 )
 from nof1.analysis.models.base import Diagnostics
 from nof1.analysis.models.binary import rate_interval
-from nof1.analysis.summary import EffectSummary, effect_conclusion, effect_kind
+from nof1.analysis.summary import EffectSummary, effect_conclusion, effect_kind, signed
 from nof1.analysis.verdict import Criterion, make_verdict
 from nof1.cli import cli
 from nof1.cli.demo import DEMO_PASSPHRASE, run_demo
@@ -175,6 +175,10 @@ def test_after_unblinding_the_verdict_names_the_treatments(demo):
     out = CliRunner().invoke(cli, ["analyze", "--trial", str(demo.trial_dir)]).output
     assert "Magnesium very probably helps" in " ".join(out.split())
     assert " ".join(demo.result.blinding.headline.split()) in " ".join(out.split())
+    # The interval's upper end rounds to zero: it reads 0.00, not "-0.00".
+    assert f"{demo.result.summary.hdi_high:+.2f}" == "-0.00"
+    assert "-0.00" not in out and "(95% interval -2.33 to 0.00)" in out
+    assert (signed(-0.004), signed(0.004), signed(-1.234)) == ("0.00", "0.00", "-1.23")
 
 
 def test_the_report_header_says_unblinded(demo):

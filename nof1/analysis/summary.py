@@ -373,6 +373,19 @@ def format_probability(p: float | None, prose: bool = False) -> str:
     return f"{k}%"
 
 
+def signed(x: float, digits: int = 2) -> str:
+    """A signed number, '+1.20' or '-0.45', never '-0.00' or '+0.00': a value that rounds
+    to zero is '0.00' (its sign is rounding, not a result).
+
+    Example
+    -------
+    >>> signed(-0.001), signed(1.2), signed(-2.333, 1)
+    ('0.00', '+1.20', '-2.3')
+    """
+    text = f"{x:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
 def _pct(p: float) -> str:
     return format_probability(p, prose=True)
 

@@ -39,6 +39,7 @@ from nof1.analysis.summary import (
     format_probability,
     points,
     probability_word,
+    signed,
 )
 
 TIERS = (
@@ -340,7 +341,7 @@ def _bound_text(b: ExpectationBound, s: EffectSummary, names: Mapping[str, str] 
         f"{points(b.expectation_max, unit)}, and belief differed between the arms as much as "
         f"the guesses and side effects allow (on average {100 * b.belief_gap:.0f}% of the "
         f"time), expectation could explain {b.explained:.2f} {unit}; the effect left is "
-        f"{b.mean:+.2f} {unit} (95% interval {b.hdi_low:+.2f} to {b.hdi_high:+.2f}), "
+        f"{signed(b.mean)} {unit} (95% interval {signed(b.hdi_low)} to {signed(b.hdi_high)}), "
         f"P(benefit) {format_probability(b.p_benefit)}, P(benefit >= "
         f"{points(s.mcid, unit)}) {format_probability(b.p_mcid)}."
     )

@@ -7,7 +7,7 @@ import textwrap
 
 import click
 
-from nof1.analysis.summary import format_probability
+from nof1.analysis.summary import format_probability, signed
 from nof1.cli import cli
 from nof1.cli.common import (
     csv_options,
@@ -17,10 +17,6 @@ from nof1.cli.common import (
     trial_option,
 )
 from nof1.diary.entries import RECALL_DAYS
-
-
-def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
-    return "n/a" if x is None else fmt.format(x)
 
 
 @cli.command()
@@ -152,7 +148,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
     rows = [
         (
             "Effect, A minus B" + (" (full onset)" if result.options["carryover"] else ""),
-            f"{s.mean:+.2f}{unit}  (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}"
+            f"{signed(s.mean)}{unit}  (95% interval {signed(s.hdi_low)} to {signed(s.hdi_high)}"
             f"{' percentage points' if binary else ''})",
         ),
     ]
@@ -174,7 +170,9 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         )
         rows.append(("P(higher on A)", format_probability(r["p_higher_on_a"])))
     else:
-        rows.append(("Standardized effect", _opt_float(s.standardized, "{:+.2f}")))
+        rows.append(
+            ("Standardized effect", "n/a" if s.standardized is None else signed(s.standardized))
+        )
     rows += [
         ("P(A helps at all)", format_probability(s.p_benefit)),
         (f"P(A helps by >= {s.mcid:g}{unit})", format_probability(s.p_mcid)),
@@ -263,7 +261,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         ]
         for name, t in result.sensitivity.items():
             lines.append(
-                f"  {name:<10} {t.mean:+6.2f}   {t.hdi_low:+6.2f} to {t.hdi_high:+6.2f}   "
+                f"  {name:<10} {signed(t.mean):>6}   {signed(t.hdi_low):>6} to {signed(t.hdi_high):>6}   "
                 f"{format_probability(t.p_benefit):>7}   {format_probability(t.p_mcid):>8}"
             )
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from nof1.analysis.summary import signed
 from nof1.errors import Nof1Error
 from nof1.plan.stopping import STOP_EFFICACY
 
@@ -266,8 +267,8 @@ def run_demo(
     result = analyze_trial(trial_dir, engine=engine, seed=seed, prior_sensitivity=True, **mcmc)
     s = result.summary
     say(
-        f"5. analyze ({engine}): effect {s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} "
-        f"to {s.hdi_high:+.2f}), P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
+        f"5. analyze ({engine}): effect {signed(s.mean)} points (95% interval {signed(s.hdi_low)} "
+        f"to {signed(s.hdi_high)}), P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
     )
     verdict = result.verdict
     say(f"   {verdict.criterion.line()}")
@@ -481,7 +482,7 @@ def run_sequential_demo(
     say(
         _wrap(
             f"5. analyze ({engine}, blocks 1-{result.sequential.blocks_analysed}): effect "
-            f"{s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}), "
+            f"{signed(s.mean)} points (95% interval {signed(s.hdi_low)} to {signed(s.hdi_high)}), "
             f"P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}",
             first="",
         )
