@@ -32,6 +32,7 @@ from nof1.analysis.verdict import Criterion, make_verdict
 from nof1.cli import cli
 from nof1.cli.demo import DEMO_PASSPHRASE, run_demo
 from nof1.diary.store import open_diary
+from nof1.errors import IntegrityError
 from nof1.plan.protocol import Analysis, load_protocol
 from nof1.plan.stopping import STOP_EFFICACY, SequentialRule
 from nof1.report import trial_report
@@ -194,6 +195,8 @@ def test_a_threshold_edited_after_the_start_is_not_called_pre_registered(demo, t
     toml = folder / "protocol.toml"
     toml.write_text(toml.read_text().replace("threshold = 0.8\n", "threshold = 0.6\n", 1))
     assert load_protocol(folder).analysis.threshold == 0.6
+    with pytest.raises(IntegrityError, match="no longer matches its own commitment"):
+        analyze_trial(folder, seed=1)
     criterion = analyze_trial(folder, seed=1, verify=False).verdict.criterion
     assert not criterion.preregistered
     assert criterion.line() == (
