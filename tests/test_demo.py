@@ -85,7 +85,12 @@ def test_report_of_an_mcmc_fit(tmp_path):
     # A given result is not refitted: only the secondary outcomes are (exact here).
     page = trial_report(res.trial_dir, result=result, seed=1)
     assert f'data-value="{s.p_benefit:.4f}"' in page
-    assert "(differs from the pre-registered analysis)" in page
+    # Only the engine differs from the registration: it is the pre-registered analysis.
+    assert (
+        "mcmc engine, neutral prior, normal likelihood (the pre-registered analysis, MCMC engine)"
+        in page
+    )
+    assert "(pre-registered analysis, MCMC engine)" in page and "not pre-registered" not in page
 
 
 def test_cli_demo_writes_to_a_new_temporary_folder_by_default(tmp_path, monkeypatch):
