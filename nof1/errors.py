@@ -36,3 +36,7 @@ class IntegrityError(Nof1Error):
 
 class OutputError(Nof1Error):
     """An output file must not or cannot be written (a trial's own file, an existing file)."""
+
+
+class DamagedDiaryError(DiaryError):
+    """The diary file is damaged: a table, a column or a stored value is not what nof1 wrote."""

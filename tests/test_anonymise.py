@@ -52,8 +52,9 @@ def _trial(tmp_path, unblind=True):
                     (start + timedelta(days=i)).isoformat(),
                     int(rng.integers(2, 9)),
                     int(rng.integers(0, 11)),
-                    ("A", "B", "unsure")[i % 3],
-                    "yes" if i % 5 else "no",
+                    # A run-in day (the first 4) has no kit: no guess, no adherence.
+                    ("A", "B", "unsure")[i % 3] if i >= 4 else "",
+                    ("yes" if i % 5 else "no") if i >= 4 else "",
                     f"{NOTE_MARKER} day {i}: saw Dr Smith in Leipzig",
                 ]
             )

@@ -1,7 +1,9 @@
-"""The report in a real browser: headless Chromium renders it, offline, not blank."""
+"""The report in a real browser: headless Chromium renders it, offline, not blank, and
+prints it on at most four A4 pages with no page left mostly blank."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nof1.cli.demo import run_demo
+from nof1.cli.demo import run_demo, run_sequential_demo
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +50,11 @@ def report(tmp_path_factory) -> Path:
     return run_demo(tmp_path_factory.mktemp("browser") / "demo", seed=1).report
 
 
+@pytest.fixture(scope="module")
+def sequential_report(tmp_path_factory) -> Path:
+    return run_sequential_demo(tmp_path_factory.mktemp("browser") / "seq").report
+
+
 def test_screenshot_is_not_blank(report, tmp_path):
     import matplotlib.image as mpimg
 
@@ -78,3 +85,72 @@ def test_dom_has_the_title(report, tmp_path):
         in done.stdout
     )
     assert 'id="summary"' in done.stdout
+
+
+def _page_margins_mm(html: str) -> tuple[float, float]:
+    """Top and bottom margin of the report's ``@page`` rule (CSS shorthand, in mm)."""
+    rule = re.search(r"@page\s*\{[^}]*margin:\s*([^;}]+)", html)
+    assert rule, "the report sets no @page margin"
+    sizes = [float(v) for v in re.findall(r"([\d.]+)mm", rule.group(1))]
+    assert sizes, rule.group(1)
+    top = sizes[0]
+    bottom = sizes[2] if len(sizes) > 2 else top
+    return top, bottom
+
+
+def _printed_fill(pdf: Path, margins_mm: tuple[float, float]) -> list[float]:
+    """How far down each page's printable height the ink reaches, from 0 to 1.
+
+    The share of the printable height (the page less its top and bottom margins) above
+    the page's last row with any ink: a full page is close to 1, and a page with a lone
+    heading at its top close to 0, whatever lies between.
+    """
+    import pypdfium2 as pdfium
+
+    fills = []
+    doc = pdfium.PdfDocument(str(pdf))
+    try:
+        for page in doc:
+            pixels = np.asarray(page.render(scale=1).to_pil().convert("L"))
+            mm = pixels.shape[0] / 297.0
+            top, bottom = margins_mm[0] * mm, margins_mm[1] * mm
+            ink = np.flatnonzero((pixels < 235).any(axis=1))
+            last = ink[-1] + 1 if len(ink) else top
+            fills.append(round(float((last - top) / (pixels.shape[0] - top - bottom)), 3))
+            page.close()
+    finally:
+        doc.close()
+    return fills
+
+
+@pytest.mark.parametrize("which", ["report", "sequential_report"])
+def test_prints_on_at_most_four_a4_pages_none_mostly_blank(which, request, tmp_path):
+    """The clinician prints the report: at most 4 A4 pages, none under 40% filled but the
+    last (a page two-thirds blank is a forced break or a figure that would not fit)."""
+    html = request.getfixturevalue(which)
+    binary = _chromium()
+    pdf = tmp_path / "report.pdf"
+    done = _run(
+        binary, tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", f"file://{html}"
+    )
+    assert pdf.exists(), done.stderr[-2000:]
+    fills = _printed_fill(pdf, _page_margins_mm(html.read_text(encoding="utf-8")))
+    assert 2 <= len(fills) <= 4, fills
+    assert all(f >= 0.40 for f in fills[:-1]), fills
+    assert fills[-1] > 0.05, fills  # the last page holds more than a stray line
+
+
+def test_fill_counts_a_lone_heading_as_empty(tmp_path):
+    """The measure itself: a page with only a heading is nearly empty, a full one is not."""
+    binary = _chromium()
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<style>@page { size: A4; margin: 12mm 12mm 12mm; } p { margin: 0; }</style>"
+        "<h2>Limitations</h2><div style='break-before: page'></div>" + "<p>line</p>" * 45,
+        encoding="utf-8",
+    )
+    pdf = tmp_path / "page.pdf"
+    _run(binary, tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", f"file://{page}")
+    heading, full = _printed_fill(pdf, (12.0, 12.0))
+    assert heading < 0.1
+    assert full > 0.7

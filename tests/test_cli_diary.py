@@ -68,8 +68,15 @@ def diary(trial) -> Path:
         ),
         (["--pain", "3", "--outcome", "mood"], "--outcome 'mood' must look like NAME=VALUE"),
         (["--pain", "3", "--outcome", "side_effects=2"], "side_effects must be yes or no, not '2'"),
-        (["--pain", "3", "--guess", "C"], "guess 'C' must be A, B or unsure"),
-        (["--pain", "3", "--adherence", "mostly"], "adherence 'mostly' must be yes or no"),
+        (
+            ["--pain", "3", "--guess", "C"],
+            "guess 'C' must be A, B or unsure (or a treatment's name: 'Treatment A', 'Control B')",
+        ),
+        (
+            ["--pain", "3", "--adherence", "mostly"],
+            "adherence 'mostly' must be yes, no, a share of the planned doses (0.5 or 50%) or "
+            "doses taken/planned (1/2)",
+        ),
         (
             ["--date", "2027-03-01", "--pain", "3"],
             "date 2027-03-01 is after the trial's last day 2026-04-26",
@@ -249,7 +256,10 @@ def test_status_and_export_before_unblinding_show_no_arm(trial, tmp_path, today)
         )
     text = run("status", "--trial", trial, "--date", "2026-01-20")
     assert text.exit_code == 0
-    assert "Take: Kit 2." in text.output and "Washout day" in text.output
+    assert (
+        "Take: Kit 2." in text.output
+        and "First days of the kit (not analysed): keep to the plan" in text.output
+    )
     assert "Recorded 3 of 16 days so far" in text.output
     assert "Next switch: 2026-02-02, to Kit 3." in text.output
     as_json = json.loads(run("status", "--trial", trial, "--date", "2026-01-20", "--json").output)
@@ -335,8 +345,6 @@ def test_correction_changes_only_what_it_restates(tmp_path):
             "sleep=5",
             "--outcome",
             "diarrhoea=no",
-            "--guess",
-            "unsure",
         ],
     )
     assert first.exit_code == 0, first.output
@@ -345,10 +353,7 @@ def test_correction_changes_only_what_it_restates(tmp_path):
         cli, ["record", "--trial", str(trial), "--date", "2026-01-06", "--pain", "7", "--correct"]
     )
     assert res.exit_code == 0, res.output
-    assert (
-        res.output.strip()
-        == "Correction recorded for 2026-01-06: diarrhoea=no pain=7 sleep=5 guess=unsure"
-    )
+    assert res.output.strip() == "Correction recorded for 2026-01-06: diarrhoea=no pain=7 sleep=5"
     with open_diary(trial, create=False) as diary:
         old, new = diary.history(_date(2026, 1, 6))
     assert (

@@ -384,7 +384,8 @@ def test_design_options_that_change_the_rule_say_the_command_may_differ():
         (["--sequential", "--max-blocks", "65"], "Error: blocks must be at most 64, got 65"),
         (
             ["--sequential", "--effect", "0"],
-            "Error: the hoped-for effect must not be 0 (that is the no-effect scenario)",
+            "Error: --effect 0 must not be 0: it is the effect you hope for (no effect is "
+            "always simulated beside it)",
         ),
         (
             ["--sequential", "--blocks", "3"],

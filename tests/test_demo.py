@@ -189,3 +189,54 @@ def test_cli_sequential_demo_looks_block_by_block_stops_and_reports(tmp_path):
     for ended, run in runs:
         assert 1 <= (date.fromisoformat(run) - date.fromisoformat(ended)).days <= 3, (ended, run)
     assert "trials that stopped here for efficacy overestimated the benefit by" in page
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _refused(out, *extra) -> str:
+    res = CliRunner().invoke(cli, ["demo", "--out", str(out), *extra])
+    assert res.exit_code == 1, res.output
+    (line,) = res.stderr.strip().splitlines()
+    return line
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_demo_refuses_a_trial_folder_and_any_folder_inside_one(trial, force):
+    before = _snapshot(trial)
+    line = _refused(trial, *force)
+    assert line == (
+        f"Error: refusing to put the demo in {trial}: it holds a trial's protocol.toml; "
+        "choose a new folder outside any trial"
+    )
+    inside = trial / "demo"
+    line = _refused(inside, *force)
+    assert line == (
+        f"Error: refusing to put the demo in {inside}: it lies inside {trial}, which holds a "
+        "trial's protocol.toml; choose a new folder outside any trial"
+    )
+    assert _snapshot(trial) == before and not inside.exists()
+
+
+@pytest.mark.parametrize("name", ["diary.sqlite", "allocation.sealed", "diary.sqlite-wal"])
+def test_demo_refuses_a_folder_holding_a_diary_or_sealed_file(tmp_path, name):
+    (tmp_path / name).write_bytes(b"precious")
+    line = _refused(tmp_path, "--force")
+    assert f"it holds a trial's {name}" in line
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert (tmp_path / name).read_bytes() == b"precious"
+
+
+def test_demo_force_never_replaces_a_real_trial_in_its_trial_folder(tmp_path, _template_trial):
+    import shutil
+
+    shutil.copytree(_template_trial, tmp_path / "trial")
+    before = _snapshot(tmp_path)
+    line = _refused(tmp_path, "--force")
+    assert line == (
+        f"Error: refusing to replace {tmp_path / 'trial'}: it holds a trial that is not an "
+        "earlier demo's (its allocation does not open with the demo's passphrase); --force "
+        "replaces only a demo"
+    )
+    assert _snapshot(tmp_path) == before

@@ -125,7 +125,7 @@ def _current(trial):
         ("2026-01-06", {"pain": "11"}, {}, "pain score 11 is outside 0-10"),
         ("2026-01-06", {"pain": "-0.5"}, {}, "pain score -0.5 is outside 0-10"),
         ("2026-01-06", {"pain": "bad"}, {}, "pain score 'bad' is not a number"),
-        ("2026-01-06", {"pain": "nan"}, {}, "pain score nan is outside 0-10"),
+        ("2026-01-06", {"pain": "nan"}, {}, "pain score 'nan' is not a plain decimal number"),
         (
             "2026-01-06",
             {"mood": "3"},
@@ -156,7 +156,7 @@ def _current(trial):
             "2026-01-06",
             {"pain": "3"},
             {"adherence": "mostly"},
-            "adherence 'mostly' must be yes or no",
+            "adherence 'mostly' must be yes, no, a share of the planned doses",
         ),
         ("2026-01-06", {}, {"guess": "A"}, "the entry for 2026-01-06 has no outcome value"),
     ],
@@ -231,7 +231,8 @@ def test_import_is_all_or_nothing(trial, tmp_path):
         (["date,pain", "2026-01-06,3", "2026-01-06,4"], "line 3: 2026-01-06 is also on line 2"),
         (
             ["date,pain", "2026-01-06,3", "06/01/2026,4"],
-            "line 3: date '06/01/2026' is not a valid date",
+            "line 3: date '06/01/2026' is not a date \\(YYYY-MM-DD\\); it looks like DD/MM/YYYY "
+            "or MM/DD/YYYY",
         ),
         (["date,pain"], "has no diary rows"),
         (["date,pain", "2026-01-05,2"], "line 2: 2026-01-05 already has an entry"),

@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import stat
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -66,8 +67,12 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypat
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("nof1.plan.files.os.fsync", full_disk)
-    with pytest.raises(OutputError, match=r"cannot write the export to .*a.csv: No space left"):
+    with pytest.raises(OutputError) as caught:
         write_output(out, b"new", force=True, what="export")
+    assert str(caught.value) == (
+        f"cannot write the export to {out}: the disk holding {tmp_path} is full (free some "
+        "space there and try again)"
+    )
     assert out.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
 
@@ -127,7 +132,8 @@ def test_protocol_new_on_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1
     assert _error_line(res.output) == (
-        f"Error: cannot write the trial to {target}: No space left on device; nothing was written"
+        f"Error: cannot write the trial to {target}: the disk holding {parent} is full (free "
+        "some space there and try again); nothing was written"
     )
     assert list(parent.iterdir()) == []
 
@@ -141,7 +147,9 @@ def test_protocol_new_on_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch
     # A missing parent folder made for the trial is removed again.
     deep = tmp_path / "a" / "b" / "t"
     res = CliRunner().invoke(cli, [*args[:5], str(deep), *args[6:]])
-    assert _error_line(res.output).endswith("No space left on device; nothing was written")
+    assert _error_line(res.output).endswith(
+        "is full (free some space there and try again); nothing was written"
+    )
     assert res.exit_code == 1
     assert not (tmp_path / "a").exists()
 
@@ -194,3 +202,112 @@ def test_a_diary_created_meanwhile_by_another_process_is_kept(trial, monkeypatch
         assert diary.path.stat().st_ino == created["inode"]
         assert diary.current_entries() == []
     assert not [p.name for p in trial.iterdir() if p.name.startswith(".")]
+
+
+# --------------------------------------------------------------------------- leftovers of a kill
+
+
+def _dead_pid() -> int:
+    """The process id of a process that has ended (as one killed midway has)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+@pytest.fixture
+def live_pid():
+    """The process id of a process still at work (another nof1 writing right now)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _age(path: Path, days: float) -> Path:
+    then = os.path.getmtime(path) - days * 86400
+    os.utime(path, (then, then), follow_symlinks=False)
+    return path
+
+
+def test_what_a_killed_diary_creation_left_is_removed_by_the_next_command(trial):
+    # SIGKILL while the diary was being built: its temporary file and SQLite's companions.
+    dead = _dead_pid()
+    left = [trial / f".diary.sqlite.{dead}.k3x9_a2b.new{s}" for s in ("", "-wal", "-shm")]
+    for path in left:
+        path.write_bytes(b"SQLite format 3\x00")
+    res = CliRunner().invoke(cli, ["status", "--trial", str(trial), "--date", "2026-01-06"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in trial.iterdir()) == ["allocation.sealed", "protocol.toml"]
+
+
+def test_a_live_writer_s_temporary_files_and_the_user_s_files_are_left_alone(
+    trial, live_pid, freeze_today
+):
+    dead = _dead_pid()
+    kept = [
+        trial / f".diary.sqlite.{live_pid}.abcdefgh.new",  # another nof1 creating the diary
+        trial / f".protocol.toml.{live_pid}.abcdefgh.tmp",  # ... or writing the protocol
+        trial / ".diary.sqlite.abcdefgh.new",  # an older nof1's name (no PID), an hour old
+        trial / ".diary.sqlite.backup.new",  # names nof1 never makes
+        trial / f".diary.sqlite.{dead}.abcdefgh.old",
+        trial / f"diary.sqlite.{dead}.abcdefgh.new",
+    ]
+    for path in kept:
+        path.write_bytes(b"mine")
+    _age(kept[2], 1 / 24)
+    link = trial / f".diary.sqlite.{dead}.zzzzzzzz.new"  # nof1's form, but a link: kept
+    link.symlink_to(trial / "protocol.toml")
+    gone = [
+        trial / f".protocol.toml.{dead}.x1y2z3w4.tmp",  # a killed write of the protocol
+        trial / ".diary.sqlite.oldoldol.new",  # an older nof1's leftover, two days old
+    ]
+    for path in gone:
+        path.write_bytes(b"half")
+    _age(gone[1], 2)
+    freeze_today(date(2026, 1, 5))
+    res = CliRunner().invoke(
+        cli, ["record", "--trial", str(trial), "--date", "2026-01-05", "--pain", "4"]
+    )
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in trial.iterdir()}
+    assert names == {"allocation.sealed", "diary.sqlite", "protocol.toml", link.name} | {
+        p.name for p in kept
+    }
+    assert link.is_symlink() and (trial / "protocol.toml").exists()
+
+
+def test_what_a_killed_protocol_new_left_is_removed_by_the_next_one(tmp_path, live_pid):
+    phrase = tmp_path / "phrase.txt"
+    phrase.write_text(PASS + "\n")
+    parent = tmp_path / "trials"
+    parent.mkdir()
+    dead = _dead_pid()
+    staging = parent / f".t1.{dead}.ab12cd34.new"  # killed after writing the protocol
+    staging.mkdir()
+    (staging / "protocol.toml").write_text("[trial]\n")
+    (staging / f".allocation.sealed.{dead}.zz99yy88.tmp").write_bytes(b"{")
+    mine = parent / f".t1.{dead}.qq11ww22.new"  # the same form, but holding the user's file
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    running = parent / f".t1.{live_pid}.rr22tt33.new"  # a protocol new still at work
+    running.mkdir()
+    args = ["protocol", "new", "--template", "generic-ab", "--trial", str(parent / "t1")]
+    res = CliRunner().invoke(cli, [*args, "--passphrase-file", str(phrase)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in parent.iterdir()) == sorted([mine.name, running.name, "t1"])
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (parent / "t1").iterdir()) == [
+        "allocation.sealed", "protocol.toml"
+    ]  # fmt: skip

@@ -49,8 +49,9 @@ def mg(tmp_path, freeze_today) -> Path:
 # ------------------------------------------------------------------ corrections
 
 
-def test_a_correction_may_restate_only_a_note_or_a_guess(mg):
-    day = TODAY - timedelta(days=1)
+def test_a_correction_may_restate_only_a_note_or_a_guess(mg, freeze_today):
+    day = TODAY + timedelta(days=5)  # period 1, Kit 1, day 1 (a run-in day takes no guess)
+    freeze_today(day + timedelta(days=1))
     assert run("record", "--trial", mg, "--date", day, "--pain", "5").exit_code == 0
     result = run("record", "--trial", mg, "--date", day, "--note", "typo: meant 4", "--correct")
     assert result.exit_code == 0, result.output
@@ -198,9 +199,15 @@ def test_interactive_record_on_a_kit_day_names_the_kit_and_enter_stores_no_dose(
     result = run("record", "--trial", mg, input=answers)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == f"Diary for {day:%a} {day}: period 1 of 6, Kit 1, day 1 of 28, washout day."
+    assert (
+        lines[0]
+        == f"Diary for {day:%a} {day}: period 1 of 6, Kit 1, day 1 of 28, first days of the kit (not analysed)."
+    )
     assert "What do you think Kit 1 holds: A (Magnesium), B (Placebo) or unsure?" in result.output
-    assert "Did you take today's doses of Kit 1? (yes/no, Enter to skip)" in result.output
+    assert (
+        "Did you take today's doses of Kit 1? (yes, no, or a part: 0.5 or taken/planned, 1/2; "
+        "Enter to skip)" in result.output
+    )
     assert lines[-1] == f"Recorded for {day}: diarrhoea=no pain=6 guess=unsure"
 
 
@@ -278,7 +285,7 @@ def test_interactive_record_open_label_asks_no_guess_and_no_dose_on_no_supplemen
         assert result.exit_code == 0, result.output
         assert result.output.startswith(
             f"Diary for {period.start:%a} {period.start}: period {period.index} of 6, "
-            f"{period.kit}, day 1 of 28 ({name}), washout day.\n"
+            f"{period.kit}, day 1 of 28 ({name}), first days of the kit (not analysed).\n"
         )
         assert "What do you think" not in result.output
         assert ("Did you take today's doses" in result.output) == (name == "Magnesium")
@@ -292,7 +299,7 @@ def test_status_is_one_screen_of_where_the_patient_stands(mg, freeze_today):
         assert run("record", "--trial", mg, "--date", d, "--pain", "5").exit_code == 0
     out = run("status", "--trial", mg, "--date", day).output.splitlines()
     assert out[0] == f"{day}: period 1 (block 1), day 3 of 28. Take: Kit 1."
-    assert out[1].startswith("Washout day:")
+    assert out[1].startswith("First days of the kit (not analysed): keep to the plan and record")
     assert out[2] == "Recorded 2 of 10 days so far, 2 of them recall entries."
     assert (
         out[3] == f"Last 28 days: [{' ' * 18}......r.r?] (# recorded, r recall, . missing, ? today)"

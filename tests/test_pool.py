@@ -122,7 +122,7 @@ def test_series_with_one_arm_only(tmp_path):
 def test_duplicated_series_id_across_files(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     _pool_file(a, 2, seed=1)
-    b.write_bytes(a.read_bytes())
+    b.write_bytes(a.read_bytes() + b"\n")  # not a byte copy (that is refused as a copy)
     sid = a.read_text().splitlines()[5].split(",")[0]
     out = tmp_path / "r.html"
     _assert_error(

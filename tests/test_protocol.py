@@ -186,7 +186,7 @@ def test_show_never_reveals_the_allocation(tmp_path, passfile):
     _, _, trial = new(tmp_path, passfile)
     res = CliRunner().invoke(cli, ["protocol", "show", "--trial", str(trial)])
     assert res.exit_code == 0
-    assert "Kit 6" in res.output and "washout until 2027-01-17" in res.output
+    assert "Kit 6" in res.output and "(its first days, to 2027-01-17, not analysed)" in res.output
     res_json = CliRunner().invoke(cli, ["protocol", "show", "--trial", str(trial), "--json"])
     data = json.loads(res_json.output)
     assert all("arm" not in row for row in data["calendar"])
@@ -233,7 +233,9 @@ def test_onset_model_switch_must_be_true_or_false(tmp_path, passfile):
          "--passphrase-file", str(passfile)],
     )  # fmt: skip
     assert res.exit_code != 0
-    assert _error_line(res.output) == "Error: analysis carryover 'yes' must be true or false"
+    assert _error_line(res.output) == (
+        f"Error: template {bad}: analysis.carryover must be true or false, not 'yes'"
+    )
     assert not (tmp_path / "t").exists()
 
 
@@ -443,3 +445,23 @@ def test_overridden_design_says_the_template_reasoning_was_for_other_numbers(tmp
         tmp_path / "u", "magnesium-crps", passphrase=PASS, start=date(2027, 1, 4), seed=1
     )
     assert same.design_rationale.startswith("Long periods with washout days")
+
+
+def test_show_lists_the_outcomes_with_their_names_scales_and_questions(tmp_path, passfile):
+    _, _, trial = new(tmp_path, passfile)
+    res = CliRunner().invoke(cli, ["protocol", "show", "--trial", str(trial)])
+    assert res.exit_code == 0, res.output
+    text = res.output
+    block = text[text.index("  Outcomes, recorded every day:\n") :].split("  Allocation")[0]
+    assert block.splitlines()[1:3] == [
+        "    pain (primary): Pain (0-10); 0-10, lower is better",
+        "      asked: Your average pain in the last 24 hours: 0 = no pain, 10 = worst pain",
+    ]
+    assert "    sleep (secondary): Sleep quality (0-10); 0-10, higher is better\n" in block
+    assert "    diarrhoea (side effect): Diarrhoea (yes/no); yes or no\n" in block
+    assert "      asked: Did you have diarrhoea or loose stools today?\n" in block
+    data = json.loads(
+        CliRunner().invoke(cli, ["protocol", "show", "--trial", str(trial), "--json"]).output
+    )
+    assert [o["name"] for o in data["outcomes"]] == ["pain", "allodynia", "sleep", "diarrhoea"]
+    assert data["outcomes"][0]["question"].startswith("Your average pain in the last 24 hours")

@@ -110,3 +110,79 @@ def test_bad_options_are_one_error_line_and_nothing_written(mg, tmp_path, args, 
     result = CliRunner().invoke(cli, ["calendar", "--trial", str(folder), "--out", str(out), *args])
     assert result.exit_code == 1 and result.stderr == f"Error: {message}\n"
     assert not out.exists()
+
+
+# --------------------------------------------- alarms, no folder path, the kit's first days
+
+
+def _text(e: icalendar.Event) -> str:
+    """Everything a calendar app shows of an event: its summary, description and alarms."""
+    parts = [str(e.get("summary", "")), str(e.get("description", ""))]
+    parts += [str(a.get("description", "")) for a in e.walk("VALARM")]
+    return " ".join(parts)
+
+
+def test_every_kit_switch_look_and_unblinding_has_an_alarm_the_evening_before(tmp_path):
+    from nof1.plan.stopping import SequentialRule
+
+    p = create_trial(
+        tmp_path / "seq", "magnesium-open", passphrase=None, start=START,
+        sequential=SequentialRule((2, 3), (0.9, 0.8), (0.2,)),
+    )  # fmt: skip
+    ev = events(trial_calendar(p, reminder=time(7, 30), tz=None, stamp=STAMP))
+    due = [f"kit-{q.index}" for q in p.periods] + ["look-1", "look-2", "unblind"]
+    for key in due:
+        (alarm,) = ev[key].walk("VALARM")
+        assert str(alarm["action"]) == "DISPLAY"
+        # The event starts at midnight: 16:30 before it is 07:30 on the day before.
+        assert alarm.decoded("trigger") == -timedelta(hours=16, minutes=30), key
+        assert str(alarm["description"]).startswith("Tomorrow: "), key
+    assert str(ev["kit-3"].walk("VALARM")[0]["description"]) == "Tomorrow: start Kit 3"
+    assert "interim look 1" in str(ev["look-1"].walk("VALARM")[0]["description"])
+    assert ev["daily"].walk("VALARM")[0].decoded("trigger") == timedelta(0)
+    # The milestones that ask nothing of anyone have no alarm.
+    quiet = [k for k in ev if k not in due and k != "daily"]
+    assert quiet and all(not ev[k].walk("VALARM") for k in quiet)
+
+
+def test_no_event_names_the_trial_folder_or_the_home_folder(mg, tmp_path, monkeypatch):
+    folder, _ = mg
+    monkeypatch.setenv("HOME", str(folder.parent))
+    out = tmp_path / "trial.ics"
+    result = CliRunner().invoke(cli, ["calendar", "--trial", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    cal = icalendar.Calendar.from_ical(out.read_bytes())
+    shown = " ".join(_text(e) for e in cal.walk("VEVENT"))
+    raw = out.read_bytes().decode().replace("\r\n ", "")
+    for text in (shown, raw):
+        assert str(folder) not in text and folder.name not in text
+        assert str(folder.parent) not in text and "--trial" not in text
+    assert "nof1 record, in the trial's folder" in str(
+        events(out.read_bytes())["daily"]["description"]
+    )
+
+
+def test_the_first_days_of_a_kit_are_not_called_a_washout(mg):
+    _, p = mg
+    ev = events(trial_calendar(p, tz=None, stamp=STAMP))
+    for q in p.periods:
+        first = ev[f"washout-{q.index}"]  # the UID keeps its name: newer files update older
+        assert str(first["summary"]) == f"First days of {q.kit} (not analysed)"
+        assert str(first["description"]).startswith(
+            f"Take {q.kit} and record as usual. Its first {q.washout_days} days are not analysed"
+        )
+        assert (first.decoded("dtstart"), first.decoded("dtend")) == (q.start, q.analysis_start)
+    assert not any("washout" in _text(e).lower() for e in ev.values())
+
+
+def test_no_first_days_event_when_the_analysis_includes_them(mg):
+    import dataclasses
+
+    _, p = mg
+    included = dataclasses.replace(
+        p, analysis=dataclasses.replace(p.analysis, exclude_washout=False)
+    )
+    ev = events(trial_calendar(included, tz=None, stamp=STAMP))
+    assert not [k for k in ev if k.startswith("washout-")]
+    assert not any("not analysed" in _text(e) for e in ev.values())
+    assert len(ev) == 2 + len(p.periods) + 1

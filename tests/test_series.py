@@ -41,15 +41,17 @@ def open_label(tmp_path, _templates) -> Path:
 
 
 def fill(trial: Path, tmp_path: Path) -> list[date]:
-    """Score every trial day but the 10th, with pain = day % 7 and a guess cycling A/B/unsure/-."""
+    """Score every trial day but the 10th, with pain = day % 7; a blinded trial's kit days
+    (from day 7, after the run-in) have a guess cycling A/B/unsure/-."""
     n_days = len(trial_table(trial))
     days = [START + timedelta(days=i) for i in range(n_days) if i != 10]
     guesses = ["A", "B", "unsure", ""]
-    lines = ["date,pain,sleep,guess"] if "blinded" in trial.name else ["date,pain,guess"]
+    blinded = "blinded" in trial.name
+    lines = ["date,pain,sleep,guess"] if blinded else ["date,pain"]
     for d in days:
         i = (d - START).days
-        sleep = f",{(i + 3) % 11}" if "blinded" in trial.name else ""
-        lines.append(f"{d},{i % 7}{sleep},{guesses[i % 4]}")
+        tail = f",{(i + 3) % 11},{guesses[i % 4] if i >= 7 else ''}" if blinded else ""
+        lines.append(f"{d},{i % 7}{tail}")
     csv = tmp_path / f"{trial.name}.csv"
     csv.write_text("\n".join(lines) + "\n")
     import_diary(trial, csv)

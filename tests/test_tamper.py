@@ -30,6 +30,7 @@ from click.testing import CliRunner
 
 from nof1.cli import cli
 from nof1.diary.schema import DIARY_FILE, MIGRATIONS
+from nof1.diary.store import open_diary
 from nof1.plan.protocol import load_protocol
 from nof1.plan.registration import registration_digest
 from nof1.plan.sealing import open_allocation
@@ -417,14 +418,20 @@ def test_corrections_after_unblinding_are_refused(trial):
 def test_corrections_after_unblinding_are_deviations_shown_with_and_without(trial):
     honest = effect(trial)
     fix = _fix_csv(trial)
+    # A row that holds what its day already holds changes nothing and is not stored.
+    with open_diary(trial) as diary:
+        held = {str(r.entry.date): r.entry.values["pain"] for r in diary.current_entries()}
+    rows = [line.split(",") for line in fix.read_text().splitlines()[1:]]
+    n = sum(held.get(day) != float(pain) for day, pain in rows)
+    assert 0 < n < 2 * DESIGN["blocks"] * DESIGN["period_days"]
     res = run(
         "import", "--trial", trial, "--correct", fix, "--after-unblinding",
         "--reason", "remembered better",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
+    assert res.output == f"Imported {n} entries from {fix}.\n"
     corrected = effect(trial)
     assert corrected < honest - 2  # the corrections move the effect a lot
-    n = 2 * DESIGN["blocks"] * DESIGN["period_days"]
     said = " ".join(run("analyze", "--trial", trial).output.split())
     assert f"Deviations: this result includes {n} diary entries made after unblinding" in said
     page = report_page(trial)

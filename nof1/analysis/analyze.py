@@ -7,13 +7,16 @@ the reader sees how much the conclusion depends on the prior.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nof1.analysis.blinding_assessment import BlindingAssessment
-from nof1.analysis.models.base import Fit
+from nof1.analysis.models.base import MAX_CHAINS, MAX_DRAWS, MAX_TUNE, Fit
 from nof1.analysis.models.binary import BINARY_MCID, fit_binary_exact, is_binary
 from nof1.analysis.models.exact import fit_exact
 from nof1.analysis.models.priors import PRIOR_NAMES
@@ -39,6 +42,59 @@ EXPECTATION_RETIRED = (
     "patient could tell the arms apart, and the expectation bound (--expectation-max) shows "
     "how much of the effect expectation could explain"
 )
+
+
+def _check_options(
+    series: Series,
+    likelihood: str,
+    mcid: Any,
+    expectation_max: Any,
+    draws: Any,
+    tune: Any,
+    chains: Any,
+) -> None:
+    """Refuse a non-finite, negative or absurd MCID or expectation bound, and sampler
+    settings that could not finish, before anything is fitted (``DataError``/``ModelError``).
+
+    An MCID or expectation bound larger than the whole scale (100 percentage points for a
+    yes/no outcome) is a typo: no change of the outcome could reach it.
+    """
+    binomial = likelihood == "binomial"
+    unit = "percentage points" if binomial else "outcome units"
+    scale = None
+    if binomial:
+        scale = (0.0, 100.0)
+    elif series.low is not None and series.high is not None:
+        scale = (float(series.low), float(series.high))
+    for name, value, least in (("mcid", mcid, None), ("expectation_max", expectation_max, 0.0)):
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise DataError(f"{name} {value!r} must be a finite number of {unit}")
+        if least is None and not value > 0:
+            raise DataError(f"{name} must be a positive number of {unit}, got {value:g}")
+        if least is not None and value < least:
+            raise DataError(f"{name} must be 0 or more, got {value:g}")
+        if scale is not None and value > scale[1] - scale[0]:
+            raise DataError(
+                f"{name} {value:g} is more than the whole scale ({scale[0]:g}-{scale[1]:g}"
+                f"{' percent' if binomial else ''}): no change of the outcome can reach it"
+            )
+    for name, value, least, most in (
+        ("draws", draws, 1, MAX_DRAWS),
+        ("tune", tune, 0, MAX_TUNE),
+        ("chains", chains, 1, MAX_CHAINS),
+    ):
+        if value is None and name == "tune":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ModelError(f"{name} {value!r} must be a whole number")
+        if not least <= value <= most:
+            raise ModelError(f"{name} {value} must be from {least} to {most:,}")
 
 
 def analyze(
@@ -148,8 +204,7 @@ def analyze(
         )
     if mcid is None:
         mcid = BINARY_MCID if likelihood == "binomial" else 1.0
-    if not mcid > 0:
-        raise DataError(f"mcid must be a positive number of outcome units, got {mcid}")
+    _check_options(series, likelihood, mcid, expectation_max, draws, tune, chains)
     if likelihood != "binomial":
         # A yes/no outcome may be constant (no side effect on any day): the binary model
         # checks only that both arms have answers.
@@ -215,8 +270,6 @@ def analyze(
         }
     if expectation_max is None:
         expectation_max = mcid
-    if expectation_max < 0:
-        raise DataError(f"expectation_max must be 0 or more, got {expectation_max}")
     bound = None
     if blinding is not None and likelihood != "binomial" and expectation_max > 0:
         bound = expectation_bound(fit.draws["effect"], summary, blinding, expectation_max, seed)
@@ -479,6 +532,7 @@ def analyze_csv(
     lower_is_better: bool = True,
     low: float | None = None,
     high: float | None = None,
+    date_format: str | None = None,
     engine: str | None = None,
     prior: str | None = None,
     ar1: bool | None = None,
@@ -500,8 +554,8 @@ def analyze_csv(
 
     Parameters
     ----------
-    path, outcome, treatment, active, time, block, lower_is_better, low, high : as in
-        ``nof1.analysis.csv_input.series_from_csv`` (``path`` may be an open text file).
+    path, outcome, treatment, active, time, block, lower_is_better, low, high, date_format :
+        as in ``nof1.analysis.csv_input.series_from_csv`` (``path`` may be an open text file).
     engine, prior, ar1, trend, likelihood, carryover, expectation_max, mcid, threshold,
     prior_sensitivity, seed, draws, tune, chains, progressbar, announce : as in
         ``analyze``; None means ``analyze``'s default.
@@ -527,6 +581,7 @@ def analyze_csv(
         lower_is_better=lower_is_better,
         low=low,
         high=high,
+        date_format=date_format,
     )
     options = _given(
         engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,

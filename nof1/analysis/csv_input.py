@@ -1,8 +1,10 @@
 """Any CSV as a ``Series``: the way in for data that did not come from a nof1 trial folder.
 
-One row per day. Required: an outcome column and a treatment column with exactly two
-values. Optional: a time column (integer day numbers or ISO dates; row order otherwise)
-and a block column. Periods are runs of the same treatment in time order (within a block
+One row per day, separated by commas, semicolons or tabs (the header line tells). Required:
+an outcome column and a treatment column with exactly two values. Optional: a time column
+(integer day numbers, or dates: ISO or the layout given as ``date_format``; row order
+otherwise) and a block column. Scores are plain decimals (``nof1.diary.cells``: "1_0" or
+"1e1" is refused; with semicolons or tabs a decimal comma is taken). Periods are runs of the same treatment in time order (within a block
 when blocks are given); without a block column, consecutive pairs of periods form the
 blocks. Missing outcome values (empty, ``NA``, ``NaN``) stay as gap days.
 
@@ -16,14 +18,22 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from nof1.analysis.series import Series
+from nof1.diary.cells import (
+    date_pattern,
+    is_whole_number,
+    layout_hint,
+    parse_number,
+    read_date,
+    sniff_delimiter,
+)
 from nof1.errors import DataError
+from nof1.plan.files import MAX_CSV_BYTES, read_input
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,24 +43,41 @@ MISSING = {"", "na", "nan", "null", "none", "."}
 CONTROL_WORDS = ("placebo", "control", "usual", "baseline", "none", "no treatment", "sham")
 
 
-def _read_rows(source: str | Path | IO[str]) -> tuple[list[list[str]], str, str]:
-    """The rows of a CSV path or open text file, how to name it in messages, its short name."""
+#: Values of a column listed in a message at most; the rest are counted.
+SHOW_VALUES = 5
+
+
+def _read_rows(source: str | Path | IO[str]) -> tuple[list[list[str]], str, str, str]:
+    """The rows of a CSV path or open text file, how to name it in messages, its short name
+    and its delimiter (``nof1.diary.cells.sniff_delimiter``)."""
     if hasattr(source, "read"):
         name = getattr(source, "name", None)
         what = f"CSV data {name!r}" if isinstance(name, str) else "the CSV data"
+        short = "the data"
         try:
-            return list(csv.reader(source)), what, "the data"
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            text = source.read(MAX_CSV_BYTES + 1)
+        except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read {what}: {exc}") from None
-    path = Path(source)
-    what = f"CSV file {str(path)!r}"
+        if len(text) > MAX_CSV_BYTES:
+            raise DataError(
+                f"{what} is too large to be a CSV file (over {MAX_CSV_BYTES} characters)"
+            )
+    else:
+        path = Path(source)
+        what = f"CSV file {str(path)!r}"
+        short = path.name
+        try:
+            text = read_input(path, MAX_CSV_BYTES, "a CSV file", DataError).decode("utf-8-sig")
+        except FileNotFoundError:
+            raise DataError(f"{what} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read {what}: {exc}") from None
+    delimiter = sniff_delimiter(text.lstrip("\ufeff").split("\n", 1)[0])
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            return list(csv.reader(fh)), what, path.name
-    except FileNotFoundError:
-        raise DataError(f"{what} does not exist") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
         raise DataError(f"cannot read {what}: {exc}") from None
+    return rows, what, short, delimiter
 
 
 def series_from_csv(
@@ -63,13 +90,15 @@ def series_from_csv(
     lower_is_better: bool = True,
     low: float | None = None,
     high: float | None = None,
+    date_format: str | None = None,
 ) -> Series:
     """Read one outcome of one patient from a CSV file.
 
     Parameters
     ----------
-    source : the CSV (header row, comma separated): a path, or an open text file such as
-        ``io.StringIO`` (read from its current position).
+    source : the CSV (header row; separated by commas, semicolons or tabs, as its header
+        line shows): a path, or an open text file such as ``io.StringIO`` (read from its
+        current position).
     outcome : column with the daily scores.
     treatment : column with the arm of each day (exactly two distinct values).
     active : the value of ``treatment`` that is the active arm (A). When None: the value
@@ -82,6 +111,8 @@ def series_from_csv(
     lower_is_better : True for pain-like outcomes.
     low, high : bounds of the scale (e.g. 0 and 10); None when unknown (the priors then
         scale to the observed SD).
+    date_format : the layout of dates in ``time``, e.g. ``"DD.MM.YYYY"``
+        (``nof1.diary.cells.date_pattern``); None: day numbers or ``YYYY-MM-DD``.
 
     Returns
     -------
@@ -89,8 +120,9 @@ def series_from_csv(
 
     Raises
     ------
-    DataError : missing file, missing column (the message lists the columns), a
-        non-numeric outcome (row and value named), a treatment without exactly two values,
+    DataError : missing file, missing column (the message lists the columns), a column
+        twice in the header, an outcome that is not a plain decimal number (row and value
+        named), a treatment without exactly two values,
         an ``active`` value that does not occur, duplicated or unreadable time values.
 
     Example
@@ -98,20 +130,11 @@ def series_from_csv(
     >>> s = series_from_csv("nof1ins_readme_example.csv", "Y", "Treat", active="2",
     ...                     time="Day", block="Block")          # doctest: +SKIP
     """
-    rows, what_source, short = _read_rows(source)
+    rows, what_source, short, delimiter = _read_rows(source)
     return _series_from_rows(
-        rows,
-        what_source,
-        short,
-        outcome,
-        treatment,
-        active,
-        time,
-        block,
-        lower_is_better,
-        low,
-        high,
-    )
+        rows, what_source, short, outcome, treatment, active, time, block, lower_is_better,
+        low, high, decimal_comma=delimiter != ",", date_format=date_format,
+    )  # fmt: skip
 
 
 def _series_from_rows(
@@ -126,8 +149,16 @@ def _series_from_rows(
     lower_is_better: bool,
     low: float | None,
     high: float | None,
+    *,
+    decimal_comma: bool = False,
+    date_format: str | None = None,
+    written_by_pandas: bool = False,
 ) -> Series:
     _check_scale(low, high)
+    try:
+        pattern = date_pattern(date_format) if date_format is not None else None
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
     if not rows:
         raise DataError(f"{what_source} is empty")
     header = [h.strip().lstrip("\ufeff") for h in rows[0]]
@@ -139,7 +170,12 @@ def _series_from_rows(
         if name not in header:
             raise DataError(
                 f"{what} column {name!r} is not in {short}; its columns are: "
-                + ", ".join(repr(h) for h in header)
+                + _some(header, "columns", most=20)
+            )
+        if header.count(name) > 1:
+            raise DataError(
+                f"{what} column {name!r} is in the header of {short} {header.count(name)} "
+                "times; which one is meant cannot be known (give each column once)"
             )
         j = header.index(name)
         return [(r[j].strip() if j < len(r) else "") for r in data]
@@ -149,7 +185,9 @@ def _series_from_rows(
     time_raw = column(time, "time") if time is not None else None
     block_raw = column(block, "block") if block is not None else None
 
-    y = np.array([_number(v, i, outcome) for i, v in enumerate(y_raw)])
+    # A frame's floats come back as pandas writes them (1e-05): numbers, not typed scores.
+    read = _machine_number if written_by_pandas else _number
+    y = np.array([read(v, i, outcome, decimal_comma) for i, v in enumerate(y_raw)])
     outside = (low is not None and y < low) | (high is not None and y > high)
     if np.any(outside):
         i = int(np.argmax(outside))
@@ -164,12 +202,12 @@ def _series_from_rows(
     if len(labels) != 2:
         raise DataError(
             f"treatment column {treatment!r} must have exactly 2 values, it has "
-            f"{len(labels)}: " + ", ".join(repr(v) for v in labels)
+            f"{len(labels)}: " + _some(labels, "values")
         )
     arm_a = _active_label(labels, active, treatment)
     is_active = np.array([v == arm_a for v in t_raw], dtype=int)
 
-    day = _days(time_raw, time) if time_raw is not None else np.arange(1, len(data) + 1)
+    day = _days(time_raw, time, pattern) if time_raw is not None else np.arange(1, len(data) + 1)
     values, counts = np.unique(day, return_counts=True)
     if np.any(counts > 1):
         rows_dup = np.flatnonzero(day == values[np.argmax(counts > 1)])
@@ -238,11 +276,27 @@ def series_from_frame(
     rows = list(csv.reader(io.StringIO(text.getvalue())))
     return _series_from_rows(
         rows, "the DataFrame", "the DataFrame", outcome, treatment, active, time, block,
-        lower_is_better, low, high,
+        lower_is_better, low, high, written_by_pandas=True,
     )  # fmt: skip
 
 
-def _number(value: str, i: int, column: str) -> float:
+def _some(values: list[str], what: str, most: int = SHOW_VALUES) -> str:
+    """At most ``most`` values, quoted, and how many more there are."""
+    shown = ", ".join(repr(v) for v in values[:most])
+    rest = len(values) - most
+    return shown + (f" and {rest} more {what}" if rest > 0 else "")
+
+
+def _number(value: str, i: int, column: str, decimal_comma: bool = False) -> float:
+    if value.lower() in MISSING:
+        return math.nan
+    try:
+        return parse_number(value, f"outcome {column!r} value", decimal_comma)
+    except ValueError as exc:
+        raise DataError(f"row {i + 1}: {exc}") from None
+
+
+def _machine_number(value: str, i: int, column: str, decimal_comma: bool = False) -> float:
     if value.lower() in MISSING:
         return math.nan
     try:
@@ -269,8 +323,8 @@ def _active_label(labels: list[str], active: str | None, column: str) -> str:
         return next(v for v in labels if v != controls[0])
     if {v.upper() for v in labels} == {"A", "B"}:
         return next(v for v in labels if v.upper() == "A")
-    try:
-        return max(labels, key=float)
+    try:  # numbers as people write them: "1_0" is no label for 10
+        return max(labels, key=lambda v: parse_number(v, "treatment"))
     except ValueError:
         raise DataError(
             f"cannot tell which value of treatment column {column!r} is the active arm: "
@@ -301,14 +355,17 @@ def _scale_text(low: float | None, high: float | None) -> str:
 MAX_SPAN_DAYS = 36_525
 
 
-def _days(values: list[str], column: str | None) -> np.ndarray:
-    """Day numbers from integers or ISO dates, the first day being 1."""
+def _days(values: list[str], column: str | None, pattern=None) -> np.ndarray:
+    """Day numbers from whole numbers or dates (ISO, or ``pattern``), the first day being 1."""
     try:
-        nums = [float(v) for v in values]
+        nums = None if pattern is not None else [float(v) for v in values]
     except ValueError:
         nums = None
     if nums is not None:
-        whole = [math.isfinite(x) and x == int(x) and abs(x) <= 1e9 for x in nums]
+        whole = [
+            is_whole_number(v) and math.isfinite(x) and abs(x) <= 1e9
+            for v, x in zip(values, nums, strict=True)
+        ]
         if not all(whole):
             bad = values[whole.index(False)]
             raise DataError(
@@ -320,12 +377,14 @@ def _days(values: list[str], column: str | None) -> np.ndarray:
         ords = []
         for i, v in enumerate(values):
             try:
-                ords.append(date.fromisoformat(v).toordinal())
-            except ValueError:
-                raise DataError(
-                    f"row {i + 1}: time column {column!r} value {v!r} is neither a day number "
-                    "nor a date (YYYY-MM-DD)"
-                ) from None
+                ords.append(read_date(v, pattern, f"time column {column!r} value").toordinal())
+            except ValueError as exc:
+                if pattern is None and not layout_hint(v):
+                    raise DataError(
+                        f"row {i + 1}: time column {column!r} value {v!r} is neither a day "
+                        "number nor a date (YYYY-MM-DD)"
+                    ) from None
+                raise DataError(f"row {i + 1}: {exc}") from None
         days = np.array(ords, dtype=np.int64)
     span = int(days.max() - days.min())
     if span > MAX_SPAN_DAYS:

@@ -199,8 +199,8 @@ def trial_table(
     - ``arm`` (string): "A" or "B" once known, <NA> while blinded, "run-in" on run-in days;
     - ``washout``, ``run_in`` (bool);
     - one float column per protocol outcome (NaN when not recorded; binary outcomes 0/1);
-    - ``guess`` (string: "A", "B", "unsure" or <NA>), ``adherence`` (boolean, <NA> if not
-      said).
+    - ``guess`` (string: "A", "B", "unsure" or <NA>), ``adherence`` (Float64: the share
+      of the day's doses taken, 0 to 1; <NA> if not said).
 
     Only the current record of each day is used (corrections replace what they supersede).
 
@@ -271,7 +271,7 @@ def trial_table(
             "run_in": "bool",
             **{o.name: "float64" for o in protocol.outcomes},
             "guess": "string",
-            "adherence": "boolean",
+            "adherence": "Float64",
         }
     )
 

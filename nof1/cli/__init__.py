@@ -29,7 +29,7 @@ def cli() -> None:
       nof1 calendar --trial mytrial --out trial.ics   (daily reminders)
       nof1 record --trial mytrial --pain 6
       nof1 status --trial mytrial
-      nof1 interim --trial mytrial       (sequential trials: the helper, at each look)
+      nof1 interim --trial mytrial       (the helper, at each interim look)
       nof1 unblind --trial mytrial       (after the last period)
       nof1 analyze --trial mytrial
       nof1 report --trial mytrial --out report.html

@@ -7,9 +7,12 @@ import textwrap
 
 import click
 
+from nof1.analysis.models.base import MAX_DRAWS
 from nof1.analysis.summary import format_probability, signed
 from nof1.cli import cli
 from nof1.cli.common import (
+    Count,
+    Number,
     csv_options,
     csv_source,
     exit_without_conclusion,
@@ -55,7 +58,7 @@ from nof1.diary.entries import RECALL_DAYS
 @click.option("--expectation", is_flag=True, hidden=True)
 @click.option(
     "--expectation-max",
-    type=float,
+    type=Number(0),
     default=None,
     help="Largest change of the outcome that believing one is on A could cause, for the "
     "expectation bound (default: the MCID; 0 leaves the bound out).",
@@ -69,7 +72,7 @@ from nof1.diary.entries import RECALL_DAYS
 @click.option("--prior-sensitivity", is_flag=True, help="Also show the result under every prior.")
 @click.option(
     "--mcid",
-    type=float,
+    type=Number(0, low_open=True),
     default=None,
     help="Minimal clinically important difference in outcome units, percentage points for a "
     "yes/no outcome (default: 1 point or 10 percentage points, or as pre-registered).",
@@ -77,18 +80,21 @@ from nof1.diary.entries import RECALL_DAYS
 @seed_option("Random seed of the posterior draws.")
 @click.option(
     "--draws",
-    type=click.IntRange(min=1),
+    type=Count(1, MAX_DRAWS),
     default=1000,
     show_default=True,
-    help="Posterior draws per chain (mcmc).",
+    help=f"Posterior draws per chain (mcmc; at most {MAX_DRAWS:,}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, ar1, trend, engine, likelihood, carryover, expectation, expectation_max, prior, prior_sensitivity, mcid, seed, draws, as_json) -> None:  # fmt: skip
+def analyze(trial, csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, ar1, trend, engine, likelihood, carryover, expectation, expectation_max, prior, prior_sensitivity, mcid, seed, draws, as_json) -> None:  # fmt: skip
     """Estimate the personal effect of A versus B, with its uncertainty.
 
     \b
-    On an unblinded trial folder:   nof1 analyze --trial mytrial
-    On any CSV (one row per day):   nof1 analyze --csv diary.csv --outcome pain --treatment arm --active magnesium
+    On an unblinded trial folder:
+      nof1 analyze --trial mytrial
+    On any CSV (one row per day):
+      nof1 analyze --csv diary.csv --outcome pain --treatment arm \\
+        --active magnesium
 
     Exit status 3 when the MCMC fit fails its convergence checks: the numbers are
     printed, but no conclusion, with the engine that will answer instead.
@@ -111,7 +117,7 @@ def analyze(trial, csv_path, outcome, treatment, active, time_col, block_col, hi
         seed=seed,
         draws=draws,
     )
-    source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=True)  # fmt: skip
+    source = csv_source(csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, outcome_with_trial=True)  # fmt: skip
     names = None
     if source is None:
         from nof1.trial.handle import open_trial

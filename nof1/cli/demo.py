@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,12 +73,38 @@ class DemoResult:
 
 
 def _check_out(out: Path, force: bool) -> None:
+    """Refuse a demo folder that is, or lies inside, a trial folder (a real trial's files
+    must never meet the demo's), that is not empty (without ``force``), or whose ``trial``
+    folder holds a trial that is not an earlier demo's."""
+    from nof1.errors import BlindingError, OutputError, ProtocolError
+    from nof1.plan.files import trial_file_in
+    from nof1.plan.sealing import open_allocation
+
     if out.exists() and not out.is_dir():
         raise Nof1Error(f"{out} exists and is not a folder")
+    real = Path(os.path.realpath(out))
+    for folder in (real, *real.parents):
+        held = trial_file_in(folder)
+        if held is not None:
+            where = "it holds" if folder == real else f"it lies inside {folder}, which holds"
+            raise OutputError(
+                f"refusing to put the demo in {out}: {where} a trial's {held}; choose a new "
+                "folder outside any trial"
+            )
     if out.is_dir() and any(out.iterdir()) and not force:
         raise Nof1Error(
             f"{out} is not empty: choose a new folder or use --force to replace the demo in it"
         )
+    trial = out / TRIAL_DIR
+    if force and trial_file_in(trial) is not None:
+        try:
+            open_allocation(trial, DEMO_PASSPHRASE)
+        except (BlindingError, ProtocolError):
+            raise OutputError(
+                f"refusing to replace {trial}: it holds a trial that is not an earlier demo's "
+                "(its allocation does not open with the demo's passphrase); --force replaces "
+                "only a demo"
+            ) from None
 
 
 def _clear_previous(out: Path) -> None:

@@ -11,7 +11,7 @@ import click
 
 from nof1.analysis.series import SCHEMES
 from nof1.cli import cli
-from nof1.cli.common import check_sequential_options, seed_option
+from nof1.cli.common import Count, Number, check_sequential_options, parse_whole_list, seed_option
 from nof1.design import (
     MAX_FALSE_POSITIVE,
     STRICT_THRESHOLD,
@@ -21,6 +21,7 @@ from nof1.design import (
     protocol_command,
     recommend,
 )
+from nof1.design.fixed import MAX_EFFECT, MAX_MCID, MAX_SD, MAX_SIMS, MAX_TAU_DAYS
 from nof1.plan.stopping import DEFAULT_FALSE_POSITIVE_TARGET
 from nof1.plan.templates import check_design, protocol_from_template, read_template
 
@@ -41,18 +42,24 @@ COLUMNS = (
 )  # fmt: skip
 
 
+#: The most values of --blocks, --period-days or --looks: every combination of blocks and
+#: periods is simulated, so the lists bound the run time as --sims does.
+MAX_LIST = 8
+
+
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
     if value is None:
         return ()
-    name = f"--{param.name.replace('_', '-')}"
-    items = [v.strip() for v in value.split(",")]
-    try:
-        return tuple(int(v) for v in items)
-    except ValueError:
-        bad = next(v for v in items if not v.lstrip("-").isdigit())
+    return parse_whole_list(value, f"--{param.name.replace('_', '-')}", MAX_LIST)
+
+
+def _not_zero(param: click.Parameter, value: float) -> float:
+    if value == 0:
         raise click.ClickException(
-            f"{name} {value!r}: {bad!r} is not a whole number (give e.g. 2,3,4)"
-        ) from None
+            f"--{param.name} 0 must not be 0: it is the effect you hope for (no effect is "
+            "always simulated beside it)"
+        )
+    return value
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
@@ -110,56 +117,70 @@ def _refuse_options_of_the_other_kind(sequential: bool, fixed: dict, seq: dict) 
     "--blocks",
     default=None,
     callback=_int_list,
-    help="Other numbers of blocks to compare, comma-separated (default: the template's, +1, x2).",
+    help=f"Other numbers of blocks to compare, comma-separated, at most {MAX_LIST} (default: "
+    "the template's, +1, x2).",
 )
 @click.option(
     "--period-days",
     default=None,
     callback=_int_list,
-    help="Other period lengths in days, comma-separated (default: the template's and 3/4 of it).",
+    help=f"Other period lengths in days, comma-separated, at most {MAX_LIST} (default: the "
+    "template's and 3/4 of it).",
 )
 @click.option(
     "--washout-days",
     default=None,
-    type=int,
+    type=Count(),
     help="Washout days at the start of each period (default: the template's).",
 )
 @click.option(
     "--effect",
     default=-1.5,
     show_default=True,
-    type=float,
+    type=Number(-MAX_EFFECT, MAX_EFFECT, hint=" points"),
+    callback=lambda ctx, param, value: _not_zero(param, value),
     help="The effect you hope for, in points of the 0-10 scale (negative = less pain).",
 )
-@click.option("--sd", default=1.5, show_default=True, type=float, help="Day-to-day SD of pain.")
 @click.option(
-    "--rho", default=0.5, show_default=True, type=float, help="Lag-1 autocorrelation of daily pain."
+    "--sd",
+    default=1.5,
+    show_default=True,
+    type=Number(0, MAX_SD, low_open=True),
+    help="Day-to-day SD of pain.",
+)
+@click.option(
+    "--rho",
+    default=0.5,
+    show_default=True,
+    type=Number(-1, 1, low_open=True, high_open=True),
+    help="Lag-1 autocorrelation of daily pain (between -1 and 1).",
 )
 @click.option(
     "--tau",
     default=0.0,
     show_default=True,
-    type=float,
+    type=Number(0, MAX_TAU_DAYS, hint=" days"),
     help="Onset/carryover time constant in days of the simulated effect (the analysis is the template's: with its onset model, it estimates it).",
 )
 @click.option(
     "--mcid",
     default=None,
-    type=float,
+    type=Number(0, MAX_MCID, low_open=True),
     help="Minimal clinically important difference (default: the template's pre-registered one).",
 )
 @click.option(
     "--threshold",
     default=None,
-    type=float,
+    type=Number(0.5, 1, high_open=True),
     help="Benefit is concluded when P(benefit >= MCID) exceeds this (default: the template's).",
 )
 @click.option(
     "--sims",
     default=2000,
     show_default=True,
-    type=int,
-    help="Simulated trials per design and scenario.",
+    type=Count(10, MAX_SIMS),
+    help=f"Simulated trials per design and scenario (at most {MAX_SIMS:,}; --sequential: at "
+    "least 100).",
 )
 @click.option(
     "--scheme",
@@ -174,7 +195,7 @@ def _refuse_options_of_the_other_kind(sequential: bool, fixed: dict, seq: dict) 
 )
 @click.option(
     "--max-blocks",
-    type=int,
+    type=Count(),
     default=None,
     help="With --sequential: the most blocks (default: the template's rule, else its blocks + 1).",
 )
@@ -186,7 +207,7 @@ def _refuse_options_of_the_other_kind(sequential: bool, fixed: dict, seq: dict) 
 )
 @click.option(
     "--target-fpr",
-    type=float,
+    type=Number(0, 0.5, low_open=True, high_open=True, hint=" (e.g. 0.05)"),
     default=None,
     help=f"With --sequential: the false alarm over all looks to stay within [default: "
     f"{DEFAULT_FALSE_POSITIVE_TARGET:g}].",
@@ -218,15 +239,14 @@ def design(
     Many trials are simulated for each design, once with the effect you hope for and once
     with no effect, and each is analysed with the template's prior, MCID and decision rule
     (by the exact engine, with the template's onset model if it has one; --tau shows what a
-    slower onset costs). The table
-    shows how often each design finds the benefit, how often it raises a false alarm and
-    how precise its estimate is, so you and your clinician can trade length against
-    certainty. It ends with the `nof1 protocol new` command for the recommended design.
+    slower onset costs). The table shows how often each design finds the benefit, how often
+    it raises a false alarm and how precise its estimate is, so you and your clinician can
+    trade length against certainty. It ends with the nof1 protocol new command for the recommended design.
 
     With --sequential: designs that look at the data after some blocks and stop early when
     the answer is clear. Three sets of boundaries are calibrated so that the false alarm over
     all looks stays within --target-fpr, and compared with the fixed designs; it ends with
-    the `nof1 protocol new --sequential` command that pre-registers the recommended rule.
+    the nof1 protocol new --sequential command that pre-registers the recommended rule.
     """
     data = read_template(template)
     own = protocol_from_template(data, start=_ANY_DAY)

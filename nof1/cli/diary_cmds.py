@@ -13,18 +13,29 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import force_option, passphrase_option, read_passphrase, trial_option
+from nof1.cli.common import (
+    date_format_option,
+    force_option,
+    passphrase_option,
+    read_passphrase,
+    trial_option,
+)
 from nof1.diary.entries import (
     RECALL_DAYS,
+    Entry,
+    adherence_text,
     check_date,
     check_recordable,
     parse_adherence,
     parse_date,
     parse_guess,
     parse_value,
+    takes_a_dose,
 )
 from nof1.diary.records import Record
+from nof1.diary.view import DiaryView
 from nof1.errors import DiaryError
+from nof1.plan.calendar import FIRST_DAYS, first_days_left_out
 from nof1.plan.files import check_output
 from nof1.plan.protocol import DayInfo, Outcome, Protocol
 from nof1.trial.handle import open_trial
@@ -50,20 +61,26 @@ def _checked(check):
     return proc
 
 
-def _ask_outcome(o: Outcome) -> str | None:
-    if o.kind == "binary":
-        answer = click.prompt(
-            f"{o.question} (yes/no)",
-            default="no",
-            value_proc=_checked(lambda t: parse_value(o, t)),
-        )
+def _ask_outcome(o: Outcome, current: float | None, correcting: bool) -> str | float | None:
+    """Ask one outcome. A correction shows the day's current value as the default (Enter
+    keeps it); a yes/no question has no default otherwise (Enter asks again, never 'no')."""
+    # Enter skips an optional score, and keeps a correction's unanswered question so; a
+    # yes/no question is always answered in a first entry.
+    skip = correcting or not (o.primary or o.kind == "binary")
+    if current is not None:
+        shown = ("yes" if current else "no") if o.kind == "binary" else f"{current:g}"
+        hint, default = "", shown
+    elif skip:
+        hint, default = ", Enter to skip", ""
     else:
-        answer = click.prompt(
-            f"{o.question} ({o.low:g}-{o.high:g}{'' if o.primary else ', Enter to skip'})",
-            default=None if o.primary else "",
-            show_default=False,
-            value_proc=_checked(lambda t: "" if t == "" and not o.primary else parse_value(o, t)),
-        )
+        hint, default = "", None
+    scale = "yes/no" if o.kind == "binary" else f"{o.low:g}-{o.high:g}"
+    answer = click.prompt(
+        f"{o.question} ({scale}{hint})",
+        default=default,
+        show_default=current is not None,
+        value_proc=_checked(lambda t: "" if t == "" and skip else parse_value(o, t)),
+    )
     return None if answer == "" else answer
 
 
@@ -80,49 +97,60 @@ def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
     what = f"period {p.index} of {len(protocol.periods)}, {p.kit}, day {info.day - (p.start - protocol.start).days + 1} of {protocol.period_days}"
     if protocol.open_allocation:
         what += f" ({protocol.treatments[protocol.open_allocation[p.index - 1]].name})"
-    return f"Diary for {when}: {what}{', washout day' if info.washout else ''}."
-
-
-def _takes_a_dose(protocol: Protocol, info: DayInfo) -> bool:
-    if info.period is None:
-        return False
-    if protocol.open_allocation:
-        return (
-            protocol.treatments[protocol.open_allocation[info.period.index - 1]].doses_per_day > 0
-        )
-    return True
+    first = f", {FIRST_DAYS}" if info.washout and first_days_left_out(protocol) else ""
+    return f"Diary for {when}: {what}{first}."
 
 
 def _ask(
-    protocol: Protocol, info: DayInfo
-) -> tuple[dict[str, float], str | None, bool | None, str]:
+    protocol: Protocol, info: DayInfo, current: Entry | None = None
+) -> tuple[dict[str, float], str | None, float | None, str]:
     """Ask for each outcome, and on a kit day the guess and adherence, then a note.
 
-    Run-in days have no kit: no guess and no adherence are asked, so none is stored. An
-    open-label trial has nothing to guess. Enter on adherence stores nothing (never a dose).
+    ``current``: the entry a correction replaces; each question shows its value as the
+    default, and Enter keeps it. Run-in days have no kit: no guess and no adherence are
+    asked (``check_kit_answers`` refuses them). An open-label trial has nothing to guess.
+    Enter on adherence stores nothing (never a dose).
     """
+    correcting = current is not None
+    old = current or Entry(info.date)
     values = {}
     for o in protocol.outcomes:
-        answer = _ask_outcome(o)
+        answer = _ask_outcome(o, old.values.get(o.name), correcting)
         if answer is not None:
             values[o.name] = answer
     guess = adherence = None
     if info.period is not None and protocol.blinded:
         a, b = protocol.treatments["A"].name, protocol.treatments["B"].name
+        skip = " (Enter to skip)" if correcting and old.guess is None else ""
         guess = click.prompt(
-            f"What do you think {info.period.kit} holds: A ({a}), B ({b}) or unsure?",
-            default="unsure",
-            value_proc=_checked(parse_guess),
+            f"What do you think {info.period.kit} holds: A ({a}), B ({b}) or unsure?{skip}",
+            default=old.guess or ("" if correcting else "unsure"),
+            show_default=not skip,
+            value_proc=_checked(lambda t: parse_guess(t, protocol)),
         )
-    if _takes_a_dose(protocol, info):
+    if takes_a_dose(protocol, info.date):
         adherence = click.prompt(
-            f"Did you take today's doses of {info.period.kit}? (yes/no, Enter to skip)",
-            default="",
-            show_default=False,
+            f"Did you take today's doses of {info.period.kit}? (yes, no, or a part: 0.5 or "
+            f"taken/planned, 1/2{'' if old.adherence is not None else '; Enter to skip'})",
+            default=adherence_text(old.adherence),
+            show_default=old.adherence is not None,
             value_proc=_checked(parse_adherence),
         )
-    note = click.prompt("Note (Enter to skip)", default="", show_default=False)
+    note = click.prompt(
+        "Note" + ("" if old.note else " (Enter to skip)"),
+        default=old.note,
+        show_default=bool(old.note),
+    )
     return values, guess, adherence, note
+
+
+def _current_entry(handle, day: date) -> Entry:
+    """The entry a correction of ``day`` replaces (refused before asking when none)."""
+    records = [] if handle.diary is None else handle.diary.history(day)
+    current = [r.entry for r in records if r.current]
+    if not current:
+        raise DiaryError(f"{day} has no entry to correct; record it without --correct")
+    return current[0]
 
 
 def _describe(record: Record, protocol: Protocol) -> str:
@@ -136,7 +164,7 @@ def _describe(record: Record, protocol: Protocol) -> str:
     if e.guess is not None:
         parts.append(f"guess={e.guess}")
     if e.adherence is not None:
-        parts.append(f"adherence={'yes' if e.adherence else 'no'}")
+        parts.append(f"adherence={adherence_text(e.adherence)}")
     if e.note:
         parts.append(f"note={e.note!r}")
     return " ".join(parts)
@@ -180,14 +208,21 @@ def _deviation(after_unblinding: bool, reason: str | None) -> str | None:
 @click.option(
     "--guess",
     default=None,
-    help="What you think today's kit holds: A (the active treatment), B (the control) or unsure.",
+    help="What you think today's kit holds: A (the active treatment), B (the control), "
+    "unsure, or a treatment's name.",
 )
-@click.option("--adherence", default=None, help="Dose taken as planned: yes or no.")
+@click.option(
+    "--adherence",
+    default=None,
+    help="Doses taken as planned: yes, no, or a part: a share (0.5, 50%) or taken/planned (1/2).",
+)
 @click.option("--note", default=None, help="Free text.")
 @click.option(
     "--correct",
     is_flag=True,
-    help="Correct this day's entry: values you give replace the old ones, the rest stay (the old entry is kept in the history).",
+    help="Correct this day's entry: values you give replace the old ones, the rest stay (the "
+    "old entry is kept in the history). Without values, each question shows the entry's "
+    "value and Enter keeps it; a correction that changes nothing is not stored.",
 )
 @_after_unblinding_options
 def record(
@@ -206,17 +241,29 @@ def record(
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise DiaryError(f"--outcome {item!r} must look like NAME=VALUE")
+        if name.strip() in values:  # which one was meant? neither is guessed
+            raise DiaryError(
+                f"--outcome {name.strip()} is given twice ({values[name.strip()]!r} and "
+                f"{value!r}); give each outcome once"
+            )
         values[name.strip()] = value
     handle = open_trial(trial)
     protocol = handle.protocol
     if all(v is None for v in (pain, guess, adherence, note)) and not values:
         check_date(protocol, d)  # a bad --date is refused before the questions
         check_recordable(d, today, recall_days=None if correct else RECALL_DAYS)
+        current = _current_entry(handle, d) if correct else None
         info = protocol.day_info(d)
         click.echo(_day_line(protocol, info, today))
-        values, guess, adherence, note = _ask(protocol, info)
+        values, guess, adherence, note = _ask(protocol, info, current)
     elif pain is not None:
-        values[protocol.primary.name] = pain
+        primary = protocol.primary.name
+        if primary in values:
+            raise DiaryError(
+                f"--pain {pain!r} and --outcome {primary}={values[primary]!r} both give "
+                f"{primary}; give it once"
+            )
+        values[primary] = pain
     rec = record_day(
         handle, d, values, guess, adherence, note, correct=correct, today=today, deviation=deviation
     )
@@ -251,10 +298,10 @@ def status(trial, day, as_json) -> None:
     if as_json:
         click.echo(json.dumps(s.to_dict(), indent=2))
         return
-    click.echo("\n".join(_status_lines(s, trial)))
+    click.echo("\n".join(_status_lines(s, trial, handle.protocol)))
 
 
-def _status_lines(s: Status, trial: Path) -> list[str]:
+def _status_lines(s: Status, trial: Path, protocol: Protocol) -> list[str]:
     """One screen: where the patient stands, progress, and what to do next."""
     t = f" --trial {trial}" if str(trial) != "." else ""
     if s.phase == "before":
@@ -287,9 +334,11 @@ def _status_lines(s: Status, trial: Path) -> list[str]:
             lines = [f"{where} On: {s.treatment} ({s.kit})."]
         else:
             lines = [f"{where} On: {s.treatment}: nothing to take."]
-        if s.washout:
+        if s.washout and first_days_left_out(protocol):
             lines.append(
-                "Washout day: keep to the plan as usual; the score is kept out of the analysis."
+                f"{FIRST_DAYS[0].upper()}{FIRST_DAYS[1:]}: keep to the plan and record as usual; "
+                "their scores are left out of the analysis, while the kit's effect builds up "
+                "(and the previous kit's fades)."
             )
     recall = f", {s.recall_entries} of them recall entries" if s.recall_entries else ""
     if s.late_entries:
@@ -369,6 +418,18 @@ def _look_lines(s: Status, t: str) -> list[str]:
     return lines
 
 
+def _warn_if_altered(diary: DiaryView, what: str) -> None:
+    """Say on stderr, first, that the diary's chain does not hold (it was altered or damaged
+    outside nof1), naming every problem."""
+    problems = diary.chain.problems
+    if problems:
+        click.echo(
+            f"WARNING: this diary was altered outside nof1, so {what} may not be what was "
+            f"recorded: {'; '.join(problems)}",
+            err=True,
+        )
+
+
 @cli.command()
 @trial_option()
 @click.option("--date", "day", required=True, help="Day (YYYY-MM-DD).")
@@ -378,13 +439,7 @@ def history(trial, day, as_json) -> None:
     handle = open_trial(trial)
     diary = handle.existing_diary()
     records = diary.history(day)
-    problems = diary.chain.problems
-    if problems:
-        click.echo(
-            "WARNING: this diary was altered outside nof1, so what follows may not be what "
-            f"was recorded: {'; '.join(problems)}",
-            err=True,
-        )
+    _warn_if_altered(diary, "what follows")
     if as_json:
         click.echo(
             json.dumps(
@@ -424,11 +479,14 @@ def history(trial, day, as_json) -> None:
 @trial_option()
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--correct", is_flag=True, help="Rows for days already recorded correct them.")
+@date_format_option()
 @_after_unblinding_options
-def import_(trial, csv_file, correct, after_unblinding, reason) -> None:
+def import_(trial, csv_file, correct, date_format, after_unblinding, reason) -> None:
     """Import diary rows from a CSV (date, outcomes, guess, adherence, note): all or none.
 
-    Days after today are refused. A row for a day 1 to 3 days back is kept as a recall
+    Separated by commas, semicolons or tabs (the header line tells). Scores are plain
+    decimals (6 or 6.5; in a file separated by semicolons or tabs also 6,5). Days after
+    today are refused. A row for a day 1 to 3 days back is kept as a recall
     entry, one for an older day as a late entry: the report counts them and shows the
     result without them.
     """
@@ -438,6 +496,7 @@ def import_(trial, csv_file, correct, after_unblinding, reason) -> None:
         correct=correct,
         deviation=_deviation(after_unblinding, reason),
         today=date.today(),
+        date_format=date_format,
     )
     click.echo(f"Imported {n} entries from {csv_file}.")
 
@@ -456,7 +515,7 @@ def export(trial, csv_file, anonymise, force) -> None:
 
     The file is readable by you only (mode 0600): it holds dates, scores and notes. A note
     that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
-    return) is written with a leading ' so that it shows as text; `nof1 import` removes
+    return) is written with a leading ' so that it shows as text; nof1 import removes
     that ' again. CSV_FILE is never one of a trial's own files.
     """
     if anonymise:
@@ -466,7 +525,9 @@ def export(trial, csv_file, anonymise, force) -> None:
         click.echo(f"Exported {n} anonymised days to {csv_file} (readable by you only).")
         return
     check_output(csv_file, force=force, what="export")
-    n = open_trial(trial).existing_diary().export_csv(csv_file, force=force)
+    diary = open_trial(trial).existing_diary()
+    _warn_if_altered(diary, "the export")
+    n = diary.export_csv(csv_file, force=force)
     click.echo(f"Exported {n} records to {csv_file} (readable by you only).")
 
 
@@ -484,6 +545,7 @@ def unblind(trial, passphrase_file, early, reason) -> None:
     handle = open_trial(trial)
     # Everything that can be refused is refused before the helper types the passphrase.
     today = date.today()
+    # It reads the diary: a damaged one is refused before the passphrase too.
     check_unblind(handle, early, reason, today)
     passphrase = read_passphrase(passphrase_file)
     protocol, u = unblind_trial(handle, passphrase, early=early, reason=reason, today=today)

@@ -34,8 +34,8 @@ def interim(trial: Path, passphrase_file: Path | None) -> None:
     A look is due from the day after its block ends until the next block is complete;
     other days are refused. A look with too few scores in some kit is refused (and the
     refusal recorded). A repeated look at the same point gives the same decision and is
-    recorded again. Each look prints a code for the clinician. After a STOP, `nof1
-    unblind` may run before the planned end.
+    recorded again. Each look prints a code for the clinician. After a STOP, nof1
+    unblind may run before the planned end.
     """
     today = date.today()
     # Everything that can be refused is refused before the helper types the passphrase.

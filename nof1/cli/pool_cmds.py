@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
+from nof1.analysis.models.base import MAX_DRAWS
 from nof1.cli import cli
-from nof1.cli.common import exit_without_conclusion, force_option, seed_option
+from nof1.cli.common import Count, Number, exit_without_conclusion, force_option, seed_option
 from nof1.plan.files import check_output
 from nof1.report.pooled import write_pool_report
 from nof1.research.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
@@ -36,16 +37,20 @@ from nof1.research.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
 @click.option("--likelihood", type=click.Choice(LIKELIHOODS), default="normal", show_default=True)
 @click.option(
     "--mcid",
-    type=float,
+    type=Number(0, low_open=True),
     default=None,
     help="Minimal clinically important difference (default: 1 point per 10 of scale).",
 )
 @seed_option("Random seed (MCMC and predictive draws).")
 @click.option(
-    "--draws", type=int, default=1000, show_default=True, help="MCMC draws per chain (4 chains)."
+    "--draws",
+    type=Count(100, MAX_DRAWS),
+    default=1000,
+    show_default=True,
+    help=f"MCMC draws per chain (4 chains; 100 to {MAX_DRAWS:,}).",
 )
 def pool(files, as_json, out, force, engine, outcome, likelihood, mcid, seed, draws) -> None:
-    """Pool anonymised series (``nof1 export --anonymise``) in a hierarchical model.
+    """Pool anonymised series (from nof1 export --anonymise) in a hierarchical model.
 
     Every file is checked before anything is fitted; a bad file is named with its line.
     Exit status 3 when the MCMC fit fails its convergence checks: the numbers are printed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from dataclasses import asdict
 from datetime import date
 
 import click
@@ -12,6 +13,7 @@ import click
 from nof1.analysis.series import SCHEMES
 from nof1.cli import cli
 from nof1.cli.common import (
+    Count,
     check_sequential_options,
     passphrase_option,
     read_passphrase,
@@ -19,8 +21,8 @@ from nof1.cli.common import (
     trial_option,
 )
 from nof1.diary.entries import parse_date
-from nof1.plan.calendar import calendar, look_dates
-from nof1.plan.protocol import Protocol, load_protocol
+from nof1.plan.calendar import calendar, first_days_left_out, look_dates
+from nof1.plan.protocol import Outcome, Protocol, load_protocol
 from nof1.plan.sealing import PASSPHRASE_RULE
 from nof1.plan.stopping import SequentialRule, rule_to_toml
 from nof1.plan.templates import protocol_from_template
@@ -119,6 +121,24 @@ def _echo_looks(p: Protocol, trial) -> None:
     click.echo(_wrap(_WHO_LOOKS.format(command=command, needs=needs)))
 
 
+def _scale(o: Outcome) -> str:
+    """An outcome's scale in words: ``0-10, lower is better`` or ``yes or no``."""
+    if o.kind == "binary":
+        return "yes or no"
+    return f"{o.low:g}-{o.high:g}, {'lower' if o.lower_is_better else 'higher'} is better"
+
+
+def _echo_outcomes(p: Protocol) -> None:
+    """Each outcome: its name (what `nof1 record --outcome NAME=X` takes), scale and question."""
+    click.echo("  Outcomes, recorded every day:")
+    for o in p.outcomes:
+        role = (
+            "primary" if o.primary else ("side effect" if o.role == "side-effect" else "secondary")
+        )
+        click.echo(f"    {o.name} ({role}): {o.label}; {_scale(o)}")
+        click.echo(_wrap(f"asked: {o.question}", indent="      "))
+
+
 @cli.group()
 def protocol() -> None:
     """Create and show the trial protocol."""
@@ -135,17 +155,17 @@ def protocol() -> None:
     "For demos and tests. Blinded: mixed with a random salt sealed with the allocation (the seed alone does not reproduce it); open label: reproduces it."
 )
 @click.option(
-    "--blocks", type=int, default=None, help="Number of blocks (each: one A and one B period)."
+    "--blocks", type=Count(), default=None, help="Number of blocks (each: one A and one B period)."
 )
-@click.option("--period-days", type=int, default=None, help="Length of each period in days.")
+@click.option("--period-days", type=Count(), default=None, help="Length of each period in days.")
 @click.option(
     "--washout-days",
-    type=int,
+    type=Count(),
     default=None,
     help="Days at the start of each period left out of the primary analysis.",
 )
 @click.option(
-    "--run-in-days", type=int, default=None, help="Baseline days before the first period."
+    "--run-in-days", type=Count(), default=None, help="Baseline days before the first period."
 )
 @click.option(
     "--scheme",
@@ -162,12 +182,12 @@ def protocol() -> None:
 @click.option(
     "--sequential",
     is_flag=True,
-    help="Pre-register interim looks that may stop the trial early (rule as `nof1 design "
-    "--sequential` recommends; simulated here, which takes a while).",
+    help="Pre-register interim looks that may stop the trial early (rule as nof1 design "
+    "--sequential recommends; simulated here, which takes a while).",
 )
 @click.option(
     "--max-blocks",
-    type=int,
+    type=Count(),
     default=None,
     help="With --sequential: the most blocks the trial runs (default: the template's rule, "
     "else one more than its blocks).",
@@ -198,8 +218,8 @@ def protocol_new(
     helper's passphrase). Give the passphrase to nobody but the helper who packs the kits.
 
     With --sequential the protocol also pre-registers interim looks: after some blocks the
-    helper or clinician runs `nof1 interim`, which may stop the trial early for efficacy or
-    futility. Its boundaries are simulated and calibrated now, as `nof1 design --sequential`
+    helper or clinician runs nof1 interim, which may stop the trial early for efficacy or
+    futility. Its boundaries are simulated and calibrated now, as nof1 design --sequential
     does, so that the chance of a false alarm over all looks stays at or below 5%.
     """
     today = date.today()
@@ -217,10 +237,13 @@ def protocol_new(
         )
     if sequential:
         max_blocks, _ = check_sequential_options(max_blocks if max_blocks is not None else blocks)
-        # Checked before the simulation starts, as protocol_from_template would after it.
-        overrides = dict(period_days=period_days, washout_days=washout_days,
-                         run_in_days=run_in_days, scheme=scheme)  # fmt: skip
-        protocol_from_template(spec, start=start_date, blocks=max_blocks, **overrides)
+    # Checked before the passphrase is asked for and a rule simulated, as create_trial would
+    # after them: a design or start beyond the limits is refused at once.
+    overrides = dict(period_days=period_days, washout_days=washout_days,
+                     run_in_days=run_in_days, scheme=scheme)  # fmt: skip
+    protocol_from_template(
+        spec, start=start_date, blocks=max_blocks if sequential else blocks, **overrides
+    )
     blinded = spec.get("trial", {}).get("blinded", True)
     if blinded and passphrase_file is None:
         click.echo(
@@ -228,7 +251,7 @@ def protocol_new(
             "only the helper should know it.",
             err=True,
         )
-    passphrase = read_passphrase(passphrase_file, confirm=True) if blinded else None
+    passphrase = read_passphrase(passphrase_file, new=True) if blinded else None
     rule = (
         _simulate_rule(spec, max_blocks, period_days, washout_days, run_in_days, scheme)
         if sequential
@@ -333,6 +356,7 @@ def protocol_show(trial, as_json):
                     "commitment": p.commitment,
                     "registration": p.registration,
                     "fingerprint": p.fingerprint,
+                    "outcomes": [asdict(o) for o in p.outcomes],
                     "calendar": [
                         {
                             "label": r.label,
@@ -378,6 +402,7 @@ def protocol_show(trial, as_json):
         f"  Pre-registered analysis: primary outcome {p.primary.name}, prior {a.prior}, MCID {a.mcid:g}, "
         f"benefit if P(benefit >= MCID) > {a.threshold:g}"
     )
+    _echo_outcomes(p)
     click.echo(f"  Allocation commitment: {p.commitment}")
     click.echo(
         f"  Fingerprint: {p.fingerprint or 'none (an older protocol: run `nof1 protocol upgrade`)'}"
@@ -390,7 +415,11 @@ def protocol_show(trial, as_json):
             if r.kit and not r.arm
             else (f"{r.kit}: arm {r.arm}" if r.arm else "no kit")
         )
-        wash = f" (washout until {r.washout_until})" if r.washout_until else ""
+        wash = (
+            f" (its first days, to {r.washout_until}, not analysed)"
+            if r.washout_until and first_days_left_out(p)
+            else ""
+        )
         click.echo(f"  {r.start} to {r.end}  {r.label:<28} {kit}{wash}")
     if p.sequential is not None:
         _echo_looks(p, trial)

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import click
 
+from nof1.analysis.models.base import MAX_DRAWS
 from nof1.cli import cli
-from nof1.cli.common import csv_options, csv_source, force_option, seed_option, trial_option
+from nof1.cli.common import (
+    Count,
+    Number,
+    csv_options,
+    csv_source,
+    force_option,
+    seed_option,
+    trial_option,
+)
 
 
 @cli.command()
@@ -40,29 +49,38 @@ from nof1.cli.common import csv_options, csv_source, force_option, seed_option, 
 )
 @click.option(
     "--mcid",
-    type=float,
+    type=Number(0, low_open=True),
     default=None,
     help="Minimal clinically important difference (default: as pre-registered, else 1).",
 )
 @seed_option("Random seed of the posterior draws.")
 @click.option(
     "--draws",
-    type=click.IntRange(min=1),
+    type=Count(1, MAX_DRAWS),
     default=None,
-    help="Posterior draws per chain (mcmc; default 1000).",
+    help=f"Posterior draws per chain (mcmc; default 1000, at most {MAX_DRAWS:,}).",
 )
-def report(out, force, trial, csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
-    """Write the clinician's report: effect, certainty, blinding, checks, on one page.
+def report(out, force, trial, csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
+    """Write the clinician's report: one HTML file for the treating clinician.
+
+    The file is self-contained (figures embedded, nothing fetched), so it opens offline and
+    can be mailed. It gives the effect and how certain it is, the pre-registered verdict,
+    whether blinding held and the model's checks; from a trial, also the protocol and
+    whether the trial's files still match their commitments. Printed from a browser on A4
+    it takes four pages or fewer (a long list of deviations or late entries adds more).
 
     \b
-    After unblinding:   nof1 report --trial mytrial --out report.html
-    From any CSV:       nof1 report --csv diary.csv --outcome pain --treatment arm --out report.html
+    After unblinding:
+      nof1 report --trial mytrial --out report.html
+    From any CSV (one row per day):
+      nof1 report --csv diary.csv --outcome pain --treatment arm \\
+        --active magnesium --out report.html
     """
     from nof1.plan.files import check_output
     from nof1.report import csv_report, trial_report, write_report
 
     check_output(out, force=force, what="report")  # before the analysis, not after it
     options = dict(engine=engine, likelihood=likelihood, prior=prior, mcid=mcid, seed=seed, draws=draws, announce=lambda message: click.echo(message, err=True))  # fmt: skip
-    source = csv_source(csv_path, outcome, treatment, active, time_col, block_col, higher_is_better, low, high, outcome_with_trial=False)  # fmt: skip
+    source = csv_source(csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, outcome_with_trial=False)  # fmt: skip
     html = trial_report(trial, **options) if source is None else csv_report(**source, **options)
     click.echo(f"Report written to {write_report(out, html, force=force)}")

@@ -19,7 +19,6 @@ changes (docs/sequential.md, ``tests/test_sequential_design.py``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -29,7 +28,13 @@ import numpy as np
 
 from nof1.analysis.series import washout_mode
 from nof1.design.boundaries import apply_rule, crosses_efficacy
-from nof1.design.fixed import DESIGN_GRID_SIZE, DESIGN_TAU_POINTS, analyse_batch
+from nof1.design.fixed import (
+    DESIGN_GRID_SIZE,
+    DESIGN_TAU_POINTS,
+    analyse_batch,
+    check_assumptions,
+)
+from nof1.design.fixed import check_number as _check_number
 from nof1.design.simulate import Layout, SimulatedBatch, simulate_batch
 from nof1.errors import ProtocolError
 from nof1.plan.protocol import Protocol
@@ -154,12 +159,6 @@ class _Plan:
 # ------------------------------------------------------------------ checks and the plan
 
 
-def _check_number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ProtocolError(f"{what} must be a number, got {value!r}")
-    return float(value)
-
-
 def _default_max_blocks(template: dict[str, Any]) -> int:
     rule = template_rule(template)
     if rule is not None:
@@ -183,15 +182,7 @@ def _plan(template: dict[str, Any], max_blocks: int | None) -> _Plan:
 
 
 def _check_scenario(s: Scenario) -> None:
-    # The bounds only keep typos out (and each scenario's seed words non-negative).
-    if not -100 <= _check_number(s.effect, "effect") <= 100:
-        raise ProtocolError(f"effect must be between -100 and 100 points, got {s.effect:g}")
-    if not 0 < _check_number(s.sd, "sd") <= 100:
-        raise ProtocolError(f"sd must be positive and at most 100, got {s.sd:g}")
-    if not -1 < _check_number(s.rho, "rho") < 1:
-        raise ProtocolError(f"rho must lie strictly between -1 and 1, got {s.rho:g}")
-    if not 0 <= _check_number(s.tau, "tau") <= 365:
-        raise ProtocolError(f"tau must be 0-365 days, got {s.tau:g}")
+    check_assumptions(s.effect, s.sd, s.rho, s.tau)
 
 
 def design_scenarios(

@@ -44,6 +44,7 @@ from nof1.design.boundaries import (
     calibrate_efficacy,
     futility_candidates,
 )
+from nof1.design.fixed import check_sims
 from nof1.design.looks import (
     CALIBRATION_RHOS,
     LookSimulation,
@@ -131,6 +132,7 @@ def _check_looks(looks: Sequence[int] | None, max_blocks: int) -> tuple[int, ...
 def _check_common(sims: Any, seed: Any, target: Any) -> None:
     if isinstance(sims, bool) or not isinstance(sims, int) or sims < 100:
         raise ProtocolError(f"sims must be a whole number of at least 100, got {sims!r}")
+    check_sims(sims, least=100)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ProtocolError(f"seed must be a whole number 0 or more, got {seed!r}")
     if not 0 < _check_number(target, "target") < 0.5:

@@ -17,7 +17,9 @@ look, say), and ``verify`` checks its link like any other.
 
 An edit, a deletion or an insertion that bypasses nof1 (dropping SQLite's triggers is
 enough) breaks a hash, a link, the id sequence or the match between a table row and its
-record; ``verify`` names which. Someone who rewrites the whole chain consistently is not
+record; ``verify`` names which. So does damage to the chain itself: a record whose content
+is not the JSON object its kind holds (``decode``), or a chain table dropped or rebuilt
+without a column; the rows it covered are still read, and nothing proves them. Someone who rewrites the whole chain consistently is not
 caught here: ``docs/security.md`` says what is.
 """
 
@@ -30,8 +32,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from nof1.plan.stopping import DECISIONS
+
 #: The ``prev`` of the first record.
 GENESIS = "0" * 64
+#: The chain's table, and its columns in the order ``read`` selects them.
+TABLE = "chain"
+COLUMNS = ("seq", "kind", "content", "prev", "hash")
+#: What the content of each kind of record must hold for nof1 to use it, and of which type
+#: (``decode``); other keys may be there too. "time" is UTC ISO 8601 text.
+_FIELDS: dict[str, dict[str, str]] = {
+    "entry": {"id": "int", "date": "text", "outcomes": "text", "recorded_at": "time"},
+    "unblinding": {
+        "id": "int",
+        "unblinded_at": "time",
+        "early": "int",
+        "reason": "text",
+        "arms": "text",
+        "salt": "text",
+    },  # fmt: skip
+    "protocol": {"registration": "text", "document": "text"},
+    "migration": {"entries_before": "int", "at": "time"},
+    "look": {"look": "int", "after_block": "int", "decision": "text", "at": "time"},
+    "look-refused": {"look": "int", "after_block": "int", "at": "time"},
+}
 
 _SCHEMA = (
     """CREATE TABLE chain (
@@ -56,6 +80,67 @@ def canonical(content: dict[str, Any]) -> str:
 def link_hash(prev: str, kind: str, content: str) -> str:
     """SHA-256 (hex) of one chain record, which covers the hash of the record before."""
     return hashlib.sha256(f"{prev}\n{kind}\n{content}".encode()).hexdigest()
+
+
+def shown(value: object) -> str:
+    """A stored value as an error message names it: NULL, a BLOB's size, or a short repr."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"a BLOB of {len(value)} bytes"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:36] + "...'"
+
+
+def is_utc_time(value: object) -> bool:
+    """Whether ``value`` is ISO 8601 text of a time with its offset, as nof1 stores times."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _field_problem(key: str, value: object, kind: str) -> str | None:
+    if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+        return f"its {key!r} is {shown(value)}, not a whole number"
+    if kind == "text" and not isinstance(value, str):
+        return f"its {key!r} is {shown(value)}, not text"
+    if kind == "time" and not is_utc_time(value):
+        return f"its {key!r} is {shown(value)}, not a UTC time"
+    return None
+
+
+def decode(kind: str, text: object) -> dict[str, Any]:
+    """The content of one chain record, checked to hold what its kind needs (``_FIELDS``).
+
+    Raises
+    ------
+    ValueError : what is wrong, as a phrase ("its content is not JSON").
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"its content is {shown(text)}, not text")
+    try:
+        content = json.loads(text)
+    except ValueError:
+        raise ValueError("its content is not JSON") from None
+    if not isinstance(content, dict):
+        raise ValueError("its content is not a JSON object")
+    for key, field_kind in _FIELDS.get(kind, {}).items():
+        problem = _field_problem(key, content.get(key), field_kind)
+        if problem is not None:
+            raise ValueError(problem)
+    if kind == "look" and content["decision"] not in DECISIONS:
+        raise ValueError(f"its decision {shown(content['decision'])} is not one nof1 makes")
+    if kind == "protocol":
+        try:
+            document = json.loads(content["document"])
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise ValueError("its protocol document is not a JSON object")
+    return content
 
 
 def row(con: sqlite3.Connection, table: str, row_id: int) -> dict[str, Any]:
@@ -166,6 +251,8 @@ class ChainRows:
     sequences : ``sqlite_sequence`` (table name -> last id given).
     tables : every table of the file and its columns, as the file's own schema says (so a
         reader can refuse a column it does not know).
+    missing : why the chain could not be read at all (its table dropped, or rebuilt without
+        a column), or "" when it was.
     """
 
     chain: tuple[tuple[int, str, str, str, str], ...]
@@ -173,6 +260,7 @@ class ChainRows:
     unblinding: dict[str, Any] | None
     sequences: dict[str, int]
     tables: dict[str, tuple[str, ...]]
+    missing: str = ""
 
 
 def read(con: sqlite3.Connection) -> ChainRows:
@@ -180,8 +268,22 @@ def read(con: sqlite3.Connection) -> ChainRows:
     process cannot make the reader see half a record."""
     con.execute("BEGIN")
     try:
-        chain = con.execute("SELECT seq, kind, content, prev, hash FROM chain ORDER BY seq")
-        chain = tuple(chain.fetchall())
+        names = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        tables = {
+            name: tuple(r[1] for r in con.execute(f"PRAGMA table_info('{name}')"))
+            for (name,) in names
+        }
+        lacking = [c for c in COLUMNS if c not in tables.get(TABLE, COLUMNS)]
+        if TABLE not in tables:
+            missing = f"the diary has no table {TABLE!r} (its hash chain)"
+        elif lacking:
+            missing = f"the diary's table {TABLE!r} has no column {lacking[0]!r}"
+        else:
+            missing = ""
+        chain = ()
+        if not missing:
+            cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} ORDER BY seq")
+            chain = tuple(cur.fetchall())
         cur = con.execute("SELECT * FROM entries ORDER BY id")
         columns = [d[0] for d in cur.description]
         entries = {r[0]: dict(zip(columns, r, strict=True)) for r in cur.fetchall()}
@@ -190,19 +292,18 @@ def read(con: sqlite3.Connection) -> ChainRows:
         if unblinding is not None:
             unblinding = dict(zip([d[0] for d in cur.description], unblinding, strict=True))
         sequences = dict(con.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
-        names = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        tables = {
-            name: tuple(r[1] for r in con.execute(f"PRAGMA table_info('{name}')"))
-            for (name,) in names
-        }
     finally:
         con.execute("COMMIT")
-    return ChainRows(chain, entries, unblinding, sequences, tables)
+    return ChainRows(chain, entries, unblinding, sequences, tables, missing)
 
 
 def check(rows: ChainRows) -> ChainCheck:
     """Verify the chain of rows read by ``read``: its links, its id sequences and its match
     with the tables."""
+    if rows.missing:
+        # Nothing to link the rows to: one problem, not one per row.
+        problem = f"{rows.missing}, so nothing proves the diary's history"
+        return ChainCheck(len(rows.entries), (problem,))
     return _check(rows.chain, rows.entries, rows.unblinding, rows.sequences)
 
 
@@ -225,16 +326,34 @@ def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (
     anchors = []
     expected = 1
     for seq, kind, text, link, digest in chain:
+        bad = next(
+            (f"its {name} is {shown(v)}, not {'a whole number' if name == 'seq' else 'text'}"
+             for name, v in zip(COLUMNS, (seq, kind, text, link, digest), strict=True)
+             if not isinstance(v, int if name == "seq" else str)),
+            None,
+        )  # fmt: skip
+        if bad is not None:
+            problems.append(f"diary record {shown(seq)} of the chain is damaged: {bad}")
+            if isinstance(seq, int):  # its place still counts: no gap is reported for it
+                expected = seq + 1
+            prev = digest if isinstance(digest, str) else prev
+            continue
         if seq != expected:
             gap = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
             problems.append(f"diary record {gap} of the chain is missing (deleted)")
         elif link != prev:
             problems.append(f"the diary chain's link before record {seq} is broken")
+        try:
+            content = decode(kind, text)
+        except ValueError as exc:
+            content = None
+            problems.append(f"diary record {seq} of the chain ({kind}) is damaged: {exc}")
         if digest != link_hash(link, kind, text):
             problems.append(f"diary record {seq} of the chain ({kind}) was altered")
         # Go on past a break, so that every later record is still matched with its row.
         prev, expected = digest, seq + 1
-        content = json.loads(text)
+        if content is None:
+            continue
         if kind == "entry":
             linked[content["id"]] = content
         elif kind == "unblinding":
@@ -262,8 +381,8 @@ def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (
     top = max([*ids, sequences.get("entries", 0)]) if ids or "entries" in sequences else 0
     missing = sorted(set(range(1, top + 1)) - set(entries) - set(linked))
     if missing:
-        shown = ", ".join(f"#{i}" for i in missing[:5])
-        problems.append(f"diary entries {shown} are missing: the ids have gaps (deleted)")
+        listed = ", ".join(f"#{i}" for i in missing[:5])
+        problems.append(f"diary entries {listed} are missing: the ids have gaps (deleted)")
     if (unblinding is None) != (unblinding_record is None):
         problems.append(
             "the unblinding record was deleted"

@@ -37,6 +37,7 @@ from nof1.diary.schema import (
     _connect,
     _connect_readonly,
     _create_diary,
+    sqlite_problem,
 )
 from nof1.diary.signed import check_signed, head_text
 from nof1.diary.view import (
@@ -72,18 +73,23 @@ class Diary:
         self._con = con
         self._document = document
         self._head = (0, chain.GENESIS)
-        self._readonly = bool(con.execute("PRAGMA query_only").fetchone()[0])
         self._view: DiaryView | None = None
+        try:
+            self._readonly = bool(con.execute("PRAGMA query_only").fetchone()[0])
+            view = read_view(con, path, tuple(o.name for o in protocol.outcomes))
+        except BaseException:
+            # A damaged diary: closed at once, so SQLite removes its -wal and -shm files
+            # (an open connection left to the end of the process would leave them behind).
+            con.close()
+            raise
+        #: The hash chain as verified when the diary was opened (``nof1.diary.chain``).
+        self.chain = view.chain
         if self._readonly:
-            # Nothing changes through a read-only connection: read it once, verified.
-            self._view = read_view(con, path, tuple(o.name for o in protocol.outcomes))
-            #: The hash chain as verified when the diary was opened (``nof1.diary.chain``).
-            self.chain = self._view.chain
-        else:
-            self.chain = chain.verify(con)
+            # Nothing changes through a read-only connection: its view is kept.
+            self._view = view
+        elif self.chain.ok and not self.chain.anchors:
             # A diary just created or given its chain learns its protocol.
-            if self.chain.ok and not self.chain.anchors:
-                self.anchor_protocol()
+            self.anchor_protocol()
 
     def __enter__(self) -> Diary:
         return self
@@ -99,8 +105,8 @@ class Diary:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it or nothing, serialised against other writers.
 
-        SQLite failures (busy past the timeout, read-only file, full disk) become a
-        ``DiaryError``; the transaction is rolled back, so nothing is half-written.
+        SQLite failures (busy past the timeout, read-only file, full disk, a damaged file)
+        become a ``DiaryError``; the transaction is rolled back, so nothing is half-written.
         """
         if not self.chain.ok:
             raise DiaryError(
@@ -117,8 +123,9 @@ class Diary:
                 if self._con.in_transaction:
                     self._con.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
-            raise DiaryError(f"cannot write {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            problem = sqlite_problem(exc, self.path)
+            raise DiaryError(f"cannot write {self.path}: {problem}") from None
 
     # ---- reading
 
@@ -160,7 +167,7 @@ class Diary:
         return self.view().export_frame()
 
     def _record(self, row_id: int) -> Record:
-        return record_from_row(chain.row(self._con, "entries", row_id))
+        return record_from_row(chain.row(self._con, "entries", row_id), self.path)
 
     # ---- writing
 
@@ -203,11 +210,15 @@ class Diary:
         recall: bool = False,
         deviation: str | None = None,
         late: bool = False,
-    ) -> int:
+        skip_unchanged: bool = False,
+    ) -> int | None:
         """Insert one checked entry inside an open write transaction; return its id.
 
         ``merge``: a correction keeps the superseded entry's values it does not restate, so
         ``nof1 record --correct --pain 7`` fixes the pain score and nothing else.
+        A correction that leaves the day's entry as it is is not stored: it raises
+        ``DiaryError``, or with ``skip_unchanged`` returns None (an import re-reading
+        days it already holds).
         """
         previous = self._current_id(entry.date)
         if previous is not None and not correct:
@@ -216,15 +227,22 @@ class Diary:
             )
         if previous is None and correct:
             raise DiaryError(f"{entry.date} has no entry to correct; record it without --correct")
-        if merge and previous is not None:
+        if previous is not None:
             old = self._record(previous).entry
-            entry = Entry(
-                date=entry.date,
-                values={**old.values, **entry.values},
-                guess=entry.guess if entry.guess is not None else old.guess,
-                adherence=entry.adherence if entry.adherence is not None else old.adherence,
-                note=entry.note or old.note,
-            )
+            if merge:
+                entry = Entry(
+                    date=entry.date,
+                    values={**old.values, **entry.values},
+                    guess=entry.guess if entry.guess is not None else old.guess,
+                    adherence=entry.adherence if entry.adherence is not None else old.adherence,
+                    note=entry.note or old.note,
+                )
+            if entry == old:
+                if skip_unchanged:
+                    return None
+                raise DiaryError(
+                    f"Nothing changed: the entry for {entry.date} already holds these values."
+                )
         new_id = _insert_row(self._con, entry, previous, recall, deviation, late)
         self._head = chain.append(
             self._con, "entry", chain.row(self._con, "entries", new_id), self._head
@@ -249,7 +267,8 @@ class Diary:
         Raises
         ------
         DiaryError : the entry does not fit the protocol, the day already has an entry and
-            ``correct`` is False, or ``correct`` is True and there is nothing to correct;
+            ``correct`` is False, or ``correct`` is True and there is nothing to correct or
+            the correction changes nothing ("Nothing changed: ...", nothing is stored);
             the trial is unblinded and no ``deviation`` reason is given (or one is given
             before unblinding); the diary's chain does not hold.
         """
@@ -283,7 +302,8 @@ class Diary:
 
         Returns
         -------
-        int : the number of entries imported.
+        int : the number of entries imported; with ``correct``, a row that holds what its
+            day already holds is not stored again, and not counted.
 
         Raises
         ------
@@ -308,15 +328,20 @@ class Diary:
         that ``import_diary`` reads the file once): as ``import_csv``."""
         with self._write():
             self._check_frozen(deviation)
+            stored = 0
             for line, entry in entries:
                 recall, late = (
                     (False, False) if today is None else lateness(entry.date, today, correct)
                 )
                 try:
-                    self._insert(entry, correct, recall=recall, deviation=deviation, late=late)
+                    new_id = self._insert(
+                        entry, correct, recall=recall, deviation=deviation, late=late,
+                        skip_unchanged=True,
+                    )  # fmt: skip
                 except DiaryError as exc:
                     raise DiaryError(f"{path} line {line}: {exc}") from None
-        return len(entries)
+                stored += new_id is not None
+        return stored
 
     def export_csv(self, path: str | Path, force: bool = False) -> int:
         """``DiaryView.export_csv`` of the diary as it is now."""
@@ -326,10 +351,7 @@ class Diary:
 
     def looks(self) -> tuple[Look, ...]:
         """Every interim look recorded, oldest first (a repeated look appears each time)."""
-        if self._view is not None:
-            return self._view.looks()
-        rows = self._con.execute("SELECT content FROM chain WHERE kind = 'look' ORDER BY seq")
-        return tuple(look_from_content(json.loads(text)) for (text,) in rows.fetchall())
+        return self.view().looks()
 
     def stopped(self) -> Look | None:
         """The first look that said STOP and that nof1 may act on (signed by the helper, on
@@ -415,7 +437,8 @@ class Diary:
         row = cur.fetchone()
         if row is None:
             return None
-        return unblinding_from_row(dict(zip([d[0] for d in cur.description], row, strict=True)))
+        columns = [d[0] for d in cur.description]
+        return unblinding_from_row(dict(zip(columns, row, strict=True)), self.path)
 
     def allocation(self) -> Allocation | None:
         """The revealed allocation, or None before unblinding."""
@@ -519,7 +542,7 @@ def _insert_row(
             entry.date.isoformat(),
             json.dumps(dict(entry.values), sort_keys=True),
             entry.guess,
-            None if entry.adherence is None else int(entry.adherence),
+            None if entry.adherence is None else float(entry.adherence),
             entry.note,
             datetime.now(UTC).isoformat(timespec="microseconds"),
             supersedes,

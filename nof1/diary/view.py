@@ -5,6 +5,11 @@ exactly the rows it read, so what was verified is what every later stage sees: a
 another process cannot slip a row in between the check and the analysis. Everything a
 reader asks of a diary (the current entries, a day's history, the deviations, the looks)
 is then answered from those rows, in memory.
+
+Every row is checked as it is read (``record_from_row``, ``unblinding_from_row``): a value
+nof1 would never have stored (outcomes that are not JSON, a date that is not a date, a text
+where a number belongs, a NULL) is a ``DamagedDiaryError`` naming the row, the column and
+the value, so no command goes on with a diary it cannot read as it was written.
 """
 
 from __future__ import annotations
@@ -18,8 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nof1.diary import chain
-from nof1.diary.entries import ENTRY_COLUMNS, Entry, neutralise_text, parse_date
+from nof1.diary.chain import shown
+from nof1.diary.entries import (
+    ENTRY_COLUMNS,
+    GUESSES,
+    Entry,
+    adherence_text,
+    neutralise_text,
+    parse_date,
+)
 from nof1.diary.records import Look, Record, Unblinding
+from nof1.diary.schema import damaged
 from nof1.plan.files import check_output, write_output
 from nof1.plan.sealing import Allocation
 from nof1.plan.signing import code
@@ -129,7 +143,8 @@ class DiaryView:
         Returns
         -------
         DataFrame with columns ``id``, ``date`` (ISO text), one column per protocol outcome
-        (float, NaN when missing), ``guess``, ``adherence`` ("yes"/"no"/""), ``note``,
+        (float, NaN when missing), ``guess``, ``adherence`` ("yes", "no", the share of the
+        doses taken such as "0.75", or ""), ``note``,
         ``recorded_at`` (UTC ISO), ``supersedes`` (id or <NA>), ``current`` (1 for the
         latest record of its day, 0 for a superseded one).
         """
@@ -140,7 +155,7 @@ class DiaryView:
             row: dict[str, object] = {"id": r.id, "date": r.entry.date.isoformat()}
             row.update({name: r.entry.values.get(name, math.nan) for name in self.outcomes})
             row["guess"] = r.entry.guess or ""
-            row["adherence"] = {True: "yes", False: "no", None: ""}[r.entry.adherence]
+            row["adherence"] = adherence_text(r.entry.adherence)
             row["note"] = r.entry.note
             row["recorded_at"] = r.recorded_at.isoformat()
             row["supersedes"] = r.supersedes
@@ -182,42 +197,142 @@ class DiaryView:
         return len(frame)
 
 
-def record_from_row(row: dict[str, Any]) -> Record:
+#: Columns whose stored value an error never shows (the revealed allocation and its salt).
+_UNSHOWN = ("arms", "salt")
+
+
+class _Row:
+    """One stored row, read column by column: a value that is not what nof1 stores raises
+    ``DamagedDiaryError`` naming the row (``where``), the column and the value."""
+
+    def __init__(self, row: dict[str, Any], path: Path, where: str) -> None:
+        self.row, self.path, self.where = row, path, where
+
+    def bad(self, column: str, expected: str) -> Exception:
+        value = self.row.get(column)
+        if column in _UNSHOWN:
+            return damaged(self.path, f"{self.where}: {column} is not {expected}")
+        if value is None:
+            return damaged(self.path, f"{self.where}: {column} is NULL, not {expected}")
+        return damaged(self.path, f"{self.where}: {column} {shown(value)} is not {expected}")
+
+    def text(self, column: str, null: bool = False) -> str | None:
+        value = self.row.get(column)
+        if isinstance(value, str) or (null and value is None):
+            return value
+        raise self.bad(column, "text")
+
+    def whole(self, column: str, null: bool = False) -> int | None:
+        value = self.row.get(column)
+        if isinstance(value, int) or (null and value is None):
+            return value
+        raise self.bad(column, "a whole number")
+
+    def flag(self, column: str, null: bool = False, default: int | None = None) -> bool | None:
+        value = self.row.get(column, default)
+        if value in (0, 1) and not isinstance(value, float):
+            return bool(value)
+        if null and value is None:
+            return None
+        raise self.bad(column, "0, 1 or NULL" if null else "0 or 1")
+
+    def share(self, column: str) -> float | None:
+        """A share from 0 to 1 (partial adherence: 0.5, 0.75), or NULL."""
+        value = self.row.get(column)
+        if value is None:
+            return None
+        if isinstance(value, int | float) and 0 <= value <= 1:
+            return float(value)
+        raise self.bad(column, "a share from 0 to 1 or NULL")
+
+    def time(self, column: str) -> datetime:
+        value = self.row.get(column)
+        if chain.is_utc_time(value):
+            return datetime.fromisoformat(value)
+        raise self.bad(column, "a UTC time (ISO 8601)")
+
+    def json(self, column: str, kind: type, expected: str) -> Any:
+        value = self.text(column)
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise self.bad(column, "JSON") from None
+        if not isinstance(parsed, kind):
+            raise self.bad(column, expected)
+        return parsed
+
+
+def record_from_row(row: dict[str, Any], path: Path) -> Record:
     """A ``Record`` from a row of ``entries`` (a dict of every column); ``current`` is
-    filled in by the caller, who knows which rows were superseded."""
+    filled in by the caller, who knows which rows were superseded.
+
+    Raises
+    ------
+    DamagedDiaryError : a column holds what nof1 never stores (naming it and the value).
+    """
+    r = _Row(row, path, f"entry {shown(row.get('id'))}")
+    row_id = r.whole("id")
+    r.where = f"entry #{row_id}"
+    day_text = r.text("date")
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        raise r.bad("date", "a date (YYYY-MM-DD)") from None
+    r.where = f"entry #{row_id} ({day})"
+    values = r.json("outcomes", dict, "a JSON object of outcome values")
+    for name, value in values.items():
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise damaged(path, f"{r.where}: outcome {name!r} holds {shown(value)}, not a number")
+    guess = r.text("guess", null=True)
+    if guess is not None and guess not in GUESSES:
+        raise r.bad("guess", "A, B, unsure or NULL")
     return Record(
-        id=row["id"],
+        id=row_id,
         entry=Entry(
-            date=date.fromisoformat(row["date"]),
-            values=json.loads(row["outcomes"]),
-            guess=row["guess"],
-            adherence=None if row["adherence"] is None else bool(row["adherence"]),
-            note=row["note"],
+            date=day,
+            values=values,
+            guess=guess,
+            adherence=r.share("adherence"),
+            note=r.text("note"),
         ),
-        recorded_at=datetime.fromisoformat(row["recorded_at"]),
-        supersedes=row["supersedes"],
+        recorded_at=r.time("recorded_at"),
+        supersedes=r.whole("supersedes", null=True),
         current=True,
-        recall=bool(row["recall"]),
-        deviation=row["deviation"],
-        late=bool(row.get("late", 0)),  # a diary read as it is, before schema 4, has none
+        recall=r.flag("recall"),
+        deviation=r.text("deviation", null=True),
+        late=r.flag("late", default=0),  # a diary read as it is, before schema 4, has none
     )
 
 
-def unblinding_from_row(row: dict[str, Any]) -> Unblinding:
+def unblinding_from_row(row: dict[str, Any], path: Path) -> Unblinding:
     """An ``Unblinding`` from the row of the ``unblinding`` table (a dict of its columns,
-    which is also the content of its chain record)."""
+    which is also the content of its chain record).
+
+    Raises
+    ------
+    DamagedDiaryError : a column holds what nof1 never stores. The arms and the salt are
+        named, never shown.
+    """
+    r = _Row(row, path, "the unblinding record")
+    arms = r.json("arms", list, "a JSON list of arms")
+    if not all(isinstance(arm, str) for arm in arms):
+        raise r.bad("arms", "a JSON list of arms")
+    r.text("salt")
+    for column in ("head", "signature"):
+        r.text(column, null=True)
     return Unblinding(
-        datetime.fromisoformat(row["unblinded_at"]),
-        bool(row["early"]),
-        row["reason"],
-        tuple(json.loads(row["arms"])),
+        r.time("unblinded_at"),
+        r.flag("early"),
+        r.text("reason"),
+        tuple(arms),
         row["salt"],
         code("unblinding", row),
     )
 
 
 def look_from_content(content: dict[str, Any]) -> Look:
-    """A ``Look`` from the content of a chain record of kind ``look``."""
+    """A ``Look`` from the content of a chain record of kind ``look`` (as
+    ``chain.decode`` checked it)."""
     at = datetime.fromisoformat(content["at"])
     return Look(
         content["look"], content["after_block"], content["decision"], at, code("look", content)
@@ -225,20 +340,34 @@ def look_from_content(content: dict[str, Any]) -> Look:
 
 
 def read_view(con: sqlite3.Connection, path: Path, outcomes: tuple[str, ...]) -> DiaryView:
-    """Read a whole diary once and verify its chain on the rows read (``DiaryView``)."""
-    rows = chain.read(con)
-    superseded = {e["supersedes"] for e in rows.entries.values()} - {None}
+    """Read a whole diary once and verify its chain on the rows read (``DiaryView``).
+
+    Raises
+    ------
+    DamagedDiaryError : a row holds what nof1 never stores, or SQLite cannot read the file
+        (a damaged page).
+    """
+    try:
+        rows = chain.read(con)
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, f"SQLite cannot read it ({exc})") from None
     records = sorted(
-        (record_from_row(e) for e in rows.entries.values()), key=lambda r: (r.entry.date, r.id)
+        (record_from_row(e, path) for e in rows.entries.values()),
+        key=lambda r: (r.entry.date, r.id),
     )
+    superseded = {r.supersedes for r in records} - {None}
     records = [replace(r, current=False) if r.id in superseded else r for r in records]
     u = rows.unblinding
-    unblinding = None if u is None else unblinding_from_row(u)
-    helper = tuple(
-        HelperRecord(seq, kind, json.loads(text), prev)
-        for seq, kind, text, prev, _ in rows.chain
-        if kind in HELPER_KINDS
-    )
+    unblinding = None if u is None else unblinding_from_row(u, path)
+    helper = []
+    for seq, kind, text, prev, _ in rows.chain:
+        if kind not in HELPER_KINDS or not isinstance(seq, int) or not isinstance(prev, str):
+            continue
+        try:
+            content = chain.decode(kind, text)
+        except ValueError:
+            continue  # damaged: the chain's check says so, and nof1 never acts on it
+        helper.append(HelperRecord(seq, kind, content, prev))
     return DiaryView(
-        path, outcomes, tuple(records), chain.check(rows), unblinding, rows.tables, helper,
+        path, outcomes, tuple(records), chain.check(rows), unblinding, rows.tables, tuple(helper),
     )  # fmt: skip

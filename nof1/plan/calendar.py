@@ -11,6 +11,22 @@ from datetime import date, timedelta
 
 from nof1.plan.protocol import Protocol
 
+#: The protocol's washout days as the patient is told of them. They are the first days of
+#: each period, on the new kit: nothing is stopped and the kit is taken as usual; only their
+#: scores are left out of the primary analysis, while one kit's effect fades and the next
+#: one's builds up. "Washout" would say the opposite to a patient, so the messages and the
+#: calendar say this instead (the data keep the protocol's name, ``washout``).
+FIRST_DAYS = "first days of the kit (not analysed)"
+
+
+def first_days_left_out(p: Protocol) -> bool:
+    """True when the first days of each period are left out of the pre-registered analysis.
+
+    False when the protocol has no washout days, or its analysis includes them
+    (``exclude_washout = false``): those days are then ordinary days, and nothing marks them.
+    """
+    return p.washout_days > 0 and p.analysis.exclude_washout
+
 
 @dataclass(frozen=True)
 class CalendarRow:

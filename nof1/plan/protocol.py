@@ -7,34 +7,57 @@ that stays sealed (``nof1.plan.sealing``) and, for a sequential trial, its stopp
 human-readable record: ``protocol_to_toml`` writes it, ``load_protocol`` reads it back. It
 never holds the allocation of a blinded trial.
 
-The checks of the sections a template shares with ``protocol.toml`` (``check_keys`` and
-the ``parse_*`` functions) live here, beside the dataclasses they build, so that making a
-new protocol (``nof1.plan.templates``) and reading one back use the same ones. The
-commitment over the whole document is ``nof1.plan.registration``; the calendar read off
-the periods is ``nof1.plan.calendar``.
+The sections a template shares with ``protocol.toml`` are read by ``nof1.plan.sections``
+(their dataclasses, ``Treatment``, ``Outcome`` and ``Analysis``, are re-exported here), so
+that making a new protocol (``nof1.plan.templates``) and reading one back use the same
+checks; every value's type and range is checked by ``nof1.plan.checks``, and a bad edit is
+an error naming the key and the value, with a note when the file no longer matches its own
+commitment. The commitment over the whole document is ``nof1.plan.registration``; the
+calendar read off the periods is ``nof1.plan.calendar``.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from nof1.errors import ProtocolError
-from nof1.plan.registration import COMMITMENT_METHOD, COMMITMENT_SECTION, fingerprint
+from nof1.plan.checks import MAX_BLOCKS, MAX_PERIOD_DAYS, Fields, load_toml
+from nof1.plan.checks import SCHEMES as SCHEMES
+from nof1.plan.files import MAX_TOML_BYTES, read_input
+from nof1.plan.registration import (
+    COMMITMENT_METHOD,
+    COMMITMENT_SECTION,
+    fingerprint,
+    registration_digest,
+)
+from nof1.plan.sections import (
+    ARMS,
+    TEMPLATE_SECTIONS,
+    Analysis,
+    Outcome,
+    Treatment,
+    check_keys,
+    parse_analysis,
+    parse_design,
+    parse_outcomes,
+    parse_safety,
+    parse_treatments,
+    parse_trial,
+    unknown_keys,
+)
+from nof1.plan.sections import PRIOR_NAMES as PRIOR_NAMES
+from nof1.plan.sections import TRENDS as TRENDS
 from nof1.plan.stopping import SequentialRule, parse_rule, rule_to_toml
 
-# The vocabularies a protocol is written in live here, at the lowest stage that uses them;
-# the stages above (series, models, diary) import them from here, never the other way round.
-#: Randomization schemes (``nof1.analysis.randomization`` draws and enumerates them).
-SCHEMES = ("block", "alternating", "random-pairs")
-#: Named priors of the analysis (``nof1.analysis.models.priors`` defines them).
-PRIOR_NAMES = ("vague", "neutral", "sceptical")
-#: Slow trends the analysis can model (``nof1.analysis.models.regression`` builds them).
-TRENDS = ("none", "linear", "block")
+# SCHEMES, PRIOR_NAMES and TRENDS, the vocabularies a protocol is written in, are defined
+# with the checks that use them and re-exported here, where the stages above look for them.
+
 #: How many days back a missed day may still be recorded with ``nof1 record --date``, as a
 #: recall entry. Recalled pain agrees less with the pain rated at the time as the recall
 #: period grows (Broderick et al. 2008, Pain 139:146-157), so an older day stays missing;
@@ -46,91 +69,15 @@ PROTOCOL_FILE = "protocol.toml"
 #: allocation's SHA-256; version 1 files are still read (``nof1 protocol upgrade``).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-ARMS = ("A", "B")
 
-# Keys a template may hold, by section. Anything else is a typo worth refusing: a silently
-# ignored "washout_day = 7" would change the trial.
-_TRIAL_KEYS = {"title", "condition", "blinded", "rationale"}
-_TREATMENT_KEYS = {"name", "description", "doses_per_day", "dose_unit"}
-_DESIGN_KEYS = {"scheme", "blocks", "period_days", "washout_days", "run_in_days", "rationale"}
-_OUTCOME_KEYS = {
-    "name",
-    "label",
-    "question",
-    "kind",
-    "low",
-    "high",
-    "lower_is_better",
-    "primary",
-    "role",
-}
-_ANALYSIS_KEYS = {
-    "prior",
-    "mcid",
-    "threshold",
-    "engine",
-    "ar1",
-    "trend",
-    "carryover",
-    "exclude_washout",
-}
-#: The sections a template may hold; protocol.toml holds them and those nof1 writes itself.
-TEMPLATE_SECTIONS = frozenset({
-    "trial", "treatments", "design", "outcomes", "analysis", "safety", "sequential",
-})  # fmt: skip
+#: The sections nof1 writes itself into protocol.toml, and their keys.
+_NOF1_KEYS = {"format_version", "created", "template", "upgraded"}
+_SCHEDULE_KEYS = {"start", "end", "periods"}
+_PERIOD_KEYS = {"period", "block", "start", "end", "washout_days", "kit", "arm"}
+_BLINDING_KEYS = {"commitment", "commitment_method", "sealed_sha256", "helper_key"}
+_COMMITMENT_KEYS = {"sha256", "method"}
 _PROTOCOL_SECTIONS = TEMPLATE_SECTIONS | {"nof1", "schedule", "blinding", COMMITMENT_SECTION}
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class Treatment:
-    """One arm: ``A`` is the active treatment, ``B`` the control (placebo or none)."""
-
-    arm: str
-    name: str
-    description: str
-    doses_per_day: int = 1
-    dose_unit: str = "capsule"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A daily outcome. ``kind`` is ``scale`` (numeric, low..high) or ``binary`` (yes/no)."""
-
-    name: str
-    label: str
-    question: str
-    kind: str = "scale"
-    low: float = 0.0
-    high: float = 10.0
-    lower_is_better: bool = True
-    primary: bool = False
-    role: str = "efficacy"  # or "side-effect": reported per arm in the blinding section
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """The pre-registered analysis: fixed before any data exist, stated in protocol.toml.
-
-    ``threshold``: benefit is concluded when P(benefit >= mcid) exceeds it. The Trialist
-    experience (Kravitz et al. 2018) is that the decision rule decides the verdict, hence it
-    is written down in advance.
-
-    ``carryover``: the effect builds up and fades with a time constant that the analysis
-    integrates out (``nof1.analysis.models.exact``); for treatments whose template expects slow
-    onset. Excluded washout days then enter as unobserved days, so the modelled exposure
-    starts on each kit's first day.
-    """
-
-    prior: str = "neutral"
-    mcid: float = 1.0
-    threshold: float = 0.8
-    engine: str = "exact"
-    ar1: bool = True
-    trend: str = "none"
-    carryover: bool = False
-    exclude_washout: bool = True
 
 
 @dataclass(frozen=True)
@@ -237,193 +184,6 @@ class Protocol:
         return DayInfo(d, day, "run-in")
 
 
-# -------------------------------------------------- sections shared with the templates
-
-
-def check_keys(data: dict[str, Any], sections: frozenset[str], where: str) -> None:
-    """Refuse any section or key that a template or ``protocol.toml`` may not hold.
-
-    Parameters
-    ----------
-    data : the parsed TOML document.
-    sections : the top-level sections allowed (``TEMPLATE_SECTIONS`` for a template).
-    where : the document, as the error message names it.
-
-    Raises
-    ------
-    ProtocolError : the first unknown key, with the keys known in its section.
-    """
-    _unknown(data, sections | {"_source"}, where)
-    _unknown(data.get("trial", {}), _TRIAL_KEYS, f"{where} [trial]")
-    _unknown(data.get("design", {}), _DESIGN_KEYS, f"{where} [design]")
-    _unknown(data.get("analysis", {}), _ANALYSIS_KEYS, f"{where} [analysis]")
-    treatments = data.get("treatments", {})
-    _unknown(treatments, set(ARMS), f"{where} [treatments]")
-    for arm, t in treatments.items():
-        _unknown(t, _TREATMENT_KEYS, f"{where} [treatments.{arm}]")
-    for i, o in enumerate(data.get("outcomes", [])):
-        _unknown(o, _OUTCOME_KEYS, f"{where} [[outcomes]] #{i + 1}")
-
-
-def _unknown(section: Any, known: set[str] | frozenset[str], where: str) -> None:
-    if not isinstance(section, dict):
-        raise ProtocolError(f"{where} must be a table of keys, got {section!r}")
-    extra = sorted(set(section) - known)
-    if extra:
-        raise ProtocolError(
-            f"unknown key {extra[0]!r} in {where}; known keys: {', '.join(sorted(known))}"
-        )
-
-
-def whole_number(value: Any, what: str) -> int:
-    """``value`` if it is an int (not a bool), else a ProtocolError naming ``what``.
-
-    Raises
-    ------
-    ProtocolError : ``value`` is not a whole number.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(f"{what} must be a whole number, got {value!r}")
-    return value
-
-
-def parse_treatments(data: dict[str, Any]) -> dict[str, Treatment]:
-    """Treatments A and B from the ``[treatments]`` tables of a document.
-
-    Parameters
-    ----------
-    data : a parsed template or protocol.toml.
-
-    Returns
-    -------
-    dict mapping ``"A"`` and ``"B"`` to their ``Treatment``.
-
-    Raises
-    ------
-    ProtocolError : an arm is missing or unnamed, or its doses_per_day is not 0 or more.
-    """
-    out = {}
-    for arm in ARMS:
-        t = data.get("treatments", {}).get(arm)
-        if not t or not t.get("name"):
-            raise ProtocolError(
-                f"the template must describe treatment {arm} ([treatments.{arm}] with a name)"
-            )
-        doses = whole_number(t.get("doses_per_day", 1), f"treatment {arm} doses_per_day")
-        if doses < 0:
-            raise ProtocolError(f"treatment {arm} doses_per_day must be 0 or more, got {doses}")
-        out[arm] = Treatment(
-            arm, t["name"], t.get("description", ""), doses, t.get("dose_unit", "capsule")
-        )
-    return out
-
-
-def parse_outcomes(items: list[dict[str, Any]]) -> tuple[Outcome, ...]:
-    """The outcomes from the ``[[outcomes]]`` tables of a document, checked together.
-
-    Parameters
-    ----------
-    items : the ``[[outcomes]]`` tables, in order.
-
-    Returns
-    -------
-    tuple of ``Outcome`` in the same order.
-
-    Raises
-    ------
-    ProtocolError : no outcome, a bad name, kind, range or role, a name used twice, or not
-        exactly one primary outcome (which must be a scale).
-    """
-    if not items:
-        raise ProtocolError(
-            "the template defines no outcomes; at least a primary outcome is needed"
-        )
-    outcomes = []
-    for o in items:
-        name = o.get("name", "")
-        if not _NAME.match(str(name)):
-            raise ProtocolError(f"outcome name {name!r} must be lower-case letters, digits or _")
-        kind = o.get("kind", "scale")
-        if kind not in ("scale", "binary"):
-            raise ProtocolError(f"outcome {name!r} kind {kind!r} must be 'scale' or 'binary'")
-        low, high = (
-            (0.0, 1.0) if kind == "binary" else (float(o.get("low", 0)), float(o.get("high", 10)))
-        )
-        if low >= high:
-            raise ProtocolError(f"outcome {name!r} range {low:g}-{high:g} is empty")
-        role = o.get("role", "efficacy")
-        if role not in ("efficacy", "side-effect"):
-            raise ProtocolError(
-                f"outcome {name!r} role {role!r} must be 'efficacy' or 'side-effect'"
-            )
-        outcomes.append(
-            Outcome(
-                name=name,
-                label=o.get("label", name),
-                question=o.get("question", o.get("label", name)),
-                kind=kind,
-                low=low,
-                high=high,
-                lower_is_better=bool(o.get("lower_is_better", True)),
-                primary=bool(o.get("primary", False)),
-                role=role,
-            )
-        )
-    names = [o.name for o in outcomes]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ProtocolError(f"outcome {dupes[0]!r} is defined twice")
-    primaries = [o for o in outcomes if o.primary]
-    if len(primaries) != 1:
-        raise ProtocolError(f"exactly one outcome must be primary, found {len(primaries)}")
-    if primaries[0].kind != "scale":
-        raise ProtocolError(f"the primary outcome {primaries[0].name!r} must be a scale")
-    return tuple(outcomes)
-
-
-def parse_analysis(a: dict[str, Any]) -> Analysis:
-    """The pre-registered analysis from an ``[analysis]`` table, defaults filled in.
-
-    Parameters
-    ----------
-    a : the ``[analysis]`` table (may be empty).
-
-    Returns
-    -------
-    Analysis
-
-    Raises
-    ------
-    ProtocolError : an unknown prior, engine or trend, a flag that is not true or false, a
-        non-positive mcid or a threshold outside 0.5-1.
-    """
-    merged = {**asdict(Analysis()), **a}
-    if merged["prior"] not in PRIOR_NAMES:
-        raise ProtocolError(
-            f"analysis prior {merged['prior']!r} must be one of {', '.join(PRIOR_NAMES)}"
-        )
-    if merged["engine"] not in ("exact", "mcmc"):
-        raise ProtocolError(f"analysis engine {merged['engine']!r} must be 'exact' or 'mcmc'")
-    for key in ("ar1", "carryover", "exclude_washout"):
-        if not isinstance(merged[key], bool):
-            raise ProtocolError(f"analysis {key} {merged[key]!r} must be true or false")
-    if merged["trend"] not in TRENDS:
-        raise ProtocolError(
-            f"analysis trend {merged['trend']!r} must be one of {', '.join(TRENDS)}"
-        )
-    try:
-        mcid, threshold = float(merged["mcid"]), float(merged["threshold"])
-    except (TypeError, ValueError):
-        raise ProtocolError(
-            f"analysis mcid and threshold must be numbers, got {merged['mcid']!r} and {merged['threshold']!r}"
-        ) from None
-    if mcid <= 0:
-        raise ProtocolError(f"analysis mcid must be positive, got {mcid:g}")
-    if not 0.5 <= threshold < 1:
-        raise ProtocolError(f"analysis threshold must be in 0.5-1, got {threshold:g}")
-    return Analysis(**{**merged, "mcid": mcid, "threshold": threshold})
-
-
 # -------------------------------------------------------------------- protocol.toml I/O
 
 
@@ -517,17 +277,39 @@ def read_document(trial_dir: Path | str) -> dict[str, Any]:
     if not path.is_file():
         raise ProtocolError(f"no trial at {trial_dir}: {PROTOCOL_FILE} not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        text = read_input(path, MAX_TOML_BYTES, "a protocol.toml", ProtocolError).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"cannot read {path}: {exc}") from None
-    check_keys(data, _PROTOCOL_SECTIONS, str(path))
-    version = data.get("nof1", {}).get("format_version")
-    if version not in READABLE_VERSIONS:
-        raise ProtocolError(
-            f"{path} has format version {version!r}; this nof1 reads versions "
-            f"{', '.join(map(str, READABLE_VERSIONS))}"
-        )
+    data = load_toml(text, str(path))
+    with _edited(data):
+        check_keys(data, _PROTOCOL_SECTIONS, str(path))
+        for name, known in (("nof1", _NOF1_KEYS), ("blinding", _BLINDING_KEYS),
+                            (COMMITMENT_SECTION, _COMMITMENT_KEYS)):  # fmt: skip
+            unknown_keys(data.get(name, {}), known, f"{path} [{name}]")
+        version = data.get("nof1", {}).get("format_version")
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise ProtocolError(
+                f"{path} has format version {version!r}; this nof1 reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
+            )
     return data
+
+
+@contextmanager
+def _edited(document: dict[str, Any]) -> Iterator[None]:
+    """Add to a ProtocolError that the file was edited, when it no longer matches its own
+    commitment: a protocol.toml that nof1 wrote is never malformed."""
+    try:
+        yield
+    except ProtocolError as exc:
+        commitment = document.get(COMMITMENT_SECTION)
+        stated = commitment.get("sha256") if isinstance(commitment, dict) else None
+        if isinstance(stated, str) and stated != registration_digest(document):
+            raise ProtocolError(
+                f"{exc} ({PROTOCOL_FILE} was edited after the trial was created: it no longer "
+                "matches its own commitment)"
+            ) from None
+        raise
 
 
 def load_protocol(trial_dir: Path | str) -> Protocol:
@@ -555,59 +337,113 @@ def parse_protocol(data: dict[str, Any], path: Path | str = PROTOCOL_FILE) -> Pr
     ------
     ProtocolError : the document is not a valid protocol.
     """
-    version = data["nof1"]["format_version"]
-    schedule = data.get("schedule", {})
-    rows = schedule.get("periods", [])
-    try:
-        periods = tuple(
-            Period(r["period"], r["block"], r["start"], r["end"], r["washout_days"], r["kit"])
-            for r in rows
+    with _edited(data):
+        return _parse(data, Fields(str(path)))
+
+
+def _parse(data: dict[str, Any], fields: Fields) -> Protocol:
+    trial = parse_trial(data, fields, template=False)
+    design = parse_design(data, fields, template=False)
+    outcomes = parse_outcomes(fields.required(data, "outcomes", "[[outcomes]]"), fields)
+    primary = next(o for o in outcomes if o.primary)
+    analysis = parse_analysis(data.get("analysis", {}), fields, primary)
+    schedule = fields.table(fields.required(data, "schedule", "[schedule]"), "schedule")
+    unknown_keys(schedule, _SCHEDULE_KEYS, f"{fields.document} [schedule]")
+    start = fields.day(fields.required(schedule, "start", "schedule.start"), "schedule.start")
+    fields.day(fields.required(schedule, "end", "schedule.end"), "schedule.end")
+    periods, arms = _periods(schedule, fields, design["blocks"], trial["blinded"])
+    nof1 = data["nof1"]
+    blinding = fields.table(fields.required(data, "blinding", "[blinding]"), "blinding")
+    commitment = data.get(COMMITMENT_SECTION, {})
+    rule = None
+    if "sequential" in data:
+        rule = parse_rule(data["sequential"], fields.document, design["blocks"])
+        if rule.efficacy[-1] != analysis.threshold:
+            raise fields.error(
+                "[sequential]",
+                f"the last look's efficacy boundary {rule.efficacy[-1]:g} must be the analysis "
+                f"threshold {analysis.threshold:g} (the last look is the final analysis)",
+            )
+    text = fields.text
+    return Protocol(
+        **{k: trial[k] for k in ("title", "condition", "blinded", "rationale")},
+        treatments=parse_treatments(data, fields),
+        **{
+            k: design[k] for k in ("scheme", "blocks", "period_days", "washout_days", "run_in_days")
+        },
+        start=start,
+        periods=periods,
+        outcomes=outcomes,
+        analysis=analysis,
+        commitment=text(
+            fields.required(blinding, "commitment", "blinding.commitment"),
+            "blinding.commitment",
+            line=True,
+        ),
+        open_allocation=arms,
+        safety=parse_safety(data, fields),
+        design_rationale=design["rationale"],
+        created=text(nof1.get("created", ""), "nof1.created", line=True),
+        template=text(nof1.get("template", ""), "nof1.template", line=True),
+        sealed_sha256=text(blinding.get("sealed_sha256", ""), "blinding.sealed_sha256", line=True),
+        helper_key=text(blinding.get("helper_key", ""), "blinding.helper_key", line=True),
+        registration=text(commitment.get("sha256", ""), "commitment.sha256", line=True),
+        format_version=nof1["format_version"],
+        upgraded=text(nof1.get("upgraded", ""), "nof1.upgraded", line=True),
+        sequential=rule,
+    )
+
+
+def _periods(
+    schedule: dict[str, Any], fields: Fields, blocks: int, blinded: bool
+) -> tuple[tuple[Period, ...], tuple[str, ...] | None]:
+    """The dated periods of ``[[schedule.periods]]`` and, for an open-label trial, the arm
+    of each. Numbered in order, two to a block, each within the limits of a period; their
+    order in time is left to the integrity check, which names an edit, and the report,
+    which shows it in red."""
+    rows = fields.tables(
+        fields.required(schedule, "periods", "schedule.periods"), "schedule.periods", 2 * MAX_BLOCKS
+    )
+    if len(rows) != 2 * blocks:
+        raise fields.error(
+            "schedule.periods", f"lists {len(rows)} periods for {blocks} blocks (2 a block)"
         )
-        arms = tuple(r["arm"] for r in rows) if rows and all("arm" in r for r in rows) else None
-        design = data["design"]
-        trial = data["trial"]
-        protocol = Protocol(
-            title=trial["title"],
-            condition=trial.get("condition", ""),
-            blinded=bool(trial["blinded"]),
-            treatments=parse_treatments(data),
-            scheme=design["scheme"],
-            blocks=design["blocks"],
-            period_days=design["period_days"],
-            washout_days=design["washout_days"],
-            run_in_days=design["run_in_days"],
-            start=schedule["start"],
-            periods=periods,
-            outcomes=parse_outcomes(data.get("outcomes", [])),
-            analysis=parse_analysis(data.get("analysis", {})),
-            commitment=data["blinding"]["commitment"],
-            open_allocation=arms,
-            safety=tuple(data.get("safety", {}).get("notes", ())),
-            rationale=trial.get("rationale", ""),
-            design_rationale=design.get("rationale", ""),
-            created=data["nof1"].get("created", ""),
-            template=data["nof1"].get("template", ""),
-            sealed_sha256=str(data["blinding"].get("sealed_sha256", "")),
-            helper_key=str(data["blinding"].get("helper_key", "")),
-            registration=str(data.get(COMMITMENT_SECTION, {}).get("sha256", "")),
-            format_version=version,
-            upgraded=str(data["nof1"].get("upgraded", "")),
-            sequential=(
-                parse_rule(data["sequential"], str(path), design["blocks"])
-                if "sequential" in data
-                else None
-            ),
+    periods, arms = [], []
+    for i, r in enumerate(rows):
+        key = f"schedule.periods[{i + 1}]"
+        unknown_keys(r, _PERIOD_KEYS, f"{fields.document} [[schedule.periods]] #{i + 1}")
+        number = fields.whole(
+            fields.required(r, "period", f"{key}.period"), f"{key}.period", 1, 2 * blocks
         )
-    except (KeyError, TypeError) as exc:
-        raise ProtocolError(f"{path} is incomplete or malformed (problem at {exc})") from None
-    rule = protocol.sequential
-    if rule is not None and rule.efficacy[-1] != protocol.analysis.threshold:
-        raise ProtocolError(
-            f"{path}: the last look's efficacy boundary {rule.efficacy[-1]:g} must be the "
-            f"analysis threshold {protocol.analysis.threshold:g} (the last look is the final analysis)"
+        if number != i + 1:
+            raise fields.error(
+                f"{key}.period", f"must be {i + 1}: periods are numbered in order, not {number}"
+            )
+        block = fields.whole(fields.required(r, "block", f"{key}.block"), f"{key}.block", 1, blocks)
+        if block != i // 2 + 1:
+            raise fields.error(
+                f"{key}.block",
+                f"must be {i // 2 + 1}: each block holds two periods in order, not {block}",
+            )
+        first = fields.day(fields.required(r, "start", f"{key}.start"), f"{key}.start")
+        last = fields.day(fields.required(r, "end", f"{key}.end"), f"{key}.end")
+        days = (last - first).days + 1
+        if not 1 <= days <= MAX_PERIOD_DAYS:
+            raise fields.error(
+                key, f"runs {first} to {last}; a period lasts 1-{MAX_PERIOD_DAYS} days"
+            )
+        washout = fields.whole(
+            fields.required(r, "washout_days", f"{key}.washout_days"), f"{key}.washout_days",
+            0, days - 1, "days",
+        )  # fmt: skip
+        kit = fields.text(
+            fields.required(r, "kit", f"{key}.kit"), f"{key}.kit", required=True, line=True
         )
-    if len(protocol.periods) != 2 * protocol.blocks or not protocol.periods:
-        raise ProtocolError(
-            f"{path} lists {len(protocol.periods)} periods for {protocol.blocks} blocks"
-        )
-    return protocol
+        periods.append(Period(number, block, first, last, washout, kit))
+        if "arm" in r:
+            if blinded:
+                raise fields.error(f"{key}.arm", "must not be stated: the trial is blinded")
+            arms.append(fields.choice(r["arm"], f"{key}.arm", ARMS))
+        elif not blinded:
+            raise fields.error(key, "has no arm: an open-label schedule states every period's arm")
+    return tuple(periods), (None if blinded else tuple(arms))

@@ -2,21 +2,23 @@
 
 ``trial_calendar`` turns a protocol into events that any calendar app imports (RFC 5545,
 written with the ``icalendar`` library): a daily reminder to record the diary, the start of
-the run-in, each kit switch (the kit's label only), each washout's first days, and the day
-the helper may unblind. Nothing in it says which kit holds which treatment, nor names the
-treatments: the file may be synced to a phone or shared with a family calendar.
+the run-in, each kit switch (the kit's label only), the first days of each kit that are not
+analysed, each interim look, and the day the helper may unblind. Nothing in it says which
+kit holds which treatment, nor names the treatments, nor names a folder of this computer:
+the file may be synced to a phone or shared with a family calendar.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nof1.errors import ProtocolError
-from nof1.plan.calendar import look_dates
+from nof1.plan.calendar import first_days_left_out, look_dates
 from nof1.plan.protocol import Protocol
 
 #: The daily reminder's default time (evening: pain "in the last 24 hours" is rated then).
@@ -38,6 +40,9 @@ def parse_reminder_time(text: str) -> time:
     datetime.time(7, 30)
     """
     try:
+        # Digits 0-9 only: int() also reads "0_7" and digits of other scripts.
+        if not re.fullmatch(r"[0-9]{1,2}:[0-9]{2}", text.strip()):
+            raise ValueError(text)
         hour, minute = (int(x) for x in text.strip().split(":"))
         return time(hour, minute)
     except ValueError:
@@ -53,7 +58,8 @@ def parse_time_zone(name: str) -> ZoneInfo:
     """
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name that is a folder of the zone database (Europe) or too long a file name.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ProtocolError(
             f"time zone {name!r} is unknown; give an IANA name such as Europe/Berlin"
         ) from None
@@ -67,7 +73,7 @@ def local_time_zone() -> ZoneInfo | None:
         name = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
     try:
         return ZoneInfo(name) if name else None
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # TZ=Europe, say: as unknown
         return None
 
 
@@ -76,7 +82,6 @@ def trial_calendar(
     *,
     reminder: time = REMINDER_TIME,
     tz: ZoneInfo | None = None,
-    command: str = "nof1 record",
     stamp: datetime | None = None,
 ) -> bytes:
     """The trial's reminders and milestones as an iCalendar (``.ics``) document.
@@ -87,7 +92,6 @@ def trial_calendar(
     reminder : time of day of the daily diary reminder.
     tz : the patient's time zone; the reminder is at ``reminder`` there. None writes a
         "floating" time: the reminder follows the device's own time zone (RFC 5545 3.3.5).
-    command : the command the reminder tells the patient to run.
     stamp : DTSTAMP of every event (default: now).
 
     Returns
@@ -95,9 +99,15 @@ def trial_calendar(
     bytes : the ``.ics`` file. Events:
 
     - a daily reminder from the first to the last day (one recurring event with an alarm);
-    - all-day milestones: run-in start, each kit switch ("Start Kit 3"), each washout
-      (spanning its days), each look of a sequential trial (for the helper or
-      clinician), and the first day after the trial (unblinding).
+    - all-day milestones: the run-in, each kit switch ("Start Kit 3"), the first days of
+      each kit when the analysis leaves them out (spanning those days), each look of a
+      sequential trial (for the helper or clinician), and the first day after the trial
+      (unblinding). Every kit switch, look and the unblinding day has an alarm at the
+      daily reminder's time on the evening before, so the next kit is ready in the
+      morning.
+
+    No text names a treatment, an arm or a folder of this computer: the file goes to a
+    phone, whose calendar may sync to other people's.
 
     Event UIDs derive from the protocol's commitment, so importing a newer file for the
     same trial updates its events instead of duplicating them.
@@ -121,27 +131,38 @@ def trial_calendar(
         e.add("transp", "TRANSPARENT")  # a reminder, not a busy slot
         return e
 
-    def all_day(key: str, first: date, last: date, summary: str, description: str) -> None:
+    def alarm(text: str, trigger: timedelta) -> Alarm:
+        a = Alarm()
+        a.add("action", "DISPLAY")
+        a.add("description", text)
+        a.add("trigger", trigger)
+        return a
+
+    # An all-day event starts at midnight: its alarm is at the reminder's time the day before.
+    evening_before = -(timedelta(days=1) - timedelta(hours=reminder.hour, minutes=reminder.minute))
+
+    def all_day(
+        key: str, first: date, last: date, summary: str, description: str, warn: str = ""
+    ) -> None:
         e = event(key, summary, description)
         e.add("dtstart", first)
         e.add("dtend", last + timedelta(days=1))  # DTEND of an all-day event is exclusive
+        if warn:
+            e.add_component(alarm(warn, evening_before))
         cal.add_component(e)
 
     start = datetime.combine(protocol.start, reminder, tzinfo=tz)
     daily = event(
         "daily",
         "Diary: record today's scores",
-        f"Record today's pain and the other questions: {command}",
+        # No --trial FOLDER: a path names this computer's user and folders on the phone.
+        "Record today's scores and the other questions: nof1 record, in the trial's folder.",
     )
     daily.add("dtstart", start)
     daily.add("dtend", start + timedelta(minutes=REMINDER_MINUTES))
     until = datetime.combine(protocol.end, reminder, tzinfo=tz)
     daily.add("rrule", {"freq": "daily", "until": until.astimezone(UTC) if tz else until})
-    alarm = Alarm()
-    alarm.add("action", "DISPLAY")
-    alarm.add("description", "Diary: record today's scores")
-    alarm.add("trigger", timedelta(0))
-    daily.add_component(alarm)
+    daily.add_component(alarm("Diary: record today's scores", timedelta(0)))
     cal.add_component(daily)
 
     if protocol.run_in_days:
@@ -161,15 +182,18 @@ def trial_calendar(
             f"Start {p.kit}",
             f"From today take {p.kit} as packed, until {p.end} (period {p.index} of "
             f"{len(protocol.periods)}).",
+            warn=f"Tomorrow: start {p.kit}",
         )
-        if p.washout_days:
+        if first_days_left_out(protocol):
+            # The key keeps its old name: a newer file updates the events of an older one.
             all_day(
                 f"washout-{p.index}",
                 p.start,
                 p.analysis_start - timedelta(days=1),
-                f"Washout days ({p.kit})",
-                f"Take {p.kit} and record as usual; these {p.washout_days} days are kept out "
-                "of the primary analysis.",
+                f"First days of {p.kit} (not analysed)",  # FIRST_DAYS, with the kit's label
+                f"Take {p.kit} and record as usual. Its first {p.washout_days} days are not "
+                "analysed: its effect may still be building up"
+                + (", and the previous kit's fading." if p.index > 1 else "."),
             )
     if protocol.sequential is not None:
         rule = protocol.sequential
@@ -189,6 +213,8 @@ def trial_calendar(
                     "ends: unblind, analyze and report; the later events here no longer "
                     "apply)."
                 ),
+                warn=f"Tomorrow: {'last' if last else 'interim'} look {i + 1}, by the helper "
+                "or clinician",
             )
     after = protocol.end + timedelta(days=1)
     all_day(
@@ -198,6 +224,7 @@ def trial_calendar(
         "Trial over: unblinding day",
         "The helper unblinds with the passphrase (nof1 unblind); then nof1 analyze and "
         "nof1 report.",
+        warn="Tomorrow: the trial is over; the helper unblinds",
     )
     if tz is not None:
         cal.add_missing_timezones()

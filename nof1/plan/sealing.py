@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from nof1.errors import BlindingError
+from nof1.plan.files import MAX_SEALED_BYTES, read_input
 from nof1.plan.protocol import PROTOCOL_FILE, Protocol, parse_protocol, read_document
 from nof1.plan.registration import COMMITMENT_SECTION, registration_digest
 from nof1.plan.signing import public_key_of
@@ -286,9 +287,16 @@ def registration_problems(
 
 
 def read_sealed(trial_dir: Path | str) -> bytes | None:
-    """The bytes of a trial folder's ``allocation.sealed``, or None when it cannot be read."""
+    """The bytes of a trial folder's ``allocation.sealed``, or None when it cannot be read.
+
+    Raises
+    ------
+    BlindingError : it holds more than ``MAX_SEALED_BYTES`` (a real one holds about 1 KB).
+    """
     try:
-        return (Path(trial_dir) / SEALED_FILE).read_bytes()
+        return read_input(
+            Path(trial_dir) / SEALED_FILE, MAX_SEALED_BYTES, "a sealed allocation", BlindingError
+        )
     except OSError:
         return None
 

@@ -187,17 +187,58 @@ def parse_rule(section: Any, where: str, blocks: int | None = None) -> Sequentia
     for key in ("looks", "efficacy", "futility"):
         if not isinstance(section[key], list):
             raise ProtocolError(f"{where} [sequential] {key} must be a list, got {section[key]!r}")
-    simulated = section.get("simulated", {})
-    if not isinstance(simulated, dict):
-        raise ProtocolError(f"{where} [sequential.simulated] must be a table, got {simulated!r}")
+    simulated = _simulated(section.get("simulated", {}), where)
     looks, efficacy, futility = (tuple(section[k]) for k in ("looks", "efficacy", "futility"))
     shape = section.get("shape", "custom")
     target = section.get("false_positive_target", DEFAULT_FALSE_POSITIVE_TARGET)
-    check_rule(looks, efficacy, futility, shape, target, blocks)
+    try:
+        check_rule(looks, efficacy, futility, shape, target, blocks)
+    except ProtocolError as exc:
+        raise ProtocolError(f"{where} [sequential]: {exc}") from None
     return SequentialRule(
         looks, tuple(map(float, efficacy)), tuple(map(float, futility)), shape,
         float(target), dict(simulated),
     )  # fmt: skip
+
+
+#: What ``[sequential.simulated]`` holds (``nof1.design.sequential.simulated_summary``):
+#: counts are whole numbers 0 or more, ``sims`` and ``fixed_days`` at least 1.
+_SIMULATED_COUNTS = {"sims", "seed", "fixed_blocks", "fixed_days"}
+_SIMULATED_NUMBERS = {
+    "effect", "sd", "rho", "tau", "false_positive", "power", "fixed_power",
+    "expected_days_no_effect", "expected_days_effect",
+}  # fmt: skip
+_SIMULATED_COUNT_LISTS = {"stops_efficacy", "stops_futility"}
+_SIMULATED_NUMBER_LISTS = {"calibration_rhos", "bias_efficacy", "bias_futility"}
+
+
+def _simulated(table: Any, where: str) -> dict[str, Any]:
+    """The ``[sequential.simulated]`` table, each value checked: the report and
+    ``protocol show`` print them as numbers."""
+    what = f"{where} [sequential.simulated]"
+    if not isinstance(table, dict):
+        raise ProtocolError(f"{what} must be a table, got {table!r}")
+    known = (
+        _SIMULATED_COUNTS | _SIMULATED_NUMBERS | _SIMULATED_COUNT_LISTS | _SIMULATED_NUMBER_LISTS
+    )
+    extra = sorted(set(table) - known)
+    if extra:
+        raise ProtocolError(
+            f"unknown key {extra[0]!r} in {what}; known keys: {', '.join(sorted(known))}"
+        )
+    for key, value in table.items():
+        many = key in _SIMULATED_COUNT_LISTS | _SIMULATED_NUMBER_LISTS
+        counts = key in _SIMULATED_COUNTS | _SIMULATED_COUNT_LISTS
+        if many and not isinstance(value, list):
+            raise ProtocolError(f"{what} {key} must be an array of numbers, got {value!r}")
+        for v in value if many else [value]:
+            if counts and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ProtocolError(f"{what} {key} must hold whole numbers, 0 or more, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ProtocolError(f"{what} {key} must hold finite numbers, got {v!r}")
+        if key in ("sims", "fixed_days") and value < 1:
+            raise ProtocolError(f"{what} {key} must be 1 or more, got {value!r}")
+    return dict(table)
 
 
 def rule_to_toml(rule: SequentialRule) -> dict[str, Any]:

@@ -5,8 +5,9 @@ what is compared (treatments A and B), the outcomes, the default design and the
 pre-registered analysis. ``protocol_from_template`` checks it with the user's overrides
 against the limits of a design and turns it into a dated ``Protocol`` without an
 allocation; once ``nof1.trial.create`` has drawn and sealed one, ``with_allocation`` adds
-its commitment and the registration over the whole protocol. The sections a template
-shares with ``protocol.toml`` are read by the same checks (``nof1.plan.protocol``).
+its commitment and the registration over the whole protocol. ``read_template`` checks
+every value as ``protocol.toml``'s are checked, by the same readers (``nof1.plan.sections``),
+so a template that reads is one a protocol can be made from.
 """
 
 from __future__ import annotations
@@ -21,19 +22,26 @@ from typing import Any
 import tomli_w
 
 from nof1.errors import ProtocolError
-from nof1.plan.protocol import (
-    SCHEMES,
+
+# The limits of a design are re-exported here, where making a protocol meets them.
+from nof1.plan.checks import MAX_BLOCKS as MAX_BLOCKS
+from nof1.plan.checks import MAX_PERIOD_DAYS as MAX_PERIOD_DAYS
+from nof1.plan.checks import MAX_RUN_IN_DAYS as MAX_RUN_IN_DAYS
+from nof1.plan.checks import Fields, check_dates, check_design, load_toml
+from nof1.plan.files import MAX_TOML_BYTES, read_input
+from nof1.plan.protocol import Period, Protocol, protocol_to_toml
+from nof1.plan.registration import registration_digest
+from nof1.plan.sections import (
     TEMPLATE_SECTIONS,
-    Period,
-    Protocol,
     check_keys,
     parse_analysis,
+    parse_design,
     parse_outcomes,
+    parse_safety,
     parse_treatments,
-    protocol_to_toml,
+    parse_trial,
     whole_number,
 )
-from nof1.plan.registration import registration_digest
 from nof1.plan.stopping import SequentialRule, parse_rule
 
 
@@ -44,17 +52,22 @@ def builtin_templates() -> dict[str, Path]:
 
 
 def read_template(template: str | Path) -> dict[str, Any]:
-    """Read a template by file path or built-in name, checking every key.
+    """Read a template by file path or built-in name, checking every key and value.
+
+    Every value is checked as ``protocol.toml``'s are (``nof1.plan.sections``), so a
+    template that reads is one a protocol can be made from; the document is returned as
+    parsed, with ``_source`` (its name) added.
 
     Raises
     ------
-    ProtocolError : the file cannot be read or parsed, or holds unknown keys or bad values.
+    ProtocolError : the file cannot be read, is too large or not TOML, or holds unknown
+        keys or bad values (naming the key and the value).
     """
     path = Path(template)
     if not path.exists() and str(template) in builtin_templates():
         path = builtin_templates()[str(template)]
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = read_input(path, MAX_TOML_BYTES, "a template", ProtocolError).decode("utf-8")
     except FileNotFoundError:
         names = ", ".join(sorted(builtin_templates()))
         raise ProtocolError(
@@ -62,71 +75,28 @@ def read_template(template: str | Path) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"cannot read template {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProtocolError(f"template {path} is not valid TOML: {exc}") from None
+    data = load_toml(text, f"template {path}")
     check_keys(data, TEMPLATE_SECTIONS, f"template {path}")
+    check_template(data, Fields(f"template {path}"))
+    if "sequential" in data:  # a malformed [sequential] table is refused here, not at first use
+        parse_rule(data["sequential"], f"template {path}")
     data.setdefault("_source", path.stem)
-    template_rule(data)  # a malformed [sequential] table is refused here, not at first use
     return data
 
 
-#: Limits of a design. Beyond them a "trial" is a typo, not a plan, and the calendar, the
-#: randomization test and the analyses would be asked for unbounded work: 64 blocks are
-#: 128 periods, a 365-day period is a year, and every date lies in 2000-2100.
-MAX_BLOCKS = 64
-MAX_PERIOD_DAYS = 365
-MAX_RUN_IN_DAYS = 365
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+def check_template(data: dict[str, Any], fields: Fields) -> None:
+    """Check every value of a template as ``protocol.toml``'s are checked.
 
-
-def check_design(
-    blocks: int, period_days: int, washout_days: int, run_in_days: int, scheme: str
-) -> None:
-    """Refuse designs that cannot work or are beyond any real trial, naming the value.
-
-    At least 2 blocks (one A/B pair cannot separate the effect from chance) and at most
-    ``MAX_BLOCKS``, periods of 2 to ``MAX_PERIOD_DAYS`` days, washout shorter than the
-    period, a run-in of 0 to ``MAX_RUN_IN_DAYS`` days.
+    Raises
+    ------
+    ProtocolError : naming the key and the value.
     """
-    if blocks < 2:
-        raise ProtocolError(
-            f"blocks must be 2 or more, got {blocks}: one A/B pair cannot separate an effect from chance"
-        )
-    if blocks > MAX_BLOCKS:
-        raise ProtocolError(f"blocks must be at most {MAX_BLOCKS}, got {blocks}")
-    if period_days < 2:
-        raise ProtocolError(f"period-days must be 2 or more, got {period_days}")
-    if period_days > MAX_PERIOD_DAYS:
-        raise ProtocolError(
-            f"period-days must be at most {MAX_PERIOD_DAYS} (a year), got {period_days}"
-        )
-    if washout_days < 0:
-        raise ProtocolError(f"washout-days must be 0 or more, got {washout_days}")
-    if washout_days >= period_days:
-        raise ProtocolError(
-            f"washout-days ({washout_days}) must be shorter than period-days ({period_days}): "
-            "no day of a period would be analysed"
-        )
-    if run_in_days < 0:
-        raise ProtocolError(f"run-in-days must be 0 or more, got {run_in_days}")
-    if run_in_days > MAX_RUN_IN_DAYS:
-        raise ProtocolError(
-            f"run-in-days must be at most {MAX_RUN_IN_DAYS} (a year), got {run_in_days}"
-        )
-    if scheme not in SCHEMES:
-        raise ProtocolError(f"scheme {scheme!r} must be one of {', '.join(SCHEMES)}")
-
-
-def check_dates(start: date, n_days: int) -> None:
-    """Refuse a trial that would start before ``FIRST_DAY`` or end after ``LAST_DAY``."""
-    if not FIRST_DAY <= start <= LAST_DAY:
-        raise ProtocolError(f"start date {start} must be between {FIRST_DAY} and {LAST_DAY}")
-    end = start.toordinal() + n_days - 1
-    if end > LAST_DAY.toordinal():
-        raise ProtocolError(
-            f"a trial of {n_days} days from {start} would end after {LAST_DAY}; start earlier "
-            "or plan fewer or shorter periods"
-        )
+    parse_trial(data, fields, template=True)
+    parse_treatments(data, fields)
+    parse_design(data, fields, template=True)
+    outcomes = parse_outcomes(data.get("outcomes", []), fields)
+    parse_analysis(data.get("analysis", {}), fields, next(o for o in outcomes if o.primary))
+    parse_safety(data, fields)
 
 
 def build_periods(
@@ -193,7 +163,6 @@ def protocol_from_template(
     scheme = scheme or design.get("scheme", "block")
     check_design(scheme=scheme, **chosen)
     check_dates(start, chosen["run_in_days"] + 2 * chosen["blocks"] * chosen["period_days"])
-    trial = template.get("trial", {})
     changed = [
         f"{key.replace('_', ' ')} {design[key]} -> {value}"
         for key, value in {**chosen, "scheme": scheme}.items()
@@ -217,22 +186,26 @@ def protocol_from_template(
             f"The template's design was changed when this protocol was made ({'; '.join(changed)}). "
             f"The template's reasoning for its own design: {design_rationale}"
         )
-    analysis = parse_analysis(template.get("analysis", {}))
+    fields = Fields(f"template {template.get('_source', '')}")
+    trial = parse_trial(template, fields, template=True)
+    outcomes = parse_outcomes(template.get("outcomes", []), fields)
+    primary = next(o for o in outcomes if o.primary)
+    analysis = parse_analysis(template.get("analysis", {}), fields, primary)
     if sequential is not None:
         # The last look is the final analysis: its efficacy boundary is the decision rule.
         analysis = replace(analysis, threshold=sequential.efficacy[-1])
     return Protocol(
-        title=trial.get("title", "N-of-1 trial"),
-        condition=trial.get("condition", ""),
-        blinded=bool(trial.get("blinded", True)),
-        treatments=parse_treatments(template),
+        title=trial["title"],
+        condition=trial["condition"],
+        blinded=trial["blinded"],
+        treatments=parse_treatments(template, fields),
         scheme=scheme,
         start=start,
         periods=build_periods(start, **chosen),
-        outcomes=parse_outcomes(template.get("outcomes", [])),
+        outcomes=outcomes,
         analysis=analysis,
-        safety=tuple(template.get("safety", {}).get("notes", ())),
-        rationale=trial.get("rationale", ""),
+        safety=parse_safety(template, fields),
+        rationale=trial["rationale"],
         design_rationale=design_rationale,
         template=template.get("_source", ""),
         sequential=sequential,

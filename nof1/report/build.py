@@ -223,8 +223,9 @@ def _completeness(
     washout_analysed: bool = False,
 ) -> list[dict]:
     """Per arm: planned analysis days, days with a score (and how many of them were recall
-    entries, how many late entries), missing days, days without the dose. Washout days
-    count only when the analysis takes them (``washout_analysed``: not excluded)."""
+    entries, how many late entries), missing days, days with a missed or partial dose.
+    Washout days count only when the analysis takes them (``washout_analysed``: not
+    excluded)."""
     rows = []
     for arm in ("A", "B"):
         t = table[(table["arm"] == arm) & (washout_analysed | ~table["washout"])]
@@ -242,7 +243,8 @@ def _completeness(
                 "recall": recalled,
                 "late": late,
                 "missing": len(t) - recorded,
-                "missed_dose": int((adherence == False).sum()),  # noqa: E712 (pandas boolean)
+                # A day with part of its doses counts with the days without any.
+                "missed_dose": int((adherence < 1).sum()),
                 "dose_unknown": int(adherence.isna().sum()),
             }
         )

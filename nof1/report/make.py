@@ -136,7 +136,7 @@ def csv_report(path: str | Path, outcome: str, treatment: str, **arguments: Any)
     ----------
     path, outcome, treatment, **arguments : as in ``nof1.analysis.analyze.analyze_csv``: the CSV
         reading options of ``nof1.analysis.csv_input.series_from_csv`` (active, time, block,
-        lower_is_better, low, high) and the options of ``nof1.analysis.analyze.analyze``; None
+        lower_is_better, low, high, date_format) and the options of ``nof1.analysis.analyze.analyze``; None
         means the default. The report always compares the three priors.
 
     Returns

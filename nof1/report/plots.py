@@ -74,7 +74,7 @@ def timeseries_png(
     """
     from matplotlib.patches import Patch
 
-    fig = _figure(7.6, 3.0)
+    fig = _figure(7.2, 2.4)
     ax = fig.add_subplot()
     x = days["x"].to_numpy()
     is_date = np.issubdtype(np.asarray(x).dtype, np.datetime64)
@@ -194,7 +194,7 @@ def posterior_png(
     -------
     str : a PNG data URI.
     """
-    fig = _figure(6.4, 3.0)
+    fig = _figure(4.4, 2.3)
     ax = fig.add_subplot()
     benefit = -1.0 if lower_is_better else 1.0
     ax.axvspan(
@@ -231,7 +231,14 @@ def posterior_png(
         + ("← benefit: left of 0" if lower_is_better else "benefit: right of 0 →")
     )
     _style(ax)
-    fig.legend(loc="outside lower center", ncol=2, fontsize=7, frameon=False)
+    fig.legend(
+        loc="outside lower center",
+        ncol=2,
+        fontsize=7,
+        frameon=False,
+        handlelength=1.6,
+        columnspacing=1.2,
+    )
     return to_data_uri(fig)
 
 
@@ -249,7 +256,7 @@ def forest_png(
     -------
     str : a PNG data URI.
     """
-    fig = _figure(5.2, 0.5 + 0.42 * len(rows))
+    fig = _figure(3.4, 0.5 + 0.36 * len(rows))
     ax = fig.add_subplot()
     ys = np.arange(len(rows))[::-1]
     ax.axvspan(-mcid / 2, mcid / 2, color="#999999", alpha=0.18, lw=0)
@@ -280,8 +287,8 @@ def ppc_png(day: np.ndarray, observed: np.ndarray, replicated: np.ndarray) -> st
     bands of the replicates, and the distribution of daily values (observed against a few
     replicates).
     """
-    fig = _figure(7.6, 2.5)
-    left, right = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    fig = _figure(5.4, 2.0)
+    left, right = fig.subplots(1, 2, width_ratios=[1.9, 1])
     q05, q25, q75, q95 = np.nanpercentile(replicated, [5, 25, 75, 95], axis=0)
     left.fill_between(
         day, q05, q95, color=ARM_COLOURS["A"], alpha=0.15, lw=0, label="90% of replicates"
@@ -314,6 +321,6 @@ def ppc_png(day: np.ndarray, observed: np.ndarray, replicated: np.ndarray) -> st
     right.hist(obs, bins=bins, density=True, histtype="step", color=_INK, lw=1.6)
     right.set_yticks([])
     right.spines["left"].set_visible(False)
-    right.set_xlabel("daily value (black: observed)")
+    right.set_xlabel("daily value\n(black: observed)")
     _style(right)
     return to_data_uri(fig)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nof1.analysis.series import SCHEMES, trial_table
+from nof1.diary.entries import takes_a_dose
 from nof1.errors import BlindingError, DataError
 from nof1.plan.files import check_output, write_output
 from nof1.plan.protocol import PROTOCOL_FILE
@@ -154,7 +155,9 @@ def anonymise_trial(trial: Trial | str | Path) -> pd.DataFrame:
     - ``arm`` (str): ``"A"`` (active) or ``"B"`` (control), ``""`` on run-in days;
     - ``washout``, ``run_in`` (int 0/1);
     - one float column per protocol outcome (NaN when not recorded);
-    - ``guess`` (``"A"``, ``"B"``, ``"unsure"`` or ``""``), ``adherence`` (1, 0 or <NA>).
+    - ``guess`` (``"A"``, ``"B"``, ``"unsure"`` or ``""``; always ``""`` on a day without a
+      kit), ``adherence`` (the share of the day's doses taken, 0 to 1, or <NA>; always <NA>
+      on a day without doses).
 
     ``frame.attrs`` holds ``format`` ("nof1-anonymised"), ``format_version``, ``scheme``
     (the randomization scheme) and ``outcomes`` (a tuple of ``OutcomeMeta``).
@@ -212,8 +215,13 @@ def anonymise_trial(trial: Trial | str | Path) -> pd.DataFrame:
     )
     for o in protocol.outcomes:
         frame[o.name] = table[o.name].to_numpy(dtype=float)
-    frame["guess"] = table["guess"].fillna("").to_numpy(dtype=object)
-    frame["adherence"] = table["adherence"].astype("Int64").to_numpy()
+    # A guess or an adherence on a day without a kit (run-in; any guess of an open-label
+    # trial; a day on a treatment without doses) is refused when recorded, but a diary of
+    # an older nof1 may hold one: it is dropped, never exported.
+    guessable = treated.to_numpy() & protocol.blinded
+    dosed = np.array([takes_a_dose(protocol, d) for d in table["date"].dt.date], dtype=bool)
+    frame["guess"] = np.where(guessable, table["guess"].fillna("").to_numpy(dtype=object), "")
+    frame["adherence"] = table["adherence"].astype("Float64").where(dosed).to_numpy()
     frame.attrs.update(
         format=FORMAT,
         format_version=FORMAT_VERSION,
@@ -382,7 +390,9 @@ def anonymise_simulated(trials: Sequence[SimulatedTrial]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame in the layout of ``anonymise_trial``, the trials one after the other,
-    each under its own random ``series_id``; ``attrs`` describe pain on 0-10.
+    each under its own random ``series_id``; ``attrs`` describe pain on 0-10. Simulated pain
+    beyond the scale is clipped to 0-10, as a patient's diary would hold it (it refuses
+    anything else), so the table pools as a real export does.
 
     Example
     -------
@@ -406,9 +416,12 @@ def anonymise_simulated(trials: Sequence[SimulatedTrial]) -> pd.DataFrame:
                     "arm": np.where(run_in, "", f["arm"].fillna("").to_numpy(dtype=object)),
                     "washout": f["washout"].to_numpy(dtype=np.int64),
                     "run_in": run_in.astype(np.int64),
-                    "pain": f["pain"].to_numpy(dtype=float),
-                    "guess": f["guess"].fillna("").to_numpy(dtype=object),
-                    "adherence": f["adherence"].to_numpy(dtype=np.int64),
+                    "pain": np.clip(
+                        f["pain"].to_numpy(dtype=float), SIMULATED_PAIN.low, SIMULATED_PAIN.high
+                    ),
+                    "guess": np.where(run_in, "", f["guess"].fillna("").to_numpy(dtype=object)),
+                    # No kit on a run-in day, so no adherence (as in a trial's export).
+                    "adherence": np.where(run_in, np.nan, f["adherence"].to_numpy(dtype=float)),
                 }
             )
         )

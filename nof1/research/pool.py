@@ -21,8 +21,11 @@ unpooled estimate, and the diagnostics (a fit that fails them gets no conclusion
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nof1.analysis.models.base import Diagnostics
+from nof1.analysis.models.base import MAX_DRAWS, Diagnostics
 from nof1.analysis.models.fastpool import Estimate, fast_pool
 from nof1.analysis.models.priors import outcome_unit
 from nof1.analysis.series import SCHEMES, Series
+from nof1.diary.cells import duplicate_column
 from nof1.errors import DataError
+from nof1.plan.files import MAX_CSV_BYTES, read_input
 from nof1.research.anonymise import FORMAT, FORMAT_VERSION, LEAD_COLUMNS, TAIL_COLUMNS, OutcomeMeta
 
 ENGINES = ("mcmc", "fast")
@@ -102,7 +107,7 @@ def read_anonymised(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(path, MAX_CSV_BYTES, "an anonymised series", DataError).decode("utf-8")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -114,6 +119,13 @@ def read_anonymised(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     meta = _parse_header(path, lines[:n_header])
     if n_header >= len(lines):
         raise DataError(f"{path}: no table after the header")
+    # pandas would rename a second 'pain' to 'pain.1' and read the first one silently.
+    twice = duplicate_column([c.strip() for c in next(csv.reader([lines[n_header]]), [])])
+    if twice is not None:
+        raise DataError(
+            f"{path} line {n_header + 1}: column {twice!r} is in the header twice; which one "
+            "is meant cannot be known"
+        )
     try:
         frame = pd.read_csv(
             io.StringIO("\n".join(lines[n_header:])), dtype=str, keep_default_na=False
@@ -165,8 +177,14 @@ def read_anonymised(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         out[name] = values
     bad(~frame["guess"].isin(list(_GUESSES)).to_numpy(), "must be A, B, unsure or empty", "guess")
     out["guess"] = frame["guess"].to_numpy(dtype=object)
-    bad(~frame["adherence"].isin(["0", "1", ""]).to_numpy(), "must be 0, 1 or empty", "adherence")
-    out["adherence"] = pd.to_numeric(frame["adherence"]).astype("Int64").to_numpy()
+    # The share of the day's doses taken: 0 to 1 (partial adherence), or empty.
+    share = pd.to_numeric(frame["adherence"], errors="coerce").to_numpy(dtype=float)
+    bad(
+        (frame["adherence"] != "").to_numpy() & ~((share >= 0) & (share <= 1)),
+        "must be a share from 0 to 1 (0, 1, 0.5, ...) or empty",
+        "adherence",
+    )
+    out["adherence"] = share
     # Each series' rows in increasing day order (one row per day).
     same = out["series_id"].to_numpy()[1:] == out["series_id"].to_numpy()[:-1]
     day = out["day"].to_numpy()
@@ -185,6 +203,8 @@ def _parse_header(path: Path, header: list[str]) -> dict[str, Any]:
         key, value = key.strip(), value.strip()
         if key == "outcome":
             o = _parse_outcome(path, number, value)
+            if o.name in outcomes:
+                raise DataError(f"{path} line {number}: outcome {o.name!r} is described twice")
             outcomes[o.name] = o
         else:
             fields[key] = value
@@ -242,14 +262,17 @@ def load_pool(paths: Sequence[str | Path], outcome: str | None = None) -> PoolDa
     ------
     DataError : naming the file (and line): any problem of ``read_anonymised``; no files;
         an outcome missing from a file or on another scale; a binary outcome; a series with
-        one arm only or otherwise unanalysable; a series id that appears in two files.
+        one arm only or otherwise unanalysable; a series id that appears in two files; a
+        file given twice (by the same or another name, a link or a copy).
     """
     if not paths:
         raise DataError("no files to pool: give one or more anonymised CSV files")
     chosen: OutcomeMeta | None = None
     seen: dict[str, str] = {}
     members = []
+    given: dict[tuple, str] = {}
     for path in paths:
+        _refuse_twice(path, given)
         frame, meta = read_anonymised(path)
         if chosen is None:
             name = outcome or next(
@@ -299,6 +322,26 @@ def load_pool(paths: Sequence[str | Path], outcome: str | None = None) -> PoolDa
             sub = {c: v[rows] for c, v in cols.items()}
             members.append(PoolMember(sid, str(path), _series(path, line, sid, sub, chosen, meta)))
     return PoolData(outcome=chosen, members=tuple(members))
+
+
+def _refuse_twice(path: str | Path, given: dict[tuple, str]) -> None:
+    """Refuse a file given before, by another name too (``./a.csv``, a link to it, a copy):
+    its series would count twice. ``given`` maps what identifies each file read so far
+    (device and inode, and the SHA-256 of its bytes) to its name as given."""
+    try:
+        info = os.stat(path)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return  # read_anonymised names the problem
+    for key, what in (((info.st_dev, info.st_ino), "the same file as"), ((digest,), "a copy of")):
+        if key in given and given[key] == str(path):
+            raise DataError(f"{path} is given twice: each file is pooled once")
+        if key in given:
+            raise DataError(
+                f"{path} is {what} {given[key]}, given before: each file is pooled once (its "
+                "series would count twice)"
+            )
+    given[(info.st_dev, info.st_ino)] = given[(digest,)] = str(path)
 
 
 def _series(path, line, sid, rows: dict[str, np.ndarray], o: OutcomeMeta, meta) -> Series:
@@ -490,7 +533,15 @@ def pool_files(
         raise DataError(f"MCID {mcid:g} must be a positive number of outcome units")
     if draws < 100:
         raise DataError(f"draws {draws} is too few; use at least 100 per chain")
+    if draws > MAX_DRAWS:
+        raise DataError(f"draws {draws:,} is too many; use at most {MAX_DRAWS:,} per chain")
     data = load_pool(paths, outcome)
+    o = data.outcome
+    if mcid is not None and mcid > o.high - o.low:
+        raise DataError(
+            f"MCID {mcid:g} is more than the whole scale of {o.name!r} ({o.low:g}-{o.high:g}): "
+            "no patient's change can reach it"
+        )
     from nof1.analysis.models.exact_batch import effect_moments
 
     series = data.series

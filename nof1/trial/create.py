@@ -25,13 +25,14 @@ from nof1.diary.schema import DIARY_FILE
 from nof1.diary.store import open_diary
 from nof1.errors import BlindingError, DiaryError, ProtocolError
 from nof1.plan.allocation import draw_allocation
-from nof1.plan.files import replace_file
+from nof1.plan.files import disk_problem, remove_trial_leftovers, replace_file, temp_prefix
 from nof1.plan.protocol import (
     FORMAT_VERSION,
     PROTOCOL_FILE,
     RECALL_DAYS,
     Protocol,
     load_protocol,
+    parse_protocol,
     protocol_to_toml,
     read_document,
 )
@@ -41,6 +42,7 @@ from nof1.plan.sealing import (
     Allocation,
     commitment,
     new_allocation,
+    read_sealed,
     seal,
 )
 from nof1.plan.signing import new_key
@@ -174,7 +176,8 @@ def create_trial(
         _write_trial_files(trial_dir, files)
     except OSError as exc:
         raise ProtocolError(
-            f"cannot write the trial to {trial_dir}: {exc.strerror or exc}; nothing was written"
+            f"cannot write the trial to {trial_dir}: {disk_problem(exc, trial_dir.parent)}; "
+            "nothing was written"
         ) from None
     return protocol
 
@@ -233,13 +236,12 @@ def upgrade_protocol(trial_dir: Path | str) -> Protocol:
         raise ProtocolError(
             f"{trial_dir / PROTOCOL_FILE} is already format {version}: nothing to upgrade"
         )
-    if document["trial"].get("blinded", True):
-        try:
-            sealed = (trial_dir / SEALED_FILE).read_bytes()
-        except OSError:
+    if parse_protocol(document, trial_dir / PROTOCOL_FILE).blinded:
+        sealed = read_sealed(trial_dir)
+        if sealed is None:
             raise BlindingError(
                 f"{trial_dir / SEALED_FILE} cannot be read: the commitment must cover it"
-            ) from None
+            )
         document["blinding"]["sealed_sha256"] = hashlib.sha256(sealed).hexdigest()
     document["nof1"]["format_version"] = FORMAT_VERSION
     document["nof1"]["upgraded"] = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -256,7 +258,13 @@ def upgrade_protocol(trial_dir: Path | str) -> Protocol:
                     f"{diary.path} was altered outside nof1 ({diary.chain.problems[0]}): "
                     "a commitment added now would seal the alteration; nothing was changed"
                 )
-    replace_file(trial_dir / PROTOCOL_FILE, _HEADER.encode() + tomli_w.dumps(document).encode())
+    try:
+        replace_file(trial_dir / PROTOCOL_FILE, _HEADER.encode() + tomli_w.dumps(document).encode())
+    except OSError as exc:
+        raise ProtocolError(
+            f"cannot write {trial_dir / PROTOCOL_FILE}: {disk_problem(exc, trial_dir)}; "
+            "nothing was changed"
+        ) from None
     if has_diary:
         # The diary's chain now records that its protocol gained a commitment.
         with open_diary(trial_dir, create=False) as diary:
@@ -270,14 +278,17 @@ def _write_trial_files(trial_dir: Path, files: dict[str, bytes]) -> None:
     A new (or empty) trial folder is built as a temporary folder beside it and renamed into
     place. Into an existing folder (``--force``, or one holding other files) the files are
     first all written to a temporary folder inside it, then moved in with ``os.replace``,
-    which needs no disk space. Either way a failure removes what was made.
+    which needs no disk space. Either way a failure removes what was made, and what a
+    killed ``protocol new`` left (its staging folder) is removed first
+    (``nof1.plan.files.remove_trial_leftovers``).
     """
+    remove_trial_leftovers(trial_dir)
     made = [p for p in (trial_dir, *trial_dir.parents) if not p.exists()]
     fresh = not trial_dir.exists() or not any(trial_dir.iterdir())
     trial_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging_parent = trial_dir.parent if fresh else trial_dir
     staging = Path(
-        tempfile.mkdtemp(dir=staging_parent, prefix=f".{trial_dir.name}.", suffix=".new")
+        tempfile.mkdtemp(dir=staging_parent, prefix=temp_prefix(trial_dir.name), suffix=".new")
     )
     try:
         for name, content in files.items():

@@ -22,6 +22,7 @@ from nof1.diary.signed import SignedCheck, check_signed
 from nof1.diary.store import Diary, open_diary
 from nof1.diary.view import DiaryView
 from nof1.errors import DiaryError
+from nof1.plan.files import remove_trial_leftovers
 from nof1.plan.protocol import PROTOCOL_FILE, Protocol, parse_protocol, read_document
 from nof1.plan.sealing import Allocation, Secrets, read_sealed, unseal_trial
 
@@ -129,6 +130,10 @@ class Trial:
 def open_trial(folder: str | Path) -> Trial:
     """Open a trial folder: ``protocol.toml`` is read and parsed once.
 
+    What a killed nof1 left in or beside the folder (temporary files, a diary being
+    created, a staging folder of ``protocol new``) is removed first, where its process is
+    gone (``nof1.plan.files.remove_trial_leftovers``).
+
     Parameters
     ----------
     folder : the trial folder.
@@ -148,6 +153,7 @@ def open_trial(folder: str | Path) -> Trial:
     (3, 84)
     """
     folder = Path(folder)
+    remove_trial_leftovers(folder)
     document = read_document(folder)
     return Trial(folder, document, parse_protocol(document, folder / PROTOCOL_FILE))
 

@@ -31,7 +31,8 @@ from nof1.diary.records import Record, Unblinding
 from nof1.diary.schema import DIARY_FILE
 from nof1.diary.signed import SignedCheck
 from nof1.errors import BlindingError, IntegrityError, ProtocolError
-from nof1.plan.protocol import PROTOCOL_FILE, Analysis, parse_analysis
+from nof1.plan.checks import Fields
+from nof1.plan.protocol import PROTOCOL_FILE, Analysis
 from nof1.plan.registration import (
     COMMITMENT_SECTION,
     canonical_document,
@@ -39,6 +40,7 @@ from nof1.plan.registration import (
     registration_digest,
 )
 from nof1.plan.sealing import Allocation, registration_problems, verify_allocation
+from nof1.plan.sections import parse_analysis
 from nof1.trial.handle import Trial, as_trial
 
 
@@ -217,7 +219,8 @@ def registered_analysis(trial: Trial | str | Path) -> Analysis | None:
         if not stated or stated != registration_digest(document):
             return None
     try:
-        return parse_analysis(document.get("analysis", {}))
+        fields = Fields(f"the registered {PROTOCOL_FILE}")
+        return parse_analysis(document.get("analysis", {}), fields, trial.protocol.primary)
     except ProtocolError:
         return None
 

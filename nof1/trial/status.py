@@ -12,7 +12,9 @@ from pathlib import Path
 
 from nof1.diary.entries import RECALL_DAYS
 from nof1.diary.records import Look, first_stop
+from nof1.errors import DiaryError
 from nof1.plan.calendar import block_end
+from nof1.plan.checks import check_day
 from nof1.plan.protocol import Protocol
 from nof1.trial.handle import Trial, as_trial
 from nof1.trial.integrity import refuse_other_protocol
@@ -194,13 +196,13 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
     Raises
     ------
     ProtocolError : no trial in the folder.
-    DiaryError : the diary cannot be read.
+    DiaryError : the diary cannot be read, or ``today`` lies outside 2000-2100.
     IntegrityError : ``protocol.toml`` is not the one the diary was started with (its
         kits and days would be another trial's).
     """
     trial = as_trial(trial)
     protocol = trial.protocol
-    today = today or date.today()
+    today = check_day(today or date.today(), "day", DiaryError)
     recorded: set[date] = set()
     recalled: set[date] = set()
     late: set[date] = set()

@@ -31,7 +31,7 @@ def record_day(
     day: str | date,
     values: Mapping[str, str | float] | None = None,
     guess: str | None = None,
-    adherence: str | bool | None = None,
+    adherence: str | float | None = None,
     note: str | None = None,
     correct: bool = False,
     today: date | None = None,
@@ -78,6 +78,7 @@ def import_diary(
     correct: bool = False,
     deviation: str | None = None,
     today: date | None = None,
+    date_format: str | None = None,
 ) -> int:
     """Import a diary CSV into a trial's diary (what ``nof1 import`` does): all or nothing.
 
@@ -89,7 +90,8 @@ def import_diary(
     later day is refused, a first entry 1 to ``RECALL_DAYS`` days after its day is kept as
     a recall entry, and any row more than ``RECALL_DAYS`` days after its day as a late
     entry (the report counts them and shows the result without them). The command line
-    always gives it.
+    always gives it. ``date_format``: the layout of the dates (e.g. ``"DD.MM.YYYY"``; None:
+    ``YYYY-MM-DD``), as in ``read_entries_csv``.
 
     Raises
     ------
@@ -98,7 +100,7 @@ def import_diary(
     IntegrityError : ``protocol.toml`` is not the one the diary was started with.
     """
     trial = as_trial(trial)
-    entries = read_entries_csv(path, trial.protocol, today)
+    entries = read_entries_csv(path, trial.protocol, today, date_format=date_format)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
     with trial.open_diary() as diary:

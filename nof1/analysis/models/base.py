@@ -14,6 +14,12 @@ ESS_MIN = 400
 #: Chains the exact engines' independent draws are split into in ``inference_data``: as many
 #: as the MCMC engine runs by default, so that ArviZ's R-hat (which needs two or more) works.
 EXACT_CHAINS = 4
+#: The most posterior draws per chain, tuning steps and chains an analysis takes: ten to
+#: twenty times the defaults is already more than any summary needs; beyond, a typo would
+#: run for hours or exhaust memory (the exact engine keeps draws x chains draws).
+MAX_DRAWS = 20_000
+MAX_TUNE = 20_000
+MAX_CHAINS = 16
 
 
 @dataclass(frozen=True)
