@@ -415,7 +415,9 @@ BLINDING_METHOD = [
     "",
     "Columns: *old benefit*: the verdict before this assessment said A helps (P(benefit >= "
     "MCID) >= 0.8 or P(benefit) >= 0.95); *benefit*: tier `benefit` or `benefit-unblinded` "
-    "(the same rule with > 0.8); *without caveat*: tier `benefit`, a benefit stated with no "
+    "(the same rule with > 0.8, and P(benefit) >= 0.95 only when the effect is not "
+    "practically nil: re-run with that rule, no count changed); *without caveat*: tier "
+    "`benefit`, a benefit stated with no "
     "word that the patient could tell; *could tell*: the blinding status; *old doubtful*: the "
     "old flag, Bang |BI| > 0.2 on the last guess of each period; bias and coverage of the "
     "95% interval against the drug effect (0 where there is none).",

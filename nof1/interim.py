@@ -27,7 +27,7 @@ engines fit the same Gaussian AR(1) model and agree (``tests/test_personal.py``)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from nof1.analysis.models.exact import fit_exact
@@ -181,7 +181,10 @@ def due_look(trial: Trial | str | Path, today: date | None = None) -> LookPoint:
 
 
 def interim_look(
-    trial: Trial | str | Path, passphrase: str, today: date | None = None
+    trial: Trial | str | Path,
+    passphrase: str,
+    today: date | None = None,
+    at: datetime | None = None,
 ) -> LookResult:
     """Take the interim look due today and record its decision in the diary.
 
@@ -198,6 +201,9 @@ def interim_look(
     trial : the trial (``nof1.trial.handle.open_trial``) or its folder.
     passphrase : the helper's passphrase (ignored for an open-label trial).
     today : the day of the look; None for today.
+    at : the time recorded with the look (UTC); None: now. A caller that runs the trial on
+        a simulated clock (``nof1 demo --sequential``) gives a time on ``today``, so that
+        the look is not recorded as run months after its block.
 
     Returns
     -------
@@ -207,7 +213,7 @@ def interim_look(
     ------
     ProtocolError, IntegrityError, BlindingError : as in ``due_look``.
     BlindingError : a wrong passphrase or an altered sealed file (nothing recorded).
-    DataError : too few scores per kit in the blocks so far (``kit_problem``: facts the
+    DataError : ``at`` is not on ``today``; too few scores per kit in the blocks so far (``kit_problem``: facts the
         blinded diary shows); the refused look is recorded, signed.
 
     Example
@@ -216,6 +222,8 @@ def interim_look(
     'CONTINUE'
     """
     trial = as_trial(trial)
+    if at is not None and at.astimezone(UTC).date() != (today or date.today()):
+        raise DataError(f"the look's time {at.isoformat()} is not on the day of the look")
     point = due_look(trial, today)
     protocol, pre = point.protocol, point.protocol.analysis
     problem = kit_problem(trial, point)
@@ -225,7 +233,7 @@ def interim_look(
     if problem is not None:
         with trial.open_diary(create=False) as diary:
             diary.record_refused_look(
-                point.look, point.after_block, problem, signing_key=secrets.signing_key
+                point.look, point.after_block, problem, signing_key=secrets.signing_key, at=at
             )
         raise DataError(f"{problem}: the refused look was recorded")
     series = series_from_trial(
@@ -246,7 +254,7 @@ def interim_look(
         decision = CONTINUE
     with trial.open_diary(create=False) as diary:
         record = diary.record_look(
-            point.look, point.after_block, decision, signing_key=secrets.signing_key
+            point.look, point.after_block, decision, signing_key=secrets.signing_key, at=at
         )
     return LookResult(point, record)
 

@@ -87,9 +87,9 @@ def test_every_analysis_option_is_a_named_parameter(entry):
     import inspect
 
     # What the data source says rather than an analysis option: the trial folder supplies
-    # the blinding assessment, whether it was open label and whether the criterion is the
-    # pre-registered one.
-    source = {"series", "blinding", "open_label", "preregistered"}
+    # the blinding assessment, whether it was open label, whether the criterion is the
+    # pre-registered one (and the note saying how), and the treatments' names.
+    source = {"series", "blinding", "open_label", "preregistered", "registration_note", "names"}
     options = set(inspect.signature(nof1.analyze).parameters) - source
     params = inspect.signature(getattr(nof1, entry)).parameters
     assert options <= set(params), options - set(params)

@@ -79,7 +79,10 @@ def test_summary_speaks_of_rates_and_percentage_points():
     assert "percentage points higher than on the control (B)" in s.verdict
     assert "minimal important difference of 10 percentage points" in s.verdict
     assert " points lower" not in s.verdict.replace("percentage points lower", "")
-    assert "Conclusion: A very probably makes your diarrhoea worse, not better." in s.verdict
+    assert (
+        "Conclusion: A very probably makes your diarrhoea worse, but possibly by less than the "
+        "minimal important difference" in s.verdict
+    )
     d = s.to_dict()
     assert d["unit"] == "percentage points" and d["rates"]["A"]["n"] == 63
 

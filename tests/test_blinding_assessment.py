@@ -38,7 +38,9 @@ def test_all_right_with_three_periods_per_arm_says_could_tell():
     assert a.status == "could-tell"
     assert a.period.right == 6 and a.period.definite == 6
     assert a.period.p_tell > 0.95
-    assert a.how == ("guesses right in 6 of 6 periods and on 60 of 60 days",)
+    assert a.how == (
+        "guesses right in 6 of 6 periods and on 60 of 60 days (P(guesses better than chance) >99%)",
+    )
     assert a.bang.index == {"A": 1.0, "B": 1.0}
 
 

@@ -234,9 +234,11 @@ def test_unblind_prints_every_period_and_arms_appear_only_then(diary, passfile, 
     # The last line is the unblinding code, for the clinician (tests/test_signed.py).
     assert re.fullmatch(r"Unblinding code: [A-Z2-7]{4}(-[A-Z2-7]{4}){3}\. The helper .*", lines[-1])
     assert tuple(trial_table(diary).groupby("period")["arm"].first()) == arms
+    code = lines[-1].split()[2].rstrip(".")
     assert_refused(
         run("unblind", "--trial", diary, "--passphrase-file", passfile),
-        "the trial was already unblinded on " + date.today().isoformat(),
+        f"the trial was already unblinded on {date.today().isoformat()} (code {code}): a "
+        "trial is unblinded once; `nof1 analyze` and `nof1 report` use that unblinding",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from click.testing import CliRunner
@@ -84,7 +85,12 @@ def test_report_of_an_mcmc_fit(tmp_path):
     # A given result is not refitted: only the secondary outcomes are (exact here).
     page = trial_report(res.trial_dir, result=result, seed=1)
     assert f'data-value="{s.p_benefit:.4f}"' in page
-    assert "(differs from the pre-registered analysis)" in page
+    # Only the engine differs from the registration: it is the pre-registered analysis.
+    assert (
+        "mcmc engine, neutral prior, normal likelihood (the pre-registered analysis, MCMC engine)"
+        in page
+    )
+    assert "(pre-registered analysis, MCMC engine)" in page and "not pre-registered" not in page
 
 
 def test_cli_demo_writes_to_a_new_temporary_folder_by_default(tmp_path, monkeypatch):
@@ -175,6 +181,13 @@ def test_cli_sequential_demo_looks_block_by_block_stops_and_reports(tmp_path):
     page = report.read_text()
     assert '<section id="interim">' in page
     assert re.findall(r'<tr data-decision="([^"]+)">', page) == ["CONTINUE", "STOP: efficacy"]
+    # Each look is run on the simulated day after its block, not on the day the demo ran.
+    runs = re.findall(
+        r"<td>\d \((\d{4}-\d\d-\d\d)\)</td><td>(\d{4}-\d\d-\d\d) \d\d:\d\d</td>", page
+    )
+    assert len(runs) == 2
+    for ended, run in runs:
+        assert 1 <= (date.fromisoformat(run) - date.fromisoformat(ended)).days <= 3, (ended, run)
     assert "trials that stopped here for efficacy overestimated the benefit by" in page
 
 

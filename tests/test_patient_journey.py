@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -227,10 +227,14 @@ def test_after_the_last_day_status_says_to_unblind_then_to_analyse(mg, freeze_to
     passfile.write_text(PASS + "\n")
     unblind_trial(mg, PASS, today=end + timedelta(days=1))
     out = run("status", "--trial", mg, "--date", end + timedelta(days=1)).output
-    assert out.splitlines()[-2:] == [
-        "The trial is unblinded.",
-        f"Next: nof1 analyze --trial {mg}, then nof1 report --trial {mg} --out report.html",
-    ]
+    on = datetime.now(UTC).date()
+    assert out.startswith(
+        f"{end + timedelta(days=1)}: the trial was unblinded on {on}; it is over."
+    )
+    assert out.splitlines()[-1] == (
+        f"Next: nof1 analyze --trial {mg}, then nof1 report --trial {mg} --out report.html"
+    )
+    assert "nof1 unblind" not in out
 
 
 @pytest.fixture

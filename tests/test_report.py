@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape as html_escape
 
 from nof1.analysis.models.base import Diagnostics
 from nof1.cli import cli
@@ -244,9 +245,10 @@ def test_summary_box_shows_decision_tier_and_blinding(demo, html):
     assert "Pre-registered criterion P(benefit &gt;= 1 point) &gt; 0.80: " in box
     assert f'data-tier="{v.tier}"' in box
     assert f'id="summary-blinding" data-status="{v.blinding}"' in box
-    got = re.search(r'id="p-could-tell" data-value="([0-9.]+)"', box)
+    got = re.search(r'id="summary-blinding" [^>]*data-p-tell="([0-9.]+)"', box)
     assert float(got.group(1)) == pytest.approx(demo.result.blinding.p_tell, abs=5e-5)
-    assert re.search(r"right guesses on A \d+% \(\d+–\d+%\)", box)
+    assert html_escape(demo.result.blinding.headline) in box
+    assert re.search(r"Right guesses on A \d+% \(\d+–\d+%\)", box)
     assert re.search(r"Diarrhoea \(yes/no\): A \d+% \(\d+–\d+%\), B \d+%", box)
 
 
@@ -348,3 +350,21 @@ def test_cli_missing_output_folder(demo, tmp_path):
     assert res.stderr.strip() == (
         f"Error: cannot write the report to {out}: folder {out.parent} does not exist"
     )
+
+
+def test_the_missing_days_sentence_and_the_table_count_the_same_days(demo, html):
+    # The demo models onset: its 18 washout days are rows without a score, not missing days.
+    assert demo.result.options["washout_rows"] == 18
+    summary = re.search(r"(\d+) of (\d+) analysed days with a score", html)
+    missing = re.search(r"Missing days \((\d+) of (\d+) analysed days\)", html)
+    table = html[html.index("<h3>Completeness and adherence") :]
+    table = table[: table.index("</table>")]
+    cells = [
+        [int(x) for x in re.findall(r'<td class="n">(?:<span class="bad">)?(\d+)', row)]
+        for row in re.findall(r"<tr><td><span class=\"chip [AB]\">.*?</tr>", table)
+    ]
+    planned = sum(row[0] for row in cells)
+    scored = sum(row[1] for row in cells)
+    assert int(summary.group(2)) == int(missing.group(2)) == planned == 66
+    assert int(summary.group(1)) == scored == demo.result.summary.n_observed
+    assert int(missing.group(1)) == sum(row[4] for row in cells) == planned - scored == 7

@@ -1894,3 +1894,24 @@ def test_a_read_only_medium_with_unsaved_pages_in_its_wal_is_named(_finished, tm
         "diary.sqlite-wal file may hold entries not yet saved in it; copy the trial to a "
         "writable place"
     )
+
+
+# ------------------------------------------------------------------ issue 22: wording
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_a_second_unblind_names_the_first_before_asking_for_the_passphrase(trial, early):
+    # Early or not, the reason is that the trial is unblinded, never "too early".
+    today = date(2026, 3, 20) if early else None
+    reason = "a flare" if early else ""
+    _, first = unblind_trial(trial, PASS, early=early, reason=reason, today=today)
+    expected = (
+        f"Error: the trial was already unblinded on {first.unblinded_at:%Y-%m-%d} (code "
+        f"{first.code}): a trial is unblinded once; `nof1 analyze` and `nof1 report` use that "
+        "unblinding"
+    )
+    # No --passphrase-file: the command would ask for it; it is refused before that.
+    assert _error(["unblind", "--trial", trial], trial) == expected
+    assert _error(["unblind", "--trial", trial, "--early", "--reason", "again"], trial) == expected
+    with pytest.raises(BlindingError, match=r"^the trial was already unblinded on .* \(code "):
+        unblind_trial(trial, PASS, today=date(2026, 5, 1))

@@ -60,7 +60,8 @@ def test_benefit_with_blinding_that_cannot_be_judged(readme):
     assert v.blinding == "cannot-tell"
     assert v.lines[0] == "Pre-registered criterion P(benefit >= 1 point) > 0.80: not met (0.61)"
     assert v.headline.startswith("Benefit: A very probably helps, but possibly by less than")
-    assert "Blinding could not be judged either way" in v.headline
+    assert "Whether blinding held cannot be told: there is no clear sign" in v.headline
+    assert "(P(guesses better than chance) " in v.headline and "95% needed" in v.headline
     assert v.lines[-1] == readme.verdict
 
 
@@ -69,10 +70,11 @@ def test_benefit_when_the_patient_could_tell_says_how(readme):
     assert v.tier == "benefit-unblinded"
     assert v.headline.startswith(
         "Benefit, but the patient could tell the arms apart (guesses right in 6 of 6 periods "
-        "and on 30 of 30 days): part or all of the benefit may be expectation."
+        "and on 30 of 30 days (P(guesses better than chance) >99%)): part or all of the "
+        "benefit may be expectation."
     )
     assert v.to_dict()["blinding"]["how"] == [
-        "guesses right in 6 of 6 periods and on 30 of 30 days"
+        "guesses right in 6 of 6 periods and on 30 of 30 days (P(guesses better than chance) >99%)"
     ]
 
 
@@ -129,10 +131,13 @@ def test_cli_prints_the_decision_line_and_the_blinding(trial):
     assert lines[4].startswith("Verdict (benefit")
     out = result.output
     assert "  Blinding  " in out or "  Blinding" in out
-    for label in ("P(could tell A from B)", "Right guesses on A", "Bang index (descriptive)",
+    for label in ("P(guesses better than chance)", "Right guesses on A", "Bang index (descriptive)",
                   "diarrhoea "):  # fmt: skip
         assert label in out
-    assert "Expectation bound: if believing one is on A changes pain by up to 1 point" in out
+    assert "P(could tell" not in out
+    assert "Expectation bound: if believing one is on Magnesium changes pain by up to 1 point" in (
+        " ".join(out.split())
+    )
 
 
 def test_cli_json_has_tier_criterion_and_blinding_intervals(trial):
@@ -146,7 +151,7 @@ def test_cli_json_has_tier_criterion_and_blinding_intervals(trial):
     assert share["low"] <= share["mean"] <= share["high"]
     rate = d["blinding"]["side_effects"][0]["rates"]["A"]
     assert rate["low"] <= rate["mean"] <= rate["high"]
-    assert d["effect_text"].startswith("On the active treatment (A)")
+    assert d["effect_text"].startswith("On Magnesium (A) your pain was on average")
 
 
 def test_cli_analyses_a_side_effect_as_rates(trial):

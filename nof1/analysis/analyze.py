@@ -8,7 +8,7 @@ the reader sees how much the conclusion depends on the prior.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,8 @@ def analyze(
     blinding: BlindingAssessment | None = None,
     open_label: bool = False,
     preregistered: bool = False,
+    registration_note: str = "",
+    names: Mapping[str, str] | None = None,
     expectation_max: float | None = None,
     seed: int | None = None,
     draws: int = 1000,
@@ -146,7 +148,12 @@ def analyze(
         benefit; None when nothing about blinding was recorded.
     open_label : the control arm was no treatment: the verdict says that placebo and
         expectation cannot be separated from the effect.
-    preregistered : the MCID and threshold are the protocol's pre-registered criterion.
+    preregistered : the criterion and the analysis settings are the trial's registered ones.
+    registration_note : what the criterion line adds (``nof1.analysis.verdict.Criterion.note``):
+        with ``preregistered`` what was run differently without changing the analysis (the
+        engine), without it what differs from the registration.
+    names : the treatment of each arm, once the allocation may be named (an unblinded or
+        open-label trial): the verdict and the summary then say "Magnesium", not "A".
     expectation_max : the largest shift of the outcome that believing one is on A could
         cause, for the expectation bound (``nof1.analysis.verdict``); None: the MCID. 0 skips it.
     seed : seed of the posterior draws.
@@ -252,13 +259,13 @@ def analyze(
         )
 
     fit = fit_with(prior)
-    summary = summarize(fit, series, mcid=mcid, threshold=threshold)
+    summary = summarize(fit, series, mcid=mcid, threshold=threshold, names=names)
     sensitivity = None
     if prior_sensitivity:
         sensitivity = {
             name: summary
             if name == prior
-            else summarize(fit_with(name), series, mcid=mcid, threshold=threshold)
+            else summarize(fit_with(name), series, mcid=mcid, threshold=threshold, names=names)
             for name in PRIOR_NAMES
         }
     if expectation_max is None:
@@ -273,6 +280,8 @@ def analyze(
         blinding=blinding,
         open_label=open_label,
         bound=bound,
+        registration_note=registration_note,
+        names=names,
     )
     options: dict[str, Any] = {
         "engine": engine,
@@ -309,6 +318,61 @@ def analyze(
 def _given(**options: Any) -> dict[str, Any]:
     """The options a caller gave: None means "not given" (pre-registered or default)."""
     return {k: v for k, v in options.items() if v is not None}
+
+
+#: The settings of a registered analysis that the criterion line compares, in its words.
+_REGISTERED = ("prior", "ar1", "trend", "carryover", "likelihood", "mcid", "threshold")
+
+
+def _settings(pre: Any) -> dict[str, Any]:
+    """The analysis settings of a protocol's ``[analysis]`` (``nof1.plan.protocol.Analysis``)."""
+    return {
+        "engine": pre.engine,
+        "prior": pre.prior,
+        "ar1": pre.ar1,
+        "trend": pre.trend,
+        "carryover": pre.carryover,
+        "mcid": pre.mcid,
+        "threshold": pre.threshold,
+    }
+
+
+def _value(key: str, value: Any) -> str:
+    """A setting's value as the criterion line says it: on/off, 0.80, 1, neutral."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if key == "threshold":
+        return f"{value:.2f}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _against_registration(
+    chosen: dict[str, Any], registered: Any, primary: bool
+) -> tuple[bool, str]:
+    """Is the analysis run the registered one, and the criterion line's note saying so.
+
+    Every setting that changes the result is compared with the registration (never with a
+    protocol.toml edited since): prior, AR(1), trend, onset model, likelihood (normal, as
+    registered), MCID and threshold. The engine is not among them: the exact and the MCMC
+    engine fit the same model (``docs/validation.md``), so a run on the other engine is the
+    pre-registered analysis, and the note names the engine.
+    """
+    if registered is None:
+        return False, "protocol.toml no longer matches its registration"
+    if not primary:
+        return False, "a secondary outcome"
+    plan = {**_settings(registered), "likelihood": "normal"}
+    run = {**chosen, "likelihood": chosen.get("likelihood") or "normal"}
+    differ = [
+        f"{k} {_value(k, run[k])}, registered {_value(k, plan[k])}"
+        for k in _REGISTERED
+        if run[k] != plan[k]
+    ]
+    if differ:
+        return False, "; ".join(differ)
+    if run["engine"] != plan["engine"]:
+        return True, f"{'MCMC' if run['engine'] == 'mcmc' else 'exact'} engine"
+    return True, ""
 
 
 def analyze_trial(
@@ -378,7 +442,7 @@ def analyze_trial(
     from nof1.analysis.blinding_assessment import assess_trial_table
     from nof1.analysis.series import series_from_trial, trial_table, washout_mode
     from nof1.trial.handle import as_trial
-    from nof1.trial.integrity import verify_trial
+    from nof1.trial.integrity import registered_analysis, verify_trial
     from nof1.trial.monitoring import read_monitoring
 
     trial = as_trial(trial)
@@ -386,15 +450,7 @@ def analyze_trial(
     protocol = trial.protocol
     pre = protocol.analysis
     chosen_outcome = protocol.primary if outcome is None else protocol.outcome(outcome)
-    preregistered = {
-        "engine": pre.engine,
-        "prior": pre.prior,
-        "ar1": pre.ar1,
-        "trend": pre.trend,
-        "carryover": pre.carryover,
-        "mcid": pre.mcid,
-        "threshold": pre.threshold,
-    }
+    preregistered = _settings(pre)
     options = _given(
         engine=engine, prior=prior, ar1=ar1, trend=trend, likelihood=likelihood,
         carryover=carryover, expectation_max=expectation_max, mcid=mcid, threshold=threshold,
@@ -426,15 +482,26 @@ def analyze_trial(
         if monitoring is not None:
             table = table[monitoring.analysed(table["block"])]
         blinding = assess_trial_table(table, protocol.outcomes)
-    as_registered = chosen_outcome.primary and all(chosen[k] == v for k, v in preregistered.items())
+    registered = registered_analysis(trial)
+    as_registered, note = _against_registration(chosen, registered, chosen_outcome.primary)
+    # The series is the unblinded trial's (series_from_trial refuses a blinded one), so the
+    # treatments may be named.
+    names = {arm: t.name for arm, t in protocol.treatments.items()}
     result = analyze(
         series,
         **chosen,
         blinding=blinding,
         open_label=not protocol.blinded,
         preregistered=as_registered,
+        registration_note=note,
+        names=names,
     )
-    result.options["preregistered"] = {**preregistered, "exclude_washout": pre.exclude_washout}
+    # What the trial registered (None when it cannot be read), for a report to compare.
+    result.options["preregistered"] = (
+        None
+        if registered is None
+        else {**_settings(registered), "exclude_washout": registered.exclude_washout}
+    )
     result.options["washout"] = washout
     if washout == "unobserved":
         # Rows of the series without a score by design, not missed days.

@@ -190,8 +190,13 @@ class BlindingAssessment:
 
     @property
     def p_tell(self) -> float | None:
-        """P(the patient could tell the arms apart) from the guesses, or None."""
+        """P(the guesses were better than chance), J > 0, or None without guesses."""
         return None if self.guesses is None else self.guesses.p_tell
+
+    @property
+    def headline(self) -> str:
+        """The status in words with the number it rests on (``blinding_headline``)."""
+        return blinding_headline(self.status, self.guesses, self.how)
 
     def revealed_share(self) -> float:
         """The largest difference between the arms in the share of periods with a side
@@ -426,7 +431,9 @@ def _classify(
     guesses = daily if daily is not None else period
     how: list[str] = []
     if guesses is not None and guesses.p_tell >= TELL:
-        how.append(_guess_words(period, daily))
+        how.append(
+            f"{_guess_words(period, daily)} ({P_TELL_LABEL} {format_probability(guesses.p_tell)})"
+        )
     how += [se.describe() for se in effects if se.reveals]
     if how:
         status = "could-tell"
@@ -457,6 +464,80 @@ def _guess_words(period: GuessModel | None, daily: GuessModel | None) -> str:
     return "guesses right in " + " and ".join(parts)
 
 
+#: The words of each status, everywhere it is stated (report, ``nof1 analyze``, verdict).
+STATUS_WORDS = {
+    "could-tell": "The patient could tell the arms apart",
+    "held": "Blinding held",
+    "cannot-tell": "Whether blinding held cannot be told",
+    "not-assessed": "Blinding was not assessed",
+}
+#: What ``GuessModel.p_tell`` is, in words: P(J > 0). It is about 50% when the guesses are
+#: pure chance, so it is never called "P(could tell)" beside a status that says otherwise.
+P_TELL_LABEL = "P(guesses better than chance)"
+#: What ``GuessModel.p_held`` is, in words: P(|J| < BLINDING_OK).
+P_HELD_LABEL = f"P(guesses within ±{BLINDING_OK:g} of chance)"
+
+
+def probability_beside(p: float, bound: float) -> str:
+    """``format_probability``, never rounded onto the other side of ``bound``: a status that
+    needs 95% is never shown beside "95%" when the probability was 0.949 ("94%")."""
+    text = format_probability(p)
+    if p < bound and round(100 * p) >= round(100 * bound):
+        text = f"{int(np.floor(100 * bound)) - 1}%"
+    return text
+
+
+def blinding_headline(status: str, guesses: GuessModel | None, how: Sequence[str]) -> str:
+    """One rule for the words of a blinding status and the number beside them.
+
+    The status is stated with the probability it rests on and the bar it had to clear, so
+    the words and the number cannot contradict each other: "could tell" from the guesses
+    stands beside P(guesses better than chance) of at least 95%; "could tell" from a side
+    effect says that the guesses alone did not show it; "held" stands beside P(guesses
+    within ±0.2 of chance) of at least 80%; "cannot tell" beside both numbers, each short
+    of its bar.
+
+    Parameters
+    ----------
+    status : one of ``STATUSES``.
+    guesses : the guess model the status rests on (``BlindingAssessment.guesses``), or None.
+    how : the evidence that the patient could tell (``BlindingAssessment.how``), or for an
+        open-label trial why they knew.
+
+    Returns
+    -------
+    str : one sentence, e.g. "Blinding held: the guesses were no better than chance, within
+    a narrow margin (P(guesses within ±0.2 of chance) 86%, 80% needed)."
+    """
+    words = STATUS_WORDS[status]
+    tell = None if guesses is None else probability_beside(guesses.p_tell, TELL)
+    held = None if guesses is None else probability_beside(guesses.p_held, HELD)
+    if status == "not-assessed":
+        return f"{words}: no guesses and no side effects were recorded."
+    if status == "could-tell":
+        text = f"{words}: {'; '.join(how)}"
+        if guesses is not None and guesses.p_tell < TELL:
+            text += (
+                f"; the guesses alone did not show it ({P_TELL_LABEL} {tell}, {TELL:.0%} needed)"
+            )
+        return text + "."
+    if status == "held":
+        return (
+            f"{words}: the guesses were no better than chance, within a narrow margin "
+            f"({P_HELD_LABEL} {held}, {HELD:.0%} needed)."
+        )
+    if guesses is None:
+        return (
+            f"{words}: no guesses were recorded, and no side effect differed clearly between "
+            "the arms."
+        )
+    return (
+        f"{words}: there is no clear sign that the patient could tell the arms apart "
+        f"({P_TELL_LABEL} {tell}, {TELL:.0%} needed), but too few periods to show that they "
+        f"could not ({P_HELD_LABEL} {held}, {HELD:.0%} needed)."
+    )
+
+
 def _text(
     status: str,
     how: list[str],
@@ -464,16 +545,18 @@ def _text(
     daily: GuessModel | None,
     effects: tuple[SideEffect, ...],
 ) -> str:
-    if status == "not-assessed":
-        return "Blinding was not assessed: no guesses and no side effects were recorded."
-    parts = []
     g = daily if daily is not None else period
+    lead = blinding_headline(status, g, how)
+    if status == "not-assessed":
+        return lead
+    parts = []
     if g is not None:
         c = g.correct
         parts.append(
             f"Guesses: {_guess_words(period, daily)[len('guesses ') :]}; share of right guesses on A "
-            f"{_share(c['A'])}, on B {_share(c['B'])}; P(the patient could tell the arms "
-            f"apart) {format_probability(g.p_tell)}."
+            f"{_share(c['A'])}, on B {_share(c['B'])}; {P_TELL_LABEL} "
+            f"{probability_beside(g.p_tell, TELL)}; {P_HELD_LABEL} "
+            f"{probability_beside(g.p_held, HELD)}."
         )
     else:
         parts.append("No guesses were recorded.")
@@ -484,13 +567,6 @@ def _text(
             f"rate {_share(ra)}; {se.counts['B'][0]} of {se.counts['B'][1]} on B, rate "
             f"{_share(rb)}; P(higher on A) {format_probability(se.p_higher_on_a)}."
         )
-    lead = {
-        "could-tell": "The patient could tell the arms apart: " + "; ".join(how) + ".",
-        "held": "Blinding held: the guesses were no better than chance, within a narrow margin.",
-        "cannot-tell": "Whether blinding held cannot be told from these data: there is no "
-        "clear sign that the patient could tell the arms apart, but too few periods to show "
-        "that they could not.",
-    }[status]
     return lead + " " + " ".join(parts)
 
 

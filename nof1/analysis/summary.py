@@ -12,7 +12,7 @@ failed its convergence checks gets no verdict, only the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,8 @@ class EffectSummary:
     p_mcid : P(benefit >= mcid).
     p_large : P(benefit >= 2 points of a 0-10 scale), the "much better" threshold.
     p_rope : P(|effect| < mcid / 2), the region of practical equivalence.
+    p_harm_mcid : P(harm >= mcid): the effect at least the MCID in the wrong direction, the
+        mirror of ``p_mcid`` (the verdict words harm by the same rule as benefit).
     standardized : posterior mean of effect / (sigma / sqrt(1 - rho^2)): the effect in
         units of the outcome's day-to-day standard deviation.
     rho_mean, rho_sd : posterior of the lag-1 autocorrelation (None without AR(1)).
@@ -132,6 +134,7 @@ class EffectSummary:
     p_mcid: float
     p_large: float
     p_rope: float
+    p_harm_mcid: float
     standardized: float | None
     rho_mean: float | None
     rho_sd: float | None
@@ -171,6 +174,7 @@ class EffectSummary:
             "p_mcid": self.p_mcid,
             "p_large": self.p_large,
             "p_rope": self.p_rope,
+            "p_harm_mcid": self.p_harm_mcid,
             "mcid": self.mcid,
             "rho": {"mean": self.rho_mean, "sd": self.rho_sd},
             "tau": (
@@ -189,7 +193,11 @@ class EffectSummary:
 
 
 def summarize(
-    fit: Fit, series: Series, mcid: float = 1.0, threshold: float = DEFAULT_THRESHOLD
+    fit: Fit,
+    series: Series,
+    mcid: float = 1.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    names: Mapping[str, str] | None = None,
 ) -> EffectSummary:
     """Summarize a fit of ``series`` for a patient and a clinician.
 
@@ -204,6 +212,9 @@ def summarize(
         Salaffi et al. 2004).
     threshold : P(benefit >= mcid) needed to call a benefit worthwhile (pre-registered in
         the protocol's analysis section; 0.8 by default).
+    names : the treatment of each arm (``{"A": "Magnesium", "B": "Placebo"}``) once they may
+        be named (an unblinded or open-label trial): the paragraph says "Magnesium" where it
+        would say "A". None: "A" and "B" (a blinded look, a CSV file).
 
     Returns
     -------
@@ -230,9 +241,11 @@ def summarize(
         mean, sd, median = ex.mean, ex.sd, ex.quantile(0.5)
         hdi_low, hdi_high = ex.hdi(HDI_PROB)
 
-        def prob_benefit_at_least(x: float) -> float:
-            # P(sign * effect >= x): lower tail for pain-like outcomes, upper otherwise.
-            return float(ex.cdf(-x)) if sign < 0 else float(1.0 - ex.cdf(x))
+        def prob_benefit_at_least(x: float, side: float = 1.0) -> float:
+            # P(side * sign * effect >= x): benefit (side 1) is the lower tail for pain-like
+            # outcomes, the upper otherwise; harm (side -1) the other tail.
+            lower = sign * side < 0
+            return float(ex.cdf(-x)) if lower else float(1.0 - ex.cdf(x))
 
         p_rope = float(ex.cdf(mcid / 2) - ex.cdf(-mcid / 2))
         standardized = ex.standardized_mean
@@ -245,8 +258,9 @@ def summarize(
         mean, sd, median = float(eff.mean()), float(eff.std(ddof=1)), float(np.median(eff))
         hdi_low, hdi_high = _hdi_from_draws(eff, HDI_PROB)
 
-        def prob_benefit_at_least(x: float) -> float:
-            return float(np.mean(sign * eff >= x)) if x > 0 else float(np.mean(sign * eff > 0))
+        def prob_benefit_at_least(x: float, side: float = 1.0) -> float:
+            b = side * sign * eff
+            return float(np.mean(b >= x)) if x > 0 else float(np.mean(b > 0))
 
         p_rope = float(np.mean(np.abs(eff) < mcid / 2))
         rho = draws.get("rho")
@@ -261,6 +275,7 @@ def summarize(
     p_benefit = prob_benefit_at_least(0.0)
     p_mcid = prob_benefit_at_least(mcid)
     p_large = prob_benefit_at_least(large)
+    p_harm_mcid = prob_benefit_at_least(mcid, side=-1.0)
     summary = dict(
         outcome=series.outcome,
         engine=fit.engine,
@@ -277,6 +292,7 @@ def summarize(
         p_mcid=p_mcid,
         p_large=p_large,
         p_rope=p_rope,
+        p_harm_mcid=p_harm_mcid,
         standardized=standardized,
         rho_mean=rho_mean,
         rho_sd=rho_sd,
@@ -291,7 +307,9 @@ def summarize(
         q = np.quantile(np.asarray(draws["tau"], dtype=float), [0.5, 0.025, 0.975])
         tau = {"tau_median": float(q[0]), "tau_low": float(q[1]), "tau_high": float(q[2])}
     return EffectSummary(
-        **summary, verdict=_verdict(summary, threshold, large, fallback_advice(fit)), **tau
+        **summary,
+        verdict=_verdict(summary, threshold, large, fallback_advice(fit), names),
+        **tau,
     )
 
 
@@ -355,6 +373,19 @@ def format_probability(p: float | None, prose: bool = False) -> str:
     return f"{k}%"
 
 
+def signed(x: float, digits: int = 2) -> str:
+    """A signed number, '+1.20' or '-0.45', never '-0.00' or '+0.00': a value that rounds
+    to zero is '0.00' (its sign is rounding, not a result).
+
+    Example
+    -------
+    >>> signed(-0.001), signed(1.2), signed(-2.333, 1)
+    ('0.00', '+1.20', '-2.3')
+    """
+    text = f"{x:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
 def _pct(p: float) -> str:
     return format_probability(p, prose=True)
 
@@ -374,7 +405,32 @@ def _amount(x: float, better: str, worse: str, benefit_sign: float, unit: str) -
     return f"{abs(x):.1f} {unit} {word}"
 
 
-def _verdict(s: dict[str, Any], threshold: float, large: float, advice: str | None) -> str:
+def arm_names(names: Mapping[str, str] | None) -> dict[str, str]:
+    """How the text names each arm: the treatments once they may be named, else A and B
+    (``"A"``, ``"B"``; ``"on A"``, ``"on B"`` for "on ... your pain was").
+
+    Example
+    -------
+    >>> arm_names({"A": "Magnesium", "B": "Placebo"})["A"], arm_names(None)["A"]
+    ('Magnesium', 'A')
+    """
+    if not names:
+        return {"A": "A", "B": "B", "on A": "the active treatment (A)", "on B": "the control (B)"}
+    return {
+        "A": names["A"],
+        "B": names["B"],
+        "on A": f"{names['A']} (A)",
+        "on B": f"{names['B']} (B)",
+    }
+
+
+def _verdict(
+    s: dict[str, Any],
+    threshold: float,
+    large: float,
+    advice: str | None,
+    names: Mapping[str, str] | None = None,
+) -> str:
     diag: Diagnostics = s["diagnostics"]
     if not diag.ok:
         why = "; ".join(diag.messages) if diag.messages else "convergence checks failed"
@@ -389,6 +445,7 @@ def _verdict(s: dict[str, Any], threshold: float, large: float, advice: str | No
     mcid = s["mcid"]
     binary = s["likelihood"] == "binomial"
     unit = "percentage points" if binary else "points"
+    arm = arm_names(names)
     lo, hi = sorted((s["hdi_low"], s["hdi_high"]), key=lambda v: sign * v)
     text = ""
     if binary:
@@ -401,51 +458,111 @@ def _verdict(s: dict[str, Any], threshold: float, large: float, advice: str | No
         what = f"the rate of {out}"
     else:
         what = f"your {out}"
+    harm = ""
+    if s["p_benefit"] < MORE_LIKELY_THAN_NOT:
+        # The mirror of the benefit's MCID line, when harm is the likelier direction.
+        harm = (
+            f"; that it makes {what} {worse} by at least {points(mcid, unit)}, "
+            f"{_pct(s['p_harm_mcid'])}"
+        )
     text += (
-        f"On the active treatment (A) {what} was on average "
-        f"{_amount(s['mean'], better, worse, sign, unit)} than on the control (B) "
+        f"On {arm['on A']} {what} was on average "
+        f"{_amount(s['mean'], better, worse, sign, unit)} than on {arm['on B']} "
         f"(95% credible interval: from {_amount(lo, better, worse, sign, unit)} to "
         f"{_amount(hi, better, worse, sign, unit)}). "
-        f"The chance that A helps at all is {_pct(s['p_benefit'])}; that it helps by at "
-        f"least the minimal important difference of {points(mcid, unit)}, "
+        f"The chance that {arm['A']} helps at all is {_pct(s['p_benefit'])}; that it helps by "
+        f"at least the minimal important difference of {points(mcid, unit)}, "
         f"{_pct(s['p_mcid'])}; by {points(large, unit)} or more ('much better'), "
-        f"{_pct(s['p_large'])}; that it makes no practical difference (less than "
+        f"{_pct(s['p_large'])}{harm}; that it makes no practical difference (less than "
         f"{points(mcid / 2, unit)} either way), {_pct(s['p_rope'])}. "
     )
-    return text + "Conclusion: " + effect_conclusion(s, threshold, out)
+    return text + "Conclusion: " + effect_conclusion(s, threshold, out, names)
 
 
 def _rate(r: dict[str, Any]) -> str:
     return f"{100 * r['mean']:.0f}%, 95% interval {100 * r['low']:.0f}% to {100 * r['high']:.0f}%"
 
 
-def effect_conclusion(s: Any, threshold: float, outcome: str) -> str:
-    """The one-sentence conclusion about the effect, worded by ``probability_word``.
+#: What ``effect_kind`` can say: a direction (benefit or harm) and how sure, or neither.
+EFFECT_KINDS = ("benefit", "harm", "no-practical-difference", "unclear")
 
-    ``s`` is an ``EffectSummary`` or its fields as a dict (``p_mcid``, ``p_rope``,
-    ``p_benefit``, ``mcid``, ``likelihood``).
+
+def effect_kind(s: Any, threshold: float) -> tuple[str, bool]:
+    """Which way the effect goes, by one rule for benefit and harm alike.
+
+    The likelier direction (benefit when P(benefit) >= 0.5, else harm) is stated when it
+    reaches the minimal important difference with a probability above ``threshold``
+    (``matters`` True), or, unless the effect is practically nil (P(|effect| < MCID/2) above
+    ``threshold``), when the direction alone is very probable (>= 0.95: ``matters`` False,
+    "possibly by less than the minimal important difference").
+
+    Parameters
+    ----------
+    s : an ``EffectSummary`` or its fields as a dict (``p_benefit``, ``p_mcid``,
+        ``p_harm_mcid``, ``p_rope``).
+    threshold : the decision threshold.
+
+    Returns
+    -------
+    (kind, matters) : kind one of ``EFFECT_KINDS``; matters True when the effect in that
+    direction is at least the MCID with a probability above the threshold.
     """
     get = s.get if isinstance(s, dict) else lambda k: getattr(s, k)
-    p_mcid, p_rope, p_benefit = get("p_mcid"), get("p_rope"), get("p_benefit")
+    p_benefit = get("p_benefit")
+    side = "benefit" if p_benefit >= MORE_LIKELY_THAN_NOT else "harm"
+    p_side = p_benefit if side == "benefit" else 1.0 - p_benefit
+    p_matters = get("p_mcid") if side == "benefit" else get("p_harm_mcid")
+    if p_matters > threshold:
+        return side, True
+    if get("p_rope") > threshold:
+        return "no-practical-difference", False
+    if p_side >= VERY_PROBABLY:
+        return side, False
+    return "unclear", False
+
+
+def effect_conclusion(
+    s: Any, threshold: float, outcome: str, names: Mapping[str, str] | None = None
+) -> str:
+    """The one-sentence conclusion about the effect (``effect_kind``), worded by
+    ``probability_word``: benefit and harm by the same sentences.
+
+    ``s`` is an ``EffectSummary`` or its fields as a dict (``p_mcid``, ``p_harm_mcid``,
+    ``p_rope``, ``p_benefit``, ``mcid``, ``likelihood``); ``names`` as in ``summarize``.
+    """
+    get = s.get if isinstance(s, dict) else lambda k: getattr(s, k)
+    a = arm_names(names)["A"]
+    p_benefit = get("p_benefit")
     unit = "percentage points" if get("likelihood") == "binomial" else "points"
-    if p_mcid > threshold:
+    kind, matters = effect_kind(s, threshold)
+    if kind == "unclear":
         return (
-            f"A {probability_word(p_mcid)} helps, by an amount that matters (at least "
-            f"{points(get('mcid'), unit)}: {_pct(p_mcid)})."
+            f"the trial cannot tell yet whether {a} helps; more blocks would narrow the "
+            "uncertainty."
         )
-    if p_rope > threshold:
-        text = f"A {probability_word(p_rope)} makes no practical difference."
-        if p_benefit >= VERY_PROBABLY:
-            text += " A small benefit is likely, but it is below what matters."
+    if kind == "no-practical-difference":
+        p_rope = get("p_rope")
+        text = f"{a} {probability_word(p_rope)} makes no practical difference."
+        side = "benefit" if p_benefit >= MORE_LIKELY_THAN_NOT else "harm"
+        if max(p_benefit, 1.0 - p_benefit) >= VERY_PROBABLY:
+            text += f" A small {side} is very probable, but it is below what matters."
         return text
-    if p_benefit >= VERY_PROBABLY:
+    verb = "helps" if kind == "benefit" else f"makes your {outcome} worse"
+    if matters:
+        p = get("p_mcid") if kind == "benefit" else get("p_harm_mcid")
         return (
-            "A very probably helps, but possibly by less than the minimal important "
-            "difference: weigh the small gain against cost and side effects."
+            f"{a} {probability_word(p)} {verb}, by an amount that matters (at least "
+            f"{points(get('mcid'), unit)}: {_pct(p)})."
         )
-    if 1.0 - p_benefit >= VERY_PROBABLY:
-        return f"A very probably makes your {outcome} worse, not better."
-    return "the trial cannot tell yet whether A helps; more blocks would narrow the uncertainty."
+    weigh = (
+        "weigh the small gain against cost and side effects"
+        if kind == "benefit"
+        else "a small harm, and no benefit to weigh it against"
+    )
+    return (
+        f"{a} very probably {verb}, but possibly by less than the minimal important "
+        f"difference: {weigh}."
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -4,12 +4,14 @@ A benefit is never stated alone. The verdict's first line says whether the pre-r
 criterion was met ("Pre-registered criterion P(benefit >= 1 point) > 0.80: not met (75%)");
 its second names a *tier*:
 
-- ``benefit``: A helps (the criterion was met, or P(benefit) >= 0.95) and blinding held or
-  could not be judged;
+- ``benefit``: A helps (the criterion was met, or P(benefit) >= 0.95 and the effect is not
+  practically nil) and blinding held or could not be judged;
 - ``benefit-unblinded``: A helps, but the patient could tell the arms apart (guesses, a
   side effect, or an open-label design): part or all of the benefit may be expectation;
 - ``no-practical-difference``: P(|effect| < MCID/2) above the decision threshold;
-- ``harm``: P(A is worse) >= 0.95;
+- ``harm``: the mirror of a benefit: P(harm >= MCID) above the threshold, or P(A is worse)
+  >= 0.95 and the effect is not practically nil (``nof1.analysis.summary.effect_kind``, one
+  rule for both directions, and one wording: a harm below the MCID is said to be so);
 - ``no-clear-benefit``: none of these;
 - ``no-verdict``: the fit failed its convergence checks.
 
@@ -22,19 +24,22 @@ retired ``--expectation`` covariate and how it behaves in simulation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nof1.analysis.blinding_assessment import BlindingAssessment
+from nof1.analysis.blinding_assessment import BlindingAssessment, blinding_headline
 from nof1.analysis.summary import (
-    VERY_PROBABLY,
     EffectSummary,
+    arm_names,
     effect_conclusion,
+    effect_kind,
     format_probability,
     points,
     probability_word,
+    signed,
 )
 
 TIERS = (
@@ -53,9 +58,13 @@ BOUND_DRAWS = 4000
 class Criterion:
     """The decision rule P(benefit >= mcid) > threshold and whether the data met it.
 
-    ``preregistered`` is True when the rule is the protocol's, False for a CSV analysis or
-    an analysis run with other settings than the pre-registered ones. ``judged`` is False
-    when the fit failed its convergence checks: then the criterion is neither met nor missed.
+    ``preregistered`` is True when the rule and the analysis settings are the ones the trial
+    registered (its committed protocol, not a protocol.toml edited since), False for a CSV
+    analysis or an analysis run with other settings. ``note`` says how: with
+    ``preregistered``, what was run differently without changing the analysis (the MCMC
+    engine fits the same model as the pre-registered exact one); without, what differs
+    from the registration ("threshold 0.60, registered 0.80"). ``judged`` is False when the
+    fit failed its convergence checks: then the criterion is neither met nor missed.
     """
 
     mcid: float
@@ -64,6 +73,7 @@ class Criterion:
     p: float
     preregistered: bool
     judged: bool = True
+    note: str = ""
 
     @property
     def met(self) -> bool | None:
@@ -76,9 +86,13 @@ class Criterion:
             result = "not judged (the model fit failed its convergence checks)"
         else:
             result = f"{'met' if self.met else 'not met'} ({_decimal(self.p)})"
+        if self.preregistered:
+            tail = f" (pre-registered analysis, {self.note})" if self.note else ""
+        else:
+            tail = f" (not pre-registered: {self.note})" if self.note else " (not pre-registered)"
         return (
             f"{kind} P(benefit >= {points(self.mcid, self.unit)}) > {self.threshold:.2f}: "
-            f"{result}" + ("" if self.preregistered else " (not pre-registered)")
+            f"{result}{tail}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +103,7 @@ class Criterion:
             "p": self.p,
             "met": self.met,
             "preregistered": self.preregistered,
+            "note": self.note,
             "line": self.line(),
         }
 
@@ -232,6 +247,8 @@ def make_verdict(
     blinding: BlindingAssessment | None,
     open_label: bool = False,
     bound: ExpectationBound | None = None,
+    registration_note: str = "",
+    names: Mapping[str, str] | None = None,
 ) -> Verdict:
     """Build the verdict of one analysis.
 
@@ -239,10 +256,12 @@ def make_verdict(
     ----------
     summary : the effect summary (its ``p_mcid`` is tested against ``threshold``).
     threshold : the decision threshold on P(benefit >= MCID).
-    preregistered : the criterion is the protocol's pre-registered one.
+    preregistered : the criterion and the analysis are the trial's registered ones.
     blinding : the blinding assessment, or None when nothing was recorded about it.
     open_label : the control arm was no treatment: the patient knew the arm.
     bound : the expectation bound, when computed.
+    registration_note : the criterion line's note (``Criterion.note``).
+    names : the treatment of each arm, once they may be named (``summarize``); None: A, B.
 
     Returns
     -------
@@ -255,6 +274,7 @@ def make_verdict(
         p=summary.p_mcid,
         preregistered=preregistered,
         judged=summary.diagnostics.ok,
+        note=registration_note,
     )
     status = "not-assessed" if blinding is None else blinding.status
     how = () if blinding is None else blinding.how
@@ -262,14 +282,15 @@ def make_verdict(
         status, how = "could-tell", ("open label: no placebo, the patient knew the treatment",)
     p_tell = None if blinding is None else blinding.p_tell
     out = summary.outcome
+    kind, _ = effect_kind(summary, threshold)
+    conclusion = effect_conclusion(summary, threshold, out, names)
     if not summary.diagnostics.ok:
         tier = "no-verdict"
         statement = (
             "No verdict: the model fit failed its convergence checks, so neither a benefit "
             "nor its absence can be stated."
         )
-    elif criterion.met or summary.p_benefit >= VERY_PROBABLY:
-        conclusion = effect_conclusion(summary, threshold, out)
+    elif kind == "benefit":
         if status == "could-tell":
             tier = "benefit-unblinded"
             statement = (
@@ -279,21 +300,20 @@ def make_verdict(
         else:
             tier = "benefit"
             statement = f"Benefit: {conclusion} {_blinding_clause(status, blinding)}"
-    elif summary.p_rope > threshold:
+    elif kind == "no-practical-difference":
         tier = "no-practical-difference"
         statement = (
-            f"{probability_word(summary.p_rope).capitalize()} no practical difference: "
-            f"{effect_conclusion(summary, threshold, out)}"
+            f"{probability_word(summary.p_rope).capitalize()} no practical difference: {conclusion}"
         )
-    elif 1.0 - summary.p_benefit >= VERY_PROBABLY:
+    elif kind == "harm":
         tier = "harm"
-        statement = f"Harm: {effect_conclusion(summary, threshold, out)}"
+        statement = f"Harm: {conclusion}"
     else:
         tier = "no-clear-benefit"
-        statement = f"No clear benefit: {effect_conclusion(summary, threshold, out)}"
+        statement = f"No clear benefit: {conclusion}"
     lines = [criterion.line(), statement]
     if bound is not None and tier != "no-verdict" and summary.p_benefit >= 0.5:
-        lines.append(_bound_text(bound, summary))
+        lines.append(_bound_text(bound, summary, names))
     lines.append(summary.verdict)
     return Verdict(
         tier=tier,
@@ -307,31 +327,21 @@ def make_verdict(
 
 
 def _blinding_clause(status: str, blinding: BlindingAssessment | None) -> str:
-    if status == "held":
-        return "Blinding held: the patient's guesses were no better than chance."
-    if status == "cannot-tell":
-        g = blinding.guesses if blinding is not None else None
-        seen = (
-            f" (guesses right in {g.right} of {g.definite}; P(could tell) "
-            f"{format_probability(g.p_tell)})"
-            if g is not None
-            else ""
-        )
-        return (
-            "Blinding could not be judged either way: no clear sign that the patient could "
-            f"tell the arms apart{seen}."
-        )
-    return "Blinding was not assessed: no guesses of the kit were recorded."
+    """The blinding beside a benefit, in the assessment's own words (one rule everywhere)."""
+    if blinding is None:
+        return "Blinding was not assessed: no guesses of the kit were recorded."
+    return blinding_headline(status, blinding.guesses, blinding.how)
 
 
-def _bound_text(b: ExpectationBound, s: EffectSummary) -> str:
+def _bound_text(b: ExpectationBound, s: EffectSummary, names: Mapping[str, str] | None) -> str:
     unit = s.unit
     return (
-        f"Expectation bound: if believing one is on A changes {s.outcome} by up to "
+        f"Expectation bound: if believing one is on {arm_names(names)['A']} changes "
+        f"{s.outcome} by up to "
         f"{points(b.expectation_max, unit)}, and belief differed between the arms as much as "
         f"the guesses and side effects allow (on average {100 * b.belief_gap:.0f}% of the "
         f"time), expectation could explain {b.explained:.2f} {unit}; the effect left is "
-        f"{b.mean:+.2f} {unit} (95% interval {b.hdi_low:+.2f} to {b.hdi_high:+.2f}), "
+        f"{signed(b.mean)} {unit} (95% interval {signed(b.hdi_low)} to {signed(b.hdi_high)}), "
         f"P(benefit) {format_probability(b.p_benefit)}, P(benefit >= "
         f"{points(s.mcid, unit)}) {format_probability(b.p_mcid)}."
     )

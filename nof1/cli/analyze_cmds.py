@@ -8,7 +8,7 @@ import textwrap
 import click
 
 from nof1.analysis.models.base import MAX_DRAWS
-from nof1.analysis.summary import format_probability
+from nof1.analysis.summary import format_probability, signed
 from nof1.cli import cli
 from nof1.cli.common import (
     Count,
@@ -20,10 +20,6 @@ from nof1.cli.common import (
     trial_option,
 )
 from nof1.diary.entries import RECALL_DAYS
-
-
-def _opt_float(x: float | None, fmt: str = "{:.2f}") -> str:
-    return "n/a" if x is None else fmt.format(x)
 
 
 @cli.command()
@@ -158,7 +154,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
     rows = [
         (
             "Effect, A minus B" + (" (full onset)" if result.options["carryover"] else ""),
-            f"{s.mean:+.2f}{unit}  (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}"
+            f"{signed(s.mean)}{unit}  (95% interval {signed(s.hdi_low)} to {signed(s.hdi_high)}"
             f"{' percentage points' if binary else ''})",
         ),
     ]
@@ -180,7 +176,9 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         )
         rows.append(("P(higher on A)", format_probability(r["p_higher_on_a"])))
     else:
-        rows.append(("Standardized effect", _opt_float(s.standardized, "{:+.2f}")))
+        rows.append(
+            ("Standardized effect", "n/a" if s.standardized is None else signed(s.standardized))
+        )
     rows += [
         ("P(A helps at all)", format_probability(s.p_benefit)),
         (f"P(A helps by >= {s.mcid:g}{unit})", format_probability(s.p_mcid)),
@@ -234,7 +232,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         v.criterion.line(),
         textwrap.fill(f"Verdict ({v.tier}): {v.headline}", width=88),
         "",
-        *(f"  {label.ljust(width)}{value}" for label, value in rows),
+        *(_row(label, value, width) for label, value in rows),
     ]
     for paragraph in v.lines[2:]:
         lines += ["", textwrap.fill(paragraph, width=88)]
@@ -269,10 +267,18 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         ]
         for name, t in result.sensitivity.items():
             lines.append(
-                f"  {name:<10} {t.mean:+6.2f}   {t.hdi_low:+6.2f} to {t.hdi_high:+6.2f}   "
+                f"  {name:<10} {signed(t.mean):>6}   {signed(t.hdi_low):>6} to {signed(t.hdi_high):>6}   "
                 f"{format_probability(t.p_benefit):>7}   {format_probability(t.p_mcid):>8}"
             )
     return "\n".join(lines)
+
+
+def _row(label: str, value: str, width: int) -> str:
+    """One label/value row; a long value (the blinding's sentence) wraps under itself."""
+    line = f"  {label.ljust(width)}{value}"
+    if len(line) <= 88:
+        return line
+    return textwrap.fill(line, width=88, subsequent_indent=" " * (width + 2))
 
 
 def _pct_interval(r) -> str:
@@ -281,20 +287,24 @@ def _pct_interval(r) -> str:
 
 def _blinding_rows(result) -> list[tuple[str, str]]:
     """The blinding assessment as label/value rows (none without an assessment)."""
+    from nof1.analysis.blinding_assessment import (
+        HELD,
+        P_HELD_LABEL,
+        P_TELL_LABEL,
+        TELL,
+        blinding_headline,
+        probability_beside,
+    )
+
     b = result.blinding
-    status = result.verdict.blinding
-    words = {
-        "could-tell": "the patient could tell the arms apart",
-        "held": "held",
-        "cannot-tell": "cannot tell (no clear sign either way)",
-        "not-assessed": "not assessed (no guesses or side effects recorded)",
-    }
-    rows = [("Blinding", words[status])]
+    v = result.verdict
+    rows = [("Blinding", blinding_headline(v.blinding, None if b is None else b.guesses, v.how))]
     if b is None:
         return rows
     g = b.guesses
     if g is not None:
-        rows.append(("  P(could tell A from B)", format_probability(g.p_tell)))
+        rows.append((f"  {P_TELL_LABEL}", probability_beside(g.p_tell, TELL)))
+        rows.append((f"  {P_HELD_LABEL}", probability_beside(g.p_held, HELD)))
         for arm in ("A", "B"):
             rows.append((f"  Right guesses on {arm}", _pct_interval(g.correct[arm])))
         if b.period is not None:

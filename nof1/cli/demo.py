@@ -22,12 +22,13 @@ import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nof1.analysis.summary import signed
 from nof1.errors import Nof1Error
 from nof1.plan.stopping import STOP_EFFICACY
 
@@ -293,8 +294,8 @@ def run_demo(
     result = analyze_trial(trial_dir, engine=engine, seed=seed, prior_sensitivity=True, **mcmc)
     s = result.summary
     say(
-        f"5. analyze ({engine}): effect {s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} "
-        f"to {s.hdi_high:+.2f}), P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
+        f"5. analyze ({engine}): effect {signed(s.mean)} points (95% interval {signed(s.hdi_low)} "
+        f"to {signed(s.hdi_high)}), P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}"
     )
     verdict = result.verdict
     say(f"   {verdict.criterion.line()}")
@@ -334,11 +335,18 @@ def _sequential_rule(seed: int) -> Any:
     return rule_for_protocol(read_template(TEMPLATE), sims=SEQUENTIAL_SIMS, seed=seed)
 
 
+#: The simulated hour (UTC) of the helper's interim looks: the demo's clock follows the
+#: trial's calendar, so a look is recorded on its day, not on the day the demo runs.
+LOOK_HOUR = time(9, 0, tzinfo=UTC)
+
+
 def _take_look(trial_dir: Path, today: date) -> Any:
-    """The helper's interim look on ``today``: the same library call as ``nof1 interim``."""
+    """The helper's interim look on ``today``: the same library call as ``nof1 interim``,
+    recorded at ``LOOK_HOUR`` of that day."""
     from nof1.interim import interim_look
 
-    return interim_look(trial_dir, DEMO_PASSPHRASE, today=today).record
+    at = datetime.combine(today, LOOK_HOUR)
+    return interim_look(trial_dir, DEMO_PASSPHRASE, today=today, at=at).record
 
 
 def _record_days(trial_dir: Path, protocol: Any, rows: list[dict[str, str]], source: Path) -> int:
@@ -501,7 +509,7 @@ def run_sequential_demo(
     say(
         _wrap(
             f"5. analyze ({engine}, blocks 1-{result.sequential.blocks_analysed}): effect "
-            f"{s.mean:+.2f} points (95% interval {s.hdi_low:+.2f} to {s.hdi_high:+.2f}), "
+            f"{signed(s.mean)} points (95% interval {signed(s.hdi_low)} to {signed(s.hdi_high)}), "
             f"P(benefit) {s.p_benefit:.2f}, P(benefit >= {s.mcid:g}) {s.p_mcid:.2f}",
             first="",
         )

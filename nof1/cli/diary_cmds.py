@@ -33,15 +33,20 @@ from nof1.diary.entries import (
     takes_a_dose,
 )
 from nof1.diary.records import Record
-from nof1.diary.store import check_unblind_time
 from nof1.diary.view import DiaryView
-from nof1.errors import BlindingError, DiaryError
+from nof1.errors import DiaryError
 from nof1.plan.calendar import FIRST_DAYS, first_days_left_out
 from nof1.plan.files import check_output
 from nof1.plan.protocol import DayInfo, Outcome, Protocol
 from nof1.trial.handle import open_trial
 from nof1.trial.status import Status, trial_status
-from nof1.trial.writes import import_diary, record_day, trial_stopped, unblind_trial
+from nof1.trial.writes import (
+    check_unblind,
+    import_diary,
+    record_day,
+    trial_stopped,
+    unblind_trial,
+)
 
 
 def _checked(check):
@@ -276,7 +281,12 @@ def record(
 @click.option("--date", "day", default="today", show_default=True, help="Day (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(trial, day, as_json) -> None:
-    """Today's period and kit, days recorded and missing (never the allocation)."""
+    """Today's period and kit, days recorded and missing (never the allocation).
+
+    After unblinding (or a STOP at an interim look) it says the trial is over and what to
+    run next. With --json the blinding is one field, "blinding": "blinded", "unblinded"
+    (with "unblinded_on") or "open-label".
+    """
     from nof1.trial.integrity import check_trial
 
     handle = open_trial(trial)
@@ -299,7 +309,15 @@ def _status_lines(s: Status, trial: Path, protocol: Protocol) -> list[str]:
             f"{s.today}: the trial has not started (first day {s.first_day}).",
             f"Next: from {s.first_day}, record every day: nof1 record{t}",
         ]
-    if s.phase == "after" and s.stopped is not None:
+    if s.unblinded:
+        early = " (early)" if s.unblinded_early else ""
+        lines = [f"{s.today}: the trial was unblinded on {s.unblinded_on}{early}; it is over."]
+        if s.stopped is not None:
+            lines.append(
+                f"It stopped at interim look {s.stopped.look} ({s.stopped.decision}); its last "
+                f"day was {s.last_day}."
+            )
+    elif s.phase == "after" and s.stopped is not None:
         lines = [
             f"{s.today}: the trial stopped at interim look {s.stopped.look} "
             f"({s.stopped.decision}); its last day was {s.last_day}."
@@ -343,18 +361,26 @@ def _status_lines(s: Status, trial: Path, protocol: Protocol) -> list[str]:
             f"as recall entries: nof1 record{t} --date {s.recallable[-1]}. "
             "Older days stay missing (recall that late is not reliable)."
         )
+    elif s.missing and s.unblinded:
+        lines.append(
+            "Missing days stay missing: after unblinding a day is recorded only as a deviation "
+            f"(nof1 record{t} --after-unblinding --reason TEXT)."
+        )
     elif s.missing:
         lines.append(f"Days missed more than {RECALL_DAYS} days ago stay missing; that is fine.")
     lines += _look_lines(s, t)
-    if s.stopped is not None and not s.unblinded:
+    if s.unblinded:
+        lines.append(f"Next: nof1 analyze{t}, then nof1 report{t} --out report.html")
+        return lines
+    if s.stopped is not None:
         lines.append(
             f"Next: the trial can end now; the helper unblinds with the passphrase: "
             f"nof1 unblind{t}; then nof1 analyze{t} and nof1 report{t} --out report.html"
         )
         return lines
     if s.phase == "after":
-        if s.unblinded or not s.blinded:
-            lines.append("The trial is unblinded." if s.unblinded else "Open label: no unblinding.")
+        if not s.blinded:
+            lines.append("Open label: no unblinding.")
             lines.append(f"Next: nof1 analyze{t}, then nof1 report{t} --out report.html")
         else:
             lines.append(
@@ -517,13 +543,10 @@ def export(trial, csv_file, anonymise, force) -> None:
 def unblind(trial, passphrase_file, early, reason) -> None:
     """Reveal and verify the allocation after the last period; it is recorded once."""
     handle = open_trial(trial)
-    protocol = handle.protocol
     # Everything that can be refused is refused before the helper types the passphrase.
-    if not protocol.blinded:
-        raise BlindingError("this protocol is open-label: there is nothing to unblind")
     today = date.today()
-    handle.diary  # noqa: B018 (read now: a damaged diary is refused before the passphrase)
-    check_unblind_time(protocol, early, reason, today, trial_stopped(handle))
+    # It reads the diary: a damaged one is refused before the passphrase too.
+    check_unblind(handle, early, reason, today)
     passphrase = read_passphrase(passphrase_file)
     protocol, u = unblind_trial(handle, passphrase, early=early, reason=reason, today=today)
     when = "early, " if u.early else ""

@@ -232,7 +232,7 @@ def run_scenario(
         allocations=np.array([[a == "A" for a in t["allocation"]] for t in sims], dtype=int),
     )
     # Pain: lower is better, so P(benefit >= x) = P(effect < -x).
-    cuts = (0.0, -mcid, -2.0, -mcid / 2, mcid / 2)
+    cuts = (0.0, -mcid, -2.0, -mcid / 2, mcid / 2, mcid)
     fits = analyse_batch(batch, thresholds=cuts)
     out: dict[str, list] = {k: [] for k in _FIELDS}
     for i, t in enumerate(sims):
@@ -248,7 +248,8 @@ def run_scenario(
             lower_is_better=True, mcid=mcid, mean=float(fits.mean[i]),
             median=float(fits.mean[i]), sd=float(fits.sd[i]), hdi_low=float(fits.lower[i]),
             hdi_high=float(fits.upper[i]), p_benefit=float(p[0]), p_mcid=float(p[1]),
-            p_large=float(p[2]), p_rope=float(p[4] - p[3]), standardized=None,
+            p_large=float(p[2]), p_rope=float(p[4] - p[3]), p_harm_mcid=float(1.0 - p[5]),
+            standardized=None,
             rho_mean=float(fits.rho_mean[i]), rho_sd=None, sigma_mean=None,
             n_days=int(keep.sum()), n_observed=int(fits.n_obs[i]),
             diagnostics=Diagnostics(ok=True), verdict="",

@@ -367,14 +367,20 @@ class Diary:
         return content
 
     def record_look(
-        self, look: int, after_block: int, decision: str, signing_key: bytes | None = None
+        self,
+        look: int,
+        after_block: int,
+        decision: str,
+        signing_key: bytes | None = None,
+        at: datetime | None = None,
     ) -> Look:
         """Record an interim look's decision in the chain (``nof1 interim``), signed with the
         helper's key (an open-label trial has none).
 
         Only the look, the block, the decision, the time and the chain head are kept: never
         a probability, an estimate or an arm. The look returned carries its code
-        (``nof1.plan.signing.code``) for the clinician.
+        (``nof1.plan.signing.code``) for the clinician. ``at``: when the look was taken (UTC;
+        None: now), for a caller that runs a trial on a simulated clock (``nof1 demo``).
 
         Raises
         ------
@@ -385,10 +391,15 @@ class Diary:
         if decision not in DECISIONS:
             raise DiaryError(f"unknown look decision {decision!r}; one of {', '.join(DECISIONS)}")
         content = {"look": look, "after_block": after_block, "decision": decision}
-        return look_from_content(self._append_look("look", content, signing_key))
+        return look_from_content(self._append_look("look", content, signing_key, at))
 
     def record_refused_look(
-        self, look: int, after_block: int, reason: str, signing_key: bytes | None = None
+        self,
+        look: int,
+        after_block: int,
+        reason: str,
+        signing_key: bytes | None = None,
+        at: datetime | None = None,
     ) -> str:
         """Record that an interim look was tried and refused (too few scores, said in terms
         of kits the patient already knows), signed, so that it cannot be tried again without
@@ -400,12 +411,15 @@ class Diary:
         DiaryError : the diary cannot be written.
         """
         content = {"look": look, "after_block": after_block, "reason": reason}
-        return code("look-refused", self._append_look("look-refused", content, signing_key))
+        return code("look-refused", self._append_look("look-refused", content, signing_key, at))
 
-    def _append_look(self, kind: str, content: dict, signing_key: bytes | None) -> dict:
-        """Append a look (or a refused look) of a blinded trial, timed and signed; the
-        content as recorded."""
-        content = {**content, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    def _append_look(
+        self, kind: str, content: dict, signing_key: bytes | None, at: datetime | None = None
+    ) -> dict:
+        """Append a look (or a refused look) of a blinded trial, timed (``at``, UTC; None:
+        now) and signed; the content as recorded."""
+        when = (at or datetime.now(UTC)).astimezone(UTC)
+        content = {**content, "at": when.isoformat(timespec="seconds")}
         with self._write() as con:
             if self.unblinding() is not None:
                 raise BlindingError("the trial is already unblinded: there is nothing to look at")
@@ -461,9 +475,7 @@ class Diary:
         with self._write() as con:
             done = self.unblinding()
             if done is not None:
-                raise BlindingError(
-                    f"the trial was already unblinded on {done.unblinded_at:%Y-%m-%d}"
-                )
+                raise already_unblinded(done)
             row = {
                 "id": 1,
                 "unblinded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -503,6 +515,16 @@ class Diary:
 
 
 NOT_UNBLINDED = "--after-unblinding applies only once the trial is unblinded"
+
+
+def already_unblinded(done: Unblinding) -> BlindingError:
+    """The error of a second unblinding: when the first was, and its code (a trial is
+    unblinded once; the code is the one the clinician was given)."""
+    code = f" (code {done.code})" if done.code else ""
+    return BlindingError(
+        f"the trial was already unblinded on {done.unblinded_at:%Y-%m-%d}{code}: a trial is "
+        "unblinded once; `nof1 analyze` and `nof1 report` use that unblinding"
+    )
 
 
 def _insert_row(

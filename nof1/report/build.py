@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nof1.analysis.blinding_assessment import P_TELL_LABEL, TELL, probability_beside
 from nof1.analysis.models.binary import rate_interval
 from nof1.analysis.summary import format_probability, large_benefit
 from nof1.diary.entries import RECALL_DAYS
@@ -196,18 +197,38 @@ def _days_frame(table: pd.DataFrame | None, series: Any, outcome: str) -> pd.Dat
     )
 
 
+def day_counts(result: Any) -> dict[str, int]:
+    """The analysed days, those with a score and those missing: one count for every
+    sentence and table of the report.
+
+    Washout days that the onset model enters as rows without a score
+    (``options["washout_rows"]``) are not analysed days and not missing: they were never
+    meant to have a score in the analysis.
+
+    Returns
+    -------
+    dict with ``analysed``, ``scored`` and ``missing`` (``analysed - scored``).
+    """
+    s = result.summary
+    analysed = s.n_days - int(result.options.get("washout_rows", 0))
+    return {"analysed": analysed, "scored": s.n_observed, "missing": analysed - s.n_observed}
+
+
 def _completeness(
     table: pd.DataFrame,
     outcome: str,
     arm_names: Mapping[str, str],
     recall_days: frozenset[date] = frozenset(),
     late_days: frozenset[date] = frozenset(),
+    washout_analysed: bool = False,
 ) -> list[dict]:
     """Per arm: planned analysis days, days with a score (and how many of them were recall
-    entries, how many late entries), missing days, days with a missed or partial dose."""
+    entries, how many late entries), missing days, days with a missed or partial dose.
+    Washout days count only when the analysis takes them (``washout_analysed``: not
+    excluded)."""
     rows = []
     for arm in ("A", "B"):
-        t = table[(table["arm"] == arm) & ~table["washout"]]
+        t = table[(table["arm"] == arm) & (washout_analysed | ~table["washout"])]
         scored = t[outcome].notna()
         recorded = int(scored.sum())
         recalled = int(t.loc[scored, "date"].dt.date.isin(recall_days).sum())
@@ -554,6 +575,7 @@ def build_report(
             arm_names,
             recall_days,
             frozenset(r.entry.date for r in late_entries),
+            washout_analysed=result.options.get("washout") == "include",
         )
         if table is not None
         else None
@@ -603,7 +625,9 @@ def build_report(
         "cent": _cent_items(protocol is not None, interim is not None),
         "generated": (generated or date.today()).isoformat(),
         "large": large,
-        "n_missing": int((~series.observed).sum()),
+        "days": day_counts(result),
+        "p_tell_label": P_TELL_LABEL,
+        "p_tell_beside": lambda p: probability_beside(p, TELL),
         "p": fmt_prob,
         "num": fmt_num,
         "pct": fmt_rate,

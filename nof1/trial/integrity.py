@@ -30,10 +30,17 @@ from nof1.diary.chain import ChainCheck
 from nof1.diary.records import Record, Unblinding
 from nof1.diary.schema import DIARY_FILE
 from nof1.diary.signed import SignedCheck
-from nof1.errors import BlindingError, IntegrityError
-from nof1.plan.protocol import PROTOCOL_FILE
-from nof1.plan.registration import canonical_document, changed_paths
+from nof1.errors import BlindingError, IntegrityError, ProtocolError
+from nof1.plan.checks import Fields
+from nof1.plan.protocol import PROTOCOL_FILE, Analysis
+from nof1.plan.registration import (
+    COMMITMENT_SECTION,
+    canonical_document,
+    changed_paths,
+    registration_digest,
+)
 from nof1.plan.sealing import Allocation, registration_problems, verify_allocation
+from nof1.plan.sections import parse_analysis
 from nof1.trial.handle import Trial, as_trial
 
 
@@ -182,6 +189,40 @@ def check_trial(trial: Trial | str | Path) -> TrialCheck:
         protocol.fingerprint, tuple(problems), unblinding, chain, deviations, after,
         trial.signed, trial.signed.caveats,
     )  # fmt: skip
+
+
+def registered_analysis(trial: Trial | str | Path) -> Analysis | None:
+    """The analysis plan the trial registered, whatever ``protocol.toml`` says now.
+
+    The diary's chain keeps the canonical text of the protocol it was started with (its
+    last protocol record, after an upgrade the upgraded one): that is the registration.
+    Without a diary, ``protocol.toml`` itself counts when it still matches its own
+    commitment. A label "pre-registered" is given only against this plan, so a threshold
+    edited into ``protocol.toml`` after the start is never called pre-registered.
+
+    Parameters
+    ----------
+    trial : the trial (``open_trial``) or its folder.
+
+    Returns
+    -------
+    Analysis, or None when no registered plan can be read (protocol.toml changed and no
+    diary kept the original).
+    """
+    trial = as_trial(trial)
+    anchors = () if trial.diary is None else trial.diary.chain.anchors
+    if anchors:
+        document = json.loads(anchors[-1]["document"])
+    else:
+        document = trial.document
+        stated = str(document.get(COMMITMENT_SECTION, {}).get("sha256", ""))
+        if not stated or stated != registration_digest(document):
+            return None
+    try:
+        fields = Fields(f"the registered {PROTOCOL_FILE}")
+        return parse_analysis(document.get("analysis", {}), fields, trial.protocol.primary)
+    except ProtocolError:
+        return None
 
 
 def verify_trial(trial: Trial | str | Path, action: str = "analyse") -> TrialCheck:

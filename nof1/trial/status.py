@@ -72,7 +72,7 @@ class Status:
     days_recorded : how many of those have an entry.
     missing : days before today (within the trial) without an entry.
     recallable : the missing days that may still be recorded as recall entries (at most
-        ``RECALL_DAYS`` back); older missing days stay missing.
+        ``RECALL_DAYS`` back, and none after unblinding); older missing days stay missing.
     recall_entries : recorded days whose entry was typed after the day (recall entries).
     late_entries : recorded days whose current entry was made more than ``RECALL_DAYS``
         after the day (late entries: an import or a correction).
@@ -82,9 +82,14 @@ class Status:
     next_switch : the first day of the next period, None if none follows.
     next_kit : the kit label from ``next_switch`` on.
     first_day, last_day : the trial's first (run-in included) and last day; after a STOP at
-        an interim look the last day is that of the block the look analysed.
-    unblinded : True once the allocation was revealed.
-    blinded : False for an open-label trial (nothing to unblind).
+        an interim look the last day is that of the block the look analysed, after an early
+        unblinding the day of the unblinding.
+    unblinded : True once the allocation was revealed: the trial is over (phase
+        ``"after"``), whatever the day, and no kit is due any more.
+    blinded : True for a blinded design (it stays True after unblinding), False for an
+        open-label trial (nothing to unblind). ``blinding`` says both in one word.
+    unblinded_on : the day of the unblinding (UTC), None before it.
+    unblinded_early : the unblinding was before the planned end.
     looks : the interim looks taken so far, oldest first (a repeated look each time); each
         holds only its number, block, decision and time.
     next_look : the block after which the next interim look falls (None: no interim looks,
@@ -114,10 +119,20 @@ class Status:
     last_day: date
     unblinded: bool
     blinded: bool = True
+    unblinded_on: date | None = None
+    unblinded_early: bool = False
     late_entries: int = 0
     looks: tuple[Look, ...] = ()
     next_look: int | None = None
     next_look_on: date | None = None
+
+    @property
+    def blinding(self) -> str:
+        """Where the blinding stands, in one word: ``"blinded"``, ``"unblinded"`` or
+        ``"open-label"`` (a design with nothing to unblind)."""
+        if not self.blinded:
+            return "open-label"
+        return "unblinded" if self.unblinded else "blinded"
 
     @property
     def stopped(self) -> Look | None:
@@ -125,7 +140,10 @@ class Status:
         return first_stop(self.looks)
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form: dates as ISO text; ``late_entries`` only when there are any."""
+        """JSON-ready form: dates as ISO text; ``late_entries`` only when there are any.
+
+        The blinding is one field, ``blinding`` (``"blinded"``, ``"unblinded"`` or
+        ``"open-label"``), with ``unblinded_on`` (None before unblinding)."""
         return {
             "today": self.today.isoformat(),
             "phase": self.phase,
@@ -149,8 +167,8 @@ class Status:
             "next_kit": self.next_kit,
             "first_day": self.first_day.isoformat(),
             "last_day": self.last_day.isoformat(),
-            "unblinded": self.unblinded,
-            "blinded": self.blinded,
+            "blinding": self.blinding,
+            "unblinded_on": None if self.unblinded_on is None else self.unblinded_on.isoformat(),
             "looks": [
                 {
                     "look": look.look,
@@ -188,7 +206,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
     recorded: set[date] = set()
     recalled: set[date] = set()
     late: set[date] = set()
-    unblinded = False
+    unblinding = None
     looks: tuple[Look, ...] = ()
     diary = trial.diary
     if diary is not None:
@@ -196,19 +214,25 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         recorded = {r.entry.date for r in diary.current_entries()}
         recalled = diary.recall_days()
         late = {r.entry.date for r in diary.late_entries()}
-        unblinded = diary.unblinding() is not None
+        unblinding = diary.unblinding()
         looks = trial.signed.looks  # only looks nof1 may act on: signed by the helper
+    unblinded = unblinding is not None
+    unblinded_on = None if unblinding is None else unblinding.unblinded_at.date()
     look_block = None if unblinded else next_look(protocol, looks, today)
     # A STOP at an interim look ends the trial with the block it looked at: the days of
-    # the blocks never run are not missing, and no kit is due any more.
+    # the blocks never run are not missing, and no kit is due any more. So does an
+    # unblinding: once the allocation is known the trial is over, on any day.
     stop = first_stop(looks)
     end = protocol.end if stop is None else block_end(protocol, stop.after_block)
+    if unblinded_on is not None and unblinded_on < end:
+        end = max(unblinded_on, protocol.start)
     info = protocol.day_info(today)
-    phase = "after" if stop is not None and today > end else info.phase
+    over = unblinded or (stop is not None and today > end)
+    phase = "after" if over else info.phase
     last = min(today, end)
     so_far = [protocol.start + timedelta(days=i) for i in range((last - protocol.start).days + 1)]
     missing = tuple(d for d in so_far if d < today and d not in recorded)
-    upcoming = [p for p in protocol.periods if today < p.start <= end]
+    upcoming = [] if unblinded else [p for p in protocol.periods if today < p.start <= end]
     period = None if phase == "after" else info.period
     arm = (
         protocol.open_allocation[period.index - 1]
@@ -221,7 +245,7 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
             return " "
         if d in recorded:
             return "l" if d in late else "r" if d in recalled else "#"
-        return "?" if d == today else "."
+        return "?" if d == today and not unblinded else "."
 
     return Status(
         today=today,
@@ -238,7 +262,10 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         days_so_far=len(so_far),
         days_recorded=sum(d in recorded for d in so_far),
         missing=missing,
-        recallable=tuple(d for d in missing if (today - d).days <= RECALL_DAYS),
+        # After unblinding a day is recorded only as a deviation (--after-unblinding).
+        recallable=()
+        if unblinded
+        else tuple(d for d in missing if (today - d).days <= RECALL_DAYS),
         recall_entries=len(recalled & set(so_far)),
         late_entries=len(late & set(so_far)),
         recent="".join(mark(today - timedelta(days=i)) for i in reversed(range(RECENT_DAYS))),
@@ -248,6 +275,8 @@ def trial_status(trial: Trial | str | Path, today: date | None = None) -> Status
         last_day=end,
         unblinded=unblinded,
         blinded=protocol.blinded,
+        unblinded_on=unblinded_on,
+        unblinded_early=bool(unblinding is not None and unblinding.early),
         looks=looks,
         next_look=look_block,
         next_look_on=None if look_block is None else look_opens(protocol, look_block),

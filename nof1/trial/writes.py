@@ -19,7 +19,7 @@ from nof1.diary.entries import (
     read_entries_csv,
 )
 from nof1.diary.records import Record, Unblinding
-from nof1.diary.store import NOT_UNBLINDED, check_unblind_time
+from nof1.diary.store import NOT_UNBLINDED, already_unblinded, check_unblind_time
 from nof1.errors import BlindingError, DiaryError
 from nof1.plan.protocol import Protocol
 from nof1.trial.handle import Trial, as_trial
@@ -118,6 +118,27 @@ def trial_stopped(trial: Trial | str | Path) -> bool:
     return trial.signed.stopped is not None  # a look nof1 may act on: signed by the helper
 
 
+def check_unblind(
+    trial: Trial | str | Path, early: bool = False, reason: str = "", today: date | None = None
+) -> None:
+    """Every reason to refuse an unblinding that needs no passphrase, before the helper
+    types it: an open-label protocol, a trial already unblinded (named with its day and
+    code), a last period not yet over without ``early`` and a reason.
+
+    Raises
+    ------
+    BlindingError : naming the reason.
+    """
+    trial = as_trial(trial)
+    protocol = trial.protocol
+    if not protocol.blinded:
+        raise BlindingError("this protocol is open-label: there is nothing to unblind")
+    done = None if trial.diary is None else trial.diary.unblinding()
+    if done is not None:
+        raise already_unblinded(done)
+    check_unblind_time(protocol, early, reason, today or date.today(), trial_stopped(trial))
+
+
 def unblind_trial(
     trial: Trial | str | Path,
     passphrase: str,
@@ -144,9 +165,7 @@ def unblind_trial(
     trial = as_trial(trial)
     protocol = trial.protocol
     today = today or date.today()
-    if not protocol.blinded:
-        raise BlindingError("this protocol is open-label: there is nothing to unblind")
-    check_unblind_time(protocol, early, reason, today, trial_stopped(trial))
+    check_unblind(trial, early, reason, today)
     # Decrypt before opening the diary, so a wrong passphrase leaves no trace.
     secrets = trial.open_secrets(passphrase)
     with trial.open_diary() as diary:
