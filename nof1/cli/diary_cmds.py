@@ -290,6 +290,8 @@ def status(trial, day, as_json) -> None:
     from nof1.trial.integrity import check_trial
 
     handle = open_trial(trial)
+    if handle.diary is not None:
+        handle.diary.refuse_damaged()
     s = trial_status(handle, parse_date(day))
     # What does not hold is said first, in red: a look or an unblinding nof1 will not act
     # on (not signed by the helper), a changed protocol, a rewritten diary.
@@ -438,6 +440,7 @@ def history(trial, day, as_json) -> None:
     """Every record of one day, corrections included (the last one counts)."""
     handle = open_trial(trial)
     diary = handle.existing_diary()
+    diary.refuse_damaged()
     records = diary.history(day)
     _warn_if_altered(diary, "what follows")
     if as_json:
@@ -526,6 +529,7 @@ def export(trial, csv_file, anonymise, force) -> None:
         return
     check_output(csv_file, force=force, what="export")
     diary = open_trial(trial).existing_diary()
+    diary.refuse_damaged()
     _warn_if_altered(diary, "the export")
     n = diary.export_csv(csv_file, force=force)
     click.echo(f"Exported {n} records to {csv_file} (readable by you only).")

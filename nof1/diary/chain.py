@@ -222,6 +222,10 @@ class ChainCheck:
     migrated_at : when an older diary was given its chain (UTC ISO), or "".
     anchors : the ``protocol`` records, oldest first (each a dict with ``registration``
         and ``document``).
+    damage : those of ``problems`` that say the chain itself is damaged (its table dropped
+        or rebuilt without a column, a record of the wrong type or not the JSON its kind
+        holds), not merely that a record or row was changed: the reading commands refuse
+        such a diary (``nof1.diary.schema.damaged``), where they only warn about a change.
     """
 
     n_entries: int
@@ -229,6 +233,7 @@ class ChainCheck:
     holds_from: int = 1
     migrated_at: str = ""
     anchors: tuple[dict[str, Any], ...] = ()
+    damage: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -303,7 +308,7 @@ def check(rows: ChainRows) -> ChainCheck:
     if rows.missing:
         # Nothing to link the rows to: one problem, not one per row.
         problem = f"{rows.missing}, so nothing proves the diary's history"
-        return ChainCheck(len(rows.entries), (problem,))
+        return ChainCheck(len(rows.entries), (problem,), damage=(problem,))
     return _check(rows.chain, rows.entries, rows.unblinding, rows.sequences)
 
 
@@ -320,6 +325,7 @@ def verify(con: sqlite3.Connection) -> ChainCheck:
 
 def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (one pass, one list)
     problems: list[str] = []
+    damage: list[str] = []
     prev, holds_from, migrated_at = GENESIS, 1, ""
     linked: dict[int, dict[str, Any]] = {}
     unblinding_record = None
@@ -333,7 +339,8 @@ def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (
             None,
         )  # fmt: skip
         if bad is not None:
-            problems.append(f"diary record {shown(seq)} of the chain is damaged: {bad}")
+            damage.append(f"diary record {shown(seq)} of the chain is damaged: {bad}")
+            problems.append(damage[-1])
             if isinstance(seq, int):  # its place still counts: no gap is reported for it
                 expected = seq + 1
             prev = digest if isinstance(digest, str) else prev
@@ -347,7 +354,8 @@ def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (
             content = decode(kind, text)
         except ValueError as exc:
             content = None
-            problems.append(f"diary record {seq} of the chain ({kind}) is damaged: {exc}")
+            damage.append(f"diary record {seq} of the chain ({kind}) is damaged: {exc}")
+            problems.append(damage[-1])
         if digest != link_hash(link, kind, text):
             problems.append(f"diary record {seq} of the chain ({kind}) was altered")
         # Go on past a break, so that every later record is still matched with its row.
@@ -393,4 +401,6 @@ def _check(chain, entries, unblinding, sequences) -> ChainCheck:  # noqa: C901 (
         unblinding.get(k) != v for k, v in unblinding_record.items()
     ):
         problems.append("the unblinding record was changed after it was made")
-    return ChainCheck(len(entries), tuple(problems), holds_from, migrated_at, tuple(anchors))
+    return ChainCheck(
+        len(entries), tuple(problems), holds_from, migrated_at, tuple(anchors), tuple(damage)
+    )

@@ -81,6 +81,18 @@ class DiaryView:
     tables: dict[str, tuple[str, ...]]
     helper_records: tuple[HelperRecord, ...]
 
+    def refuse_damaged(self) -> None:
+        """Refuse a diary whose chain itself is damaged (``ChainCheck.damage``): a reading
+        command shows nothing from it, as from any other damaged diary. A chain that merely
+        does not hold (a record changed) is only warned about; the report shows both in red.
+
+        Raises
+        ------
+        DamagedDiaryError : naming every piece of damage.
+        """
+        if self.chain.damage:
+            raise damaged(self.path, "; ".join(self.chain.damage))
+
     def current_entries(
         self, without_deviations: bool = False, without_late: bool = False
     ) -> list[Record]:
