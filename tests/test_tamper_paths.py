@@ -101,7 +101,7 @@ def test_import_keeps_old_days_only_as_late_entries(trial, tmp_path, freeze_toda
     )
     assert out[2] == (
         f"Last 28 days: [{' ' * 7}{'l' * 17}rrr#] "
-        "(# recorded, r recall, l late, . missing, ? today)"
+        "(# recorded, r recall, l late, . missing)"  # today is recorded: no '?' to explain
     )
     as_json = json.loads(run("status", "--trial", trial, "--date", TODAY, "--json").output)
     assert (as_json["recall_entries"], as_json["late_entries"]) == (3, 17)

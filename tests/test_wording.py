@@ -277,6 +277,14 @@ def test_status_after_the_last_day_asks_for_the_unblinding(trial):
     assert d["blinding"] == "blinded" and d["phase"] == "after"
 
 
+def test_status_long_after_the_trial_shows_no_empty_strip_of_days(trial):
+    end = load_protocol(trial).end
+    text, _ = _status(trial, end + timedelta(days=2))
+    assert "Last 28 days: [" in text and "? today" not in text  # today is after the trial
+    text, _ = _status(trial, end + timedelta(days=60))
+    assert "Last 28 days" not in text  # nothing of the trial in the last four weeks
+
+
 def test_status_after_an_early_stop_then_after_unblinding(tmp_path):
     folder = tmp_path / "seq"
     rule = SequentialRule((2, 3, 4), (0.9, 0.85, 0.8), (0.2, 0.4))

@@ -349,10 +349,12 @@ def _status_lines(s: Status, trial: Path, protocol: Protocol) -> list[str]:
             "after the day: the report shows the result without them)"
         )
     lines.append(f"Recorded {s.days_recorded} of {s.days_so_far} days so far{recall}.")
-    late = ", l late" if "l" in s.recent else ""
-    lines.append(
-        f"Last {len(s.recent)} days: [{s.recent}] (# recorded, r recall{late}, . missing, ? today)"
-    )
+    if s.recent.strip():  # not when the last weeks lie wholly before or after the trial
+        late = ", l late" if "l" in s.recent else ""
+        today = ", ? today" if "?" in s.recent else ""
+        lines.append(
+            f"Last {len(s.recent)} days: [{s.recent}] (# recorded, r recall{late}, . missing{today})"
+        )
     if s.missing:
         shown = ", ".join(str(d) for d in s.missing[-7:])
         more = f" (and {len(s.missing) - 7} earlier)" if len(s.missing) > 7 else ""
