@@ -1917,3 +1917,25 @@ def test_a_second_unblind_names_the_first_before_asking_for_the_passphrase(trial
     assert _error(["unblind", "--trial", trial, "--early", "--reason", "again"], trial) == expected
     with pytest.raises(BlindingError, match=r"^the trial was already unblinded on .* \(code "):
         unblind_trial(trial, PASS, today=date(2026, 5, 1))
+
+
+# ------------------------------------------------------------------ issue 22: usage errors
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus"], "No such option '--bogus'. (see nof1 --help)"),
+        (["bogus"], "No such command 'bogus'. (see nof1 --help)"),
+        (["protocol", "bogus"], "No such command 'bogus'. (see nof1 protocol --help)"),
+        (["protocol", "new"], "Missing option '--template'. (see nof1 protocol new --help)"),
+        (["record", "--trial", "{trial}", "--diarrhoea", "no"], "No such option '--diarrhoea'."),
+        (["record", "--trial", "{trial}", "--pain"], "Option '--pain' requires an argument."),
+        (["analyze", "--trial", "{trial}", "--engine", "jags"], "'jags' is not one of"),
+    ],
+)
+def test_an_unknown_or_missing_option_is_one_error_line(trial, args, message):
+    # click would print its usage and a hint above the error: three lines, exit 2. (Under
+    # CliRunner the program is called "cli", not "nof1".)
+    line = _error([a.format(trial=trial) for a in args], trial)
+    assert message.replace("see nof1", "see cli") in line, line

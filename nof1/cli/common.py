@@ -82,11 +82,23 @@ class Nof1Group(click.Group):
             importlib.import_module(f"nof1.cli.{self.lazy_commands[cmd_name]}")
         return self.commands.get(cmd_name)
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            if parent is not None:
+                raise  # a subgroup's: its parent's invoke says it in one line
+            raise click.ClickException(_usage_line(exc)) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except Nof1Error as exc:
             raise click.ClickException(str(exc)) from None
+        except click.UsageError as exc:
+            # An unknown or missing option is bad input like any other: one Error line
+            # (click would print the usage and a hint first).
+            raise click.ClickException(_usage_line(exc)) from None
         except click.Abort as exc:
             # A prompt answered with end of input (Ctrl-D, a script's input that runs out):
             # click raises Abort from the EOFError. Every prompt comes before anything is
@@ -98,6 +110,12 @@ class Nof1Group(click.Group):
             raise
         except KeyboardInterrupt:
             _interrupted()
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """An unknown or missing option, said in one line that points to the command's help."""
+    where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    return f"{exc.format_message()}{where}"
 
 
 #: The error of a prompt answered with end of input.
