@@ -188,8 +188,8 @@ def test_the_registered_trade_off_decides(demo, decision, p, headline, first_ste
     )
     assert (
         "Magnesium lowered your pain by about 1.2 points, with diarrhoea on about 0.8 days "
-        f"more a week. Weighed the way you chose, there are {chances(p)} chances in 100 that "
-        "the good outweighs the bad." in text
+        f"more a week. Weighed the way you chose: {chances(p)} chances in 100 that the good "
+        "outweighs the bad." in text
     )
     assert "On pain alone: the rule you set before the trial" in text
     items = re.findall(r"<li>(.*?)</li>", page.split('id="next"')[1], re.S)
@@ -245,3 +245,53 @@ def test_prints_on_exactly_one_a4_page(demo, tmp_path, trade_off):
         assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)
     finally:
         doc.close()
+
+
+def test_a_failed_check_shows_no_result(demo):
+    """A fit that failed its convergence checks is never presented as a result."""
+    from dataclasses import replace
+
+    result = demo.result
+    failed = replace(result.summary.diagnostics, ok=False, messages=("r-hat 1.2",))
+    bad = replace(result, summary=replace(result.summary, diagnostics=failed))
+    page = build_patient_page(bad, protocol=open_trial(demo.trial_dir).protocol)
+    assert 'id="warning"' in page and "Do not rely on this page" in page
+    text = _section(page, "found")
+    assert "We cannot say" in text and "chances in 100" not in text
+    assert "<circle" not in page
+
+
+def test_records_after_unblinding_are_mentioned(demo):
+    from types import SimpleNamespace
+
+    integrity = SimpleNamespace(deviations=("one", "two"))
+    page = build_patient_page(
+        demo.result, protocol=open_trial(demo.trial_dir).protocol, integrity=integrity
+    )
+    assert (
+        "2 diary entries were added or changed after the kits were revealed. Your "
+        "clinician's report shows the result without them." in _section(page, "decision")
+    )
+
+
+def test_an_open_label_trial_still_counts_side_effects(tmp_path):
+    from datetime import date, timedelta
+
+    from nof1.report import patient_page
+    from nof1.trial.create import create_trial
+    from nof1.trial.writes import import_diary
+
+    folder = tmp_path / "open"
+    create_trial(folder, "magnesium-open", passphrase="correct horse battery", start=date(2026, 1, 5), seed=1)  # fmt: skip
+    protocol = open_trial(folder).protocol
+    assert not protocol.blinded
+    days = [protocol.start + timedelta(days=i) for i in range((protocol.end - protocol.start).days + 1)]  # fmt: skip
+    src = tmp_path / "days.csv"
+    rows = "".join(f"{d},{3 + i % 4},{'yes' if i % 9 == 0 else 'no'}\n" for i, d in enumerate(days))
+    src.write_text("date,pain,diarrhoea\n" + rows)
+    import_diary(folder, src)
+    page = patient_page(folder)
+    assert "you took Magnesium and No magnesium in turns. Each day" in _section(page, "compared")
+    side = _section(page, "side-effects")
+    assert re.search(r"You had diarrhoea on \d+ of \d+ days with Magnesium, and on \d+ of", side)
+    assert "You knew which one you took" in _section(page, "kits")

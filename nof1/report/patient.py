@@ -65,6 +65,11 @@ def chances(p: float) -> int:
     return int(n)
 
 
+def in_100(n: int) -> str:
+    """'64 chances in 100', '1 chance in 100'."""
+    return f"{n} {'chance' if n == 1 else 'chances'} in 100"
+
+
 def dots(p_clear: float, p_any: float) -> Dots:
     """The dots of P(benefit >= the smallest change that matters) and P(benefit > 0)."""
     clear = chances(p_clear)
@@ -109,11 +114,11 @@ def _found(s: Any, a: str, b: str, what: str) -> list[str]:
     return [first, second]
 
 
-def _side_effects(blinding: Any, a: str, b: str) -> list[str]:
-    if blinding is None or not blinding.side_effects:
-        return ["No side effects were recorded in your diary."]
+def _side_effects(side_effects: Sequence[Any], a: str, b: str) -> list[str]:
+    if not side_effects:
+        return ["Your diary did not ask about side effects, so this page cannot compare them."]
     out = []
-    for se in blinding.side_effects:
+    for se in side_effects:
         (ya, na), (yb, nb) = se.counts["A"], se.counts["B"]
         line = (
             f"You had {se.name} on {ya} of {na} days with {a}, and on {yb} of {nb} days with {b}."
@@ -174,17 +179,14 @@ def _kits(protocol: Any, blinding: Any, a: str, b: str) -> tuple[str, list[str]]
 def _criterion(result: Any, a: str, what: str, move: str) -> str:
     c = result.verdict.criterion
     rule = (
-        f"keep {a} if there are more than {chances(c.threshold)} chances in 100 that it "
+        f"keep {a} if there are more than {in_100(chances(c.threshold))} that it "
         f"{move} your {what} by at least {_points(c.mcid)}"
     )
     before = "The rule you set before the trial" if c.preregistered else "The rule used here"
     if c.met is None:
         return f"{before}: {rule}. The check of the results failed, so the rule could not be used."
     result_words = "met" if c.met else "not met"
-    return (
-        f"{before}: {rule}. The result is {chances(c.p)} chances in 100, so the rule is "
-        f"{result_words}."
-    )
+    return f"{before}: {rule}. The result is {in_100(chances(c.p))}, so the rule is {result_words}."
 
 
 def _extra_days(cost: dict[str, float]) -> float | None:
@@ -226,16 +228,22 @@ def _decision(result: Any, decision: Any, a: str, what: str, move: str) -> dict[
     if costs:
         weigh += f", with {' and '.join(costs)}"
     lines.append(
-        f"{weigh}. Weighed the way you chose, there are {chances(decision.p_positive)} "
-        f"chances in 100 that the good outweighs the bad."
+        f"{weigh}. Weighed the way you chose: {in_100(chances(decision.p_positive))} that "
+        "the good outweighs the bad."
     )
     lines.append(f"On {what} alone: {pain_rule[0].lower()}{pain_rule[1:]}")
     return {"headline": DECISION_WORDS.get(decision.decision, decision.decision), "lines": lines}
 
 
 def _next_steps(
-    result: Any, decision: Any, a: str, b: str, kits_status: str, blinded: bool
+    result: Any,
+    decision: Any,
+    side_effects: Sequence[Any],
+    names: tuple[str, str, str],
+    kits_status: str,
+    blinded: bool,
 ) -> list[str]:
+    a, b, what = names
     s = result.summary
     steps = []
     choice = decision.decision if decision is not None else None
@@ -244,12 +252,13 @@ def _next_steps(
         steps.append(f"Whether to keep taking {a}, and for how long.")
     elif choice == "not worth it" or result.verdict.tier == "harm":
         steps.append(f"Whether to stop {a}, and what else you could try.")
+    elif choice is None and result.verdict.tier == "no-practical-difference":
+        steps.append(f"Whether to stop {a}: it made little or no difference to your {what}.")
     else:
         steps.append(
             f"Whether a longer trial, with more turns of {a} and {b}, would give a clearer answer."
         )
-    blinding = result.blinding
-    for se in () if blinding is None else blinding.side_effects:
+    for se in side_effects:
         if se.reveals and se.p_higher_on_a >= 0.5:
             steps.append(f"The {se.name}: would a lower dose or another form cause less of it?")
     if blinded and kits_status == "could-tell":
@@ -266,6 +275,7 @@ def build_patient_page(
     protocol: Any,
     integrity: Any = None,
     decision: Any = None,
+    side_effects: Sequence[Any] | None = None,
     generated: date | None = None,
 ) -> str:
     """Render the patient's page as one self-contained HTML document.
@@ -279,6 +289,9 @@ def build_patient_page(
     integrity : the trial's ``nof1.trial.integrity.TrialCheck``; its diary records made
         after unblinding are mentioned.
     decision : the ``NetBenefit`` to show; None to take ``result.decision``.
+    side_effects : the yes/no side effects per treatment
+        (``nof1.analysis.blinding_assessment.SideEffect``); None to take those of
+        ``result.blinding`` (an open-label trial has no blinding assessment: pass them).
     generated : the date printed at the foot (default: today).
 
     Returns
@@ -293,6 +306,8 @@ def build_patient_page(
 
     s = result.summary
     decision = decision if decision is not None else getattr(result, "decision", None)
+    if side_effects is None:
+        side_effects = () if result.blinding is None else result.blinding.side_effects
     outcome = protocol.outcome(s.outcome)
     a, b = protocol.treatments["A"].name, protocol.treatments["B"].name
     what = outcome.name
@@ -320,17 +335,19 @@ def build_patient_page(
         "dots_svg": d.svg(),
         "colours": DOT_COLOURS,
         "sure": (
-            f"Like {d.clear} chances in 100 that {a} {move} your {what} by at least "
+            f"Like {in_100(d.clear)} that {a} {move} your {what} by at least "
             f"{_points(s.mcid)}: the smallest change that matters to you."
         ),
         "mcid": _points(s.mcid),
         "move": move,
         "move_base": "lower" if s.lower_is_better else "raise",
-        "side_effects": _side_effects(result.blinding, a, b),
+        "side_effects": _side_effects(side_effects, a, b),
         "kits_answer": kits_answer,
         "kits_lines": kits_lines,
         "decision": _decision(result, decision, a, what, move),
-        "next_steps": _next_steps(result, decision, a, b, status, protocol.blinded),
+        "next_steps": _next_steps(
+            result, decision, side_effects, (a, b, what), status, protocol.blinded
+        ),
         "deviations": deviations,
         "generated": _day(generated or date.today()),
     }
@@ -379,8 +396,11 @@ def patient_page(trial: Any, **options: Any) -> str:
     >>> write_report("summary.html", patient_page("mytrial"))  # doctest: +SKIP
     """
     from nof1.analysis.analyze import analyze_trial
+    from nof1.analysis.blinding_assessment import assess_trial_table
+    from nof1.analysis.series import trial_table
     from nof1.trial.handle import as_trial
     from nof1.trial.integrity import verify_trial
+    from nof1.trial.monitoring import read_monitoring
 
     trial = as_trial(trial)
     integrity = verify_trial(trial, action="write the patient's page of")
@@ -388,7 +408,17 @@ def patient_page(trial: Any, **options: Any) -> str:
         raise BlindingError(BLINDED)
     options = {k: v for k, v in options.items() if k not in ("outcome", "verify")}
     result = analyze_trial(trial, verify=False, **options)
-    return build_patient_page(result, protocol=trial.protocol, integrity=integrity)
+    side_effects = None
+    if result.blinding is None:
+        # Open label: no blinding to assess, but the side effects per treatment still count.
+        table = trial_table(trial)
+        monitoring = read_monitoring(trial)
+        if monitoring is not None:
+            table = table[monitoring.analysed(table["block"])]
+        side_effects = assess_trial_table(table, trial.protocol.outcomes).side_effects
+    return build_patient_page(
+        result, protocol=trial.protocol, integrity=integrity, side_effects=side_effects
+    )
 
 
 __all__: Sequence[str] = (
