@@ -10,13 +10,14 @@ from __future__ import annotations
 import html
 import re
 import stat
+from datetime import date
 
 import pytest
 from click.testing import CliRunner
 
 from nof1.analysis.decision import DECISIONS, NetBenefit, TradeOff
 from nof1.cli import cli
-from nof1.cli.demo import run_demo
+from nof1.cli.demo import run_demo, run_sequential_demo
 from nof1.report.patient import BLINDED, build_patient_page, chances, dots
 from nof1.trial.handle import open_trial
 
@@ -38,6 +39,11 @@ def visible_text(page: str) -> str:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     return run_demo(tmp_path_factory.mktemp("patient") / "demo", seed=1)
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    return run_sequential_demo(tmp_path_factory.mktemp("patient") / "seq")
 
 
 @pytest.fixture(scope="module")
@@ -219,15 +225,33 @@ def test_for_clinician_is_the_default(demo, tmp_path):
     assert visible_text(out2.read_text()) == visible_text(demo.patient_page.read_text())
 
 
+def test_a_trial_stopped_early_says_so(sequential):
+    page = sequential.patient_page.read_text(encoding="utf-8")
+    assert sequential.ended == date(2026, 6, 28)
+    text = _section(page, "compared")
+    assert "from 5 January 2026 to 28 June 2026" in text
+    assert (
+        "The trial stopped early, on 28 June 2026, because a check planned before it began "
+        "said to stop. It was planned to end on 23 August 2026." in text
+    )
+    assert "so the rule is met." in _section(page, "decision")
+    items = re.findall(r"<li>(.*?)</li>", page.split('id="next"')[1], re.S)
+    assert items[0] == "Whether to keep taking Magnesium, and for how long."
+    # Guesses alone near chance, the side effect gave the kit away: said in that order.
+    kits = _section(page, "kits")
+    assert "That alone is about what guessing would give. But the diarrhoea could" in kits
+
+
 @pytest.mark.browser
-@pytest.mark.parametrize("trade_off", [False, True])
-def test_prints_on_exactly_one_a4_page(demo, tmp_path, trade_off):
-    """The demo's page, and the same page with the longer decision of a trade-off."""
+@pytest.mark.parametrize("which", ["demo", "trade-off", "sequential"])
+def test_prints_on_exactly_one_a4_page(demo, sequential, tmp_path, which):
+    """The demo's page, the same page with the longer decision of a trade-off, and the
+    page of a trial stopped early."""
     import pypdfium2 as pdfium
     from test_browser import _chromium, _run
 
-    source = demo.patient_page
-    if trade_off:
+    source = (sequential if which == "sequential" else demo).patient_page
+    if which == "trade-off":
         source = tmp_path / "summary.html"
         decision = _net_benefit("cannot tell", 0.55)
         protocol = open_trial(demo.trial_dir).protocol

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from nof1.analysis.blinding_assessment import TELL
 from nof1.errors import BlindingError
 
 #: The refusal before unblinding (the page names both treatments, so it would unblind).
@@ -152,8 +153,12 @@ def _kits(protocol: Any, blinding: Any, a: str, b: str) -> tuple[str, list[str]]
         )
     if status == "could-tell":
         revealing = [se.name for se in blinding.side_effects if se.reveals]
+        told = guesses is not None and guesses.definite and guesses.p_tell >= TELL
+        if guesses is not None and guesses.definite and not told:
+            said.append("That alone is about what guessing would give.")
         if revealing:
-            said.append(f"And the {' and '.join(revealing)} could give the kit away.")
+            link = "And" if told else "But"
+            said.append(f"{link} the {' and '.join(revealing)} could give the kit away.")
         said.append(
             f"What this means: if you knew when you took {a}, hoping for relief can change "
             f"how you feel by itself. So part or all of the difference may come from that "
@@ -313,7 +318,16 @@ def build_patient_page(
     what = outcome.name
     move = "lowers" if s.lower_is_better else "raises"
     d = dots(s.p_mcid, s.p_benefit)
-    weeks = round(((protocol.end - protocol.start).days + 1) / 7)
+    end, stopped = protocol.end, ""
+    monitoring = getattr(result, "sequential", None)
+    if monitoring is not None and monitoring.stopped_early:
+        # The later blocks were never run: the trial ended with the block of its STOP.
+        end = monitoring.block_ends[monitoring.stopped.after_block - 1]
+        stopped = (
+            f" The trial stopped early, on {_day(end)}, because a check planned before it "
+            f"began said to stop. It was planned to end on {_day(protocol.end)}."
+        )
+    weeks = round(((end - protocol.start).days + 1) / 7)
     kits_answer, kits_lines = _kits(protocol, result.blinding, a, b)
     status = "open-label" if not protocol.blinded else getattr(result.blinding, "status", "")
     deviations = 0 if integrity is None else len(integrity.deviations)
@@ -323,11 +337,12 @@ def build_patient_page(
         "b": b,
         "what": what,
         "compared": (
-            f"For {weeks} weeks, from {_day(protocol.start)} to {_day(protocol.end)}, you "
+            f"For {weeks} weeks, from {_day(protocol.start)} to {_day(end)}, you "
             f"took {a} and {b} in turns"
             + (", without knowing which was which. " if protocol.blinded else ". ")
             + f"Each day you scored your {what} from {outcome.low:g} to {outcome.high:g}"
             + (" (lower is better)." if s.lower_is_better else " (higher is better).")
+            + stopped
         ),
         "found": _found(s, a, b, what),
         "ok": bool(s.diagnostics.ok),
