@@ -18,13 +18,15 @@ def test_cli_demo_runs_and_prints_the_report_path(tmp_path):
     assert res.exit_code == 0, res.output
     report = out / "report.html"
     assert f"Open the report: {report}" in res.output
+    assert f"The patient's page: {out / 'summary.html'}" in res.output
     steps = re.findall(r"^(\d)\. (\w+)", res.output, flags=re.M)
-    assert [s[0] for s in steps] == ["1", "2", "3", "4", "5", "6"]
+    assert [s[0] for s in steps] == ["1", "2", "3", "4", "5", "6", "7"]
     assert report.exists() and report.stat().st_size > 50_000
     assert sorted(p.name for p in out.iterdir()) == [
         "diary.csv",
         "helper-passphrase.txt",
         "report.html",
+        "summary.html",
         "trial",
     ]
 
@@ -44,7 +46,7 @@ def test_demo_force_replaces_only_its_own_files(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     second = run_demo(tmp_path, seed=3, force=True)
     assert (tmp_path / "keep.txt").read_text() == "mine"
-    assert second.report.exists()
+    assert second.report.exists() and second.patient_page.exists()
     assert first.report == second.report
 
 
@@ -105,7 +107,9 @@ def test_cli_demo_writes_to_a_new_temporary_folder_by_default(tmp_path, monkeypa
 
     def fake_run_demo(out, **kwargs):  # the folder is all this test is about
         seen.append(Path(out))
-        return SimpleNamespace(report=Path(out) / "report.html")
+        return SimpleNamespace(
+            report=Path(out) / "report.html", patient_page=Path(out) / "summary.html"
+        )
 
     monkeypatch.setattr(nof1.cli.demo, "run_demo", fake_run_demo)
     res = CliRunner().invoke(cli, ["demo"])
@@ -162,11 +166,12 @@ def test_cli_sequential_demo_looks_block_by_block_stops_and_reports(tmp_path):
     assert "5. analyze (exact, blocks 1-3)" in text
     assert "Stopping early tends to overestimate the effect. In the design's simulation" in text
     steps = re.findall(r"^(\d)\. ", res.output, flags=re.M)
-    assert steps == ["1", "2", "3", "4", "5", "6"]
+    assert steps == ["1", "2", "3", "4", "5", "6", "7"]
     report = out / "report.html"
     assert f"Open the report: {report}" in res.output
+    assert "7. patient's page -> " in res.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "diary.csv", "helper-passphrase.txt", "report.html", "trial",
+        "diary.csv", "helper-passphrase.txt", "report.html", "summary.html", "trial",
     ]  # fmt: skip
     trial = out / "trial"
     protocol = load_protocol(trial)

@@ -1938,3 +1938,58 @@ def test_an_unknown_or_missing_option_is_one_error_line(trial, args, message):
     # CliRunner the program is called "cli", not "nof1".)
     line = _error([a.format(trial=trial) for a in args], trial)
     assert message.replace("see nof1", "see cli") in line, line
+
+
+# ------------------------------------------------------------------ issue 22: the patient's page
+
+
+def test_the_patients_page_before_unblinding_is_one_error_line(trial, tmp_path):
+    from nof1.report.patient import BLINDED
+
+    out = tmp_path / "summary.html"
+    args = ["report", "--trial", trial, "--for", "patient", "--out", out]
+    assert _error(args, trial) == f"Error: {BLINDED}"
+    assert not out.exists()
+
+
+def test_the_patients_page_of_a_tampered_trial_is_refused(unblinded, tmp_path):
+    """A one-page decision aid cannot present a result and say it is not to be trusted:
+    it is refused, and the clinician's report shows the damage in red."""
+    path = unblinded / "protocol.toml"
+    doc = tomllib.loads(path.read_text())
+    doc["schedule"]["end"] = doc["schedule"]["periods"][-1]["end"] = date(2026, 12, 31)
+    path.write_text(tomli_w.dumps(doc))
+    out = tmp_path / "summary.html"
+    line = _error(["report", "--trial", unblinded, "--for", "patient", "--out", out], unblinded)
+    assert line.startswith(
+        "Error: nof1 will not write the patient's page of this trial: protocol.toml was "
+        "changed after the trial was created"
+    ), line
+    assert line.endswith("(`nof1 report` shows the details in red)")
+    assert not out.exists()
+
+
+def test_the_patients_page_needs_a_trial_not_a_csv(tmp_path):
+    src = tmp_path / "d.csv"
+    src.write_text("day,pain,arm\n1,5,A\n2,4,B\n")
+    out = tmp_path / "summary.html"
+    args = ["report", "--csv", src, "--outcome", "pain", "--treatment", "arm", "--active", "A"]
+    line = _error([*args, "--for", "patient", "--out", out], tmp_path)
+    assert line == (
+        f"Error: --for patient needs a trial folder (--trial), not a CSV file ({src}): the "
+        "page names the treatments and the rule registered before the trial"
+    )
+
+
+def test_an_unknown_reader_of_the_report_is_one_error_line(unblinded, tmp_path):
+    out = tmp_path / "summary.html"
+    line = _error(["report", "--trial", unblinded, "--for", "nobody", "--out", out], unblinded)
+    assert "'nobody' is not one of 'clinician', 'patient'" in line, line
+
+
+def test_the_patients_page_never_replaces_a_file_without_force(unblinded, tmp_path):
+    out = tmp_path / "summary.html"
+    out.write_text("the patient's own notes")
+    line = _error(["report", "--trial", unblinded, "--for", "patient", "--out", out], tmp_path)
+    assert line == f"Error: {out} already exists; use --force to replace it"
+    assert out.read_text() == "the patient's own notes"

@@ -70,10 +70,11 @@ def reads(monkeypatch) -> Counter:
     [
         ["analyze", "--json"],
         ["report", "--out", "{out}/report.html"],
+        ["report", "--for", "patient", "--out", "{out}/summary.html"],
         ["status"],
         ["export", "--anonymise", "{out}/anonymised.csv"],
     ],
-    ids=["analyze", "report", "status", "export-anonymise"],
+    ids=["analyze", "report", "patient-page", "status", "export-anonymise"],
 )
 def test_a_command_reads_protocol_and_diary_once(finished, reads, tmp_path, command):
     args = [a.format(out=tmp_path) for a in command] + ["--trial", str(finished)]

@@ -1,9 +1,11 @@
-"""``nof1 demo``: the whole flow on a simulated patient, ending in a clinician's report.
+"""``nof1 demo``: the whole flow on a simulated patient, ending in a clinician's report and
+the patient's page.
 
 The demo plays every role of a real trial, through the same library calls the commands
 use: it creates a blinded magnesium protocol (shorter than the template's, so it runs in
 seconds), acts as the helper who knows the sealed allocation, simulates the patient's
-diary, imports it, unblinds, analyses and writes the report. The simulated patient is
+diary, imports it, unblinds, analyses and writes the report and, beside it, the patient's
+page (``summary.html``). The simulated patient is
 realistic rather than convenient: pain around 6.5 on placebo and about 1.5 points lower on
 magnesium, autocorrelated day-to-day noise, whole-number scores, a missed week, occasional
 guesses and some diarrhoea on magnesium (its main side effect; docs/sources.md).
@@ -52,11 +54,12 @@ DEMO_START = date(2026, 1, 5)
 DEMO_PASSPHRASE = "demo helper passphrase (not secret)"
 TEMPLATE = "magnesium-crps"
 #: Files the demo writes in its folder (the trial itself goes in ``trial/``).
-TRIAL_DIR, PASSPHRASE_FILE, DIARY_CSV, REPORT_FILE = (
+TRIAL_DIR, PASSPHRASE_FILE, DIARY_CSV, REPORT_FILE, PATIENT_FILE = (
     "trial",
     "helper-passphrase.txt",
     "diary.csv",
     "report.html",
+    "summary.html",
 )
 
 
@@ -70,6 +73,11 @@ class DemoResult:
     result: Any
     truth: dict[str, Any]
     allocation: tuple[str, ...]
+
+    @property
+    def patient_page(self) -> Path:
+        """The patient's page, written beside the report."""
+        return self.report.with_name(PATIENT_FILE)
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -116,7 +124,7 @@ def _clear_previous(out: Path) -> None:
     trial = out / TRIAL_DIR
     for name in (PROTOCOL_FILE, SEALED_FILE, DIARY_FILE, f"{DIARY_FILE}-wal", f"{DIARY_FILE}-shm"):
         (trial / name).unlink(missing_ok=True)
-    for name in (PASSPHRASE_FILE, DIARY_CSV, REPORT_FILE):
+    for name in (PASSPHRASE_FILE, DIARY_CSV, REPORT_FILE, PATIENT_FILE):
         (out / name).unlink(missing_ok=True)
 
 
@@ -303,6 +311,7 @@ def run_demo(
     html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
     report = write_report(out / REPORT_FILE, html)
     say(f"6. report -> {report}")
+    say(f"7. patient's page -> {_patient_page(trial_dir, result, out)}")
     return DemoResult(out, trial_dir, report, result, truth, tuple(arms))
 
 
@@ -532,9 +541,21 @@ def run_sequential_demo(
     html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
     report = write_report(out / REPORT_FILE, html)
     say(f"6. report (with its 'Interim looks' section) -> {report}")
+    say(f"7. patient's page -> {_patient_page(trial_dir, result, out)}")
     return SequentialDemoResult(
         out, trial_dir, report, result, truth, tuple(arms), tuple(looks), ended
     )
+
+
+def _patient_page(trial_dir: Path, result: Any, out: Path) -> Path:
+    """Write the patient's page of the demo's analysis beside the report."""
+    from nof1.report import build_patient_page, write_report
+    from nof1.trial.handle import open_trial
+    from nof1.trial.integrity import verify_trial
+
+    trial = open_trial(trial_dir)
+    html = build_patient_page(result, protocol=trial.protocol, integrity=verify_trial(trial))
+    return write_report(out / PATIENT_FILE, html)
 
 
 def _wrap(text: str, first: str = "   ") -> str:

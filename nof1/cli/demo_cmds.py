@@ -1,4 +1,5 @@
-"""``nof1 demo``: the whole flow on a simulated patient, ending in a report."""
+"""``nof1 demo``: the whole flow on a simulated patient, ending in a report and the
+patient's page."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from nof1.cli.common import seed_option
     "looks, taken block by block until one says STOP.",
 )
 def demo(out: Path, seed: int, engine: str, force: bool, sequential: bool) -> None:
-    """Run a simulated magnesium-for-CRPS trial from protocol to report.
+    """Run a simulated magnesium-for-CRPS trial: protocol, report and patient's page.
 
     A shorter design than the template's (3 blocks of 14-day periods, 3 washout days, a
     7-day run-in) and a patient whose pain is about 1.5 points lower on magnesium.
@@ -56,3 +57,4 @@ def demo(out: Path, seed: int, engine: str, force: bool, sequential: bool) -> No
         seed = SEQUENTIAL_DEMO_SEED if sequential else 1
     result = run(out, seed=seed, engine=engine, force=force, step=click.echo)
     click.echo(f"\nOpen the report: {result.report}")
+    click.echo(f"The patient's page: {result.patient_page}")

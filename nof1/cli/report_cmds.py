@@ -1,4 +1,4 @@
-"""``nof1 report``: the clinician's report, one self-contained HTML file."""
+"""``nof1 report``: the clinician's report or the patient's page, one self-contained HTML file."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ from nof1.cli.common import (
     help="The HTML file to write (readable by you only; never a trial's own file).",
 )
 @force_option("the --out file")
+@click.option(
+    "--for",
+    "audience",
+    type=click.Choice(["clinician", "patient"]),
+    default="clinician",
+    show_default=True,
+    help="clinician: the full report; patient: one A4 page in plain words (after "
+    "unblinding, from --trial only).",
+)
 @trial_option()
 @csv_options
 @click.option(
@@ -60,8 +69,8 @@ from nof1.cli.common import (
     default=None,
     help=f"Posterior draws per chain (mcmc; default 1000, at most {MAX_DRAWS:,}).",
 )
-def report(out, force, trial, csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
-    """Write the clinician's report: one HTML file for the treating clinician.
+def report(out, force, audience, trial, csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, engine, likelihood, prior, mcid, seed, draws) -> None:  # fmt: skip
+    """Write the clinician's report, or the patient's page (--for patient).
 
     The file is self-contained (figures embedded, nothing fetched), so it opens offline and
     can be mailed. It gives the effect and how certain it is, the pre-registered verdict,
@@ -69,18 +78,37 @@ def report(out, force, trial, csv_path, outcome, treatment, active, time_col, da
     whether the trial's files still match their commitments. Printed from a browser on A4
     it takes four pages or fewer (a long list of deviations or late entries adds more).
 
+    The patient's page (--for patient) says on one A4 page, in plain words, what was
+    compared, what was found and how sure that is, the side effects, whether the kits
+    could be told apart, what the pre-registered rule says and what to discuss next. It
+    names the treatments, so it is written after unblinding only; a trial whose files do
+    not match their commitments is refused (the clinician's report shows what changed).
+
     \b
     After unblinding:
       nof1 report --trial mytrial --out report.html
+      nof1 report --trial mytrial --for patient --out summary.html
     From any CSV (one row per day):
       nof1 report --csv diary.csv --outcome pain --treatment arm \\
         --active magnesium --out report.html
     """
+    from nof1.errors import DataError
     from nof1.plan.files import check_output
-    from nof1.report import csv_report, trial_report, write_report
+    from nof1.report import csv_report, patient_page, trial_report, write_report
 
-    check_output(out, force=force, what="report")  # before the analysis, not after it
+    patient = audience == "patient"
+    what = "patient's page" if patient else "report"
+    check_output(out, force=force, what=what)  # before the analysis, not after it
     options = dict(engine=engine, likelihood=likelihood, prior=prior, mcid=mcid, seed=seed, draws=draws, announce=lambda message: click.echo(message, err=True))  # fmt: skip
     source = csv_source(csv_path, outcome, treatment, active, time_col, date_format, block_col, higher_is_better, low, high, outcome_with_trial=False)  # fmt: skip
-    html = trial_report(trial, **options) if source is None else csv_report(**source, **options)
-    click.echo(f"Report written to {write_report(out, html, force=force)}")
+    if patient and source is not None:
+        raise DataError(
+            f"--for patient needs a trial folder (--trial), not a CSV file ({csv_path}): the "
+            "page names the treatments and the rule registered before the trial"
+        )
+    if patient:
+        html = patient_page(trial, **options)
+    else:
+        html = trial_report(trial, **options) if source is None else csv_report(**source, **options)
+    label = "Patient's page" if patient else "Report"
+    click.echo(f"{label} written to {write_report(out, html, force=force)}")
