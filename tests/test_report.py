@@ -38,6 +38,7 @@ SECTIONS = (
     "posterior",
     "sensitivity",
     "blinding",
+    "decision",
     "secondary",
     "diagnostics",
     "cent",
@@ -218,7 +219,7 @@ def _open_label_page(tmp_path, scheme: str = "block") -> str:
 
 def test_open_label_report_says_placebo_cannot_be_separated(tmp_path):
     page = _open_label_page(tmp_path)
-    assert _ids(page) == list(SECTIONS)
+    assert _ids(page) == [x for x in SECTIONS if x != "decision"]  # no trade-off registered
     assert 'id="open-label"' in page
     assert "Placebo and expectation cannot be separated from the effect" in page
     assert "Open label: the allocation is written in the public protocol" in page
@@ -255,7 +256,7 @@ def test_summary_box_shows_decision_tier_and_blinding(demo, html):
 def test_csv_report_of_the_peer_example():
     page = csv_report(PEER, "Y", "Treat", time="Day", block="Block", seed=0)
     ids = _ids(page)
-    assert ids == [s for s in SECTIONS if s != "protocol"]
+    assert ids == [s for s in SECTIONS if s not in ("protocol", "decision")]
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 4
     assert "<title>N-of-1 trial report: Y by Treat, from a CSV file</title>" in page
 
