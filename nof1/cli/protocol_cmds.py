@@ -195,7 +195,7 @@ def _ask_trade_off(spec: dict) -> dict[str, float]:
             text = click.prompt(
                 f"1 point less {primary} is worth {what} on up to how many more days a week? "
                 f"(Enter to skip: {primary} alone decides)",
-                default="", show_default=False, err=True,
+                default="", show_default=False,
             )  # fmt: skip
             if not text.strip():
                 break
@@ -205,8 +205,7 @@ def _ask_trade_off(spec: dict) -> dict[str, float]:
             except ProtocolError:
                 click.echo(
                     f"  {text.strip()!r} is not a number of days from more than 0 to "
-                    f"{MAX_DAYS_PER_POINT:g}; type one (e.g. 2), or press Enter to skip.",
-                    err=True,
+                    f"{MAX_DAYS_PER_POINT:g}; type one (e.g. 2), or press Enter to skip."
                 )
                 continue
             answers[o.name] = days
