@@ -272,7 +272,7 @@ def _finished(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def finished(tmp_path, _finished) -> Path:
-    folder = tmp_path / "trial"
+    folder = tmp_path / "finished"
     shutil.copytree(_finished, folder)
     return folder
 
@@ -379,3 +379,15 @@ def test_the_simulation_spot_check():
         assert abs(r.mean - r.truth) < 0.3, r
     assert rows["not worth it"].rates["worth continuing"] <= 0.05
     assert rows["worth it"].rates["not worth it"] <= 0.05
+
+
+def test_protocol_show_states_the_trade_off(finished, trial):
+    text = " ".join(_run("protocol", "show", "--trial", finished).split())
+    assert (
+        "Pre-registered trade-off: 1 point less pain is worth side effects on up to 2 more "
+        "days a week. Worth continuing if P(net benefit > 0) > 0.8."
+    ) in text
+    shown = json.loads(_run("protocol", "show", "--trial", finished, "--json"))
+    assert shown["decision"] == {"days_per_point": {"side_effects": 2.0}, "threshold": 0.8}
+    assert json.loads(_run("protocol", "show", "--trial", trial, "--json"))["decision"] is None
+    assert "trade-off" not in _run("protocol", "show", "--trial", trial)

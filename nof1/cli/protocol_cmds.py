@@ -478,6 +478,12 @@ def protocol_show(trial, as_json):
                         "rule": p.sequential.describe(p.analysis.mcid),
                         "looks_due": _looks(p),
                     },
+                    "decision": None
+                    if p.decision is None
+                    else {
+                        "days_per_point": p.decision.days_per_point,
+                        "threshold": p.decision.threshold,
+                    },
                 },
                 indent=2,
             )
@@ -503,6 +509,15 @@ def protocol_show(trial, as_json):
         f"  Pre-registered analysis: primary outcome {p.primary.name}, prior {a.prior}, MCID {a.mcid:g}, "
         f"benefit if P(benefit >= MCID) > {a.threshold:g}"
     )
+    if p.decision is not None:
+        said = " ".join(p.decision.sentences(p.primary.name.replace("_", " ")))
+        click.echo(
+            _wrap(
+                f"Pre-registered trade-off: {said} Worth continuing if P(net benefit > 0) > "
+                f"{p.decision.threshold:g}.",
+                indent="  ",
+            )
+        )
     _echo_outcomes(p)
     click.echo(f"  Allocation commitment: {p.commitment}")
     click.echo(
