@@ -411,7 +411,9 @@ def analyze_trial(
     or passed as None; ``options["preregistered"]`` keeps the protocol's values so a report
     can show any deviation from them. Excluded washout days stay out of the series, except
     under the onset model, where they enter as unobserved rows (``options["washout"]``,
-    and their number in ``options["washout_rows"]``).
+    and their number in ``options["washout_rows"]``). For the primary outcome of a protocol
+    that registered a trade-off (``[decision]``, as registered, never as edited since), the
+    result's ``decision`` holds the net benefit (``nof1.analysis.decision``).
 
     Parameters
     ----------

@@ -15,7 +15,13 @@ interval carries every model's uncertainty. The decision is "worth continuing" w
 P(net > 0) exceeds the pre-registered threshold, "not worth it" when P(net > 0) is below
 one minus it, and "cannot tell" otherwise; the pain-only criterion stands beside it.
 
-This module holds the types every stage shares; ``net_benefit`` computes them.
+The pain effect's draws and each side effect's rate draws come from independent models
+(the pain model, one Beta-binomial per side effect), so drawing them side by side, with a
+fixed seed (``DECISION_SEED``), is drawing from their joint posterior. ``TradeOff`` is read
+by the plan stage (``nof1.plan.sections``, so that ``Protocol.decision`` can hold it) and
+re-exported here with ``NetBenefit``; ``net_benefit`` computes one from draws,
+``trial_net_benefit`` from an unblinded trial's analysis. Operating characteristics:
+``bench/decision.py`` (docs/validation.md).
 """
 
 from __future__ import annotations
