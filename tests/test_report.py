@@ -38,6 +38,7 @@ SECTIONS = (
     "posterior",
     "sensitivity",
     "blinding",
+    "decision",
     "secondary",
     "diagnostics",
     "cent",
@@ -218,7 +219,7 @@ def _open_label_page(tmp_path, scheme: str = "block") -> str:
 
 def test_open_label_report_says_placebo_cannot_be_separated(tmp_path):
     page = _open_label_page(tmp_path)
-    assert _ids(page) == list(SECTIONS)
+    assert _ids(page) == [x for x in SECTIONS if x != "decision"]  # no trade-off registered
     assert 'id="open-label"' in page
     assert "Placebo and expectation cannot be separated from the effect" in page
     assert "Open label: the allocation is written in the public protocol" in page
@@ -255,7 +256,7 @@ def test_summary_box_shows_decision_tier_and_blinding(demo, html):
 def test_csv_report_of_the_peer_example():
     page = csv_report(PEER, "Y", "Treat", time="Day", block="Block", seed=0)
     ids = _ids(page)
-    assert ids == [s for s in SECTIONS if s != "protocol"]
+    assert ids == [s for s in SECTIONS if s not in ("protocol", "decision")]
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 4
     assert "<title>N-of-1 trial report: Y by Treat, from a CSV file</title>" in page
 
@@ -368,3 +369,16 @@ def test_the_missing_days_sentence_and_the_table_count_the_same_days(demo, html)
     assert int(summary.group(2)) == int(missing.group(2)) == planned == 66
     assert int(summary.group(1)) == scored == demo.result.summary.n_observed
     assert int(missing.group(1)) == sum(row[4] for row in cells) == planned - scored == 7
+
+
+def test_the_demo_report_states_the_patients_trade_off_as_the_readme_shows(demo, html):
+    """Issue 24: the demo patient registered diarrhoea=2; its report has the Decision
+    section and the README quotes the demo's two lines as `nof1 analyze` prints them."""
+    nb = demo.result.decision
+    assert nb is not None and nb.trade_off.days_per_point == {"diarrhoea": 2.0}
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "1 point less pain is worth diarrhoea on up to 2 more days a week." in text
+    assert f'data-decision="{nb.decision}"' in html
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    said = " ".join(nb.trade_off.sentences())
+    assert f"Pre-registered trade-off: {said} {nb.sentence()}" in readme

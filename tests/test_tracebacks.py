@@ -1993,3 +1993,85 @@ def test_the_patients_page_never_replaces_a_file_without_force(unblinded, tmp_pa
     line = _error(["report", "--trial", unblinded, "--for", "patient", "--out", out], tmp_path)
     assert line == f"Error: {out} already exists; use --force to replace it"
     assert out.read_text() == "the patient's own notes"
+
+
+# ------------------------------------------------------------------ issue 24: the trade-off
+
+
+def _new_with(tmp_path: Path, *extra: str, template: str = "magnesium-crps") -> list:
+    phrase = tmp_path / "phrase.txt"
+    phrase.write_text(PASS + "\n")
+    return ["protocol", "new", "--template", template, "--trial", tmp_path / "t",
+            "--passphrase-file", phrase, *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["diarrhoea=abc"], "decision.days_per_point.diarrhoea must be a finite number, not 'abc'"),
+        (["diarrhoea=nan"], "decision.days_per_point.diarrhoea must be a finite number, not 'nan'"),
+        (["diarrhoea=1e999"], "must be a finite number, not '1e999'"),
+        (["diarrhoea=0"], "decision.days_per_point.diarrhoea must be above 0 and at most 7"),
+        (["diarrhoea=-2"], "must be above 0 and at most 7 (days a week), not -2"),
+        (["diarrhoea=8"], "must be above 0 and at most 7 (days a week), not 8"),
+        (["diarrhoea="], "must be a finite number, not ''"),
+        (["sleep=2"], "names 'sleep', not a yes/no outcome of this protocol (yes/no outcomes: diarrhoea)"),
+        (["Nausea!=2"], "decision.days_per_point names 'Nausea!', not a yes/no outcome"),
+        (["diarrhoea"], "--trade-off 'diarrhoea' must be NAME=DAYS"),
+        (["=2"], "--trade-off '=2' must be NAME=DAYS"),
+        (["diarrhoea=2", "--trade-off", "diarrhoea=3"], "--trade-off names 'diarrhoea' twice"),
+    ],
+)  # fmt: skip
+def test_a_bad_trade_off_option_is_one_error_line_and_creates_nothing(tmp_path, extra, message):
+    line = _error(_new_with(tmp_path, "--trade-off", *extra), tmp_path)
+    assert message in line, line
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_trade_off_for_a_template_without_that_outcome_is_refused(tmp_path):
+    line = _error(
+        _new_with(tmp_path, "--trade-off", "diarrhoea=2", template="generic-ab"), tmp_path
+    )
+    assert (
+        "names 'diarrhoea', not a yes/no outcome of this protocol (yes/no outcomes: side_effects)"
+        in line
+    )
+
+
+def test_end_of_input_at_the_trade_off_question_is_one_error_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("nof1.cli.protocol_cmds._interactive", lambda: True)
+    for answers in ("", "two\n"):
+        line = _error_at_prompt(_new_with(tmp_path), answers, tmp_path)
+        assert line == NO_ANSWER
+        assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.update(decision={"days_per_point": {"diarrhoea": "lots"}}),
+         "decision.days_per_point.diarrhoea must be a finite number, not 'lots'"),
+        (lambda d: d.update(decision={"days_per_point": {"sleep": 2.0}}),
+         "decision.days_per_point.sleep names 'sleep', not a yes/no outcome"),
+        (lambda d: d.update(decision={"days_per_point": {"diarrhoea": 2.0}, "threshold": 2}),
+         "decision.threshold must be at least 0.5 and at most 1, not 2"),
+        (lambda d: d.update(decision=[1, 2]), "decision must be a table of keys"),
+    ],
+)  # fmt: skip
+def test_a_hand_edited_decision_section_is_one_error_line(tmp_path, change, message):
+    from nof1.trial.create import create_trial
+
+    create_trial(tmp_path / "t", "magnesium-crps", passphrase=PASS, start=date.today(),
+                 trade_off={"diarrhoea": 2})  # fmt: skip
+    path = tmp_path / "t" / "protocol.toml"
+    document = tomllib.loads(path.read_text())
+    change(document)
+    path.write_text(tomli_w.dumps(document))
+    for args in (
+        ["status", "--trial", tmp_path / "t"],
+        ["protocol", "show", "--trial", tmp_path / "t"],
+    ):
+        line = _error(args, tmp_path)
+        assert message in line, line
+        assert line.endswith("(protocol.toml was edited after the trial was created: it no longer "
+                             "matches its own commitment)")  # fmt: skip

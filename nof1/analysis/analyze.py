@@ -411,7 +411,9 @@ def analyze_trial(
     or passed as None; ``options["preregistered"]`` keeps the protocol's values so a report
     can show any deviation from them. Excluded washout days stay out of the series, except
     under the onset model, where they enter as unobserved rows (``options["washout"]``,
-    and their number in ``options["washout_rows"]``).
+    and their number in ``options["washout_rows"]``). For the primary outcome of a protocol
+    that registered a trade-off (``[decision]``, as registered, never as edited since), the
+    result's ``decision`` holds the net benefit (``nof1.analysis.decision``).
 
     Parameters
     ----------
@@ -442,7 +444,7 @@ def analyze_trial(
     from nof1.analysis.blinding_assessment import assess_trial_table
     from nof1.analysis.series import series_from_trial, trial_table, washout_mode
     from nof1.trial.handle import as_trial
-    from nof1.trial.integrity import registered_analysis, verify_trial
+    from nof1.trial.integrity import registered_analysis, registered_decision, verify_trial
     from nof1.trial.monitoring import read_monitoring
 
     trial = as_trial(trial)
@@ -518,6 +520,13 @@ def analyze_trial(
         result.options["late_entries"] = late
     if monitoring is not None:
         result = replace(result, sequential=monitoring)
+    trade_off = registered_decision(trial) if chosen_outcome.primary else None
+    if trade_off is not None:
+        from nof1.analysis.decision import trial_net_benefit
+
+        decision = trial_net_benefit(trial, trade_off, result, without_deviations=without_deviations,
+                                     without_late=without_late)  # fmt: skip
+        result = replace(result, decision=decision)
     return result
 
 

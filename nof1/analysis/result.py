@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import arviz as az
     import pandas as pd
 
+    from nof1.analysis.decision import NetBenefit
     from nof1.trial.monitoring import Monitoring
 
 #: The columns of ``AnalysisResult.to_frame()``, in order (its docstring says what each holds).
@@ -86,6 +87,9 @@ class AnalysisResult:
         to assess (a CSV file).
     sequential : the interim looks of a sequential trial (``nof1.trial.monitoring.Monitoring``):
         the rule, every look, where it stopped and the blocks analysed; None otherwise.
+    decision : the net benefit under the patient's pre-registered trade-off
+        (``nof1.analysis.decision``), after unblinding, for the primary outcome of a trial
+        whose protocol has a ``[decision]`` section; None otherwise (pain alone decides).
     """
 
     summary: EffectSummary
@@ -97,13 +101,16 @@ class AnalysisResult:
     verdict: Verdict
     blinding: BlindingAssessment | None = None
     sequential: Monitoring | None = None
+    decision: NetBenefit | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested dict: the summary's keys plus ``verdict`` (tier,
         criterion_met, blinding, text), ``blinding``, ``randomization_test``,
         ``sensitivity``, ``options``, ``advice`` (None unless the fit failed its checks) and
         ``sequential`` (``Monitoring.to_dict``: rule, looks, stopped_at; None for a trial
-        without interim looks)."""
+        without interim looks) and ``decision`` (``NetBenefit.to_dict``: the trade-off, the
+        net benefit's mean, interval, P(net > 0) and decision; None without a registered
+        trade-off)."""
         out = self.summary.to_dict()
         out["effect_text"] = out.pop("verdict")
         out["verdict"] = self.verdict.to_dict()
@@ -123,6 +130,7 @@ class AnalysisResult:
         out["options"] = dict(self.options)
         out["advice"] = self.advice
         out["sequential"] = None if self.sequential is None else self.sequential.to_dict()
+        out["decision"] = None if self.decision is None else self.decision.to_dict()
         return out
 
     @property

@@ -231,6 +231,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
         "",
         v.criterion.line(),
         textwrap.fill(f"Verdict ({v.tier}): {v.headline}", width=88),
+        *_decision_lines(result),
         "",
         *(_row(label, value, width) for label, value in rows),
     ]
@@ -271,6 +272,18 @@ def _human(result, names: dict[str, str] | None = None) -> str:
                 f"{format_probability(t.p_benefit):>7}   {format_probability(t.p_mcid):>8}"
             )
     return "\n".join(lines)
+
+
+def _decision_lines(result) -> list[str]:
+    """The registered trade-off and the net benefit it gives (none without a trade-off)."""
+    nb = result.decision
+    if nb is None:
+        return []
+    said = " ".join(nb.trade_off.sentences(result.summary.outcome.replace("_", " ")))
+    return [
+        textwrap.fill(f"Pre-registered trade-off: {said}", width=88),
+        textwrap.fill(nb.sentence(), width=88),
+    ]
 
 
 def _row(label: str, value: str, width: int) -> str:

@@ -53,6 +53,9 @@ DEMO_PATIENT = {
 DEMO_START = date(2026, 1, 5)
 DEMO_PASSPHRASE = "demo helper passphrase (not secret)"
 TEMPLATE = "magnesium-crps"
+#: The demo patient's trade-off, registered before the trial (``[decision]``): 1 point less
+#: pain is worth diarrhoea on up to 2 more days a week.
+DEMO_TRADE_OFF = {"diarrhoea": 2.0}
 #: Files the demo writes in its folder (the trial itself goes in ``trial/``).
 TRIAL_DIR, PASSPHRASE_FILE, DIARY_CSV, REPORT_FILE, PATIENT_FILE = (
     "trial",
@@ -265,7 +268,7 @@ def run_demo(
     trial_dir = out / TRIAL_DIR
     protocol = create_trial(
         trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed,
-        reproducible=True, **DEMO_DESIGN,
+        reproducible=True, trade_off=DEMO_TRADE_OFF, **DEMO_DESIGN,
     )  # fmt: skip
     say(
         f"1. protocol new: {TEMPLATE}, {protocol.blocks} blocks of {protocol.period_days}-day "
@@ -308,6 +311,10 @@ def run_demo(
     verdict = result.verdict
     say(f"   {verdict.criterion.line()}")
     say(_wrap(f"Verdict ({verdict.tier}): {verdict.headline}"))
+    if result.decision is not None:
+        said = " ".join(result.decision.trade_off.sentences())
+        say(_wrap(f"Pre-registered trade-off: {said}"))
+        say(_wrap(result.decision.sentence()))
     html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
     report = write_report(out / REPORT_FILE, html)
     say(f"6. report -> {report}")
@@ -427,7 +434,7 @@ def run_sequential_demo(
     rule = _sequential_rule(seed)
     protocol = create_trial(
         trial_dir, TEMPLATE, passphrase=DEMO_PASSPHRASE, start=DEMO_START, seed=seed,
-        sequential=rule, reproducible=True,
+        sequential=rule, reproducible=True, trade_off=DEMO_TRADE_OFF,
     )  # fmt: skip
     say(
         _wrap(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 import textwrap
 from dataclasses import asdict
@@ -21,9 +23,12 @@ from nof1.cli.common import (
     trial_option,
 )
 from nof1.diary.entries import parse_date
+from nof1.errors import ProtocolError
 from nof1.plan.calendar import calendar, first_days_left_out, look_dates
+from nof1.plan.checks import Fields
 from nof1.plan.protocol import Outcome, Protocol, load_protocol
 from nof1.plan.sealing import PASSPHRASE_RULE
+from nof1.plan.sections import MAX_DAYS_PER_POINT, parse_decision, parse_outcomes
 from nof1.plan.stopping import SequentialRule, rule_to_toml
 from nof1.plan.templates import protocol_from_template
 from nof1.trial.create import check_start, create_trial, packing_sheet, upgrade_protocol
@@ -139,6 +144,75 @@ def _echo_outcomes(p: Protocol) -> None:
         click.echo(_wrap(f"asked: {o.question}", indent="      "))
 
 
+_DAYS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def _days(text: str) -> float | str:
+    """A number of days as typed (``2``, ``1.5``), or the text itself for the protocol's
+    reader to refuse with its own message."""
+    text = text.strip()
+    return float(text) if _DAYS.fullmatch(text) and math.isfinite(float(text)) else text
+
+
+def _trade_off_option(items: tuple[str, ...]) -> dict[str, float | str]:
+    """``--trade-off NAME=DAYS`` (repeatable) as a mapping; the protocol's reader checks
+    the names and the days (``nof1.plan.sections.parse_decision``)."""
+    out: dict[str, float | str] = {}
+    for item in items:
+        name, sep, days = item.partition("=")
+        if not sep or not name.strip():
+            raise click.ClickException(
+                f"--trade-off {item!r} must be NAME=DAYS, a yes/no outcome and the days a "
+                "week 1 point less pain is worth (e.g. diarrhoea=2)"
+            )
+        if name.strip() in out:
+            raise click.ClickException(f"--trade-off names {name.strip()!r} twice")
+        out[name.strip()] = _days(days)
+    return out
+
+
+def _interactive() -> bool:
+    """Whether ``protocol new`` runs at a terminal, where it asks the trade-off question."""
+    return sys.stdin.isatty()
+
+
+def _ask_trade_off(spec: dict) -> dict[str, float]:
+    """Ask the patient, per yes/no side effect, how many more days a week of it one point
+    less of the primary outcome is worth; Enter skips (the primary outcome alone decides).
+
+    A prompt answered with end of input is the command's one Error line
+    (``nof1.cli.common``); an answer that is not a number of days is asked again.
+    """
+    fields = Fields("your answer")
+    outcomes = parse_outcomes(spec.get("outcomes", []), fields)
+    primary = next(o for o in outcomes if o.primary).name.replace("_", " ")
+    answers: dict[str, float] = {}
+    for o in outcomes:
+        if o.kind != "binary" or o.role != "side-effect":
+            continue
+        what = o.name.replace("_", " ")
+        while True:
+            text = click.prompt(
+                f"1 point less {primary} is worth {what} on up to how many more days a week? "
+                f"(Enter to skip: {primary} alone decides)",
+                default="", show_default=False,
+            )  # fmt: skip
+            if not text.strip():
+                break
+            try:
+                days = parse_decision({"days_per_point": {o.name: _days(text)}}, fields,
+                                      outcomes, 0.8).days_per_point[o.name]  # fmt: skip
+            except ProtocolError:
+                click.echo(
+                    f"  {text.strip()!r} is not a number of days from more than 0 to "
+                    f"{MAX_DAYS_PER_POINT:g}; type one (e.g. 2), or press Enter to skip."
+                )
+                continue
+            answers[o.name] = days
+            break
+    return answers
+
+
 @cli.group()
 def protocol() -> None:
     """Create and show the trial protocol."""
@@ -193,6 +267,15 @@ def protocol() -> None:
     "else one more than its blocks).",
 )
 @click.option(
+    "--trade-off",
+    "trade_off",
+    multiple=True,
+    metavar="NAME=DAYS",
+    help="The patient's trade-off, for scripts: 1 point less pain is worth side effect NAME "
+    "(a yes/no outcome) on up to DAYS more days a week, e.g. diarrhoea=2; repeat for each. "
+    "At a terminal nof1 asks instead. Without it pain alone decides.",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Replace an existing protocol in the folder (never an existing diary).",
@@ -210,6 +293,7 @@ def protocol_new(
     passphrase_file,
     sequential,
     max_blocks,
+    trade_off,
     force,
 ):
     """Randomize a new blinded protocol from a template.
@@ -221,6 +305,10 @@ def protocol_new(
     helper or clinician runs nof1 interim, which may stop the trial early for efficacy or
     futility. Its boundaries are simulated and calibrated now, as nof1 design --sequential
     does, so that the chance of a false alarm over all looks stays at or below 5%.
+
+    At a terminal it asks the patient, for each yes/no side effect, how many more days a
+    week of it 1 point less pain is worth (Enter skips: pain alone decides). The answer is
+    registered in protocol.toml's [decision] section and weighed after unblinding.
     """
     today = date.today()
     start_date = parse_date(start, today, what="start date") if start else today
@@ -241,9 +329,16 @@ def protocol_new(
     # after them: a design or start beyond the limits is refused at once.
     overrides = dict(period_days=period_days, washout_days=washout_days,
                      run_in_days=run_in_days, scheme=scheme)  # fmt: skip
+    trade_offs = _trade_off_option(trade_off)
     protocol_from_template(
-        spec, start=start_date, blocks=max_blocks if sequential else blocks, **overrides
+        spec,
+        start=start_date,
+        blocks=max_blocks if sequential else blocks,
+        trade_off=trade_offs,
+        **overrides,
     )
+    if not trade_offs and "decision" not in spec and _interactive():
+        trade_offs = _ask_trade_off(spec)
     blinded = spec.get("trial", {}).get("blinded", True)
     if blinded and passphrase_file is None:
         click.echo(
@@ -269,6 +364,7 @@ def protocol_new(
         run_in_days=run_in_days,
         scheme=scheme,
         sequential=rule,
+        trade_off=trade_offs,
         force=force,
     )
     click.echo(f"Created {p.title}")
@@ -295,6 +391,11 @@ def protocol_new(
     click.echo(f"Reminders in your calendar app: `nof1 calendar --trial {trial} --out trial.ics`.")
     if p.sequential is not None:
         _echo_looks(p, trial)
+    if p.decision is not None:
+        click.echo("")
+        click.echo("Pre-registered trade-off, weighed after unblinding:")
+        for sentence in p.decision.sentences(p.primary.name.replace("_", " ")):
+            click.echo(f"  {sentence}")
     _echo_safety(p.safety, "Safety (read these with your clinician before you start):")
     _echo_fingerprint(p.fingerprint)
 
@@ -377,6 +478,12 @@ def protocol_show(trial, as_json):
                         "rule": p.sequential.describe(p.analysis.mcid),
                         "looks_due": _looks(p),
                     },
+                    "decision": None
+                    if p.decision is None
+                    else {
+                        "days_per_point": p.decision.days_per_point,
+                        "threshold": p.decision.threshold,
+                    },
                 },
                 indent=2,
             )
@@ -402,6 +509,15 @@ def protocol_show(trial, as_json):
         f"  Pre-registered analysis: primary outcome {p.primary.name}, prior {a.prior}, MCID {a.mcid:g}, "
         f"benefit if P(benefit >= MCID) > {a.threshold:g}"
     )
+    if p.decision is not None:
+        said = " ".join(p.decision.sentences(p.primary.name.replace("_", " ")))
+        click.echo(
+            _wrap(
+                f"Pre-registered trade-off: {said} Worth continuing if P(net benefit > 0) > "
+                f"{p.decision.threshold:g}.",
+                indent="  ",
+            )
+        )
     _echo_outcomes(p)
     click.echo(f"  Allocation commitment: {p.commitment}")
     click.echo(

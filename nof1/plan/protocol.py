@@ -41,9 +41,11 @@ from nof1.plan.sections import (
     TEMPLATE_SECTIONS,
     Analysis,
     Outcome,
+    TradeOff,
     Treatment,
     check_keys,
     parse_analysis,
+    parse_decision,
     parse_design,
     parse_outcomes,
     parse_safety,
@@ -144,6 +146,8 @@ class Protocol:
     upgraded: str = ""
     #: Pre-registered interim looks (``nof1.plan.stopping``); None for a fixed-length trial.
     sequential: SequentialRule | None = None
+    #: The patient's pre-registered trade-off (``[decision]``); None: pain alone decides.
+    decision: TradeOff | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -224,6 +228,16 @@ def protocol_to_toml(p: Protocol) -> dict[str, Any]:
         "outcomes": [asdict(o) for o in p.outcomes],
         "analysis": asdict(p.analysis),
         "safety": {"notes": list(p.safety)},
+        **(
+            {}
+            if p.decision is None
+            else {
+                "decision": {
+                    "threshold": p.decision.threshold,
+                    "days_per_point": dict(p.decision.days_per_point),
+                }
+            }
+        ),
         "schedule": {
             "start": p.start,
             "end": p.end,
@@ -364,6 +378,7 @@ def _parse(data: dict[str, Any], fields: Fields) -> Protocol:
                 f"the last look's efficacy boundary {rule.efficacy[-1]:g} must be the analysis "
                 f"threshold {analysis.threshold:g} (the last look is the final analysis)",
             )
+    decision = parse_decision(data.get("decision"), fields, outcomes, analysis.threshold)
     text = fields.text
     return Protocol(
         **{k: trial[k] for k in ("title", "condition", "blinded", "rationale")},
@@ -391,6 +406,7 @@ def _parse(data: dict[str, Any], fields: Fields) -> Protocol:
         format_version=nof1["format_version"],
         upgraded=text(nof1.get("upgraded", ""), "nof1.upgraded", line=True),
         sequential=rule,
+        decision=decision,
     )
 
 

@@ -53,8 +53,11 @@ _ANALYSIS_KEYS = {
 _SAFETY_KEYS = {"notes"}
 #: The sections a template may hold; protocol.toml holds them and those nof1 writes itself.
 TEMPLATE_SECTIONS = frozenset({
-    "trial", "treatments", "design", "outcomes", "analysis", "safety", "sequential",
+    "trial", "treatments", "design", "outcomes", "analysis", "safety", "sequential", "decision",
 })  # fmt: skip
+_DECISION_KEYS = {"days_per_point", "threshold"}
+#: The most days a week a side effect can be more frequent on A: every day.
+MAX_DAYS_PER_POINT = 7.0
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 #: A template's design where it says nothing (``protocol.toml`` states every value).
 DESIGN_DEFAULTS = {
@@ -110,6 +113,39 @@ class Analysis:
     trend: str = "none"
     carryover: bool = False
     exclude_washout: bool = True
+
+
+@dataclass(frozen=True)
+class TradeOff:
+    """The ``[decision]`` section: what the patient said before the trial.
+
+    Defined here, at the stage that reads it, so that ``Protocol`` can hold it;
+    ``nof1.analysis.decision`` re-exports it with the net benefit it gives.
+
+    Parameters
+    ----------
+    days_per_point : per side-effect outcome (a yes/no outcome of the protocol, by name),
+        how many more days a week of it one point less of the primary outcome is worth.
+    threshold : the probability P(net benefit > 0) must exceed for "worth continuing"
+        (by default the analysis' own threshold).
+    """
+
+    days_per_point: dict[str, float]
+    threshold: float
+
+    def sentences(self, primary: str = "pain") -> list[str]:
+        """The trade-off in the patient's words, one sentence per side effect.
+
+        Example
+        -------
+        >>> TradeOff({"diarrhoea": 2.0}, 0.8).sentences()
+        ['1 point less pain is worth diarrhoea on up to 2 more days a week.']
+        """
+        return [
+            f"1 point less {primary} is worth {name.replace('_', ' ')} on up to {days:g} more "
+            f"day{'' if days == 1 else 's'} a week."
+            for name, days in self.days_per_point.items()
+        ]
 
 
 def check_keys(data: dict[str, Any], sections: frozenset[str], where: str) -> None:
@@ -385,3 +421,58 @@ def parse_safety(data: dict[str, Any], fields: Fields) -> tuple[str, ...]:
     return fields.texts(
         fields.table(data.get("safety", {}), "safety").get("notes", []), "safety.notes"
     )
+
+
+def parse_decision(
+    section: Any, fields: Fields, outcomes: tuple[Outcome, ...], threshold: float
+) -> TradeOff | None:
+    """The pre-registered trade-off from a ``[decision]`` table; None when there is none.
+
+    Parameters
+    ----------
+    section : the ``[decision]`` table, or None when the document has none (the pain-only
+        rule of older protocols).
+    fields : the document's reader.
+    outcomes : the protocol's outcomes: every name in ``days_per_point`` must be one of its
+        yes/no outcomes.
+    threshold : the analysis' threshold, the default of ``decision.threshold``.
+
+    Returns
+    -------
+    TradeOff or None
+
+    Raises
+    ------
+    ProtocolError : an unknown key, an empty ``days_per_point``, a name that is not a
+        yes/no outcome of the protocol, a number of days that is not finite, above 0 and
+        at most 7 (a week), or a threshold outside 0.5-1.
+    """
+    if section is None:
+        return None
+    section = fields.table(section, "decision")
+    unknown_keys(section, _DECISION_KEYS, f"{fields.document} [decision]")
+    per = fields.table(
+        fields.required(section, "days_per_point", "decision.days_per_point"),
+        "decision.days_per_point",
+    )
+    if not per:
+        raise fields.error(
+            "decision.days_per_point",
+            "is empty: name a yes/no outcome (diarrhoea = 2), or leave [decision] out "
+            "(pain alone decides)",
+        )
+    binary = [o.name for o in outcomes if o.kind == "binary"]
+    days = {}
+    for name, value in per.items():
+        key = f"decision.days_per_point.{name}" if _NAME.match(name) else "decision.days_per_point"
+        if name not in binary:
+            known = ", ".join(binary) if binary else "none"
+            raise fields.error(
+                key,
+                f"names {name!r}, not a yes/no outcome of this protocol (yes/no outcomes: {known})",
+            )
+        days[name] = fields.number(value, key, 0, MAX_DAYS_PER_POINT, above=True, why="days a week")
+    chosen = fields.number(section.get("threshold", threshold), "decision.threshold", 0.5, 1)
+    if chosen >= 1:
+        raise fields.error("decision.threshold", f"must be below 1, not {chosen:g}")
+    return TradeOff(days, chosen)

@@ -35,6 +35,7 @@ from nof1.plan.sections import (
     TEMPLATE_SECTIONS,
     check_keys,
     parse_analysis,
+    parse_decision,
     parse_design,
     parse_outcomes,
     parse_safety,
@@ -95,8 +96,11 @@ def check_template(data: dict[str, Any], fields: Fields) -> None:
     parse_treatments(data, fields)
     parse_design(data, fields, template=True)
     outcomes = parse_outcomes(data.get("outcomes", []), fields)
-    parse_analysis(data.get("analysis", {}), fields, next(o for o in outcomes if o.primary))
+    analysis = parse_analysis(
+        data.get("analysis", {}), fields, next(o for o in outcomes if o.primary)
+    )
     parse_safety(data, fields)
+    parse_decision(data.get("decision"), fields, outcomes, analysis.threshold)
 
 
 def build_periods(
@@ -134,11 +138,16 @@ def protocol_from_template(
     run_in_days: int | None = None,
     scheme: str | None = None,
     sequential: SequentialRule | None = None,
+    trade_off: dict[str, Any] | None = None,
 ) -> Protocol:
     """A protocol without its allocation yet: template + overrides, validated and dated.
 
     With ``sequential`` the trial has interim looks and runs at most ``sequential.max_blocks``
     blocks, which is then its number of blocks (``blocks``, if given, must agree).
+    ``trade_off`` (side-effect outcome -> days a week one point less of the primary outcome
+    is worth, as the patient answered ``protocol new``) replaces the template's
+    ``[decision]`` days; an empty mapping or None keeps the template's (none: the primary
+    outcome alone decides).
 
     Raises
     ------
@@ -194,6 +203,11 @@ def protocol_from_template(
     if sequential is not None:
         # The last look is the final analysis: its efficacy boundary is the decision rule.
         analysis = replace(analysis, threshold=sequential.efficacy[-1])
+    section = template.get("decision")
+    if trade_off:
+        section = {**(section or {}), "days_per_point": dict(trade_off)}
+        fields = Fields("--trade-off")
+    decision = parse_decision(section, fields, outcomes, analysis.threshold)
     return Protocol(
         title=trial["title"],
         condition=trial["condition"],
@@ -209,6 +223,7 @@ def protocol_from_template(
         design_rationale=design_rationale,
         template=template.get("_source", ""),
         sequential=sequential,
+        decision=decision,
         **chosen,
     )
 

@@ -437,6 +437,24 @@ def _interim(monitoring: Any, protocol: Any, mcid: float, n_observed: int) -> di
     }
 
 
+def _decision(result: Any, protocol: Any) -> dict | None:
+    """The "Decision" section: the registered trade-off in the patient's words and the net
+    benefit it gives (``nof1.analysis.decision``); None without a registered trade-off."""
+    nb = getattr(result, "decision", None)
+    if nb is None or protocol is None:
+        return None
+    primary = result.summary.outcome.replace("_", " ")
+    labels = {o.name: o.label for o in protocol.outcomes}
+    return {
+        "nb": nb,
+        "said": " ".join(nb.trade_off.sentences(primary)),
+        "primary": primary,
+        "side_effects": [
+            {"label": labels.get(name, name), **values} for name, values in nb.side_effects.items()
+        ],
+    }
+
+
 def _title(protocol: Any, source: Source | None) -> str:
     if protocol is not None:
         name = protocol.title
@@ -594,6 +612,7 @@ def build_report(
         interim = _interim(sequential, protocol, s.mcid, s.n_observed)
     context = {
         "interim": interim,
+        "decision": _decision(result, protocol),
         "title": _title(protocol, source),
         "protocol": protocol,
         "source": source,

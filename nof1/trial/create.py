@@ -87,6 +87,7 @@ def create_trial(
     run_in_days: int | None = None,
     scheme: str | None = None,
     sequential: SequentialRule | None = None,
+    trade_off: dict[str, float] | None = None,
     force: bool = False,
     reproducible: bool = False,
 ) -> Protocol:
@@ -109,6 +110,8 @@ def create_trial(
     blocks, period_days, washout_days, run_in_days, scheme : override the template's design.
     sequential : pre-registered interim looks (``nof1.plan.stopping``); the trial then has
         ``sequential.max_blocks`` blocks.
+    trade_off : the patient's trade-off, side-effect outcome -> days a week one point less
+        of the primary outcome is worth (``[decision]``); None: the template's, if any.
     force : replace an existing protocol (never an existing diary).
     reproducible : demos and tests only (no command offers it): a blinded trial's
         allocation then comes from ``seed`` alone, so whoever knows the seed knows it.
@@ -133,6 +136,7 @@ def create_trial(
         run_in_days=run_in_days,
         scheme=scheme,
         sequential=sequential,
+        trade_off=trade_off,
     )
     if trial_dir.exists() and not trial_dir.is_dir():
         raise ProtocolError(f"{trial_dir} exists and is not a folder")

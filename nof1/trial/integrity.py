@@ -40,7 +40,7 @@ from nof1.plan.registration import (
     registration_digest,
 )
 from nof1.plan.sealing import Allocation, registration_problems, verify_allocation
-from nof1.plan.sections import parse_analysis
+from nof1.plan.sections import TradeOff, parse_analysis, parse_decision, parse_outcomes
 from nof1.trial.handle import Trial, as_trial
 
 
@@ -191,6 +191,18 @@ def check_trial(trial: Trial | str | Path) -> TrialCheck:
     )  # fmt: skip
 
 
+def _registered_document(trial: Trial) -> dict | None:
+    """The protocol document the trial registered (see ``registered_analysis``), or None."""
+    anchors = () if trial.diary is None else trial.diary.chain.anchors
+    if anchors:
+        return json.loads(anchors[-1]["document"])
+    document = trial.document
+    stated = str(document.get(COMMITMENT_SECTION, {}).get("sha256", ""))
+    if not stated or stated != registration_digest(document):
+        return None
+    return document
+
+
 def registered_analysis(trial: Trial | str | Path) -> Analysis | None:
     """The analysis plan the trial registered, whatever ``protocol.toml`` says now.
 
@@ -210,17 +222,30 @@ def registered_analysis(trial: Trial | str | Path) -> Analysis | None:
     diary kept the original).
     """
     trial = as_trial(trial)
-    anchors = () if trial.diary is None else trial.diary.chain.anchors
-    if anchors:
-        document = json.loads(anchors[-1]["document"])
-    else:
-        document = trial.document
-        stated = str(document.get(COMMITMENT_SECTION, {}).get("sha256", ""))
-        if not stated or stated != registration_digest(document):
-            return None
+    document = _registered_document(trial)
+    if document is None:
+        return None
     try:
         fields = Fields(f"the registered {PROTOCOL_FILE}")
         return parse_analysis(document.get("analysis", {}), fields, trial.protocol.primary)
+    except ProtocolError:
+        return None
+
+
+def registered_decision(trial: Trial | str | Path) -> TradeOff | None:
+    """The trade-off the trial registered (``[decision]``), whatever ``protocol.toml`` says
+    now, read as ``registered_analysis`` reads the analysis; None when the registration
+    has none (pain alone decides) or cannot be read."""
+    trial = as_trial(trial)
+    document = _registered_document(trial)
+    if document is None:
+        return None
+    try:
+        fields = Fields(f"the registered {PROTOCOL_FILE}")
+        outcomes = parse_outcomes(document.get("outcomes", []), fields)
+        primary = next(o for o in outcomes if o.primary)
+        analysis = parse_analysis(document.get("analysis", {}), fields, primary)
+        return parse_decision(document.get("decision"), fields, outcomes, analysis.threshold)
     except ProtocolError:
         return None
 
