@@ -165,7 +165,7 @@ def test_dots_add_up_to_100_and_never_round_to_certainty(p_clear, p_any, expecte
 
 def _net_benefit(decision: str, p: float) -> NetBenefit:
     trade = TradeOff(days_per_point={"diarrhoea": 2.0}, threshold=0.8)
-    side = {"diarrhoea": {"extra_days_per_week": 0.8, "cost": 0.4}}
+    side = {"diarrhoea": {"extra_days": 0.8, "cost": 0.4}}
     return NetBenefit(trade, 0.8, -0.3, 1.9, p, decision, 1.2, side, False)
 
 

@@ -63,9 +63,9 @@ class NetBenefit:
     p_positive : P(net benefit > 0).
     decision : one of ``DECISIONS``.
     gain : the primary outcome's posterior mean gain on A (points, positive = better).
-    side_effects : per side effect, the posterior mean of the extra days a week on A
-        (rate(A) - rate(B), times 7) and its cost in points (that divided by
-        ``days_per_point``).
+    side_effects : per side effect, ``{"extra_days": ..., "cost": ...}``: the posterior mean
+        of the extra days a week on A (rate(A) - rate(B), times 7) and its cost in points
+        (that divided by ``days_per_point``).
     pain_only_met : whether the pain-only pre-registered criterion was met, for the
         sentence that sets the two side by side.
     """

@@ -195,10 +195,9 @@ def _criterion(result: Any, a: str, what: str, move: str) -> str:
 
 
 def _extra_days(cost: dict[str, float]) -> float | None:
-    """The extra days a week of a side effect on A, from ``NetBenefit.side_effects``: the
-    one entry that counts days (the other is its cost in points)."""
-    days = [v for k, v in cost.items() if "day" in k]
-    return float(days[0]) if days else None
+    """The extra days a week of a side effect on A, from ``NetBenefit.side_effects``."""
+    days = cost.get("extra_days")
+    return None if days is None else float(days)
 
 
 #: The net benefit's decision in the patient's words.
