@@ -1939,3 +1939,36 @@ def test_an_unknown_or_missing_option_is_one_error_line(trial, args, message):
     # CliRunner the program is called "cli", not "nof1".)
     line = _error([a.format(trial=trial) for a in args], trial)
     assert message.replace("see nof1", "see cli") in line, line
+
+
+# ------------------------------------------------------------------ issue 22: audit
+
+_LONG_NAME = "x" * 300
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["status", "--trial", "a\x00b"], "--trial 'a\\x00b' holds a NUL character"),
+        (["status", "--trial", _LONG_NAME], "--trial 'xxxxxxxx"),
+        (["status", "--trial", ""], "--trial '' is empty: give a file or folder name"),
+        (["record", "--trial", " ", "--pain", "5"], "--trial ' ' is empty"),
+        (["export", "--trial", "{trial}", "a\x00b.csv"], "CSV_FILE 'a\\x00b.csv' holds a NUL"),
+        (["export", "--trial", "{trial}", f"{_LONG_NAME}.csv"], "CSV_FILE 'xxxxxxxx"),
+        (["export", "--trial", "{trial}", ""], "CSV_FILE '' is empty"),
+        (["import", "--trial", "{trial}", "in\x00.csv"], "CSV_FILE 'in\\x00.csv' holds a NUL"),
+        (["calendar", "--trial", "{trial}", "--out", "{tmp}/" + _LONG_NAME], "--out '"),
+        (["kits", "--trial", "{trial}", "--passphrase-file", "p\x00"], "--passphrase-file 'p\\x00'"),
+        (["analyze", "--csv", "d\x00.csv", "--outcome", "p", "--treatment", "a"], "--csv 'd\\x00"),
+        (["report", "--trial", "{trial}", "--out", "r\x00.html"], "--out 'r\\x00.html' holds a NUL"),
+        (["pool", "a\x00.csv"], "FILES 'a\\x00.csv' holds a NUL"),
+        (["demo", "--out", "d\x00"], "--out 'd\\x00' holds a NUL"),
+    ],
+)
+def test_a_name_no_file_can_have_is_one_error_line(trial, tmp_path, args, message):
+    # os.stat raised ValueError on a NUL byte, and OSError (ENAMETOOLONG) on a long name in
+    # whatever read it first; an empty name was taken for the current folder.
+    line = _error([a.format(trial=trial, tmp=tmp_path) for a in args], trial, tmp_path)
+    assert line.startswith(f"Error: {message}"), line
+    if any(_LONG_NAME in a for a in args):
+        assert line.endswith("is too long for a file name (at most 255 bytes a name, 4095 a path)")

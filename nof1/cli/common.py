@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -254,12 +255,46 @@ def parse_whole_list(text: str, name: str, most: int) -> tuple[int, ...]:
     return tuple(int(v) for v in items)
 
 
+#: The longest file name, and path, a POSIX system takes (NAME_MAX, PATH_MAX).
+_NAME_MAX, _PATH_MAX = 255, 4096
+
+
+class PathArg(click.Path):
+    """click's ``Path``, except that a name no file can have is one ``Error:`` line.
+
+    An empty name (click reads it as the current folder), a NUL byte (``os.stat`` raises
+    ValueError) and a name or path too long for the system (``OSError`` in whatever reads it
+    later) are refused here, naming the option, before any command opens anything.
+    """
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            argument = isinstance(param, click.Argument)
+            name = param.human_readable_name if argument else _option_name(param)
+            shown = value if len(value) <= 60 else f"{value[:60]}..."
+            if not value.strip():
+                raise click.ClickException(f"{name} {value!r} is empty: give a file or folder name")
+            if "\x00" in value:
+                raise click.ClickException(
+                    f"{name} {shown!r} holds a NUL character, which no file name can"
+                )
+            encoded = os.fsencode(value)
+            if len(encoded) >= _PATH_MAX or any(
+                len(part) > _NAME_MAX for part in encoded.split(b"/")
+            ):
+                raise click.ClickException(
+                    f"{name} {shown!r} is too long for a file name (at most {_NAME_MAX} "
+                    f"bytes a name, {_PATH_MAX - 1} a path)"
+                )
+        return super().convert(value, param, ctx)
+
+
 def trial_option():
     """The ``--trial DIR`` option (default: the current folder)."""
     return click.option(
         "--trial",
         "trial",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=PathArg(file_okay=False, path_type=Path),
         default=".",
         show_default=True,
         help="The trial folder.",
@@ -358,7 +393,7 @@ def date_format_option():
 def passphrase_option():
     return click.option(
         "--passphrase-file",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=PathArg(dir_okay=False, path_type=Path),
         default=None,
         help="File whose first line is the helper's passphrase (asked for, hidden, if omitted).",
     )
@@ -368,7 +403,7 @@ _CSV_OPTIONS = (
     click.option(
         "--csv",
         "csv_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=PathArg(dir_okay=False, path_type=Path),
         default=None,
         help="Read one patient's series from a CSV file (one row per day) instead of a trial folder.",
     ),

@@ -14,6 +14,7 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import (
+    PathArg,
     date_format_option,
     force_option,
     passphrase_option,
@@ -482,7 +483,7 @@ def history(trial, day, as_json) -> None:
 
 @cli.command("import")
 @trial_option()
-@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("csv_file", type=PathArg(dir_okay=False, path_type=Path))
 @click.option("--correct", is_flag=True, help="Rows for days already recorded correct them.")
 @date_format_option()
 @_after_unblinding_options
@@ -508,7 +509,7 @@ def import_(trial, csv_file, correct, date_format, after_unblinding, reason) -> 
 
 @cli.command()
 @trial_option()
-@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("csv_file", type=PathArg(dir_okay=False, path_type=Path))
 @click.option(
     "--anonymise",
     is_flag=True,
