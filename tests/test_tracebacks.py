@@ -1958,9 +1958,15 @@ _LONG_NAME = "x" * 300
         (["export", "--trial", "{trial}", ""], "CSV_FILE '' is empty"),
         (["import", "--trial", "{trial}", "in\x00.csv"], "CSV_FILE 'in\\x00.csv' holds a NUL"),
         (["calendar", "--trial", "{trial}", "--out", "{tmp}/" + _LONG_NAME], "--out '"),
-        (["kits", "--trial", "{trial}", "--passphrase-file", "p\x00"], "--passphrase-file 'p\\x00'"),
+        (
+            ["kits", "--trial", "{trial}", "--passphrase-file", "p\x00"],
+            "--passphrase-file 'p\\x00'",
+        ),
         (["analyze", "--csv", "d\x00.csv", "--outcome", "p", "--treatment", "a"], "--csv 'd\\x00"),
-        (["report", "--trial", "{trial}", "--out", "r\x00.html"], "--out 'r\\x00.html' holds a NUL"),
+        (
+            ["report", "--trial", "{trial}", "--out", "r\x00.html"],
+            "--out 'r\\x00.html' holds a NUL",
+        ),
         (["pool", "a\x00.csv"], "FILES 'a\\x00.csv' holds a NUL"),
         (["demo", "--out", "d\x00"], "--out 'd\\x00' holds a NUL"),
     ],
