@@ -164,6 +164,10 @@ def _bounds_text(low, high, low_open: bool, high_open: bool, fmt) -> str:
     return lo or hi or "any number"
 
 
+#: The largest whole number an option takes (numpy's seeds and counts are 64-bit).
+_LARGEST_WHOLE = 2**63 - 1
+
+
 class _Bounded(click.ParamType):
     """Shared by ``Number`` and ``Count``: parse the text, check the range, name the option.
 
@@ -209,7 +213,14 @@ class _Bounded(click.ParamType):
                         "decimal point, e.g. 1.5)"
                     )
                 x = float(text)
-        if not math.isfinite(x):  # 1e999 overflows to inf
+        if len(text) > 40:  # a value is named in the error, not printed in full
+            text = f"{text[:20]}...({len(text)} characters)"
+        if self.whole and self.high is None and x > _LARGEST_WHOLE:
+            # numpy takes at most 64 bits (and math.isfinite overflows on such an int)
+            raise click.ClickException(
+                f"{name} {text} is too large: at most {_LARGEST_WHOLE:,} ({self.describe()})"
+            )
+        if not self.whole and not math.isfinite(x):  # 1e999 overflows to inf
             raise click.ClickException(f"{name} {text} must be a finite number")
         below = self.low is not None and (x <= self.low if self.low_open else x < self.low)
         above = self.high is not None and (x >= self.high if self.high_open else x > self.high)
