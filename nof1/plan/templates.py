@@ -63,7 +63,15 @@ def read_template(template: str | Path) -> dict[str, Any]:
     ProtocolError : the file cannot be read, is too large or not TOML, or holds unknown
         keys or bad values (naming the key and the value).
     """
+    shown = str(template) if len(str(template)) <= 60 else f"{str(template)[:60]}..."
+    if "\x00" in str(template) or not str(template).strip():
+        names = ", ".join(sorted(builtin_templates()))
+        raise ProtocolError(f"template {shown!r} is not a file name (built-in templates: {names})")
     path = Path(template)
+    try:
+        path.exists()
+    except OSError as exc:  # a name too long: exists() raises instead of saying False
+        raise ProtocolError(f"template {shown!r}: {exc.strerror}") from None
     if not path.exists() and str(template) in builtin_templates():
         path = builtin_templates()[str(template)]
     try:
