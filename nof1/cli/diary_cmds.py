@@ -34,6 +34,7 @@ from nof1.diary.entries import (
     takes_a_dose,
 )
 from nof1.diary.records import Record
+from nof1.diary.store import check_frozen
 from nof1.diary.view import DiaryView
 from nof1.errors import DiaryError
 from nof1.plan.calendar import FIRST_DAYS, first_days_left_out
@@ -253,6 +254,8 @@ def record(
     if all(v is None for v in (pain, guess, adherence, note)) and not values:
         check_date(protocol, d)  # a bad --date is refused before the questions
         check_recordable(d, today, recall_days=None if correct else RECALL_DAYS)
+        # a closed diary is said before the questions, not after they were all answered
+        check_frozen(None if handle.diary is None else handle.diary.unblinding(), deviation)
         current = _current_entry(handle, d) if correct else None
         info = protocol.day_info(d)
         click.echo(_day_line(protocol, info, today))

@@ -257,7 +257,7 @@ def restore_text(text: str) -> str:
     return text[1:] if text.startswith("'") and neutralise_text(text[1:]) == text else text
 
 
-def _check_text(text: str, what: str) -> str:
+def check_text(text: str, what: str) -> str:
     """Refuse text that cannot be stored: SQLite keeps UTF-8, and a command line may hand
     over undecodable bytes (as lone surrogates)."""
     try:
@@ -302,7 +302,7 @@ def make_entry(
         except ProtocolError as exc:
             raise DiaryError(str(exc)) from None
         parsed[name] = parse_value(outcome, raw, decimal_comma=decimal_comma)
-    note = _check_text((note or "").strip(), "note")
+    note = check_text((note or "").strip(), "note")
     entry = Entry(d, parsed, parse_guess(guess, protocol), parse_adherence(adherence), note)
     if correction and not (entry.values or entry.note) and entry.guess is entry.adherence is None:
         raise DiaryError(
