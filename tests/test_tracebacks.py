@@ -2122,3 +2122,19 @@ def test_pool_refuses_a_day_number_that_is_not_finite_without_a_warning(pool_fil
     pool_file.write_text("\n".join(lines) + "\n")
     line = _error(["pool", pool_file, "--engine", "fast"], tmp_path)
     assert line == f"Error: {pool_file} line {header + 2}: day '{value}' is not a whole number"
+
+
+@pytest.mark.parametrize(
+    "args, start",
+    [
+        (["record", "--trial", "{trial}", "--outcome", "a" * 100_000 + "=1"], "Error: unknown "),
+        (["calendar", "--trial", "{trial}", "--out", "{tmp}/c.ics", "--tz", "a" * 10_000], ""),
+        (["import", "--trial", "{trial}", "--date-format", "D" * 5000, "{tmp}/in.csv"], ""),
+    ],
+)
+def test_a_very_long_value_is_named_by_its_start_and_length(trial, tmp_path, args, start):
+    # The error line printed the whole 100,000-character value.
+    (tmp_path / "in.csv").write_text("date,pain\n2026-01-05,5\n")
+    line = _error([a.format(trial=trial, tmp=tmp_path) for a in args], trial, tmp_path)
+    assert len(line) < 400 and re.search(r"\.\.\.\([0-9,]+ characters\)", line), line
+    assert line.startswith(start)

@@ -95,7 +95,7 @@ class Nof1Group(click.Group):
         try:
             return super().invoke(ctx)
         except Nof1Error as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_clip_long_words(str(exc))) from None
         except click.UsageError as exc:
             # An unknown or missing option is bad input like any other: one Error line
             # (click would print the usage and a hint first).
@@ -111,6 +111,16 @@ class Nof1Group(click.Group):
             raise
         except KeyboardInterrupt:
             _interrupted()
+
+
+#: A word of an error longer than this is a value the user gave (a 100,000-character note
+#: or column name), named by its start and length rather than printed in full.
+_LONG_WORD = re.compile(r"\S{300,}")
+
+
+def _clip_long_words(message: str) -> str:
+    """The message with every very long word cut to its first 60 characters and its length."""
+    return _LONG_WORD.sub(lambda m: f"{m[0][:60]}...({len(m[0]):,} characters)", message)
 
 
 def _usage_line(exc: click.UsageError) -> str:
