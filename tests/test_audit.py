@@ -40,3 +40,11 @@ def test_report_csv_of_a_yes_no_outcome_is_written(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "percentage points" in out.read_text()
+
+
+def test_the_entry_of_yesterday_says_1_day_ago(trial, freeze_today):
+    freeze_today(date(2026, 1, 7))
+    res = CliRunner().invoke(
+        cli, ["record", "--trial", str(trial), "--date", "2026-01-06"], input="5\n\n\n\n\n"
+    )
+    assert "(1 day ago: a recall entry)" in res.output, res.output

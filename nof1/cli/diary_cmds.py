@@ -92,7 +92,8 @@ def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
     if info.date < today:
         days = (today - info.date).days
         # Only a correction can be that late (``record`` refuses a first entry).
-        when += f" ({days} days ago: a {'late' if days > RECALL_DAYS else 'recall'} entry)"
+        ago = "1 day" if days == 1 else f"{days} days"
+        when += f" ({ago} ago: a {'late' if days > RECALL_DAYS else 'recall'} entry)"
     if info.period is None:
         return f"Diary for {when}: run-in (baseline), no kit."
     p = info.period
