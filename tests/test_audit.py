@@ -48,3 +48,14 @@ def test_the_entry_of_yesterday_says_1_day_ago(trial, freeze_today):
         cli, ["record", "--trial", str(trial), "--date", "2026-01-06"], input="5\n\n\n\n\n"
     )
     assert "(1 day ago: a recall entry)" in res.output, res.output
+
+
+def test_a_template_saved_with_a_byte_order_mark_is_read(tmp_path):
+    from importlib import resources
+
+    from nof1.plan.templates import read_template
+
+    text = (resources.files("nof1") / "templates" / "generic-ab.toml").read_bytes()
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + text)
+    assert read_template(path)["_source"] == "bom"

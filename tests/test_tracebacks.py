@@ -2138,3 +2138,10 @@ def test_a_very_long_value_is_named_by_its_start_and_length(trial, tmp_path, arg
     line = _error([a.format(trial=trial, tmp=tmp_path) for a in args], trial, tmp_path)
     assert len(line) < 400 and re.search(r"\.\.\.\([0-9,]+ characters\)", line), line
     assert line.startswith(start)
+
+
+def test_a_score_of_400_digits_is_named_as_typed(trial, freeze_today):
+    # It overflowed to inf and the error said "pain score inf is outside 0-10".
+    freeze_today(date(2026, 1, 6))
+    line = _error(["record", "--trial", trial, "--date", "2026-01-06", "--pain", "9" * 400], trial)
+    assert line == "Error: pain score 99999999999999999999...(400 digits) is outside 0-10"

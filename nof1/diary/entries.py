@@ -130,8 +130,13 @@ def parse_value(
     else:
         raise DiaryError(f"{outcome.name} score {text!r} is not a number")
     if not math.isfinite(value) or not outcome.low <= value <= outcome.high:
+        # 400 typed digits overflow to inf: name what was typed, not "inf"
+        shown = f"{value:g}" if math.isfinite(value) or not isinstance(text, str) else None
+        if shown is None:
+            typed = text.strip()
+            shown = typed if len(typed) <= 40 else f"{typed[:20]}...({len(typed)} digits)"
         raise DiaryError(
-            f"{outcome.name} score {value:g} is outside {outcome.low:g}-{outcome.high:g}"
+            f"{outcome.name} score {shown} is outside {outcome.low:g}-{outcome.high:g}"
         )
     return value
 
