@@ -75,7 +75,9 @@ def read_template(template: str | Path) -> dict[str, Any]:
     if not path.exists() and str(template) in builtin_templates():
         path = builtin_templates()[str(template)]
     try:
-        text = read_input(path, MAX_TOML_BYTES, "a template", ProtocolError).decode("utf-8")
+        # utf-8-sig: a byte-order mark an editor (Windows Notepad) put first is not TOML
+        raw = read_input(path, MAX_TOML_BYTES, "a template", ProtocolError)
+        text = raw.decode("utf-8-sig")
     except FileNotFoundError:
         names = ", ".join(sorted(builtin_templates()))
         raise ProtocolError(
