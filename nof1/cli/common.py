@@ -113,9 +113,9 @@ class Nof1Group(click.Group):
             _interrupted()
 
 
-#: A word of an error longer than this is a value the user gave (a 100,000-character note
+#: A word of an error this long (1,000 characters) is a value the user gave (a 100,000-character note
 #: or column name), named by its start and length rather than printed in full.
-_LONG_WORD = re.compile(r"\S{300,}")
+_LONG_WORD = re.compile(r"\S{1000,}")
 
 
 def _clip_long_words(message: str) -> str:
