@@ -2075,3 +2075,209 @@ def test_a_hand_edited_decision_section_is_one_error_line(tmp_path, change, mess
         assert message in line, line
         assert line.endswith("(protocol.toml was edited after the trial was created: it no longer "
                              "matches its own commitment)")  # fmt: skip
+
+
+# ------------------------------------------------------------------ issue 22: audit
+
+_LONG_NAME = "x" * 300
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["status", "--trial", "a\x00b"], "--trial 'a\\x00b' holds a NUL character"),
+        (["status", "--trial", _LONG_NAME], "--trial 'xxxxxxxx"),
+        (["status", "--trial", ""], "--trial '' is empty: give a file or folder name"),
+        (["record", "--trial", " ", "--pain", "5"], "--trial ' ' is empty"),
+        (["export", "--trial", "{trial}", "a\x00b.csv"], "CSV_FILE 'a\\x00b.csv' holds a NUL"),
+        (["export", "--trial", "{trial}", f"{_LONG_NAME}.csv"], "CSV_FILE 'xxxxxxxx"),
+        (["export", "--trial", "{trial}", ""], "CSV_FILE '' is empty"),
+        (["import", "--trial", "{trial}", "in\x00.csv"], "CSV_FILE 'in\\x00.csv' holds a NUL"),
+        (["calendar", "--trial", "{trial}", "--out", "{tmp}/" + _LONG_NAME], "--out '"),
+        (
+            ["kits", "--trial", "{trial}", "--passphrase-file", "p\x00"],
+            "--passphrase-file 'p\\x00'",
+        ),
+        (["analyze", "--csv", "d\x00.csv", "--outcome", "p", "--treatment", "a"], "--csv 'd\\x00"),
+        (
+            ["report", "--trial", "{trial}", "--out", "r\x00.html"],
+            "--out 'r\\x00.html' holds a NUL",
+        ),
+        (["pool", "a\x00.csv"], "FILES 'a\\x00.csv' holds a NUL"),
+        (["demo", "--out", "d\x00"], "--out 'd\\x00' holds a NUL"),
+    ],
+)
+def test_a_name_no_file_can_have_is_one_error_line(trial, tmp_path, args, message):
+    # os.stat raised ValueError on a NUL byte, and OSError (ENAMETOOLONG) on a long name in
+    # whatever read it first; an empty name was taken for the current folder.
+    line = _error([a.format(trial=trial, tmp=tmp_path) for a in args], trial, tmp_path)
+    assert line.startswith(f"Error: {message}"), line
+    if any(_LONG_NAME in a for a in args):
+        assert line.endswith("is too long for a file name (at most 255 bytes a name, 4095 a path)")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["analyze", "--trial", "{trial}", "--seed", "9" * 400],
+            "--seed 99999999999999999999...(400 characters) is too large: at most "
+            "9,223,372,036,854,775,807 (a whole number, 0 or more)",
+        ),
+        (
+            ["analyze", "--trial", "{trial}", "--draws", "9" * 30],
+            "--draws 999999999999999999999999999999 must be from 1 to 20,000",
+        ),
+        (
+            ["design", "--sims", "-" + "9" * 25],
+            "--sims -9999999999999999999999999 must be from 10 to 20,000",
+        ),
+        (
+            ["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--blocks"]
+            + ["1" + "0" * 30],
+            "--blocks 1000000000000000000000000000000 is too large: at most "
+            "9,223,372,036,854,775,807",
+        ),
+        (
+            ["analyze", "--trial", "{trial}", "--mcid", "9" * 400],
+            "--mcid 99999999999999999999...(400 characters) must be a finite number",
+        ),
+    ],
+)
+def test_a_whole_number_beyond_64_bits_is_one_error_line(trial, tmp_path, args, message):
+    # math.isfinite(int) raised OverflowError; a long value is named, not printed in full.
+    line = _error([a.format(trial=trial, tmp=tmp_path) for a in args], trial, tmp_path)
+    assert line.startswith(f"Error: {message}"), line
+
+
+@pytest.mark.parametrize("command", [["design"], ["protocol", "new", "--trial", "{tmp}/t"]])
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("a\x00b", "template 'a\\x00b' is not a file name (built-in templates: generic-ab, "),
+        ("", "template '' is not a file name (built-in templates: "),
+        ("x" * 300, "template 'xxxxxxxx"),
+    ],
+)
+def test_a_template_name_no_file_can_have_is_one_error_line(
+    trial, tmp_path, command, template, message
+):
+    args = [a.format(tmp=tmp_path) for a in command] + ["--template", template]
+    line = _error(args, trial, tmp_path)
+    assert line.startswith(f"Error: {message}"), line
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_reason_that_is_not_utf8_is_refused_before_anything_is_written(
+    unblinded, trial, tmp_path
+):
+    # Diary.unblind and the deviation's insert raised UnicodeEncodeError (sqlite3).
+    line = _error(
+        ["record", "--trial", unblinded, "--date", "2026-04-26", "--pain", "5", "--correct"]
+        + ["--after-unblinding", "--reason", "typo \udcff"],
+        unblinded,
+    )
+    assert line == "Error: reason 'typo \\\\xff' is not valid UTF-8 text"
+    (tmp_path / "fix.csv").write_text("date,pain\n2026-04-26,5\n")
+    line = _error(
+        ["import", "--trial", unblinded, "--correct", "--after-unblinding", "--reason", "\udcff"]
+        + [tmp_path / "fix.csv"],
+        unblinded,
+    )
+    assert line == "Error: reason '\\\\xff' is not valid UTF-8 text"
+
+
+def test_an_early_unblinding_reason_that_is_not_utf8_is_refused(trial, tmp_path):
+    phrase = tmp_path / "phrase.txt"
+    phrase.write_text(PASS + "\n")
+    line = _error(
+        ["unblind", "--trial", trial, "--passphrase-file", phrase, "--early"]
+        + ["--reason", "side effects \udcff"],
+        trial,
+    )
+    assert line == "Error: reason 'side effects \\\\xff' is not valid UTF-8 text"
+
+
+def test_a_correction_in_a_trial_without_a_diary_creates_no_diary(trial, tmp_path, freeze_today):
+    # The diary was created, then the correction refused: a new file in the trial folder.
+    freeze_today(date(2026, 1, 7))
+    line = _error(
+        ["record", "--trial", trial, "--date", "2026-01-06", "--pain", "5", "--correct"], trial
+    )
+    assert line == "Error: 2026-01-06 has no entry to correct; record it without --correct"
+    src = tmp_path / "fix.csv"
+    src.write_text("date,pain\n2026-01-05,5\n2026-01-06,4\n")
+    line = _error(["import", "--trial", trial, "--correct", src], trial)
+    assert line == (
+        f"Error: {src} line 2: 2026-01-05 has no entry to correct; record it without --correct"
+    )
+    assert not (trial / "diary.sqlite").exists()
+
+
+def test_a_closed_diary_is_said_before_the_questions(unblinded, freeze_today):
+    # The interactive entry asked every question, then refused: the answers were lost.
+    freeze_today(date(2026, 4, 27))
+    for extra in ([], ["--correct"]):
+        line = _error(["record", "--trial", unblinded, "--date", "2026-04-26", *extra], unblinded)
+        assert re.fullmatch(
+            r"Error: the trial was unblinded on [-0-9]{10}: the diary is closed\..*", line
+        )
+
+
+def test_analyze_csv_refuses_a_row_with_more_cells_than_the_header(day_csv, tmp_path):
+    # The cell beyond the header was dropped without a word (import refuses such a row).
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text(day_csv.read_text() + "29,A,4,5\n")
+    line = _error(_analyze_csv(ragged), tmp_path)
+    assert line == (
+        "Error: row 29 of ragged.csv has 4 cells, more than the 3 columns of its header: "
+        "which column each cell belongs to cannot be known"
+    )
+
+
+def test_analyze_csv_refuses_more_rows_than_a_series_has_days(tmp_path):
+    # 100,000 rows in row order ran analyze for 23 s and report past two minutes.
+    big = tmp_path / "big.csv"
+    big.write_text("arm,pain\n" + "".join(f"{'AB'[d // 7 % 2]},5\n" for d in range(36_526)))
+    line = _error(["analyze", "--csv", big, "--outcome", "pain", "--treatment", "arm"], tmp_path)
+    assert line == (
+        f"Error: CSV file '{big}' has 36,526 rows; a series covers at most 36,525 days "
+        "(100 years), one row a day"
+    )
+
+
+@pytest.mark.parametrize("value", ["inf", "1e300"])
+def test_pool_refuses_a_day_number_that_is_not_finite_without_a_warning(pool_file, tmp_path, value):
+    # pandas warned "invalid value encountered in cast" above the Error line.
+    lines = pool_file.read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    cells = lines[header + 1].split(",")
+    day = lines[header].split(",").index("day")
+    cells[day] = value
+    lines[header + 1] = ",".join(cells)
+    pool_file.write_text("\n".join(lines) + "\n")
+    line = _error(["pool", pool_file, "--engine", "fast"], tmp_path)
+    assert line == f"Error: {pool_file} line {header + 2}: day '{value}' is not a whole number"
+
+
+@pytest.mark.parametrize(
+    "args, start",
+    [
+        (["record", "--trial", "{trial}", "--outcome", "a" * 100_000 + "=1"], "Error: unknown "),
+        (["calendar", "--trial", "{trial}", "--out", "{tmp}/c.ics", "--tz", "a" * 10_000], ""),
+        (["import", "--trial", "{trial}", "--date-format", "D" * 5000, "{tmp}/in.csv"], ""),
+    ],
+)
+def test_a_very_long_value_is_named_by_its_start_and_length(trial, tmp_path, args, start):
+    # The error line printed the whole 100,000-character value.
+    (tmp_path / "in.csv").write_text("date,pain\n2026-01-05,5\n")
+    line = _error([a.format(trial=trial, tmp=tmp_path) for a in args], trial, tmp_path)
+    assert len(line) < 400 and re.search(r"\.\.\.\([0-9,]+ characters\)", line), line
+    assert line.startswith(start)
+
+
+def test_a_score_of_400_digits_is_named_as_typed(trial, freeze_today):
+    # It overflowed to inf and the error said "pain score inf is outside 0-10".
+    freeze_today(date(2026, 1, 6))
+    line = _error(["record", "--trial", trial, "--date", "2026-01-06", "--pain", "9" * 400], trial)
+    assert line == "Error: pain score 99999999999999999999...(400 digits) is outside 0-10"

@@ -165,6 +165,17 @@ def _series_from_rows(
     data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
     if not data:
         raise DataError(f"{what_source} has a header but no rows")
+    if len(data) > MAX_SPAN_DAYS:  # one row a day (the --time check says it of a span)
+        raise DataError(
+            f"{what_source} has {len(data):,} rows; a series covers at most "
+            f"{MAX_SPAN_DAYS:,} days (100 years), one row a day"
+        )
+    for i, r in enumerate(data):
+        if any(cell.strip() for cell in r[len(header) :]):  # a cell beyond the header
+            raise DataError(
+                f"row {i + 1} of {short} has {len(r)} cells, more than the {len(header)} "
+                "columns of its header: which column each cell belongs to cannot be known"
+            )
 
     def column(name: str, what: str) -> list[str]:
         if name not in header:

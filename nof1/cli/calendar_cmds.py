@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import force_option, trial_option
+from nof1.cli.common import PathArg, force_option, trial_option
 from nof1.plan.calendar import first_days_left_out
 from nof1.plan.files import write_output
 from nof1.plan.protocol import load_protocol
@@ -25,7 +25,7 @@ from nof1.plan.reminders import (
 @trial_option()
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathArg(dir_okay=False, path_type=Path),
     required=True,
     help="The .ics file to write (import it into your calendar app).",
 )

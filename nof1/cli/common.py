@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -94,7 +95,7 @@ class Nof1Group(click.Group):
         try:
             return super().invoke(ctx)
         except Nof1Error as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_clip_long_words(str(exc))) from None
         except click.UsageError as exc:
             # An unknown or missing option is bad input like any other: one Error line
             # (click would print the usage and a hint first).
@@ -110,6 +111,16 @@ class Nof1Group(click.Group):
             raise
         except KeyboardInterrupt:
             _interrupted()
+
+
+#: A word of an error this long (1,000 characters) is a value the user gave (a 100,000-character note
+#: or column name), named by its start and length rather than printed in full.
+_LONG_WORD = re.compile(r"\S{1000,}")
+
+
+def _clip_long_words(message: str) -> str:
+    """The message with every very long word cut to its first 60 characters and its length."""
+    return _LONG_WORD.sub(lambda m: f"{m[0][:60]}...({len(m[0]):,} characters)", message)
 
 
 def _usage_line(exc: click.UsageError) -> str:
@@ -163,6 +174,10 @@ def _bounds_text(low, high, low_open: bool, high_open: bool, fmt) -> str:
     return lo or hi or "any number"
 
 
+#: The largest whole number an option takes (numpy's seeds and counts are 64-bit).
+_LARGEST_WHOLE = 2**63 - 1
+
+
 class _Bounded(click.ParamType):
     """Shared by ``Number`` and ``Count``: parse the text, check the range, name the option.
 
@@ -208,7 +223,14 @@ class _Bounded(click.ParamType):
                         "decimal point, e.g. 1.5)"
                     )
                 x = float(text)
-        if not math.isfinite(x):  # 1e999 overflows to inf
+        if len(text) > 40:  # a value is named in the error, not printed in full
+            text = f"{text[:20]}...({len(text)} characters)"
+        if self.whole and self.high is None and x > _LARGEST_WHOLE:
+            # numpy takes at most 64 bits (and math.isfinite overflows on such an int)
+            raise click.ClickException(
+                f"{name} {text} is too large: at most {_LARGEST_WHOLE:,} ({self.describe()})"
+            )
+        if not self.whole and not math.isfinite(x):  # 1e999 overflows to inf
             raise click.ClickException(f"{name} {text} must be a finite number")
         below = self.low is not None and (x <= self.low if self.low_open else x < self.low)
         above = self.high is not None and (x >= self.high if self.high_open else x > self.high)
@@ -254,12 +276,46 @@ def parse_whole_list(text: str, name: str, most: int) -> tuple[int, ...]:
     return tuple(int(v) for v in items)
 
 
+#: The longest file name, and path, a POSIX system takes (NAME_MAX, PATH_MAX).
+_NAME_MAX, _PATH_MAX = 255, 4096
+
+
+class PathArg(click.Path):
+    """click's ``Path``, except that a name no file can have is one ``Error:`` line.
+
+    An empty name (click reads it as the current folder), a NUL byte (``os.stat`` raises
+    ValueError) and a name or path too long for the system (``OSError`` in whatever reads it
+    later) are refused here, naming the option, before any command opens anything.
+    """
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            argument = isinstance(param, click.Argument)
+            name = param.human_readable_name if argument else _option_name(param)
+            shown = value if len(value) <= 60 else f"{value[:60]}..."
+            if not value.strip():
+                raise click.ClickException(f"{name} {value!r} is empty: give a file or folder name")
+            if "\x00" in value:
+                raise click.ClickException(
+                    f"{name} {shown!r} holds a NUL character, which no file name can"
+                )
+            encoded = os.fsencode(value)
+            if len(encoded) >= _PATH_MAX or any(
+                len(part) > _NAME_MAX for part in encoded.split(b"/")
+            ):
+                raise click.ClickException(
+                    f"{name} {shown!r} is too long for a file name (at most {_NAME_MAX} "
+                    f"bytes a name, {_PATH_MAX - 1} a path)"
+                )
+        return super().convert(value, param, ctx)
+
+
 def trial_option():
     """The ``--trial DIR`` option (default: the current folder)."""
     return click.option(
         "--trial",
         "trial",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=PathArg(file_okay=False, path_type=Path),
         default=".",
         show_default=True,
         help="The trial folder.",
@@ -358,7 +414,7 @@ def date_format_option():
 def passphrase_option():
     return click.option(
         "--passphrase-file",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=PathArg(dir_okay=False, path_type=Path),
         default=None,
         help="File whose first line is the helper's passphrase (asked for, hidden, if omitted).",
     )
@@ -368,7 +424,7 @@ _CSV_OPTIONS = (
     click.option(
         "--csv",
         "csv_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=PathArg(dir_okay=False, path_type=Path),
         default=None,
         help="Read one patient's series from a CSV file (one row per day) instead of a trial folder.",
     ),

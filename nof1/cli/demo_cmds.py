@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 
 from nof1.cli import cli
-from nof1.cli.common import seed_option
+from nof1.cli.common import PathArg, seed_option
 
 
 @cli.command()
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=PathArg(file_okay=False, path_type=Path),
     default=None,
     help="Folder for the demo trial, its diary and the report (must be empty or new; "
     "default: a new folder in the system's temporary folder, never the current one).",

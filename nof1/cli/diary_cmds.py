@@ -14,6 +14,7 @@ import click
 
 from nof1.cli import cli
 from nof1.cli.common import (
+    PathArg,
     date_format_option,
     force_option,
     passphrase_option,
@@ -33,6 +34,7 @@ from nof1.diary.entries import (
     takes_a_dose,
 )
 from nof1.diary.records import Record
+from nof1.diary.store import check_frozen
 from nof1.diary.view import DiaryView
 from nof1.errors import DiaryError
 from nof1.plan.calendar import FIRST_DAYS, first_days_left_out
@@ -90,7 +92,8 @@ def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
     if info.date < today:
         days = (today - info.date).days
         # Only a correction can be that late (``record`` refuses a first entry).
-        when += f" ({days} days ago: a {'late' if days > RECALL_DAYS else 'recall'} entry)"
+        ago = "1 day" if days == 1 else f"{days} days"
+        when += f" ({ago} ago: a {'late' if days > RECALL_DAYS else 'recall'} entry)"
     if info.period is None:
         return f"Diary for {when}: run-in (baseline), no kit."
     p = info.period
@@ -252,6 +255,8 @@ def record(
     if all(v is None for v in (pain, guess, adherence, note)) and not values:
         check_date(protocol, d)  # a bad --date is refused before the questions
         check_recordable(d, today, recall_days=None if correct else RECALL_DAYS)
+        # a closed diary is said before the questions, not after they were all answered
+        check_frozen(None if handle.diary is None else handle.diary.unblinding(), deviation)
         current = _current_entry(handle, d) if correct else None
         info = protocol.day_info(d)
         click.echo(_day_line(protocol, info, today))
@@ -482,7 +487,7 @@ def history(trial, day, as_json) -> None:
 
 @cli.command("import")
 @trial_option()
-@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("csv_file", type=PathArg(dir_okay=False, path_type=Path))
 @click.option("--correct", is_flag=True, help="Rows for days already recorded correct them.")
 @date_format_option()
 @_after_unblinding_options
@@ -508,7 +513,7 @@ def import_(trial, csv_file, correct, date_format, after_unblinding, reason) -> 
 
 @cli.command()
 @trial_option()
-@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("csv_file", type=PathArg(dir_okay=False, path_type=Path))
 @click.option(
     "--anonymise",
     is_flag=True,

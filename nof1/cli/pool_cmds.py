@@ -9,18 +9,25 @@ import click
 
 from nof1.analysis.models.base import MAX_DRAWS
 from nof1.cli import cli
-from nof1.cli.common import Count, Number, exit_without_conclusion, force_option, seed_option
+from nof1.cli.common import (
+    Count,
+    Number,
+    PathArg,
+    exit_without_conclusion,
+    force_option,
+    seed_option,
+)
 from nof1.plan.files import check_output
 from nof1.report.pooled import write_pool_report
 from nof1.research.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=PathArg(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathArg(dir_okay=False, path_type=Path),
     default=None,
     help="Write a self-contained HTML report (forest plot embedded) to this file.",
 )

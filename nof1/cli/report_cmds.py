@@ -11,6 +11,7 @@ from nof1.cli import cli
 from nof1.cli.common import (
     Count,
     Number,
+    PathArg,
     csv_options,
     csv_source,
     force_option,
@@ -22,7 +23,7 @@ from nof1.cli.common import (
 @cli.command()
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathArg(dir_okay=False, path_type=Path),
     required=True,
     help="The HTML file to write (readable by you only; never a trial's own file).",
 )

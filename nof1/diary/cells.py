@@ -46,11 +46,12 @@ def parse_number(text: str, what: str, decimal_comma: bool = False) -> float:
     (6.5, 6.5)
     """
     word = text.strip()
+    # + 0.0: "-0" is the score 0, stored and shown as 0 (not -0)
     if _PLAIN.fullmatch(word):
-        return float(word)
+        return float(word) + 0.0
     if _PLAIN_COMMA.fullmatch(word):
         if decimal_comma:
-            return float(word.replace(",", "."))
+            return float(word.replace(",", ".")) + 0.0
         raise ValueError(
             f"{what} {text!r} has a decimal comma; write {word.replace(',', '.')} (a decimal point)"
         )

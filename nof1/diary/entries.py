@@ -130,8 +130,13 @@ def parse_value(
     else:
         raise DiaryError(f"{outcome.name} score {text!r} is not a number")
     if not math.isfinite(value) or not outcome.low <= value <= outcome.high:
+        # 400 typed digits overflow to inf: name what was typed, not "inf"
+        shown = f"{value:g}" if math.isfinite(value) or not isinstance(text, str) else None
+        if shown is None:
+            typed = text.strip()
+            shown = typed if len(typed) <= 40 else f"{typed[:20]}...({len(typed)} digits)"
         raise DiaryError(
-            f"{outcome.name} score {value:g} is outside {outcome.low:g}-{outcome.high:g}"
+            f"{outcome.name} score {shown} is outside {outcome.low:g}-{outcome.high:g}"
         )
     return value
 
@@ -257,7 +262,7 @@ def restore_text(text: str) -> str:
     return text[1:] if text.startswith("'") and neutralise_text(text[1:]) == text else text
 
 
-def _check_text(text: str, what: str) -> str:
+def check_text(text: str, what: str) -> str:
     """Refuse text that cannot be stored: SQLite keeps UTF-8, and a command line may hand
     over undecodable bytes (as lone surrogates)."""
     try:
@@ -302,7 +307,7 @@ def make_entry(
         except ProtocolError as exc:
             raise DiaryError(str(exc)) from None
         parsed[name] = parse_value(outcome, raw, decimal_comma=decimal_comma)
-    note = _check_text((note or "").strip(), "note")
+    note = check_text((note or "").strip(), "note")
     entry = Entry(d, parsed, parse_guess(guess, protocol), parse_adherence(adherence), note)
     if correction and not (entry.values or entry.note) and entry.guess is entry.adherence is None:
         raise DiaryError(

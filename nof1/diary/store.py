@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from nof1.diary import chain
 from nof1.diary.entries import (
     Entry,
+    check_text,
     lateness,
     read_entries_csv,
     validate_entry,
@@ -189,18 +190,7 @@ class Diary:
 
     def _check_frozen(self, deviation: str | None) -> None:
         """After unblinding the diary is closed: only a deviation with a reason goes in."""
-        unblinded = self.unblinding()
-        if unblinded is not None and deviation is None:
-            raise DiaryError(
-                f"the trial was unblinded on {unblinded.unblinded_at:%Y-%m-%d}: the diary is "
-                "closed. An entry made now is a deviation from the protocol; record it as one "
-                "with --after-unblinding --reason TEXT (the report lists it and shows the "
-                "result without it)"
-            )
-        if unblinded is None and deviation is not None:
-            raise DiaryError(NOT_UNBLINDED)
-        if deviation is not None and not deviation.strip():
-            raise DiaryError("an entry made after unblinding needs a --reason")
+        check_frozen(self.unblinding(), deviation)
 
     def _insert(
         self,
@@ -517,6 +507,27 @@ class Diary:
 NOT_UNBLINDED = "--after-unblinding applies only once the trial is unblinded"
 
 
+def check_frozen(unblinded: Unblinding | None, deviation: str | None) -> None:
+    """After unblinding the diary is closed: only a deviation with a reason goes in.
+
+    Raises
+    ------
+    DiaryError : an entry after unblinding without a reason, a reason before unblinding,
+        an empty reason or one that is not UTF-8 text.
+    """
+    if unblinded is not None and deviation is None:
+        raise DiaryError(
+            f"the trial was unblinded on {unblinded.unblinded_at:%Y-%m-%d}: the diary is "
+            "closed. An entry made now is a deviation from the protocol; record it as one "
+            "with --after-unblinding --reason TEXT (the report lists it and shows the "
+            "result without it)"
+        )
+    if unblinded is None and deviation is not None:
+        raise DiaryError(NOT_UNBLINDED)
+    if deviation is not None and not check_text(deviation, "reason").strip():
+        raise DiaryError("an entry made after unblinding needs a --reason")
+
+
 def already_unblinded(done: Unblinding) -> BlindingError:
     """The error of a second unblinding: when the first was, and its code (a trial is
     unblinded once; the code is the one the clinician was given)."""
@@ -564,6 +575,7 @@ def check_unblind_time(
     ------
     BlindingError : too early without ``early``, or ``early`` without a reason.
     """
+    check_text(reason, "reason")
     if stopped:
         return
     if today <= protocol.end and not early:

@@ -64,11 +64,21 @@ def read_template(template: str | Path) -> dict[str, Any]:
     ProtocolError : the file cannot be read, is too large or not TOML, or holds unknown
         keys or bad values (naming the key and the value).
     """
+    shown = str(template) if len(str(template)) <= 60 else f"{str(template)[:60]}..."
+    if "\x00" in str(template) or not str(template).strip():
+        names = ", ".join(sorted(builtin_templates()))
+        raise ProtocolError(f"template {shown!r} is not a file name (built-in templates: {names})")
     path = Path(template)
+    try:
+        path.exists()
+    except OSError as exc:  # a name too long: exists() raises instead of saying False
+        raise ProtocolError(f"template {shown!r}: {exc.strerror}") from None
     if not path.exists() and str(template) in builtin_templates():
         path = builtin_templates()[str(template)]
     try:
-        text = read_input(path, MAX_TOML_BYTES, "a template", ProtocolError).decode("utf-8")
+        # utf-8-sig: a byte-order mark an editor (Windows Notepad) put first is not TOML
+        raw = read_input(path, MAX_TOML_BYTES, "a template", ProtocolError)
+        text = raw.decode("utf-8-sig")
     except FileNotFoundError:
         names = ", ".join(sorted(builtin_templates()))
         raise ProtocolError(

@@ -574,9 +574,7 @@ def build_report(
             mcid=s.mcid,
             lower_is_better=s.lower_is_better,
         )
-    ppc = _ppc(result)
-    if ppc is not None:
-        figures["ppc"] = ppc
+    figures["ppc"] = _ppc(result)  # None (no check drawn) for a yes/no outcome's rates
 
     binary = []
     if protocol is not None and table is not None:

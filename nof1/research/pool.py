@@ -151,7 +151,8 @@ def read_anonymised(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     for col in _INT_COLUMNS:
         values = pd.to_numeric(frame[col], errors="coerce")
         bad(
-            (values.isna() | (values != values.round())).to_numpy(),
+            # inf rounds to itself, and a cast of it (or of 1e300) to int64 is garbage
+            (values.isna() | (values.abs() > 2**53) | (values != values.round())).to_numpy(),
             "is not a whole number",
             col,
         )

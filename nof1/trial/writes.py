@@ -67,6 +67,8 @@ def record_day(
     recall, late = (False, False) if today is None else lateness(entry.date, today, correct)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
+    if correct and not trial.diary_path.exists():  # nor a diary for a refused correction
+        raise DiaryError(f"{entry.date} has no entry to correct; record it without --correct")
     with trial.open_diary() as diary:
         refuse_other_protocol(trial.document, diary.chain.anchors, "record in this diary")
         return diary.record(entry, correct=correct, recall=recall, deviation=deviation, late=late)
@@ -103,6 +105,11 @@ def import_diary(
     entries = read_entries_csv(path, trial.protocol, today, date_format=date_format)
     if deviation is not None and not trial.diary_path.exists():
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
+    if correct and entries and not trial.diary_path.exists():
+        line, entry = entries[0]
+        raise DiaryError(
+            f"{path} line {line}: {entry.date} has no entry to correct; record it without --correct"
+        )
     with trial.open_diary() as diary:
         refuse_other_protocol(trial.document, diary.chain.anchors, "import into this diary")
         return diary.import_entries(
