@@ -119,9 +119,18 @@ def test_could_tell_the_kits_apart_and_what_it_means(page, demo):
     assert "may come from that hope, not from Magnesium" in text
 
 
-def test_the_pain_only_rule_without_a_trade_off(page, demo):
-    assert getattr(demo.result, "decision", None) is None
-    text = _section(page, "decision")
+@pytest.fixture(scope="module")
+def pain_only(demo) -> str:
+    """The demo's page as it would be had the patient registered no trade-off."""
+    import dataclasses
+
+    assert demo.result.decision is not None  # the demo registers diarrhoea=2
+    result = dataclasses.replace(demo.result, decision=None)
+    return build_patient_page(result, protocol=open_trial(demo.trial_dir).protocol)
+
+
+def test_the_pain_only_rule_without_a_trade_off(pain_only):
+    text = _section(pain_only, "decision")
     assert (
         "The rule you set before the trial: keep Magnesium if there are more than 80 chances "
         "in 100 that it lowers your pain by at least 1 point. The result is 64 chances in "
@@ -129,9 +138,12 @@ def test_the_pain_only_rule_without_a_trade_off(page, demo):
     )
 
 
-def test_next_steps_follow_from_the_results(page):
+def test_next_steps_follow_from_the_results(page, pain_only):
+    items = re.findall(r"<li>(.*?)</li>", pain_only.split('id="next"')[1], re.S)
+    assert items[0].startswith("Whether a longer trial")  # the pain-only rule was not met
     items = re.findall(r"<li>(.*?)</li>", page.split('id="next"')[1], re.S)
-    assert items[0].startswith("Whether a longer trial")  # the rule was not met
+    # The demo's registered trade-off says "worth continuing".
+    assert items[0] == "Whether to keep taking Magnesium, and for how long."
     assert any("diarrhoea" in x and "lower dose" in x for x in items)
     assert any("knowing which kit you took" in x for x in items)
     assert any("costs" in x for x in items)
