@@ -2281,3 +2281,15 @@ def test_a_score_of_400_digits_is_named_as_typed(trial, freeze_today):
     freeze_today(date(2026, 1, 6))
     line = _error(["record", "--trial", trial, "--date", "2026-01-06", "--pain", "9" * 400], trial)
     assert line == "Error: pain score 99999999999999999999...(400 digits) is outside 0-10"
+
+
+@pytest.mark.parametrize("command", ["analyze", "report"])
+def test_an_mcid_beyond_any_scale_is_refused_even_without_bounds(day_csv, tmp_path, command):
+    # Without --low/--high there is no scale to check it against; 1e308 overflowed the
+    # fit's arithmetic into warnings instead of one line.
+    args = [command, "--csv", day_csv, "--outcome", "pain", "--treatment", "arm",
+            "--mcid", "1e308"]  # fmt: skip
+    if command == "report":
+        args += ["--out", tmp_path / "r.html"]
+    line = _error(args, tmp_path)
+    assert line == "Error: --mcid 1e308 must be more than 0 and at most 1e+09"

@@ -72,7 +72,7 @@ from nof1.diary.entries import RECALL_DAYS
 @click.option("--prior-sensitivity", is_flag=True, help="Also show the result under every prior.")
 @click.option(
     "--mcid",
-    type=Number(0, low_open=True),
+    type=Number(0, 1e9, low_open=True),
     default=None,
     help="Minimal clinically important difference in outcome units, percentage points for a "
     "yes/no outcome (default: 1 point or 10 percentage points, or as pre-registered).",

@@ -44,7 +44,7 @@ from nof1.research.pool import ENGINES, LIKELIHOODS, PoolResult, pool_files
 @click.option("--likelihood", type=click.Choice(LIKELIHOODS), default="normal", show_default=True)
 @click.option(
     "--mcid",
-    type=Number(0, low_open=True),
+    type=Number(0, 1e9, low_open=True),
     default=None,
     help="Minimal clinically important difference (default: 1 point per 10 of scale).",
 )

@@ -59,7 +59,7 @@ from nof1.cli.common import (
 )
 @click.option(
     "--mcid",
-    type=Number(0, low_open=True),
+    type=Number(0, 1e9, low_open=True),
     default=None,
     help="Minimal clinically important difference (default: as pre-registered, else 1).",
 )
