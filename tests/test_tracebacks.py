@@ -1091,8 +1091,8 @@ def test_a_bad_template_value_is_one_error_line(tmp_path, old, new, message):
 #: checked before any file is read or anything is fitted).
 _BAD_OPTIONS = [
     (["analyze", "--trial", "{trial}", "--mcid", "inf"], "--mcid inf must be a finite number"),
-    (["analyze", "--trial", "{trial}", "--mcid", "0"], "--mcid 0 must be more than 0"),
-    (["analyze", "--trial", "{trial}", "--mcid", "-1"], "--mcid -1 must be more than 0"),
+    (["analyze", "--trial", "{trial}", "--mcid", "0"], "--mcid 0 must be more than 0 and at most 1e+09"),
+    (["analyze", "--trial", "{trial}", "--mcid", "-1"], "--mcid -1 must be more than 0 and at most 1e+09"),
     (["analyze", "--trial", "{trial}", "--expectation-max", "nan"], "--expectation-max nan must be a finite number"),
     (["analyze", "--trial", "{trial}", "--expectation-max", "inf"], "--expectation-max inf must be a finite number"),
     (["analyze", "--trial", "{trial}", "--expectation-max", "-0.5"], "--expectation-max -0.5 must be 0 or more"),
@@ -1132,7 +1132,7 @@ _BAD_OPTIONS = [
     (["design", "--sequential", "--sims", "50000"], "--sims 50000 must be from 10 to 20,000"),
     (["design", "--sequential", "--effect", "inf"], "--effect inf must be a finite number"),
     (["pool", "{tmp}/a.csv", "--mcid", "nan"], "--mcid nan must be a finite number"),
-    (["pool", "{tmp}/a.csv", "--mcid", "0"], "--mcid 0 must be more than 0"),
+    (["pool", "{tmp}/a.csv", "--mcid", "0"], "--mcid 0 must be more than 0 and at most 1e+09"),
     (["pool", "{tmp}/a.csv", "--draws", "99"], "--draws 99 must be from 100 to 20,000"),
     (["pool", "{tmp}/a.csv", "--draws", "10000000"], "--draws 10000000 must be from 100 to 20,000"),
     (["protocol", "new", "--template", "generic-ab", "--trial", "{tmp}/t", "--blocks", "4.0"], "--blocks '4.0' is not a whole number"),
