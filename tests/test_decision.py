@@ -391,3 +391,27 @@ def test_protocol_show_states_the_trade_off(finished, trial):
     assert shown["decision"] == {"days_per_point": {"side_effects": 2.0}, "threshold": 0.8}
     assert json.loads(_run("protocol", "show", "--trial", trial, "--json"))["decision"] is None
     assert "trade-off" not in _run("protocol", "show", "--trial", trial)
+
+
+@pytest.mark.parametrize(
+    "decision, blinding, caveat",
+    [
+        ("worth continuing", "could-tell", True),
+        ("cannot tell", "could-tell", True),
+        ("not worth it", "could-tell", False),  # nothing to discount
+        ("worth continuing", "held", False),
+        ("worth continuing", "not-assessed", False),
+    ],
+)
+def test_the_net_benefit_carries_the_verdicts_caveat_when_the_kits_could_be_told_apart(
+    decision, blinding, caveat
+):
+    from nof1.analysis.decision import EXPECTATION_CAVEAT, stated
+
+    nb = NetBenefit(
+        trade_off=TradeOff({"diarrhoea": 2.0}, 0.8), mean=0.8, hdi_low=-0.5, hdi_high=2.0,
+        p_positive=0.9, decision=decision, gain=1.2, side_effects={}, pain_only_met=False,
+    )  # fmt: skip
+    line = stated(nb, blinding)
+    assert line.startswith(nb.sentence())
+    assert line.endswith(EXPECTATION_CAVEAT) is caveat

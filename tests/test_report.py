@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from markupsafe import escape as html_escape
 
+from nof1.analysis.decision import EXPECTATION_CAVEAT, stated
 from nof1.analysis.models.base import Diagnostics
 from nof1.cli import cli
 from nof1.cli.demo import DEMO_PASSPHRASE, run_demo
@@ -381,4 +382,6 @@ def test_the_demo_report_states_the_patients_trade_off_as_the_readme_shows(demo,
     assert f'data-decision="{nb.decision}"' in html
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
     said = " ".join(nb.trade_off.sentences())
-    assert f"Pre-registered trade-off: {said} {nb.sentence()}" in readme
+    line = stated(nb, demo.result.verdict.blinding)
+    assert line.endswith(EXPECTATION_CAVEAT)  # the demo's patient could tell the kits apart
+    assert f"Pre-registered trade-off: {said} {line}" in readme

@@ -111,6 +111,29 @@ class NetBenefit:
         )
 
 
+#: Said after the net benefit when the patient could tell the kits apart, as the verdict says.
+EXPECTATION_CAVEAT = (
+    "But the patient could tell the kits apart: part or all of the relief may be expectation."
+)
+
+
+def stated(nb: NetBenefit, blinding: str) -> str:
+    """The net benefit's line (``NetBenefit.sentence``), with the verdict's caveat when the
+    patient could tell the kits apart (``blinding`` is the verdict's blinding status,
+    ``"could-tell"``) and the decision is not "not worth it": the trade-off weighs the
+    measured relief, and part of it may be expectation.
+
+    Example
+    -------
+    >>> stated(nb, "could-tell")  # doctest: +SKIP
+    'Net benefit: +0.8 points (...): worth continuing; pain alone: ... But the patient could ...'
+    """
+    line = nb.sentence()
+    if blinding == "could-tell" and nb.decision != DECISIONS[1]:
+        line += f". {EXPECTATION_CAVEAT}"
+    return line
+
+
 def decide(p_positive: float, threshold: float) -> str:
     """The pre-registered decision from P(net > 0): "worth continuing" above ``threshold``,
     "not worth it" below ``1 - threshold``, "cannot tell" otherwise (the bounds included).

@@ -7,6 +7,7 @@ import textwrap
 
 import click
 
+from nof1.analysis.decision import stated
 from nof1.analysis.models.base import MAX_DRAWS
 from nof1.analysis.summary import format_probability, signed
 from nof1.cli import cli
@@ -280,9 +281,10 @@ def _decision_lines(result) -> list[str]:
     if nb is None:
         return []
     said = " ".join(nb.trade_off.sentences(result.summary.outcome.replace("_", " ")))
+    net = stated(nb, result.verdict.blinding)
     return [
         textwrap.fill(f"Pre-registered trade-off: {said}", width=88),
-        textwrap.fill(nb.sentence(), width=88),
+        textwrap.fill(net, width=88),
     ]
 
 

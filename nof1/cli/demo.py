@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from nof1.analysis.decision import stated
 from nof1.analysis.summary import signed
 from nof1.errors import Nof1Error
 from nof1.plan.stopping import STOP_EFFICACY
@@ -314,7 +315,7 @@ def run_demo(
     if result.decision is not None:
         said = " ".join(result.decision.trade_off.sentences())
         say(_wrap(f"Pre-registered trade-off: {said}"))
-        say(_wrap(result.decision.sentence()))
+        say(_wrap(stated(result.decision, result.verdict.blinding)))
     html = trial_report(trial_dir, result=result, engine=engine, seed=seed, **mcmc)
     report = write_report(out / REPORT_FILE, html)
     say(f"6. report -> {report}")
