@@ -181,3 +181,15 @@ def test_the_report_of_a_40_block_trial_shows_the_monte_carlo_p(tmp_path):
     page = out.read_text()
     assert "1,099,511,627,776 equally likely orders, too many to list, so 20,000" in page
     assert "Monte Carlo standard error" in page
+
+
+def test_a_count_of_allocations_beyond_15_digits_is_said_as_a_power_of_ten():
+    from nof1.analysis.randomization import RandomizationTest
+
+    def text(n: int) -> str:
+        return RandomizationTest("mean difference", 0.0, 0.5, n, 1e-5, "block").allocations_text
+
+    assert text(2**40) == "1,099,511,627,776"
+    assert text(10**15 - 1) == "999,999,999,999,999"
+    assert text(2**1000) == "about 1.1 x 10^301"  # 2^1000 = 1.07... x 10^301
+    assert text(3 * 10**300 + 7) == "about 3.0 x 10^300"

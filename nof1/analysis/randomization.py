@@ -57,6 +57,26 @@ class RandomizationTest:
     n_draws: int | None = None
     mc_se: float | None = None
 
+    @property
+    def allocations_text(self) -> str:
+        """``n_allocations`` as a reader takes it in: with thousands separators up to 15
+        digits, then as a power of ten (a 40-block design has 1,099,511,627,776; a series
+        of 36,525 single-day periods would print hundreds of digits).
+
+        Example
+        -------
+        >>> RandomizationTest("mean difference", 0.0, 0.5, 2**40, 1e-5, "block").allocations_text
+        '1,099,511,627,776'
+        >>> RandomizationTest("mean difference", 0.0, 0.5, 3 * 10**300, 1e-5, "block").allocations_text
+        'about 3.0 x 10^300'
+        """
+        n = self.n_allocations
+        digits = len(str(n))
+        if digits <= 15:
+            return f"{n:,}"
+        lead = int(str(n)[:3]) / 100
+        return f"about {lead:.1f} x 10^{digits - 1}"
+
     def to_dict(self) -> dict[str, float | int | str | None]:
         return {
             "statistic": self.statistic,

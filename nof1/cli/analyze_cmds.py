@@ -205,7 +205,7 @@ def _human(result, names: dict[str, str] | None = None) -> str:
                 f"with {rt.n_allocations} allocations)"
                 if rt.method == "exact"
                 else f"p = {rt.p_value:.3g} +/- {rt.mc_se:.2g} (one-sided; Monte Carlo over "
-                f"{rt.n_draws:,} of the {rt.n_allocations:,} allocations, seeded)",
+                f"{rt.n_draws:,} of the {rt.allocations_text} allocations, seeded)",
             )
         )
     else:
