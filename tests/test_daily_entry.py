@@ -90,6 +90,22 @@ def test_an_interactive_correction_shows_each_value_and_enter_keeps_it(trial):
     )
 
 
+def test_after_unblinding_a_correction_does_not_ask_the_guess_and_keeps_it(trial):
+    answers = "6\nyes\nb\n1\n\n"
+    assert run("record", "--trial", trial, "--date", DAY, input=answers).exit_code == 0
+    unblind_trial(trial, PASS, early=True, reason="a flare", today=TODAY)
+    # pain 7, then Enter on the side effects, the adherence and the note: no guess asked.
+    result = run(
+        "record", "--trial", trial, "--date", DAY, "--correct", "--after-unblinding",
+        "--reason", "misread the scale", input="7\n\n\n\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "unsure?" not in result.stdout  # the patient now knows: a guess would mean nothing
+    assert result.stdout.splitlines()[-1] == (
+        f"Correction recorded for {DAY}: pain=7 side_effects=yes guess=B adherence=yes"
+    )
+
+
 def test_an_interactive_correction_keeps_what_was_not_answered(trial):
     assert run("record", "--trial", trial, "--date", DAY, "--pain", "5").exit_code == 0
     before = dump(trial)

@@ -105,14 +105,15 @@ def _day_line(protocol: Protocol, info: DayInfo, today: date) -> str:
 
 
 def _ask(
-    protocol: Protocol, info: DayInfo, current: Entry | None = None
+    protocol: Protocol, info: DayInfo, current: Entry | None = None, unblinded: bool = False
 ) -> tuple[dict[str, float], str | None, float | None, str]:
     """Ask for each outcome, and on a kit day the guess and adherence, then a note.
 
     ``current``: the entry a correction replaces; each question shows its value as the
     default, and Enter keeps it. Run-in days have no kit: no guess and no adherence are
-    asked (``check_kit_answers`` refuses them). An open-label trial has nothing to guess.
-    Enter on adherence stores nothing (never a dose).
+    asked (``check_kit_answers`` refuses them). An open-label trial has nothing to guess,
+    and neither has an unblinded one (the patient knows: a correction keeps the guess made
+    while blinded). Enter on adherence stores nothing (never a dose).
     """
     correcting = current is not None
     old = current or Entry(info.date)
@@ -121,8 +122,8 @@ def _ask(
         answer = _ask_outcome(o, old.values.get(o.name), correcting)
         if answer is not None:
             values[o.name] = answer
-    guess = adherence = None
-    if info.period is not None and protocol.blinded:
+    guess, adherence = (old.guess if unblinded else None), None
+    if info.period is not None and protocol.blinded and not unblinded:
         a, b = protocol.treatments["A"].name, protocol.treatments["B"].name
         skip = " (Enter to skip)" if correcting and old.guess is None else ""
         guess = click.prompt(
@@ -256,11 +257,12 @@ def record(
         check_date(protocol, d)  # a bad --date is refused before the questions
         check_recordable(d, today, recall_days=None if correct else RECALL_DAYS)
         # a closed diary is said before the questions, not after they were all answered
-        check_frozen(None if handle.diary is None else handle.diary.unblinding(), deviation)
+        unblinding = None if handle.diary is None else handle.diary.unblinding()
+        check_frozen(unblinding, deviation)
         current = _current_entry(handle, d) if correct else None
         info = protocol.day_info(d)
         click.echo(_day_line(protocol, info, today))
-        values, guess, adherence, note = _ask(protocol, info, current)
+        values, guess, adherence, note = _ask(protocol, info, current, unblinding is not None)
     elif pain is not None:
         primary = protocol.primary.name
         if primary in values:
