@@ -19,6 +19,7 @@ from nof1.diary.entries import (
     read_entries_csv,
 )
 from nof1.diary.records import Record, Unblinding
+from nof1.diary.schema import has_diary
 from nof1.diary.store import NOT_UNBLINDED, already_unblinded, check_unblind_time
 from nof1.errors import BlindingError, DiaryError
 from nof1.plan.protocol import Protocol
@@ -65,9 +66,9 @@ def record_day(
     if today is not None:
         check_recordable(entry.date, today, recall_days=None if correct else RECALL_DAYS)
     recall, late = (False, False) if today is None else lateness(entry.date, today, correct)
-    if deviation is not None and not trial.diary_path.exists():
+    if deviation is not None and not has_diary(trial.folder):
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
-    if correct and not trial.diary_path.exists():  # nor a diary for a refused correction
+    if correct and not has_diary(trial.folder):  # nor a diary for a refused correction
         raise DiaryError(f"{entry.date} has no entry to correct; record it without --correct")
     with trial.open_diary() as diary:
         refuse_other_protocol(trial.document, diary.chain.anchors, "record in this diary")
@@ -103,9 +104,9 @@ def import_diary(
     """
     trial = as_trial(trial)
     entries = read_entries_csv(path, trial.protocol, today, date_format=date_format)
-    if deviation is not None and not trial.diary_path.exists():
+    if deviation is not None and not has_diary(trial.folder):
         raise DiaryError(NOT_UNBLINDED)  # without creating the diary
-    if correct and entries and not trial.diary_path.exists():
+    if correct and entries and not has_diary(trial.folder):
         line, entry = entries[0]
         raise DiaryError(
             f"{path} line {line}: {entry.date} has no entry to correct; record it without --correct"
