@@ -525,8 +525,6 @@ def build_report(
     -------
     >>> html = build_report(analyze(series, prior_sensitivity=True))  # doctest: +SKIP
     """
-    import jinja2
-
     s = result.summary
     if table is not None and not table.loc[~table["run_in"], "arm"].notna().all():
         raise DataError("the trial table has no arms yet: run `nof1 unblind` first")
@@ -649,6 +647,15 @@ def build_report(
         "num": fmt_num,
         "pct": fmt_rate,
     }
+    return render_template("report.html", context)
+
+
+def render_template(name: str, context: Mapping[str, Any]) -> str:
+    """Render one of the package's templates (``nof1/report/templates``): autoescaped HTML,
+    and a name the template uses but ``context`` lacks is an error, never an empty string.
+    The clinician's report and the patient's page are both rendered here."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("nof1.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -656,7 +663,7 @@ def build_report(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("report.html").render(**context)
+    return env.get_template(name).render(**context)
 
 
 def write_report(path: str | Path, html: str, force: bool = False) -> Path:

@@ -23,6 +23,7 @@ from typing import Any
 
 from nof1.analysis.blinding_assessment import TELL
 from nof1.errors import BlindingError
+from nof1.report.build import render_template
 
 #: The refusal before unblinding (the page names both treatments, so it would unblind).
 BLINDED = (
@@ -306,8 +307,6 @@ def build_patient_page(
     -------
     >>> html = build_patient_page(analyze_trial(trial), protocol=trial.protocol)  # doctest: +SKIP
     """
-    import jinja2
-
     s = result.summary
     decision = decision if decision is not None else getattr(result, "decision", None)
     if side_effects is None:
@@ -365,14 +364,7 @@ def build_patient_page(
         "deviations": deviations,
         "generated": _day(generated or date.today()),
     }
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("nof1.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env.get_template("patient.html").render(**context)
+    return render_template("patient.html", context)
 
 
 def _day(d: date) -> str:
